@@ -1,0 +1,365 @@
+//! config: reads `geosteer.toml` into a typed, validated [`Config`].
+//!
+//! The pipeline is `load(path)` (file system) → `parse(text, base_dir)` (pure) →
+//! `raw` serde shapes → `validate` → `Config` plus [`Warning`]s. Loading binds no
+//! ports and opens no zone file, so `check`, `explain` and `serve` share one
+//! path. Zone files are read by `zone`, GeoIP databases by `geo`.
+//!
+//! Names appear only here and at the edges; everything else refers to pools,
+//! monitors and backends by their `Copy` index ids.
+
+mod duration;
+mod error;
+pub mod raw;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use duration::parse_duration;
+pub use error::{ConfigError, ConfigErrors, Warning};
+
+/// Index of a pool in [`Config::pools`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PoolId(pub u32);
+/// Index of a monitor in [`Config::monitors`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MonitorId(pub u32);
+/// Index of a backend in [`Config::backends`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BackendId(pub u32);
+
+impl PoolId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+impl MonitorId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+impl BackendId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The whole validated configuration. Immutable once built; a reload builds a new one.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (for messages and reloads).
+    pub path: PathBuf,
+    pub server: ServerConfig,
+    pub zones: Vec<ZoneConfig>,
+    pub monitors: Vec<MonitorConfig>,
+    pub pools: Vec<PoolConfig>,
+    pub balance: Vec<BalanceConfig>,
+    pub proxies: Vec<ProxyConfig>,
+    pub backends: Vec<BackendConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub dns_listen: Vec<SocketAddr>,
+    pub admin_listen: SocketAddr,
+    /// Zero, one or two (IPv4 + IPv6) GeoIP databases, resolved against the config folder.
+    pub geoip: Vec<PathBuf>,
+    pub admin_token: Option<String>,
+    pub health_query_allow: Vec<IpNet>,
+    /// UDP sockets per DNS address (SO_REUSEPORT); 0 means one per available core.
+    pub udp_workers: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ZoneConfig {
+    /// Zone apex, lower case, fully qualified with the trailing dot (`example.test.`).
+    pub origin: String,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorKind {
+    Http,
+    Https,
+    Tcp,
+}
+
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    pub name: String,
+    pub kind: MonitorKind,
+    pub port: u16,
+    pub path: String,
+    pub host: Option<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+    /// Empty means any 2xx.
+    pub expect_status: Vec<u16>,
+    pub expect_body: Option<String>,
+    pub window: Duration,
+    pub max_error_rate: f64,
+    pub min_samples: u32,
+    pub max_latency: Duration,
+    pub tls_skip_verify: bool,
+}
+
+impl MonitorConfig {
+    /// Worst-case time for a dead endpoint to leave every answer.
+    pub fn worst_case_removal(&self) -> Duration {
+        self.interval * self.fall + self.timeout
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub name: String,
+    pub monitor: Option<MonitorId>,
+    /// (latitude, longitude) in degrees, for the proximity policy.
+    pub location: Option<(f64, f64)>,
+    pub weight: u32,
+    pub min_healthy: u32,
+    pub endpoints: Vec<EndpointConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub address: IpAddr,
+    pub weight: u32,
+    /// Where the monitor connects: `probe` when set, else `address:monitor.port`.
+    pub probe: Option<ProbeTarget>,
+}
+
+/// A probe destination written as `host:port`; the host may be a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeTarget {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for ProbeTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Failover,
+    Weighted,
+    Random,
+    Geo,
+    Proximity,
+    Latency,
+}
+
+impl Policy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Failover => "failover",
+            Policy::Weighted => "weighted",
+            Policy::Random => "random",
+            Policy::Geo => "geo",
+            Policy::Proximity => "proximity",
+            Policy::Latency => "latency",
+        }
+    }
+}
+
+/// Continent codes as GeoIP databases write them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Continent {
+    Af,
+    An,
+    As,
+    Eu,
+    Na,
+    Oc,
+    Sa,
+}
+
+impl Continent {
+    pub fn parse(code: &str) -> Option<Continent> {
+        Some(match code.to_ascii_uppercase().as_str() {
+            "AF" => Continent::Af,
+            "AN" => Continent::An,
+            "AS" => Continent::As,
+            "EU" => Continent::Eu,
+            "NA" => Continent::Na,
+            "OC" => Continent::Oc,
+            "SA" => Continent::Sa,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Continent::Af => "AF",
+            Continent::An => "AN",
+            Continent::As => "AS",
+            Continent::Eu => "EU",
+            Continent::Na => "NA",
+            Continent::Oc => "OC",
+            Continent::Sa => "SA",
+        }
+    }
+}
+
+/// An ISO 3166-1 alpha-2 code, upper case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Country(pub [u8; 2]);
+
+impl Country {
+    pub fn parse(code: &str) -> Option<Country> {
+        let b = code.as_bytes();
+        if b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic) {
+            Some(Country([
+                b[0].to_ascii_uppercase(),
+                b[1].to_ascii_uppercase(),
+            ]))
+        } else {
+            None
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BalanceConfig {
+    /// Lower case, fully qualified with the trailing dot.
+    pub name: String,
+    pub policy: Policy,
+    pub pools: Vec<PoolId>,
+    pub fallback: Option<PoolId>,
+    pub ttl: u32,
+    pub answers: u32,
+    pub countries: HashMap<Country, Vec<PoolId>>,
+    pub continents: HashMap<Continent, Vec<PoolId>>,
+    /// Networks (host bits zero) with their pool order.
+    pub subnets: Vec<(IpNet, Vec<PoolId>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyMode {
+    Http,
+    Tcp,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    pub mode: ProxyMode,
+    pub routes: Vec<RouteConfig>,
+    /// tcp mode: the one backend.
+    pub backend: Option<BackendId>,
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Exact host, or `*.suffix`; lower case; None matches every host.
+    pub host: Option<String>,
+    pub path_prefix: String,
+    pub backend: BackendId,
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second per client IP.
+    pub per_client: f64,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    RoundRobin,
+    WeightedRoundRobin,
+    LeastConnections,
+    IpHash,
+    PowerOfTwo,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    pub name: String,
+    pub algorithm: Algorithm,
+    pub servers: Vec<ServerEntry>,
+    pub monitor: Option<MonitorId>,
+    pub pool: Option<PoolId>,
+    pub drain_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub retries: u32,
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerEntry {
+    pub address: SocketAddr,
+    pub weight: u32,
+}
+
+impl Config {
+    pub fn pool_id(&self, name: &str) -> Option<PoolId> {
+        self.pools
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| PoolId(i as u32))
+    }
+    pub fn pool(&self, id: PoolId) -> &PoolConfig {
+        &self.pools[id.index()]
+    }
+    pub fn backend_id(&self, name: &str) -> Option<BackendId> {
+        self.backends
+            .iter()
+            .position(|b| b.name == name)
+            .map(|i| BackendId(i as u32))
+    }
+    pub fn monitor_of(&self, pool: PoolId) -> Option<&MonitorConfig> {
+        self.pool(pool).monitor.map(|m| &self.monitors[m.index()])
+    }
+}
+
+/// Reads and validates the config at `path`. Zone files and GeoIP databases
+/// are not opened here.
+pub fn load(path: &Path) -> Result<(Config, Vec<Warning>), ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors::one(ConfigError::file(path, format!("cannot read config: {e}")))
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let (mut config, warnings) = parse(&text, path, base)?;
+    config.path = path.to_path_buf();
+    Ok((config, warnings))
+}
+
+/// Parses and validates config text. `file` is used in messages; relative
+/// paths resolve against `base_dir`. Pure: touches no file.
+pub fn parse(
+    text: &str,
+    file: &Path,
+    base_dir: &Path,
+) -> Result<(Config, Vec<Warning>), ConfigErrors> {
+    validate::parse(text, file, base_dir)
+}

@@ -1,0 +1,1 @@
+//! Table-driven tests of config parsing and validation.

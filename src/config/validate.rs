@@ -1,0 +1,857 @@
+//! validate: raw serde values → typed [`Config`], collecting every problem.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::raw::*;
+use super::*;
+
+/// Parses TOML text into a validated config.
+pub fn parse(text: &str, file: &Path, base: &Path) -> Result<(Config, Vec<Warning>), ConfigErrors> {
+    let de = toml::Deserializer::parse(text)
+        .map_err(|e| ConfigErrors::one(toml_error(file, text, "", e.message(), e.span())))?;
+    let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        ConfigErrors::one(toml_error(file, text, &key, inner.message(), inner.span()))
+    })?;
+    let mut v = Validator {
+        file,
+        base,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let config = v.config(raw);
+    if v.errors.is_empty() {
+        Ok((config, v.warnings))
+    } else {
+        Err(ConfigErrors(v.errors))
+    }
+}
+
+fn toml_error(
+    file: &Path,
+    text: &str,
+    key: &str,
+    message: &str,
+    span: Option<std::ops::Range<usize>>,
+) -> ConfigError {
+    let line = span.map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let key = if key == "." { "" } else { key };
+    ConfigError::new(file, key, message.trim().to_string()).at_line(line)
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+    base: &'a Path,
+    errors: Vec<ConfigError>,
+    warnings: Vec<Warning>,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError::new(self.file, key, message));
+    }
+
+    fn warn(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Warning {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn duration(&mut self, key: &str, text: Option<&str>, default: Duration) -> Duration {
+        match text {
+            None => default,
+            Some(t) => match parse_duration(t) {
+                Ok(d) if d.is_zero() => {
+                    self.err(key, "must be greater than zero");
+                    default
+                }
+                Ok(d) => d,
+                Err(e) => {
+                    self.err(key, e);
+                    default
+                }
+            },
+        }
+    }
+
+    fn socket_addr(&mut self, key: &str, text: &str) -> Option<SocketAddr> {
+        match text.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.err(
+                    key,
+                    format!("invalid address {text:?}: expected IP:PORT, e.g. \"127.0.0.1:5353\" or \"[::1]:53\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn config(&mut self, raw: RawConfig) -> Config {
+        let server = self.server(raw.server);
+        let zones = self.zones(&raw.zones);
+        let monitors: Vec<MonitorConfig> = raw
+            .monitors
+            .iter()
+            .map(|(name, m)| self.monitor(name, m))
+            .collect();
+        let monitor_ids: HashMap<&str, MonitorId> = raw
+            .monitors
+            .keys()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), MonitorId(i as u32)))
+            .collect();
+        let pool_ids: HashMap<&str, PoolId> = raw
+            .pools
+            .keys()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), PoolId(i as u32)))
+            .collect();
+        let pools: Vec<PoolConfig> = raw
+            .pools
+            .iter()
+            .map(|(name, p)| self.pool(name, p, &monitor_ids))
+            .collect();
+        let mut balance = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, b) in raw.balance.iter().enumerate() {
+            if let Some(b) = self.balance(i, b, &pool_ids, &zones) {
+                if !seen.insert(b.name.clone()) {
+                    self.err(
+                        format!("balance[{i}].name"),
+                        format!("{} is balanced twice", b.name),
+                    );
+                }
+                balance.push(b);
+            }
+        }
+        for (i, b) in balance.iter().enumerate() {
+            if b.policy != Policy::Proximity {
+                continue;
+            }
+            for id in &b.pools {
+                let pool = &pools[id.index()];
+                if pool.location.is_none() {
+                    let name = pool.name.clone();
+                    self.err(
+                        format!("pools.{name}.location"),
+                        format!("balance[{i}] ({}) uses the proximity policy, which needs every pool's location", b.name),
+                    );
+                }
+            }
+        }
+        let backend_ids: HashMap<&str, BackendId> = raw
+            .backends
+            .keys()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), BackendId(i as u32)))
+            .collect();
+        let backends = raw
+            .backends
+            .iter()
+            .map(|(name, b)| self.backend(name, b, &monitor_ids, &pool_ids))
+            .collect();
+        let proxies = raw
+            .proxy
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| self.proxy(i, p, &backend_ids))
+            .collect::<Vec<_>>();
+        let mut listens = HashSet::new();
+        for (i, p) in proxies.iter().enumerate() {
+            if !listens.insert(p.listen) {
+                self.err(
+                    format!("proxy[{i}].listen"),
+                    format!("{} is used twice", p.listen),
+                );
+            }
+        }
+        Config {
+            path: self.file.to_path_buf(),
+            server,
+            zones,
+            monitors,
+            pools,
+            balance,
+            proxies,
+            backends,
+        }
+    }
+
+    fn server(&mut self, raw: RawServer) -> ServerConfig {
+        let mut dns_listen = Vec::new();
+        if raw.dns_listen.is_empty() {
+            self.err("server.dns_listen", "needs at least one address");
+        }
+        for (i, a) in raw.dns_listen.iter().enumerate() {
+            if let Some(a) = self.socket_addr(&format!("server.dns_listen[{i}]"), a) {
+                if dns_listen.contains(&a) {
+                    self.err(
+                        format!("server.dns_listen[{i}]"),
+                        format!("{a} is listed twice"),
+                    );
+                }
+                dns_listen.push(a);
+            }
+        }
+        let admin_listen = match raw.admin_listen.as_deref() {
+            None => SocketAddr::from(([127, 0, 0, 1], 8053)),
+            Some(a) => self
+                .socket_addr("server.admin_listen", a)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8053))),
+        };
+        let geoip = match raw.geoip {
+            None => Vec::new(),
+            Some(OneOrMany::One(p)) => vec![self.path(&p)],
+            Some(OneOrMany::Many(ps)) => ps.iter().map(|p| self.path(p)).collect(),
+        };
+        if let Some(t) = &raw.admin_token
+            && t.trim().is_empty()
+        {
+            self.err(
+                "server.admin_token",
+                "must not be empty (remove the key to disable)",
+            );
+        }
+        let allow_text = raw
+            .health_query_allow
+            .unwrap_or_else(|| vec!["127.0.0.0/8".into(), "::1/128".into()]);
+        let mut health_query_allow = Vec::new();
+        for (i, n) in allow_text.iter().enumerate() {
+            match parse_net(n) {
+                Ok(net) => health_query_allow.push(net),
+                Err(e) => self.err(format!("server.health_query_allow[{i}]"), e),
+            }
+        }
+        ServerConfig {
+            dns_listen,
+            admin_listen,
+            geoip,
+            admin_token: raw.admin_token,
+            health_query_allow,
+            udp_workers: raw.udp_workers.unwrap_or(0),
+        }
+    }
+
+    fn zones(&mut self, raw: &std::collections::BTreeMap<String, String>) -> Vec<ZoneConfig> {
+        let mut zones: Vec<ZoneConfig> = Vec::new();
+        for (origin, path) in raw {
+            let key = format!("zones.{origin}");
+            let Some(name) = normalize_name(origin) else {
+                self.err(key, format!("{origin:?} is not a valid domain name"));
+                continue;
+            };
+            if zones.iter().any(|z| z.origin == name) {
+                self.err(key, format!("zone {name} is listed twice"));
+                continue;
+            }
+            zones.push(ZoneConfig {
+                origin: name,
+                path: self.path(path),
+            });
+        }
+        zones
+    }
+
+    fn monitor(&mut self, name: &str, m: &RawMonitor) -> MonitorConfig {
+        let key = |k: &str| format!("monitors.{name}.{k}");
+        let kind = match m.kind.as_str() {
+            "http" => MonitorKind::Http,
+            "https" => MonitorKind::Https,
+            "tcp" => MonitorKind::Tcp,
+            other => {
+                self.err(
+                    key("type"),
+                    format!("unknown monitor type {other:?}; expected http, https or tcp"),
+                );
+                MonitorKind::Tcp
+            }
+        };
+        let port = m.port.unwrap_or(match kind {
+            MonitorKind::Https => 443,
+            _ => 80,
+        });
+        if m.port == Some(0) {
+            self.err(key("port"), "must be 1-65535");
+        }
+        if kind == MonitorKind::Tcp {
+            for (k, set) in [
+                ("path", m.path.is_some()),
+                ("expect_status", m.expect_status.is_some()),
+                ("expect_body", m.expect_body.is_some()),
+                ("host", m.host.is_some()),
+            ] {
+                if set {
+                    self.err(key(k), "only applies to http and https monitors");
+                }
+            }
+        }
+        let path = m.path.clone().unwrap_or_else(|| "/".into());
+        if !path.starts_with('/') {
+            self.err(key("path"), "must start with '/'");
+        }
+        let interval = self.duration(
+            &key("interval"),
+            m.interval.as_deref(),
+            Duration::from_secs(5),
+        );
+        let timeout = self.duration(
+            &key("timeout"),
+            m.timeout.as_deref(),
+            Duration::from_secs(3)
+                .min(interval / 2)
+                .max(Duration::from_millis(1)),
+        );
+        if timeout >= interval {
+            self.err(
+                key("timeout"),
+                format!(
+                    "timeout ({}) must be shorter than interval ({})",
+                    humantime::format_duration(timeout),
+                    humantime::format_duration(interval)
+                ),
+            );
+        }
+        let rise = m.rise.unwrap_or(2);
+        let fall = m.fall.unwrap_or(3);
+        if rise == 0 {
+            self.err(key("rise"), "must be at least 1");
+        }
+        if fall == 0 {
+            self.err(key("fall"), "must be at least 1");
+        }
+        let expect_status = m.expect_status.clone().unwrap_or_default();
+        for (i, s) in expect_status.iter().enumerate() {
+            if !(100..=599).contains(s) {
+                self.err(
+                    format!("monitors.{name}.expect_status[{i}]"),
+                    format!("{s} is not an HTTP status"),
+                );
+            }
+        }
+        let window = self.duration(&key("window"), m.window.as_deref(), Duration::from_secs(60));
+        let max_error_rate = m.max_error_rate.unwrap_or(0.01);
+        if !(0.0..=1.0).contains(&max_error_rate) {
+            self.err(
+                key("max_error_rate"),
+                "must be between 0.0 and 1.0 (a fraction: 0.01 is 1%)",
+            );
+        }
+        let max_latency = self.duration(
+            &key("max_latency"),
+            m.max_latency.as_deref(),
+            Duration::from_millis(500),
+        );
+        let min_samples = m.min_samples.unwrap_or(10);
+        let config = MonitorConfig {
+            name: name.to_string(),
+            kind,
+            port,
+            path,
+            host: m.host.clone(),
+            interval,
+            timeout,
+            rise: rise.max(1),
+            fall: fall.max(1),
+            expect_status,
+            expect_body: m.expect_body.clone(),
+            window,
+            max_error_rate,
+            min_samples,
+            max_latency,
+            tls_skip_verify: m.tls_skip_verify.unwrap_or(false),
+        };
+        if window < interval * min_samples.max(1) && min_samples > 0 {
+            self.warn(
+                format!("monitors.{name}.window"),
+                format!(
+                    "a window of {} holds at most {} probe results at interval {}, fewer than min_samples = {min_samples}: probes alone can never degrade a pool",
+                    humantime::format_duration(window),
+                    (window.as_millis() / interval.as_millis().max(1)),
+                    humantime::format_duration(interval),
+                ),
+            );
+        }
+        if max_latency >= timeout {
+            self.warn(
+                key("max_latency"),
+                "is not shorter than timeout: a slow endpoint fails its probes before it can degrade its pool",
+            );
+        }
+        self.warn(
+            format!("monitors.{name}"),
+            format!(
+                "a dead endpoint leaves answers within interval × fall + timeout = {}",
+                humantime::format_duration(config.worst_case_removal())
+            ),
+        );
+        config
+    }
+
+    fn pool(&mut self, name: &str, p: &RawPool, monitors: &HashMap<&str, MonitorId>) -> PoolConfig {
+        let key = |k: &str| format!("pools.{name}.{k}");
+        let monitor = p.monitor.as_deref().and_then(|m| match monitors.get(m) {
+            Some(id) => Some(*id),
+            None => {
+                self.err(key("monitor"), format!("no monitor named {m:?}"));
+                None
+            }
+        });
+        let location = p.location.and_then(|[lat, lon]| {
+            if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) {
+                Some((lat, lon))
+            } else {
+                self.err(
+                    key("location"),
+                    "must be [latitude (-90..90), longitude (-180..180)]",
+                );
+                None
+            }
+        });
+        let weight = p.weight.unwrap_or(1);
+        let min_healthy = p.min_healthy.unwrap_or(1);
+        if p.endpoints.is_empty() {
+            self.err(key("endpoints"), "a pool needs at least one endpoint");
+        }
+        if min_healthy as usize > p.endpoints.len() && !p.endpoints.is_empty() {
+            self.err(
+                key("min_healthy"),
+                format!("{min_healthy} is more than the pool's {} endpoints: the pool could never be up", p.endpoints.len()),
+            );
+        }
+        let mut endpoints: Vec<EndpointConfig> = Vec::new();
+        for (i, e) in p.endpoints.iter().enumerate() {
+            let ekey = |k: &str| format!("pools.{name}.endpoints[{i}].{k}");
+            let Ok(address) = e.address.parse::<IpAddr>() else {
+                self.err(
+                    ekey("address"),
+                    format!("{:?} is not an IPv4 or IPv6 address", e.address),
+                );
+                continue;
+            };
+            if endpoints.iter().any(|x| x.address == address) {
+                self.err(
+                    ekey("address"),
+                    format!("{address} is listed twice in this pool"),
+                );
+            }
+            let weight = e.weight.unwrap_or(1);
+            if weight == 0 {
+                self.err(
+                    ekey("weight"),
+                    "must be at least 1 (drain an endpoint instead of weighting it 0)",
+                );
+            }
+            let probe = e.probe.as_deref().and_then(|t| match parse_host_port(t) {
+                Ok(p) => Some(p),
+                Err(m) => {
+                    self.err(ekey("probe"), m);
+                    None
+                }
+            });
+            if probe.is_some() && monitor.is_none() {
+                self.warn(
+                    ekey("probe"),
+                    "is set but the pool has no monitor, so it is never probed",
+                );
+            }
+            endpoints.push(EndpointConfig {
+                address,
+                weight,
+                probe,
+            });
+        }
+        PoolConfig {
+            name: name.to_string(),
+            monitor,
+            location,
+            weight,
+            min_healthy,
+            endpoints,
+        }
+    }
+
+    fn pool_list(
+        &mut self,
+        key: &str,
+        names: &[String],
+        pools: &HashMap<&str, PoolId>,
+    ) -> Vec<PoolId> {
+        let mut out = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            match pools.get(n.as_str()) {
+                Some(id) if out.contains(id) => {
+                    self.err(format!("{key}[{i}]"), format!("pool {n:?} is listed twice"))
+                }
+                Some(id) => out.push(*id),
+                None => self.err(format!("{key}[{i}]"), format!("no pool named {n:?}")),
+            }
+        }
+        out
+    }
+
+    fn balance(
+        &mut self,
+        i: usize,
+        b: &RawBalance,
+        pools: &HashMap<&str, PoolId>,
+        zones: &[ZoneConfig],
+    ) -> Option<BalanceConfig> {
+        let key = |k: &str| format!("balance[{i}].{k}");
+        let Some(name) = normalize_name(&b.name) else {
+            self.err(
+                key("name"),
+                format!("{:?} is not a valid domain name", b.name),
+            );
+            return None;
+        };
+        if !zones.iter().any(|z| in_zone(&name, &z.origin)) {
+            self.err(
+                key("name"),
+                format!("{name} is not inside any zone in [zones]"),
+            );
+        }
+        let policy = match b.policy.as_str() {
+            "failover" => Policy::Failover,
+            "weighted" => Policy::Weighted,
+            "random" => Policy::Random,
+            "geo" => Policy::Geo,
+            "proximity" => Policy::Proximity,
+            "latency" => Policy::Latency,
+            other => {
+                self.err(key("policy"), format!("unknown policy {other:?}; expected failover, weighted, random, geo, proximity or latency"));
+                Policy::Failover
+            }
+        };
+        let list = self.pool_list(&key("pools"), &b.pools, pools);
+        if b.pools.is_empty() {
+            self.err(key("pools"), "needs at least one pool");
+        }
+        let fallback = b.fallback.as_deref().and_then(|f| match pools.get(f) {
+            Some(id) => Some(*id),
+            None => {
+                self.err(key("fallback"), format!("no pool named {f:?}"));
+                None
+            }
+        });
+        let ttl = b.ttl.unwrap_or(30);
+        if ttl > 604_800 {
+            self.err(key("ttl"), "must be at most 604800 (one week)");
+        }
+        let answers = b.answers.unwrap_or(1);
+        if answers == 0 {
+            self.err(key("answers"), "must be at least 1");
+        }
+        let mut countries = HashMap::new();
+        for (code, names) in &b.countries {
+            let k = format!("balance[{i}].countries.{code}");
+            match Country::parse(code) {
+                Some(c) => {
+                    let l = self.pool_list(&k, names, pools);
+                    countries.insert(c, l);
+                }
+                None => self.err(k, "expected an ISO 3166-1 alpha-2 code such as DE"),
+            }
+        }
+        let mut continents = HashMap::new();
+        for (code, names) in &b.continents {
+            let k = format!("balance[{i}].continents.{code}");
+            match Continent::parse(code) {
+                Some(c) => {
+                    let l = self.pool_list(&k, names, pools);
+                    continents.insert(c, l);
+                }
+                None => self.err(k, "expected a continent code: AF AN AS EU NA OC SA"),
+            }
+        }
+        let mut subnets = Vec::with_capacity(b.subnets.len());
+        for (net, names) in &b.subnets {
+            let k = format!("balance[{i}].subnets.{net}");
+            match parse_net(net) {
+                Ok(n) => {
+                    let l = self.pool_list(&k, names, pools);
+                    subnets.push((n, l));
+                }
+                Err(e) => self.err(k, e),
+            }
+        }
+        if policy != Policy::Geo
+            && (!b.countries.is_empty() || !b.continents.is_empty() || !b.subnets.is_empty())
+        {
+            self.warn(
+                key("policy"),
+                format!(
+                    "countries, continents and subnets only apply to the geo policy, not {}",
+                    policy.as_str()
+                ),
+            );
+        }
+        Some(BalanceConfig {
+            name,
+            policy,
+            pools: list,
+            fallback,
+            ttl,
+            answers: answers.max(1),
+            countries,
+            continents,
+            subnets,
+        })
+    }
+
+    fn backend(
+        &mut self,
+        name: &str,
+        b: &RawBackend,
+        monitors: &HashMap<&str, MonitorId>,
+        pools: &HashMap<&str, PoolId>,
+    ) -> BackendConfig {
+        let key = |k: &str| format!("backends.{name}.{k}");
+        let algorithm = match b.algorithm.as_deref().unwrap_or("round_robin") {
+            "round_robin" => Algorithm::RoundRobin,
+            "weighted_round_robin" => Algorithm::WeightedRoundRobin,
+            "least_connections" => Algorithm::LeastConnections,
+            "ip_hash" => Algorithm::IpHash,
+            "power_of_two" => Algorithm::PowerOfTwo,
+            other => {
+                self.err(key("algorithm"), format!("unknown algorithm {other:?}; expected round_robin, weighted_round_robin, least_connections, ip_hash or power_of_two"));
+                Algorithm::RoundRobin
+            }
+        };
+        if b.servers.is_empty() {
+            self.err(key("servers"), "a backend needs at least one server");
+        }
+        let mut servers: Vec<ServerEntry> = Vec::new();
+        for (i, s) in b.servers.iter().enumerate() {
+            let k = format!("backends.{name}.servers[{i}].address");
+            if let Some(address) = self.socket_addr(&k, &s.address) {
+                if servers.iter().any(|x| x.address == address) {
+                    self.err(k, format!("{address} is listed twice"));
+                }
+                let weight = s.weight.unwrap_or(1);
+                if weight == 0 {
+                    self.err(
+                        format!("backends.{name}.servers[{i}].weight"),
+                        "must be at least 1",
+                    );
+                }
+                servers.push(ServerEntry { address, weight });
+            }
+        }
+        let monitor = b.monitor.as_deref().and_then(|m| match monitors.get(m) {
+            Some(id) => Some(*id),
+            None => {
+                self.err(key("monitor"), format!("no monitor named {m:?}"));
+                None
+            }
+        });
+        let pool = b.pool.as_deref().and_then(|p| match pools.get(p) {
+            Some(id) => Some(*id),
+            None => {
+                self.err(key("pool"), format!("no pool named {p:?}"));
+                None
+            }
+        });
+        BackendConfig {
+            name: name.to_string(),
+            algorithm,
+            servers,
+            monitor,
+            pool,
+            drain_timeout: self.duration(
+                &key("drain_timeout"),
+                b.drain_timeout.as_deref(),
+                Duration::from_secs(30),
+            ),
+            connect_timeout: self.duration(
+                &key("connect_timeout"),
+                b.connect_timeout.as_deref(),
+                Duration::from_secs(2),
+            ),
+            request_timeout: self.duration(
+                &key("request_timeout"),
+                b.request_timeout.as_deref(),
+                Duration::from_secs(60),
+            ),
+            retries: b.retries.unwrap_or(1),
+            max_fails: b.max_fails.unwrap_or(5),
+            fail_timeout: self.duration(
+                &key("fail_timeout"),
+                b.fail_timeout.as_deref(),
+                Duration::from_secs(10),
+            ),
+        }
+    }
+
+    fn proxy(
+        &mut self,
+        i: usize,
+        p: &RawProxy,
+        backends: &HashMap<&str, BackendId>,
+    ) -> Option<ProxyConfig> {
+        let key = |k: &str| format!("proxy[{i}].{k}");
+        let listen = self.socket_addr(&key("listen"), &p.listen)?;
+        let mode = match p.mode.as_str() {
+            "http" => ProxyMode::Http,
+            "tcp" => ProxyMode::Tcp,
+            other => {
+                self.err(
+                    key("mode"),
+                    format!("unknown mode {other:?}; expected http or tcp"),
+                );
+                return None;
+            }
+        };
+        let mut routes = Vec::new();
+        let mut backend = None;
+        match mode {
+            ProxyMode::Http => {
+                if p.routes.is_empty() {
+                    self.err(key("routes"), "an http proxy needs at least one route");
+                }
+                if p.backend.is_some() {
+                    self.err(key("backend"), "only for tcp mode; http mode uses routes");
+                }
+                for (j, r) in p.routes.iter().enumerate() {
+                    let rk = |k: &str| format!("proxy[{i}].routes[{j}].{k}");
+                    let Some(b) = backends.get(r.backend.as_str()).copied() else {
+                        self.err(rk("backend"), format!("no backend named {:?}", r.backend));
+                        continue;
+                    };
+                    let path_prefix = r.path_prefix.clone().unwrap_or_else(|| "/".into());
+                    if !path_prefix.starts_with('/') {
+                        self.err(rk("path_prefix"), "must start with '/'");
+                    }
+                    let rate_limit = r.rate_limit.as_ref().and_then(|rl| {
+                        if !(rl.per_client > 0.0 && rl.per_client.is_finite()) {
+                            self.err(
+                                rk("rate_limit.per_client"),
+                                "must be a positive number of requests per second",
+                            );
+                            return None;
+                        }
+                        let burst = rl.burst.unwrap_or(rl.per_client.ceil() as u32).max(1);
+                        Some(RateLimitConfig {
+                            per_client: rl.per_client,
+                            burst,
+                        })
+                    });
+                    routes.push(RouteConfig {
+                        host: r.host.as_ref().map(|h| h.to_ascii_lowercase()),
+                        path_prefix,
+                        backend: b,
+                        rate_limit,
+                    });
+                }
+            }
+            ProxyMode::Tcp => {
+                if !p.routes.is_empty() {
+                    self.err(
+                        key("routes"),
+                        "only for http mode; tcp mode uses one backend",
+                    );
+                }
+                if p.tls.is_some() {
+                    self.err(key("tls"), "TLS termination is only for http mode");
+                }
+                match p.backend.as_deref() {
+                    None => self.err(key("backend"), "a tcp proxy needs a backend"),
+                    Some(b) => match backends.get(b) {
+                        Some(id) => backend = Some(*id),
+                        None => self.err(key("backend"), format!("no backend named {b:?}")),
+                    },
+                }
+            }
+        }
+        let tls = p.tls.as_ref().map(|t| TlsConfig {
+            cert: self.path(&t.cert),
+            key: self.path(&t.key),
+        });
+        Some(ProxyConfig {
+            listen,
+            mode,
+            routes,
+            backend,
+            tls,
+        })
+    }
+}
+
+/// Lower-cases a domain name and makes it fully qualified (`Example.TEST` → `example.test.`).
+pub fn normalize_name(name: &str) -> Option<String> {
+    let n = name.trim().to_ascii_lowercase();
+    let n = n.strip_suffix('.').unwrap_or(&n);
+    if n.is_empty() || n.len() > 253 {
+        return None;
+    }
+    for label in n.split('.') {
+        if label.is_empty()
+            || label.len() > 63
+            || !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'*')
+        {
+            return None;
+        }
+    }
+    Some(format!("{n}."))
+}
+
+/// True when fully qualified `name` is `origin` or below it.
+pub fn in_zone(name: &str, origin: &str) -> bool {
+    name == origin || (name.ends_with(origin) && name[..name.len() - origin.len()].ends_with('.'))
+}
+
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    if let Ok(net) = text.parse::<IpNet>() {
+        if net.trunc() != net {
+            return Err(format!(
+                "{text} has host bits set; did you mean {}?",
+                net.trunc()
+            ));
+        }
+        return Ok(net);
+    }
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    Err(format!(
+        "{text:?} is not a network such as \"198.51.100.0/24\" or \"2001:db8::/32\""
+    ))
+}
+
+fn parse_host_port(text: &str) -> Result<ProbeTarget, String> {
+    if let Ok(sa) = text.parse::<SocketAddr>() {
+        return Ok(ProbeTarget {
+            host: sa.ip().to_string(),
+            port: sa.port(),
+        });
+    }
+    let bad =
+        || format!("{text:?} is not host:port (e.g. \"127.0.0.1:9001\" or \"origin.example:80\")");
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 || host.contains(':') {
+        return Err(bad());
+    }
+    Ok(ProbeTarget {
+        host: host.to_string(),
+        port,
+    })
+}

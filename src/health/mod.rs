@@ -1,0 +1,130 @@
+//! health: endpoint and pool health, as a mutable book owned by one writer and
+//! an immutable [`HealthView`] that queries read.
+//!
+//! This module is pure: no tokio, no clock, no sockets. Time is passed in.
+//! The DNS steering code reads only [`HealthView`]; probes and the proxy send
+//! observations to the single writer, which publishes a new view on change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::{Config, PoolId};
+
+/// An endpoint's probe-driven state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointState {
+    /// No probe result yet: out of answers until the first one.
+    Unknown,
+    Up,
+    Down,
+}
+
+/// A pool's state, as DESIGN §3 defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolState {
+    Healthy,
+    Degraded,
+    Down,
+}
+
+impl PoolState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoolState::Healthy => "healthy",
+            PoolState::Degraded => "degraded",
+            PoolState::Down => "down",
+        }
+    }
+}
+
+/// What a query needs to know about one endpoint, and what status pages show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointHealth {
+    pub state: EndpointState,
+    pub draining: bool,
+    /// Error rate over the monitor's window, 0.0..=1.0.
+    pub error_rate: f64,
+    /// Smoothed latency; None before any sample.
+    pub latency: Option<Duration>,
+    pub last_error: Option<Arc<str>>,
+    /// Wall-clock time (ms since the Unix epoch) of the last state change; 0 if never.
+    pub since_unix_ms: u64,
+}
+
+impl EndpointHealth {
+    /// In answers: up and not draining.
+    pub fn usable(&self) -> bool {
+        self.state == EndpointState::Up && !self.draining
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolHealth {
+    pub state: PoolState,
+    pub error_rate: f64,
+    pub latency: Option<Duration>,
+    /// Endpoints up (draining ones included) and the total.
+    pub up: u32,
+    pub total: u32,
+    pub endpoints: Vec<EndpointHealth>,
+}
+
+/// Immutable health of every pool, indexed by [`PoolId`]; shared by queries.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HealthView {
+    pub pools: Vec<PoolHealth>,
+}
+
+impl HealthView {
+    /// The state before any probe: pools without a monitor are healthy with
+    /// every endpoint up; endpoints of monitored pools are unknown (out of
+    /// answers), so those pools are down until probes say otherwise.
+    pub fn initial(config: &Config) -> HealthView {
+        let pools = config
+            .pools
+            .iter()
+            .map(|pool| {
+                let monitored = pool.monitor.is_some();
+                let state = if monitored {
+                    EndpointState::Unknown
+                } else {
+                    EndpointState::Up
+                };
+                let endpoints: Vec<EndpointHealth> = pool
+                    .endpoints
+                    .iter()
+                    .map(|_| EndpointHealth {
+                        state,
+                        draining: false,
+                        error_rate: 0.0,
+                        latency: None,
+                        last_error: None,
+                        since_unix_ms: 0,
+                    })
+                    .collect();
+                let up = if monitored { 0 } else { endpoints.len() as u32 };
+                PoolHealth {
+                    state: if up >= pool.min_healthy.max(1) {
+                        PoolState::Healthy
+                    } else {
+                        PoolState::Down
+                    },
+                    error_rate: 0.0,
+                    latency: None,
+                    up,
+                    total: endpoints.len() as u32,
+                    endpoints,
+                }
+            })
+            .collect();
+        HealthView { pools }
+    }
+
+    pub fn pool(&self, id: PoolId) -> Option<&PoolHealth> {
+        self.pools.get(id.index())
+    }
+}
