@@ -128,3 +128,36 @@ impl HealthView {
         self.pools.get(id.index())
     }
 }
+
+/// Who an observation is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// One endpoint of a DNS pool: (pool, index in `PoolConfig::endpoints`).
+    Endpoint(PoolId, u32),
+    /// Real traffic a proxy backend forwarded on behalf of a pool (the
+    /// backend's `pool` key): counts in the pool's error rate and latency.
+    PoolTraffic(PoolId),
+    /// One server of a proxy backend: (backend, index in `BackendConfig::servers`).
+    Server(crate::config::BackendId, u32),
+}
+
+/// Where an observation came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Probe,
+    Traffic,
+}
+
+/// One probe result or one forwarded request's outcome, sent to the health writer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// The config generation the ids refer to; observations from an older
+    /// generation are dropped by the writer after a reload.
+    pub generation: u64,
+    pub target: Target,
+    pub source: Source,
+    pub ok: bool,
+    pub latency: Duration,
+    /// Why it failed (`refused`, `timeout`, `status 503`, `body mismatch`, ...).
+    pub error: Option<String>,
+}
