@@ -11,6 +11,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod cli;
 pub mod config;
+pub mod dns;
+pub mod explain;
 pub mod geo;
 pub mod health;
+pub mod state;
+pub mod steer;
+pub mod zone;

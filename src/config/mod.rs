@@ -13,6 +13,8 @@ mod error;
 pub mod raw;
 mod validate;
 
+pub use validate::{in_zone, normalize_name};
+
 #[cfg(test)]
 mod tests;
 

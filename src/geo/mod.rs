@@ -4,6 +4,8 @@
 //!
 //! CONTRACT (filled in by the geo work): `GeoDb::open`, `GeoDb::locate`.
 
+pub mod distance;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 

@@ -1,0 +1,93 @@
+//! `geosteer explain`: offline from a config, or live from an admin API.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+
+use crate::explain::{Explanation, explain};
+use crate::health::{EndpointState, HealthView, PoolState};
+use crate::state::{Loaded, Snapshot};
+
+pub fn run(
+    name: &str,
+    qtype: &str,
+    client: &str,
+    config: Option<PathBuf>,
+    down: &[String],
+    admin: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let explanation = match admin {
+        Some(url) => {
+            if config.is_some() || !down.is_empty() {
+                bail!("--admin asks a running server; it does not take --config or --down");
+            }
+            live(&url, name, qtype, client)?
+        }
+        None => {
+            let path = config.unwrap_or_else(|| PathBuf::from(super::DEFAULT_CONFIG));
+            offline(&path, name, qtype, client, down)?
+        }
+    };
+    print!("{}", explanation.render());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn offline(
+    path: &std::path::Path,
+    name: &str,
+    qtype: &str,
+    client: &str,
+    down: &[String],
+) -> anyhow::Result<Explanation> {
+    let loaded = Loaded::from_path(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut health = all_up(&loaded);
+    for pool in down {
+        let id = loaded
+            .config
+            .pool_id(pool)
+            .with_context(|| format!("--down {pool}: no such pool"))?;
+        let p = &mut health.pools[id.index()];
+        p.state = PoolState::Down;
+        p.up = 0;
+        for e in &mut p.endpoints {
+            e.state = EndpointState::Down;
+        }
+    }
+    let snap = Snapshot {
+        generation: 0,
+        config: loaded.config,
+        steering: loaded.steering,
+        zones: loaded.zones,
+        geo: loaded.geo,
+        health: Arc::new(health),
+    };
+    explain(&snap, name, qtype, client).map_err(anyhow::Error::msg)
+}
+
+/// Offline, every endpoint is up and every pool healthy.
+fn all_up(loaded: &Loaded) -> HealthView {
+    let mut view = HealthView::initial(&loaded.config);
+    for p in &mut view.pools {
+        for e in &mut p.endpoints {
+            e.state = EndpointState::Up;
+        }
+        p.up = p.total;
+        p.state = PoolState::Healthy;
+    }
+    view
+}
+
+fn live(url: &str, name: &str, qtype: &str, client: &str) -> anyhow::Result<Explanation> {
+    let body = super::admin_client::get(
+        url,
+        &format!(
+            "/api/v1/explain?name={}&type={}&client={}",
+            super::admin_client::encode(name),
+            super::admin_client::encode(qtype),
+            super::admin_client::encode(client)
+        ),
+    )?;
+    serde_json::from_str::<Explanation>(&body).context("unexpected answer from the admin API")
+}

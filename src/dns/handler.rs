@@ -1,0 +1,314 @@
+//! handler: the `RequestHandler` every DNS query goes through. Balanced names
+//! (A/AAAA) and `_health` TXT are answered from the snapshot; everything else
+//! goes to the zones' hickory `Catalog`, with the ECS option echoed (scope 0).
+
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use hickory_proto::op::{Edns, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::opt::ClientSubnet;
+use hickory_proto::rr::rdata::{A, AAAA, TXT};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponse;
+
+use super::answer::{self, Sections};
+use super::client::{self, ecs_of};
+use super::health_txt;
+use super::metrics::DnsMetrics;
+use crate::state::{Shared, Snapshot};
+use crate::steer::{self, Client, Family, Inputs};
+
+/// Answers DNS queries from the current snapshot.
+#[derive(Clone)]
+pub struct DnsHandler {
+    shared: Arc<Shared>,
+    metrics: Arc<DnsMetrics>,
+}
+
+impl DnsHandler {
+    pub fn new(shared: Arc<Shared>, metrics: Arc<DnsMetrics>) -> DnsHandler {
+        DnsHandler { shared, metrics }
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for DnsHandler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response: R,
+    ) -> ResponseInfo {
+        let snap = self.shared.load_full();
+        let plain = request.metadata.message_type == MessageType::Query
+            && request.metadata.op_code == OpCode::Query
+            && request.queries.len() == 1
+            && request.edns.as_ref().is_none_or(|e| e.version() == 0);
+        if plain {
+            let query = &request.queries.queries()[0];
+            let name = query.name().to_string();
+            let qtype = query.query_type();
+            if let Some(b) = snap.steering.get(&name) {
+                return match qtype {
+                    RecordType::A | RecordType::AAAA | RecordType::ANY => {
+                        self.balanced(&snap, request, b, qtype, response).await
+                    }
+                    _ => self.balanced_other(&snap, request, qtype, response).await,
+                };
+            }
+            if qtype == RecordType::TXT
+                && let Some(rest) = strip_prefix_ci(&name, health_txt::PREFIX)
+                && let Some(b) = snap.steering.get(rest)
+            {
+                return self.health(&snap, request, b, response).await;
+            }
+        }
+        let ecs = ecs_of(request);
+        let info = snap
+            .zones
+            .catalog
+            .handle_request::<_, T>(
+                request,
+                EcsEcho {
+                    inner: response,
+                    ecs,
+                },
+            )
+            .await;
+        self.metrics.query(None, request, info.response_code, None);
+        info
+    }
+}
+
+impl DnsHandler {
+    async fn balanced<R: ResponseHandler>(
+        &self,
+        snap: &Snapshot,
+        request: &Request,
+        b: &steer::BalancedName,
+        qtype: RecordType,
+        response: R,
+    ) -> ResponseInfo {
+        let ecs = ecs_of(request);
+        let (addr, source_prefix) = client::client_addr(request.src().ip(), ecs.as_ref());
+        let client = Client {
+            addr,
+            source_prefix,
+            location: snap.geo.locate(addr),
+        };
+        let family = if qtype == RecordType::AAAA {
+            Family::V6
+        } else {
+            Family::V4
+        };
+        let inputs = Inputs {
+            config: &snap.config,
+            health: &snap.health,
+        };
+        let decision = steer::decide(b, &client, family, &inputs, &mut rand::rng(), None);
+        if decision.basis == steer::Basis::FailOpen || decision.basis == steer::Basis::NoPool {
+            self.metrics.fail_open(b.name());
+            tracing::warn!(
+                name = b.name(),
+                basis = decision.basis.as_str(),
+                "no usable pool for balanced name"
+            );
+        }
+        let scope = match &ecs {
+            Some(cs) if cs.source_prefix() > 0 => decision.scope_prefix.min(cs.source_prefix()),
+            _ => 0,
+        };
+        let owner = request.queries.queries()[0].original().name().clone();
+        let answers: Vec<Record> = decision
+            .endpoints
+            .iter()
+            .map(|ip| {
+                let rdata = match ip {
+                    IpAddr::V4(a) => RData::A(A(*a)),
+                    IpAddr::V6(a) => RData::AAAA(AAAA(*a)),
+                };
+                Record::from_rdata(owner.clone(), decision.ttl, rdata)
+            })
+            .collect();
+        let soa = if answers.is_empty() {
+            self.soa_for(snap, request)
+        } else {
+            Vec::new()
+        };
+        let edns = request
+            .edns
+            .as_ref()
+            .map(|e| answer::response_edns(e, ecs.as_ref().map(|cs| (cs, scope))));
+        let pool = decision.pool.map(|p| snap.config.pool(p).name.as_str());
+        self.metrics
+            .query(Some(b.name()), request, ResponseCode::NoError, pool);
+        answer::send(
+            request,
+            edns.as_ref(),
+            Sections {
+                rcode: ResponseCode::NoError,
+                answers: &answers,
+                soa: &soa,
+            },
+            response,
+        )
+        .await
+    }
+
+    /// Other types at a balanced name: the zone file's records if it has
+    /// them, else NODATA (the name exists: it has addresses).
+    async fn balanced_other<R: ResponseHandler>(
+        &self,
+        snap: &Snapshot,
+        request: &Request,
+        qtype: RecordType,
+        response: R,
+    ) -> ResponseInfo {
+        let query = &request.queries.queries()[0];
+        let in_zone = snap.zones.find(query.name()).is_some_and(|z| {
+            z.has_rrset(query.name(), qtype) || z.has_rrset(query.name(), RecordType::CNAME)
+        });
+        let ecs = ecs_of(request);
+        if in_zone {
+            let info = snap
+                .zones
+                .catalog
+                .handle_request::<_, hickory_server::net::runtime::TokioTime>(
+                    request,
+                    EcsEcho {
+                        inner: response,
+                        ecs,
+                    },
+                )
+                .await;
+            self.metrics.query(None, request, info.response_code, None);
+            return info;
+        }
+        let soa = self.soa_for(snap, request);
+        let edns = request
+            .edns
+            .as_ref()
+            .map(|e| answer::response_edns(e, ecs.as_ref().map(|cs| (cs, 0))));
+        self.metrics
+            .query(None, request, ResponseCode::NoError, None);
+        answer::send(
+            request,
+            edns.as_ref(),
+            Sections {
+                rcode: ResponseCode::NoError,
+                answers: &[],
+                soa: &soa,
+            },
+            response,
+        )
+        .await
+    }
+
+    async fn health<R: ResponseHandler>(
+        &self,
+        snap: &Snapshot,
+        request: &Request,
+        b: &steer::BalancedName,
+        response: R,
+    ) -> ResponseInfo {
+        let src = client::canonical(request.src().ip());
+        let allowed = snap
+            .config
+            .server
+            .health_query_allow
+            .iter()
+            .any(|net| net.contains(&src));
+        let ecs = ecs_of(request);
+        let edns = request
+            .edns
+            .as_ref()
+            .map(|e| answer::response_edns(e, ecs.as_ref().map(|cs| (cs, 0))));
+        if !allowed {
+            self.metrics
+                .query(None, request, ResponseCode::Refused, None);
+            return answer::send(
+                request,
+                edns.as_ref(),
+                Sections {
+                    rcode: ResponseCode::Refused,
+                    answers: &[],
+                    soa: &[],
+                },
+                response,
+            )
+            .await;
+        }
+        let owner = request.queries.queries()[0].original().name().clone();
+        let answers: Vec<Record> = health_txt::lines(b, snap)
+            .into_iter()
+            .map(|line| Record::from_rdata(owner.clone(), 0, RData::TXT(TXT::new(vec![line]))))
+            .collect();
+        self.metrics
+            .query(None, request, ResponseCode::NoError, None);
+        answer::send(
+            request,
+            edns.as_ref(),
+            Sections {
+                rcode: ResponseCode::NoError,
+                answers: &answers,
+                soa: &[],
+            },
+            response,
+        )
+        .await
+    }
+
+    fn soa_for(&self, snap: &Snapshot, request: &Request) -> Vec<Record> {
+        snap.zones
+            .find(request.queries.queries()[0].name())
+            .map(|z| vec![z.negative_soa.clone()])
+            .unwrap_or_default()
+    }
+}
+
+fn strip_prefix_ci<'n>(name: &'n str, prefix: &str) -> Option<&'n str> {
+    if name.len() > prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        Some(&name[prefix.len()..])
+    } else {
+        None
+    }
+}
+
+/// Parses a name the way queries spell it (for tests and tools).
+pub fn lower_name(name: &str) -> Option<LowerName> {
+    Name::from_str(name).ok().map(|n| LowerName::new(&n))
+}
+
+/// Wraps the catalog's response handle: echoes the query's ECS option with
+/// scope 0 (the zone's answers do not depend on the client, RFC 7871 §7.2.1)
+/// and caps the advertised UDP payload.
+#[derive(Clone)]
+struct EcsEcho<R> {
+    inner: R,
+    ecs: Option<ClientSubnet>,
+}
+
+#[async_trait::async_trait]
+impl<R: ResponseHandler> ResponseHandler for EcsEcho<R> {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, hickory_server::net::NetError> {
+        let Some(current) = response.edns().cloned() else {
+            return self.inner.send_response(response).await;
+        };
+        let edns: Edns = answer::response_edns(&current, self.ecs.as_ref().map(|cs| (cs, 0)));
+        let mut r: MessageResponse<'_, 'a, _, _, _, _> = response;
+        r.set_edns(&edns);
+        self.inner.send_response(r).await
+    }
+}

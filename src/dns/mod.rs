@@ -1,0 +1,17 @@
+//! dns: the DNS shell. Owns the UDP and TCP sockets and turns queries into
+//! calls on the pure core; knows hickory so nothing else has to.
+//!
+//! - `server`: binds every `dns_listen` address (UDP sockets with SO_REUSEPORT, TCP).
+//! - `handler`: the `RequestHandler`: balanced names, `_health` TXT, else the zone catalog.
+//! - `client`: ECS or packet source → the address steering uses.
+//! - `answer`: response encoding, EDNS/ECS echo, UDP truncation with OPT.
+//! - `health_txt`: the `_health.<name>` TXT lines.
+
+pub mod answer;
+pub mod client;
+pub mod handler;
+pub mod health_txt;
+pub mod metrics;
+pub mod server;
+
+pub use handler::DnsHandler;

@@ -1,0 +1,112 @@
+//! server: binds every `dns_listen` address for UDP (several SO_REUSEPORT
+//! sockets, so the kernel spreads queries over worker threads) and TCP, and
+//! runs them with hickory's `Server`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hickory_server::Server;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio_util::sync::CancellationToken;
+
+use super::DnsHandler;
+
+/// Idle time after which a DNS TCP connection is closed (RFC 7766 suggests seconds).
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// The running DNS listeners.
+pub struct DnsServer {
+    server: Server<DnsHandler>,
+    /// Bound addresses, in config order (port 0 resolved).
+    pub addrs: Vec<SocketAddr>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen for DNS on {addr}: {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+}
+
+impl DnsServer {
+    /// Binds UDP and TCP on every address. `udp_sockets` per address (≥ 1).
+    pub fn bind(
+        listen: &[SocketAddr],
+        udp_sockets: usize,
+        handler: DnsHandler,
+    ) -> Result<DnsServer, BindError> {
+        let mut server = Server::new(handler);
+        let mut addrs = Vec::new();
+        for want in listen {
+            let err = |source| BindError {
+                addr: *want,
+                source,
+            };
+            // With port 0 the UDP port is picked first; TCP must then get the
+            // same port, which can be taken: try a few times.
+            let mut attempt = 0;
+            let (udp, tcp, addr) = loop {
+                attempt += 1;
+                let first = udp_socket(*want).map_err(err)?;
+                let addr = first.local_addr().map_err(err)?;
+                match tcp_listener(addr) {
+                    Ok(tcp) => {
+                        let mut udp = vec![first];
+                        for _ in 1..udp_sockets.max(1) {
+                            udp.push(udp_socket(addr).map_err(err)?);
+                        }
+                        break (udp, tcp, addr);
+                    }
+                    Err(e) if want.port() == 0 && attempt < 10 => {
+                        tracing::debug!(%addr, error = %e, "TCP port taken, retrying");
+                    }
+                    Err(e) => return Err(err(e)),
+                }
+            };
+            for s in udp {
+                server.register_socket(s);
+            }
+            server.register_listener(tcp, TCP_IDLE, 64 * 1024);
+            tracing::info!(%addr, udp_sockets = udp_sockets.max(1), "listening for DNS on UDP and TCP");
+            addrs.push(addr);
+        }
+        Ok(DnsServer { server, addrs })
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.server.shutdown_token().clone()
+    }
+
+    /// Stops accepting, lets in-flight TCP queries finish, and returns.
+    pub async fn shutdown(mut self) {
+        if let Err(e) = self.server.shutdown_gracefully().await {
+            tracing::warn!(error = %e, "DNS server shut down with an error");
+        }
+    }
+}
+
+fn udp_socket(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_port(true)?;
+    s.set_nonblocking(true)?;
+    // Room for bursts: a few MB of queued queries instead of drops.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    let _ = s.set_send_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    tokio::net::UdpSocket::from_std(s.into())
+}
+
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    tokio::net::TcpListener::from_std(s.into())
+}

@@ -1,0 +1,127 @@
+//! explain: the decision trace for one (name, type, client), built by the same
+//! `steer::decide` that answers queries. `geosteer explain` (offline, from a
+//! config) and `/api/v1/explain` (live) both call [`explain`].
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::normalize_name;
+use crate::dns::client;
+use crate::state::Snapshot;
+use crate::steer::{self, Client, Family, Inputs, Trace};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Explanation {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub qtype: String,
+    pub client: String,
+    pub country: Option<String>,
+    pub continent: Option<String>,
+    pub coords: Option<(f64, f64)>,
+    pub geo_prefix: u8,
+    pub policy: String,
+    pub trace: Trace,
+    /// ECS scope a response to this client would carry (capped at its prefix).
+    pub ecs_scope: u8,
+}
+
+/// `client` is `IP` or `IP/PREFIX` (as in an ECS option); `qtype` is A or AAAA.
+pub fn explain(
+    snap: &Snapshot,
+    name: &str,
+    qtype: &str,
+    client_text: &str,
+) -> Result<Explanation, String> {
+    let fqdn = normalize_name(name).ok_or_else(|| format!("{name:?} is not a domain name"))?;
+    let b = snap
+        .steering
+        .get(&fqdn)
+        .ok_or_else(|| format!("{fqdn} is not a balanced name in this config"))?;
+    let family = match qtype.to_ascii_uppercase().as_str() {
+        "A" => Family::V4,
+        "AAAA" => Family::V6,
+        other => return Err(format!("type {other} is not steered; use A or AAAA")),
+    };
+    let (ip, prefix) = parse_client(client_text)?;
+    let addr = client::mask(ip, prefix);
+    let location = snap.geo.locate(addr);
+    let c = Client {
+        addr,
+        source_prefix: prefix,
+        location,
+    };
+    let mut trace = Trace::default();
+    trace.step(format!(
+        "client {addr}/{prefix}: country {}, continent {}, GeoIP network /{}",
+        location
+            .country
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        location.continent.map(|c| c.as_str()).unwrap_or("unknown"),
+        location.prefix_len
+    ));
+    trace.step(format!("policy: {}", b.config.policy.as_str()));
+    let inputs = Inputs {
+        config: &snap.config,
+        health: &snap.health,
+    };
+    let decision = steer::decide(b, &c, family, &inputs, &mut rand::rng(), Some(&mut trace));
+    Ok(Explanation {
+        name: fqdn,
+        qtype: qtype.to_ascii_uppercase(),
+        client: format!("{addr}/{prefix}"),
+        country: location.country.map(|c| c.as_str().to_string()),
+        continent: location.continent.map(|c| c.as_str().to_string()),
+        coords: location.coords,
+        geo_prefix: location.prefix_len,
+        policy: b.config.policy.as_str().to_string(),
+        trace,
+        ecs_scope: decision.scope_prefix.min(prefix),
+    })
+}
+
+/// `IP` or `IP/PREFIX`.
+pub fn parse_client(text: &str) -> Result<(IpAddr, u8), String> {
+    let (ip, prefix) = match text.split_once('/') {
+        Some((ip, p)) => (ip, Some(p)),
+        None => (text, None),
+    };
+    let ip: IpAddr = ip
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not an IP address or IP/PREFIX"))?;
+    let max = client::full_len(&ip);
+    let prefix = match prefix {
+        None => max,
+        Some(p) => p
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| format!("prefix in {text:?} must be 0-{max}"))?,
+    };
+    Ok((ip, prefix))
+}
+
+impl Explanation {
+    /// The human-readable form `geosteer explain` prints.
+    pub fn render(&self) -> String {
+        let mut out = format!("{} {} for client {}\n", self.name, self.qtype, self.client);
+        for (i, s) in self.trace.steps.iter().enumerate() {
+            out.push_str(&format!("  {}. {s}\n", i + 1));
+        }
+        if self.trace.records.is_empty() {
+            out.push_str("  answer: NODATA (no usable endpoint of this family)\n");
+        } else {
+            for r in &self.trace.records {
+                out.push_str(&format!(
+                    "  answer: {} {} IN {} {r}\n",
+                    self.name, self.trace.ttl, self.qtype
+                ));
+            }
+        }
+        out.push_str(&format!("  ECS scope: /{}\n", self.ecs_scope));
+        out
+    }
+}

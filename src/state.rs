@@ -1,0 +1,103 @@
+//! state: the one immutable [`Snapshot`] of config and health that every query
+//! reads, behind a single `ArcSwap` ([`Shared`]), so a query never sees config
+//! and health out of step, and takes no lock that probes or the admin API hold.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config::{self, Config, ConfigError, ConfigErrors, Warning};
+use crate::geo::GeoDb;
+use crate::health::HealthView;
+use crate::steer::SteeringTable;
+use crate::zone::Zones;
+
+/// Everything a query needs, immutable.
+pub struct Snapshot {
+    /// Bumped on every config load; health observations carry it.
+    pub generation: u64,
+    pub config: Arc<Config>,
+    pub steering: Arc<SteeringTable>,
+    pub zones: Arc<Zones>,
+    pub geo: Arc<GeoDb>,
+    pub health: Arc<HealthView>,
+}
+
+/// The compiled, not yet published, result of loading a config: what a reload
+/// swaps in. Building it touches files but binds no sockets.
+pub struct Loaded {
+    pub config: Arc<Config>,
+    pub steering: Arc<SteeringTable>,
+    pub zones: Arc<Zones>,
+    pub geo: Arc<GeoDb>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Loaded {
+    /// parse → validate → load zones and GeoIP → compile.
+    pub fn from_path(path: &Path) -> Result<Loaded, ConfigErrors> {
+        let (config, warnings) = config::load(path)?;
+        Loaded::from_config(config, warnings)
+    }
+
+    pub fn from_config(config: Config, warnings: Vec<Warning>) -> Result<Loaded, ConfigErrors> {
+        let zones = Zones::load(&config);
+        let geo = GeoDb::open(&config.server.geoip)
+            .map_err(|e| ConfigError::new(&config.path, "server.geoip", e.to_string()));
+        let (zones, geo) = match (zones, geo) {
+            (Ok(z), Ok(g)) => (z, g),
+            (z, g) => {
+                let mut errors = z.err().map(|e| e.0).unwrap_or_default();
+                errors.extend(g.err());
+                return Err(ConfigErrors(errors));
+            }
+        };
+        let steering = SteeringTable::compile(&config);
+        Ok(Loaded {
+            config: Arc::new(config),
+            steering: Arc::new(steering),
+            zones: Arc::new(zones),
+            geo: Arc::new(geo),
+            warnings,
+        })
+    }
+}
+
+/// The published snapshot. Readers call [`Shared::load`] once per query.
+pub struct Shared {
+    current: ArcSwap<Snapshot>,
+}
+
+impl Shared {
+    pub fn new(snapshot: Snapshot) -> Shared {
+        Shared {
+            current: ArcSwap::from_pointee(snapshot),
+        }
+    }
+
+    pub fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+
+    pub fn load_full(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    pub fn store(&self, snapshot: Snapshot) {
+        self.current.store(Arc::new(snapshot));
+    }
+
+    /// A new snapshot with `health` replaced, config reused. Only the health
+    /// writer calls this, so it never races a reload (the writer does those too).
+    pub fn publish_health(&self, health: Arc<HealthView>) {
+        self.current.rcu(|cur| Snapshot {
+            generation: cur.generation,
+            config: cur.config.clone(),
+            steering: cur.steering.clone(),
+            zones: cur.zones.clone(),
+            geo: cur.geo.clone(),
+            health: health.clone(),
+        });
+    }
+}

@@ -1,0 +1,244 @@
+//! steer: turns (balanced name, client, health) into a [`Decision`].
+//!
+//! It sends nothing and reads no clocks or sockets; randomness comes in as an
+//! argument. `compile` turns the config's `[[balance]]` tables into lookup
+//! structures once per config load, so a query only indexes.
+//!
+//! - `policy`: candidate pool order per policy.
+//! - `pick`: the health walk (healthy, then degraded, then fail-open) and the
+//!   endpoint choice by weight.
+//! - `scope`: the ECS scope prefix an answer is valid for.
+//! - `trace`: the step-by-step explanation `geosteer explain` prints.
+
+mod pick;
+mod policy;
+mod scope;
+mod trace;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use ipnet::{Ipv4Net, Ipv6Net};
+use prefix_trie::PrefixMap;
+
+use crate::config::{BalanceConfig, Config, Continent, Country, Policy, PoolId};
+use crate::geo::Location;
+use crate::health::HealthView;
+
+pub use trace::Trace;
+
+/// Address family of the queried type: A → V4, AAAA → V6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn of(ip: &IpAddr) -> Family {
+        match ip {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+}
+
+/// The client as steering sees it: the address the decision uses (ECS subnet
+/// masked to its source prefix, or the packet source), how many leading bits of
+/// it are known, and what the GeoIP database says about it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Client {
+    pub addr: IpAddr,
+    /// Known leading bits: the ECS source prefix, else 32 or 128.
+    pub source_prefix: u8,
+    pub location: Location,
+}
+
+/// Why a pool was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    Healthy,
+    Degraded,
+    /// No pool was usable: answering from `fallback` anyway.
+    FailOpen,
+    /// No pool was usable and no fallback is configured.
+    NoPool,
+}
+
+impl Basis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Healthy => "healthy",
+            Basis::Degraded => "degraded",
+            Basis::FailOpen => "fail-open",
+            Basis::NoPool => "none",
+        }
+    }
+}
+
+/// The answer for one query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub pool: Option<PoolId>,
+    pub basis: Basis,
+    /// Addresses of the queried family; empty means NODATA.
+    pub endpoints: Vec<IpAddr>,
+    /// Leading bits of the client address the decision depended on (ECS scope),
+    /// before capping at the source prefix.
+    pub scope_prefix: u8,
+    pub ttl: u32,
+}
+
+/// One balanced name, compiled for lookups.
+#[derive(Debug)]
+pub struct BalancedName {
+    pub config: BalanceConfig,
+    /// Index into `config.subnets`, per family.
+    subnets_v4: PrefixMap<Ipv4Net, u32>,
+    subnets_v6: PrefixMap<Ipv6Net, u32>,
+}
+
+impl BalancedName {
+    pub fn compile(config: &BalanceConfig) -> BalancedName {
+        let mut subnets_v4 = PrefixMap::new();
+        let mut subnets_v6 = PrefixMap::new();
+        for (i, (net, _)) in config.subnets.iter().enumerate() {
+            match net {
+                ipnet::IpNet::V4(n) => {
+                    subnets_v4.insert(*n, i as u32);
+                }
+                ipnet::IpNet::V6(n) => {
+                    subnets_v6.insert(*n, i as u32);
+                }
+            }
+        }
+        BalancedName {
+            config: config.clone(),
+            subnets_v4,
+            subnets_v6,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The most specific configured subnet holding `addr`: (prefix length, pools).
+    fn subnet_match(&self, addr: IpAddr) -> Option<(u8, &[PoolId])> {
+        let index = match addr {
+            IpAddr::V4(a) => self
+                .subnets_v4
+                .get_lpm(&Ipv4Net::from(a))
+                .map(|(n, i)| (n.prefix_len(), *i)),
+            IpAddr::V6(a) => self
+                .subnets_v6
+                .get_lpm(&Ipv6Net::from(a))
+                .map(|(n, i)| (n.prefix_len(), *i)),
+        };
+        index.map(|(len, i)| (len, self.config.subnets[i as usize].1.as_slice()))
+    }
+
+    fn country_pools(&self, c: Country) -> Option<&[PoolId]> {
+        self.config.countries.get(&c).map(Vec::as_slice)
+    }
+
+    fn continent_pools(&self, c: Continent) -> Option<&[PoolId]> {
+        self.config.continents.get(&c).map(Vec::as_slice)
+    }
+}
+
+/// Every balanced name of a config, by lower-case fully qualified name.
+#[derive(Debug, Default)]
+pub struct SteeringTable {
+    names: HashMap<String, BalancedName>,
+}
+
+impl SteeringTable {
+    pub fn compile(config: &Config) -> SteeringTable {
+        let names = config
+            .balance
+            .iter()
+            .map(|b| (b.name.clone(), BalancedName::compile(b)))
+            .collect();
+        SteeringTable { names }
+    }
+
+    /// Looks up a lower-case, fully qualified name (`www.example.test.`).
+    pub fn get(&self, name: &str) -> Option<&BalancedName> {
+        self.names.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &BalancedName> {
+        self.names.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// What `decide` reads besides the name and client.
+pub struct Inputs<'a> {
+    pub config: &'a Config,
+    pub health: &'a HealthView,
+}
+
+/// Picks the pool and endpoints for one client. Pure: the same inputs and rng
+/// state give the same Decision. With `trace`, every step is recorded.
+pub fn decide<R: rand::Rng + ?Sized>(
+    name: &BalancedName,
+    client: &Client,
+    family: Family,
+    inputs: &Inputs<'_>,
+    rng: &mut R,
+    mut trace: Option<&mut Trace>,
+) -> Decision {
+    let cfg = &name.config;
+    let order = policy::candidate_order(name, client, inputs, rng, trace.as_deref_mut());
+    let scope_prefix = scope::scope_prefix(name, client);
+    if let Some(t) = trace.as_deref_mut() {
+        t.step(format!(
+            "candidate order: {}",
+            order
+                .pools
+                .iter()
+                .map(|p| inputs.config.pool(*p).name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let (pool, basis) = pick::walk(&order.pools, cfg.fallback, inputs, trace.as_deref_mut());
+    let endpoints = match pool {
+        Some(p) => pick::endpoints(p, basis, family, cfg.answers, inputs, rng),
+        None => Vec::new(),
+    };
+    if let Some(t) = trace {
+        t.finish(
+            pool,
+            basis,
+            &endpoints,
+            scope_prefix,
+            cfg.ttl,
+            inputs.config,
+        );
+    }
+    Decision {
+        pool,
+        basis,
+        endpoints,
+        scope_prefix,
+        ttl: cfg.ttl,
+    }
+}
+
+/// The `Policy` of a name, for callers that only hold the compiled form.
+pub fn policy_of(name: &BalancedName) -> Policy {
+    name.config.policy
+}

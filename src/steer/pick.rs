@@ -1,0 +1,95 @@
+//! pick: the health walk over the candidate order (DESIGN §3 step 3) and the
+//! endpoint choice inside the chosen pool (step 4).
+
+use std::net::IpAddr;
+
+use rand::RngExt;
+
+use super::{Basis, Family, Inputs, Trace};
+use crate::config::PoolId;
+use crate::health::PoolState;
+
+/// First healthy pool, else first degraded, else the fallback (fail open).
+pub fn walk(
+    order: &[PoolId],
+    fallback: Option<PoolId>,
+    inputs: &Inputs<'_>,
+    mut trace: Option<&mut Trace>,
+) -> (Option<PoolId>, Basis) {
+    let state = |p: PoolId| {
+        inputs
+            .health
+            .pool(p)
+            .map(|h| h.state)
+            .unwrap_or(PoolState::Down)
+    };
+    if let Some(t) = trace.as_deref_mut() {
+        for p in order {
+            let h = inputs.health.pool(*p);
+            t.step(format!(
+                "pool {}: {}{}",
+                inputs.config.pool(*p).name,
+                state(*p).as_str(),
+                h.map(|h| format!(" (up {}/{})", h.up, h.total))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if let Some(p) = order.iter().find(|p| state(**p) == PoolState::Healthy) {
+        return (Some(*p), Basis::Healthy);
+    }
+    if let Some(p) = order.iter().find(|p| state(**p) == PoolState::Degraded) {
+        return (Some(*p), Basis::Degraded);
+    }
+    match fallback {
+        Some(p) => (Some(p), Basis::FailOpen),
+        None => (None, Basis::NoPool),
+    }
+}
+
+/// Up to `answers` addresses of `family` from `pool`, drawn by endpoint weight
+/// without replacement. Usable endpoints only, except when failing open, where
+/// every endpoint of the family is a candidate.
+pub fn endpoints<R: rand::Rng + ?Sized>(
+    pool: PoolId,
+    basis: Basis,
+    family: Family,
+    answers: u32,
+    inputs: &Inputs<'_>,
+    rng: &mut R,
+) -> Vec<IpAddr> {
+    let cfg = inputs.config.pool(pool);
+    let health = inputs.health.pool(pool);
+    let fail_open = basis == Basis::FailOpen;
+    let mut candidates: Vec<(IpAddr, u64)> = cfg
+        .endpoints
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| Family::of(&e.address) == family)
+        .filter(|(i, _)| {
+            fail_open
+                || health
+                    .and_then(|h| h.endpoints.get(*i))
+                    .is_some_and(|e| e.usable())
+        })
+        .map(|(_, e)| (e.address, e.weight.max(1) as u64))
+        .collect();
+    let want = (answers as usize).min(candidates.len());
+    let mut out = Vec::with_capacity(want);
+    let mut total: u64 = candidates.iter().map(|c| c.1).sum();
+    while out.len() < want && total > 0 {
+        let mut draw = rng.random_range(0..total);
+        let mut idx = candidates.len() - 1;
+        for (i, c) in candidates.iter().enumerate() {
+            if draw < c.1 {
+                idx = i;
+                break;
+            }
+            draw -= c.1;
+        }
+        let (addr, w) = candidates.swap_remove(idx);
+        total -= w;
+        out.push(addr);
+    }
+    out
+}

@@ -1,0 +1,176 @@
+//! policy: the candidate pool order for one client, per policy (DESIGN §3 step 2).
+
+use rand::RngExt;
+
+use super::{BalancedName, Client, Inputs, Trace};
+use crate::config::{Policy, PoolId};
+use crate::geo::distance::great_circle_km;
+
+pub struct Order {
+    pub pools: Vec<PoolId>,
+}
+
+pub fn candidate_order<R: rand::Rng + ?Sized>(
+    name: &BalancedName,
+    client: &Client,
+    inputs: &Inputs<'_>,
+    rng: &mut R,
+    mut trace: Option<&mut Trace>,
+) -> Order {
+    let cfg = &name.config;
+    let pools = match cfg.policy {
+        Policy::Failover => cfg.pools.clone(),
+        Policy::Geo => {
+            let (matched, why) = geo_match(name, client);
+            if let Some(t) = trace.as_deref_mut() {
+                t.step(why);
+            }
+            let mut order: Vec<PoolId> = matched.to_vec();
+            for p in &cfg.pools {
+                if !order.contains(p) {
+                    order.push(*p);
+                }
+            }
+            order
+        }
+        Policy::Proximity => {
+            let here = client.location.coords;
+            let mut scored: Vec<(f64, usize, PoolId)> = cfg
+                .pools
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let km = match (here, inputs.config.pool(*p).location) {
+                        (Some(a), Some(b)) => great_circle_km(a, b),
+                        _ => f64::INFINITY,
+                    };
+                    (km, i, *p)
+                })
+                .collect();
+            scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            if let Some(t) = trace.as_deref_mut() {
+                match here {
+                    None => t.step("client location unknown: pools in configured order".into()),
+                    Some((lat, lon)) => t.step(format!(
+                        "client at {lat:.2},{lon:.2}; distances: {}",
+                        scored
+                            .iter()
+                            .map(|(km, _, p)| format!("{} {km:.0} km", inputs.config.pool(*p).name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                }
+            }
+            scored.into_iter().map(|(_, _, p)| p).collect()
+        }
+        Policy::Weighted => {
+            let mut order = cfg.pools.clone();
+            let total: u64 = order
+                .iter()
+                .map(|p| inputs.config.pool(*p).weight as u64)
+                .sum();
+            if total > 0 {
+                let mut draw = rng.random_range(0..total);
+                let mut first = 0;
+                for (i, p) in order.iter().enumerate() {
+                    let w = inputs.config.pool(*p).weight as u64;
+                    if draw < w {
+                        first = i;
+                        break;
+                    }
+                    draw -= w;
+                }
+                let chosen = order.remove(first);
+                order.insert(0, chosen);
+            }
+            if let Some(t) = trace.as_deref_mut() {
+                t.step(format!(
+                    "weighted draw picked {} first (weights: {})",
+                    order
+                        .first()
+                        .map(|p| inputs.config.pool(*p).name.as_str())
+                        .unwrap_or("-"),
+                    cfg.pools
+                        .iter()
+                        .map(|p| format!(
+                            "{}={}",
+                            inputs.config.pool(*p).name,
+                            inputs.config.pool(*p).weight
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
+            }
+            order
+        }
+        Policy::Random => {
+            let mut order = cfg.pools.clone();
+            // Fisher-Yates.
+            for i in (1..order.len()).rev() {
+                let j = rng.random_range(0..=i);
+                order.swap(i, j);
+            }
+            order
+        }
+        Policy::Latency => {
+            let mut scored: Vec<(Option<std::time::Duration>, usize, PoolId)> = cfg
+                .pools
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (inputs.health.pool(*p).and_then(|h| h.latency), i, *p))
+                .collect();
+            // Measured pools first, lowest latency first; unmeasured ones keep
+            // configured order after them (with no data at all: failover).
+            scored.sort_by(|a, b| match (a.0, b.0) {
+                (Some(x), Some(y)) => x.cmp(&y).then(a.1.cmp(&b.1)),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => a.1.cmp(&b.1),
+            });
+            if let Some(t) = trace.as_deref_mut() {
+                t.step(format!(
+                    "measured latency: {}",
+                    scored
+                        .iter()
+                        .map(|(l, _, p)| match l {
+                            Some(l) =>
+                                format!("{} {}ms", inputs.config.pool(*p).name, l.as_millis()),
+                            None => format!("{} (no data)", inputs.config.pool(*p).name),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            scored.into_iter().map(|(_, _, p)| p).collect()
+        }
+    };
+    Order { pools }
+}
+
+/// The geo policy's matched pools and a line saying why.
+fn geo_match<'n>(name: &'n BalancedName, client: &Client) -> (&'n [PoolId], String) {
+    if let Some((len, pools)) = name.subnet_match(client.addr) {
+        return (pools, format!("subnet match: {}/{len}", client.addr));
+    }
+    let loc = &client.location;
+    if let Some(c) = loc.country
+        && let Some(pools) = name.country_pools(c)
+    {
+        return (pools, format!("country match: {}", c.as_str()));
+    }
+    if let Some(c) = loc.continent
+        && let Some(pools) = name.continent_pools(c)
+    {
+        return (pools, format!("continent match: {}", c.as_str()));
+    }
+    let what = match (loc.country, loc.continent) {
+        (Some(c), Some(k)) => format!(
+            "no rule for country {} or continent {}",
+            c.as_str(),
+            k.as_str()
+        ),
+        (Some(c), None) => format!("no rule for country {}", c.as_str()),
+        _ => "client location unknown".to_string(),
+    };
+    (&[], format!("{what}: default pool order"))
+}

@@ -1,0 +1,75 @@
+//! scope: the ECS scope prefix an answer is valid for (RFC 7871 §7.2.1).
+//!
+//! The scope is the prefix length of the most specific fact the decision used,
+//! lengthened until no configured subnet with possibly different pools lies
+//! inside the client's network at that length: such a subnet is a "hole" that a
+//! resolver caching our answer for the wider network would wrongly cover. We
+//! de-aggregate rather than warn. Policies that ignore the client give 0.
+
+use std::net::IpAddr;
+
+use ipnet::{Ipv4Net, Ipv6Net};
+
+use super::{BalancedName, Client};
+use crate::config::Policy;
+
+pub fn scope_prefix(name: &BalancedName, client: &Client) -> u8 {
+    match name.config.policy {
+        Policy::Failover | Policy::Weighted | Policy::Random | Policy::Latency => 0,
+        Policy::Proximity => client.location.prefix_len,
+        Policy::Geo => {
+            let base = match name.subnet_match(client.addr) {
+                Some((len, _)) => len,
+                // Country or continent (or nothing) decided: the GeoIP network's
+                // prefix is what the answer depends on.
+                None => client.location.prefix_len,
+            };
+            widen_past_holes(name, client.addr, base)
+        }
+    }
+}
+
+/// The shortest length L ≥ `base` such that the client's /L network holds no
+/// configured subnet longer than L. Monotonic in L, so a binary search works.
+fn widen_past_holes(name: &BalancedName, addr: IpAddr, base: u8) -> u8 {
+    let max = match addr {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    };
+    if !has_longer_subnet_inside(name, addr, base) {
+        return base;
+    }
+    let (mut lo, mut hi) = (base, max); // has(lo) is true; has(max) is false
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if has_longer_subnet_inside(name, addr, mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
+}
+
+fn has_longer_subnet_inside(name: &BalancedName, addr: IpAddr, len: u8) -> bool {
+    match addr {
+        IpAddr::V4(a) => {
+            let Ok(net) = Ipv4Net::new(a, len) else {
+                return false;
+            };
+            let net = net.trunc();
+            name.subnets_v4
+                .children(&net)
+                .any(|(n, _)| n.prefix_len() > len)
+        }
+        IpAddr::V6(a) => {
+            let Ok(net) = Ipv6Net::new(a, len) else {
+                return false;
+            };
+            let net = net.trunc();
+            name.subnets_v6
+                .children(&net)
+                .any(|(n, _)| n.prefix_len() > len)
+        }
+    }
+}
