@@ -18,6 +18,7 @@ pub mod dns;
 pub mod explain;
 pub mod geo;
 pub mod health;
+pub mod metrics;
 pub mod state;
 pub mod steer;
 pub mod zone;

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use crate::config::{self, Config, ConfigError, ConfigErrors, Warning};
 use crate::geo::GeoDb;
 use crate::health::HealthView;
+use crate::metrics::Registry;
 use crate::steer::SteeringTable;
 use crate::zone::Zones;
 
@@ -36,12 +37,12 @@ pub struct Loaded {
 
 impl Loaded {
     /// parse → validate → load zones and GeoIP → compile.
-    pub fn from_path(path: &Path) -> Result<Loaded, ConfigErrors> {
+    pub fn from_path(path: &Path, registry: &Registry) -> Result<Loaded, ConfigErrors> {
         let (config, warnings) = config::load(path)?;
-        Loaded::from_config(config, warnings)
+        Loaded::from_config(config, warnings, registry)
     }
 
-    pub fn from_config(config: Config, warnings: Vec<Warning>) -> Result<Loaded, ConfigErrors> {
+    pub fn from_config(config: Config, warnings: Vec<Warning>, registry: &Registry) -> Result<Loaded, ConfigErrors> {
         let zones = Zones::load(&config);
         let geo = GeoDb::open(&config.server.geoip)
             .map_err(|e| ConfigError::new(&config.path, "server.geoip", e.to_string()));
@@ -53,7 +54,7 @@ impl Loaded {
                 return Err(ConfigErrors(errors));
             }
         };
-        let steering = SteeringTable::compile(&config);
+        let steering = SteeringTable::compile(&config, registry);
         Ok(Loaded {
             config: Arc::new(config),
             steering: Arc::new(steering),

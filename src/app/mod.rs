@@ -1,19 +1,35 @@
 //! app: starts and stops everything `geosteer serve` runs, from one loaded
-//! config: the DNS listeners, the health writer and probes, the admin API and
+//! config: the health writer and probes, the DNS listeners, the admin API and
 //! the proxies. Tests start it in-process on port 0.
+//!
+//! Start-up order matters (DESIGN §3, no blind spot): the config is loaded,
+//! one full probe round runs (bounded by the longest monitor timeout) and only
+//! then are the DNS sockets bound, so the first answer already follows health.
+
+mod control;
+pub mod health_writer;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::ConfigErrors;
 use crate::dns::DnsHandler;
-use crate::dns::metrics::DnsMetrics;
 use crate::dns::server::{BindError, DnsServer};
-use crate::health::HealthView;
+use crate::health::book::HealthBook;
+use crate::metrics::Registry;
+use crate::proxy::Proxies;
 use crate::state::{Loaded, Shared, Snapshot};
+
+pub use control::{Control, ReloadStatus};
+
+/// Observations queued for the writer before probes wait and proxies drop.
+const OBSERVATION_QUEUE: usize = 65_536;
 
 /// Why `serve` could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,74 +46,135 @@ pub enum StartError {
 pub struct Running {
     pub config_path: PathBuf,
     pub shared: Arc<Shared>,
+    pub control: Arc<Control>,
+    pub registry: Arc<Registry>,
     /// Bound DNS addresses (UDP and TCP), in config order.
     pub dns_addrs: Vec<SocketAddr>,
+    pub admin_addr: SocketAddr,
+    pub proxy_addrs: Vec<SocketAddr>,
     dns: DnsServer,
+    tasks: TaskTracker,
     shutdown: CancellationToken,
 }
 
 /// Loads the config at `path` and starts serving it.
 pub async fn start(path: &Path) -> Result<Running, StartError> {
-    let loaded = Loaded::from_path(path)?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let registry = Arc::new(Registry::default());
+    let loaded = Loaded::from_path(path, &registry)?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let health = Arc::new(HealthView::initial(&loaded.config));
-    let snapshot = Snapshot {
-        generation: 1,
-        config: loaded.config.clone(),
+    let config = loaded.config.clone();
+    if !config.server.admin_listen.ip().is_loopback() && config.server.admin_token.is_none() {
+        return Err(StartError::Other(format!(
+            "{}: server.admin_listen {} is not a loopback address, so server.admin_token must be set",
+            path.display(),
+            config.server.admin_listen
+        )));
+    }
+    let generation = 1;
+    let mut book = HealthBook::new(&config, generation);
+    let started = Instant::now();
+    for obs in crate::probe::first_round(&config, generation).await {
+        health_writer::count_probe(&config, generation, &registry, &obs);
+        book.observe(obs, Instant::now(), health_writer::unix_ms());
+    }
+    if config.pools.iter().any(|p| p.monitor.is_some()) {
+        tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "first probe round done");
+    }
+    let shared = Arc::new(Shared::new(Snapshot {
+        generation,
+        config: config.clone(),
         steering: loaded.steering.clone(),
         zones: loaded.zones.clone(),
         geo: loaded.geo.clone(),
-        health,
-    };
-    let shared = Arc::new(Shared::new(snapshot));
-    let metrics = Arc::new(DnsMetrics::default());
-    let handler = DnsHandler::new(shared.clone(), metrics);
-    let udp_sockets = match loaded.config.server.udp_workers {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        health: Arc::new(book.view()),
+    }));
+
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let (obs_tx, obs_rx) = mpsc::channel(OBSERVATION_QUEUE);
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    tasks.spawn(health_writer::run(shared.clone(), registry.clone(), book, obs_rx, cmd_rx, shutdown.clone()));
+
+    let proxies = Proxies::start(config.clone(), generation, Some(obs_tx.clone()), shutdown.clone())
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))?;
+    let proxy_addrs = proxies.listen_addrs();
+    let proxies = Arc::new(proxies);
+
+    let control = Arc::new(Control::new(
+        path.to_path_buf(),
+        shared.clone(),
+        registry.clone(),
+        cmd_tx,
+        obs_tx,
+        proxies,
+        shutdown.clone(),
+        tasks.clone(),
+    ));
+    control.spawn_probes(config.clone(), generation);
+
+    let handler = DnsHandler::new(shared.clone(), &registry);
+    let udp_sockets = match config.server.udp_workers {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         n => n as usize,
     };
-    let dns = DnsServer::bind(&loaded.config.server.dns_listen, udp_sockets, handler)?;
+    let dns = DnsServer::bind(&config.server.dns_listen, udp_sockets, handler)?;
+
+    let admin_listener = tokio::net::TcpListener::bind(config.server.admin_listen)
+        .await
+        .map_err(|e| StartError::Other(format!("cannot listen for the admin API on {}: {e}", config.server.admin_listen)))?;
+    let admin_addr = admin_listener
+        .local_addr()
+        .map_err(|e| StartError::Other(e.to_string()))?;
+    let router = crate::admin::router(crate::admin::AdminState {
+        shared: shared.clone(),
+        control: control.clone(),
+        registry: registry.clone(),
+    });
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        let serve = axum::serve(admin_listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stop.cancelled_owned());
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "admin API stopped");
+        }
+    });
+    tracing::info!(%admin_addr, "admin API listening");
+
     Ok(Running {
         config_path: path.to_path_buf(),
         shared,
+        control,
+        registry,
         dns_addrs: dns.addrs.clone(),
+        admin_addr,
+        proxy_addrs,
         dns,
-        shutdown: CancellationToken::new(),
+        tasks,
+        shutdown,
     })
 }
 
 impl Running {
-    /// A token that, when cancelled, makes [`Running::run_until_shutdown`] return.
+    /// A token that, when cancelled, makes `serve` shut down.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
 
     /// Re-reads the config and zones; on any error the old config keeps serving.
     pub async fn reload(&self) -> Result<(), ConfigErrors> {
-        let loaded = Loaded::from_path(&self.config_path)?;
-        for w in &loaded.warnings {
-            tracing::warn!("{w}");
-        }
-        let current = self.shared.load_full();
-        self.shared.store(Snapshot {
-            generation: current.generation + 1,
-            health: Arc::new(HealthView::initial(&loaded.config)),
-            config: loaded.config,
-            steering: loaded.steering,
-            zones: loaded.zones,
-            geo: loaded.geo,
-        });
-        tracing::info!("reloaded {}", self.config_path.display());
-        Ok(())
+        self.control.reload().await
     }
 
-    /// Stops everything: DNS finishes in-flight TCP queries.
+    /// Stops everything: probes stop, proxies drain, DNS finishes in-flight TCP queries.
     pub async fn stop(self) {
+        self.control.drain_proxies().await;
         self.shutdown.cancel();
         self.dns.shutdown().await;
+        self.tasks.close();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.tasks.wait()).await;
     }
 }

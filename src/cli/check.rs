@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use crate::state::Loaded;
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
-    match Loaded::from_path(path) {
+    match Loaded::from_path(path, &crate::metrics::Registry::default()) {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 println!("{w}");

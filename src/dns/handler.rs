@@ -17,7 +17,7 @@ use hickory_server::zone_handler::MessageResponse;
 use super::answer::{self, Sections};
 use super::client::{self, ecs_of};
 use super::health_txt;
-use super::metrics::DnsMetrics;
+use crate::metrics::{NameCounters, OTHER_NAME, Registry};
 use crate::state::{Shared, Snapshot};
 use crate::steer::{self, Client, Family, Inputs};
 
@@ -25,12 +25,26 @@ use crate::steer::{self, Client, Family, Inputs};
 #[derive(Clone)]
 pub struct DnsHandler {
     shared: Arc<Shared>,
-    metrics: Arc<DnsMetrics>,
+    /// Queries not at a balanced name.
+    other: Arc<NameCounters>,
 }
 
 impl DnsHandler {
-    pub fn new(shared: Arc<Shared>, metrics: Arc<DnsMetrics>) -> DnsHandler {
-        DnsHandler { shared, metrics }
+    pub fn new(shared: Arc<Shared>, registry: &Registry) -> DnsHandler {
+        DnsHandler {
+            shared,
+            other: registry.name(OTHER_NAME),
+        }
+    }
+
+    fn count_other(&self, request: &Request, rcode: ResponseCode) {
+        let qtype = request
+            .queries
+            .queries()
+            .first()
+            .map(|q| q.query_type())
+            .unwrap_or(RecordType::Unknown(0));
+        self.other.count(qtype, rcode);
     }
 }
 
@@ -77,7 +91,7 @@ impl RequestHandler for DnsHandler {
                 },
             )
             .await;
-        self.metrics.query(None, request, info.response_code, None);
+        self.count_other(request, info.response_code);
         info
     }
 }
@@ -109,7 +123,7 @@ impl DnsHandler {
         };
         let decision = steer::decide(b, &client, family, &inputs, &mut rand::rng(), None);
         if decision.basis == steer::Basis::FailOpen || decision.basis == steer::Basis::NoPool {
-            self.metrics.fail_open(b.name());
+            b.counters.fail_open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
                 name = b.name(),
                 basis = decision.basis.as_str(),
@@ -141,9 +155,10 @@ impl DnsHandler {
             .edns
             .as_ref()
             .map(|e| answer::response_edns(e, ecs.as_ref().map(|cs| (cs, scope))));
-        let pool = decision.pool.map(|p| snap.config.pool(p).name.as_str());
-        self.metrics
-            .query(Some(b.name()), request, ResponseCode::NoError, pool);
+        b.counters.count(qtype, ResponseCode::NoError);
+        if let Some(p) = decision.pool.and_then(|p| b.picks.get(p.index())) {
+            p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         answer::send(
             request,
             edns.as_ref(),
@@ -183,7 +198,7 @@ impl DnsHandler {
                     },
                 )
                 .await;
-            self.metrics.query(None, request, info.response_code, None);
+            self.count_other(request, info.response_code);
             return info;
         }
         let soa = self.soa_for(snap, request);
@@ -191,8 +206,7 @@ impl DnsHandler {
             .edns
             .as_ref()
             .map(|e| answer::response_edns(e, ecs.as_ref().map(|cs| (cs, 0))));
-        self.metrics
-            .query(None, request, ResponseCode::NoError, None);
+        self.count_other(request, ResponseCode::NoError);
         answer::send(
             request,
             edns.as_ref(),
@@ -226,8 +240,7 @@ impl DnsHandler {
             .as_ref()
             .map(|e| answer::response_edns(e, ecs.as_ref().map(|cs| (cs, 0))));
         if !allowed {
-            self.metrics
-                .query(None, request, ResponseCode::Refused, None);
+            self.count_other(request, ResponseCode::Refused);
             return answer::send(
                 request,
                 edns.as_ref(),
@@ -245,8 +258,7 @@ impl DnsHandler {
             .into_iter()
             .map(|line| Record::from_rdata(owner.clone(), 0, RData::TXT(TXT::new(vec![line]))))
             .collect();
-        self.metrics
-            .query(None, request, ResponseCode::NoError, None);
+        self.count_other(request, ResponseCode::NoError);
         answer::send(
             request,
             edns.as_ref(),

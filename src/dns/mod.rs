@@ -11,7 +11,6 @@ pub mod answer;
 pub mod client;
 pub mod handler;
 pub mod health_txt;
-pub mod metrics;
 pub mod server;
 
 pub use handler::DnsHandler;

@@ -20,6 +20,8 @@ mod tests;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
@@ -27,6 +29,7 @@ use prefix_trie::PrefixMap;
 use crate::config::{BalanceConfig, Config, Continent, Country, Policy, PoolId};
 use crate::geo::Location;
 use crate::health::HealthView;
+use crate::metrics::{NameCounters, Registry};
 
 pub use trace::Trace;
 
@@ -96,13 +99,17 @@ pub struct Decision {
 #[derive(Debug)]
 pub struct BalancedName {
     pub config: BalanceConfig,
+    /// Queries for this name by type and rcode.
+    pub counters: Arc<NameCounters>,
+    /// How often each pool was picked, indexed by `PoolId`.
+    pub picks: Vec<Arc<AtomicU64>>,
     /// Index into `config.subnets`, per family.
     subnets_v4: PrefixMap<Ipv4Net, u32>,
     subnets_v6: PrefixMap<Ipv6Net, u32>,
 }
 
 impl BalancedName {
-    pub fn compile(config: &BalanceConfig) -> BalancedName {
+    pub fn compile(config: &BalanceConfig, pools: &[crate::config::PoolConfig], registry: &Registry) -> BalancedName {
         let mut subnets_v4 = PrefixMap::new();
         let mut subnets_v6 = PrefixMap::new();
         for (i, (net, _)) in config.subnets.iter().enumerate() {
@@ -115,7 +122,10 @@ impl BalancedName {
                 }
             }
         }
+        let display = config.name.trim_end_matches('.');
         BalancedName {
+            counters: registry.name(display),
+            picks: pools.iter().map(|p| registry.pick(display, &p.name)).collect(),
             config: config.clone(),
             subnets_v4,
             subnets_v6,
@@ -157,11 +167,11 @@ pub struct SteeringTable {
 }
 
 impl SteeringTable {
-    pub fn compile(config: &Config) -> SteeringTable {
+    pub fn compile(config: &Config, registry: &Registry) -> SteeringTable {
         let names = config
             .balance
             .iter()
-            .map(|b| (b.name.clone(), BalancedName::compile(b)))
+            .map(|b| (b.name.clone(), BalancedName::compile(b, &config.pools, registry)))
             .collect();
         SteeringTable { names }
     }

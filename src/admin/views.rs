@@ -1,0 +1,134 @@
+//! views: the JSON shapes of `/api/v1/status` and `/api/v1/pools/{pool}/health`.
+
+use serde::Serialize;
+
+use super::AdminState;
+use crate::app::ReloadStatus;
+use crate::config::PoolId;
+use crate::health::{EndpointState, PoolState};
+use crate::state::Snapshot;
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub config: ConfigInfo,
+    pub pools: Vec<PoolView>,
+    pub balance: Vec<BalanceView>,
+    pub backends: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConfigInfo {
+    pub path: String,
+    pub generation: u64,
+    #[serde(flatten)]
+    pub reload: ReloadStatus,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PoolView {
+    pub name: String,
+    pub state: PoolState,
+    /// 0..=1: the share of endpoints up, times (1 − error rate); 0 when down.
+    pub score: f64,
+    pub error_rate: f64,
+    pub latency_ms: Option<f64>,
+    pub up: u32,
+    pub total: u32,
+    pub monitor: Option<String>,
+    pub endpoints: Vec<EndpointView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EndpointView {
+    pub address: String,
+    pub state: EndpointState,
+    pub draining: bool,
+    pub weight: u32,
+    pub error_rate: f64,
+    pub latency_ms: Option<f64>,
+    pub last_error: Option<String>,
+    pub since_unix_ms: u64,
+    /// DNS endpoints carry no in-flight count; proxy servers do (see backends).
+    pub in_flight: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BalanceView {
+    pub name: String,
+    pub policy: &'static str,
+    pub pools: Vec<String>,
+    pub fallback: Option<String>,
+}
+
+pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
+    let cfg = snap.config.pool(id);
+    let h = snap.health.pool(id);
+    let endpoints = cfg
+        .endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let eh = h.and_then(|h| h.endpoints.get(i));
+            EndpointView {
+                address: e.address.to_string(),
+                state: eh.map(|x| x.state).unwrap_or(EndpointState::Unknown),
+                draining: eh.is_some_and(|x| x.draining),
+                weight: e.weight,
+                error_rate: eh.map(|x| x.error_rate).unwrap_or(0.0),
+                latency_ms: eh.and_then(|x| x.latency).map(|l| l.as_secs_f64() * 1000.0),
+                last_error: eh.and_then(|x| x.last_error.as_deref().map(str::to_string)),
+                since_unix_ms: eh.map(|x| x.since_unix_ms).unwrap_or(0),
+                in_flight: None,
+            }
+        })
+        .collect();
+    let (state, error_rate, latency, up, total) = match h {
+        Some(h) => (h.state, h.error_rate, h.latency, h.up, h.total),
+        None => (PoolState::Down, 0.0, None, 0, cfg.endpoints.len() as u32),
+    };
+    let score = if state == PoolState::Down || total == 0 {
+        0.0
+    } else {
+        (up as f64 / total as f64) * (1.0 - error_rate).max(0.0)
+    };
+    PoolView {
+        name: cfg.name.clone(),
+        state,
+        score,
+        error_rate,
+        latency_ms: latency.map(|l| l.as_secs_f64() * 1000.0),
+        up,
+        total,
+        monitor: snap.config.monitor_of(id).map(|m| m.name.clone()),
+        endpoints,
+    }
+}
+
+pub fn status(st: &AdminState) -> Status {
+    let snap = st.shared.load_full();
+    let pools = (0..snap.config.pools.len())
+        .map(|i| pool(&snap, PoolId(i as u32)))
+        .collect();
+    let name = |p: &PoolId| snap.config.pool(*p).name.clone();
+    let balance = snap
+        .config
+        .balance
+        .iter()
+        .map(|b| BalanceView {
+            name: b.name.trim_end_matches('.').to_string(),
+            policy: b.policy.as_str(),
+            pools: b.pools.iter().map(name).collect(),
+            fallback: b.fallback.as_ref().map(name),
+        })
+        .collect();
+    Status {
+        config: ConfigInfo {
+            path: snap.config.path.display().to_string(),
+            generation: snap.generation,
+            reload: st.control.reload_status(),
+        },
+        pools,
+        balance,
+        backends: serde_json::to_value(st.control.proxies.status()).unwrap_or_default(),
+    }
+}

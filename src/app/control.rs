@@ -1,0 +1,197 @@
+//! control: the operator's levers on a running server, shared by the admin
+//! API and signals: reload, drain and undrain, and the probe tasks' lifecycle.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::health_writer::{Command, unix_ms};
+use crate::config::{Config, ConfigError, ConfigErrors};
+use crate::health::Observation;
+use crate::metrics::Registry;
+use crate::proxy::Proxies;
+use crate::state::{Loaded, Shared};
+
+/// What status shows about reloads.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReloadStatus {
+    pub version: u64,
+    pub loaded_at_unix_ms: u64,
+    pub last_reload_error: Option<String>,
+    pub last_reload_at_unix_ms: Option<u64>,
+}
+
+pub struct Control {
+    config_path: PathBuf,
+    shared: Arc<Shared>,
+    registry: Arc<Registry>,
+    commands: mpsc::Sender<Command>,
+    observations: mpsc::Sender<Observation>,
+    pub proxies: Arc<Proxies>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    /// Cancels the current generation's probes.
+    probes: Mutex<CancellationToken>,
+    status: Mutex<ReloadStatus>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the health writer is not running")]
+    Stopped,
+}
+
+impl Control {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        config_path: PathBuf,
+        shared: Arc<Shared>,
+        registry: Arc<Registry>,
+        commands: mpsc::Sender<Command>,
+        observations: mpsc::Sender<Observation>,
+        proxies: Arc<Proxies>,
+        shutdown: CancellationToken,
+        tasks: TaskTracker,
+    ) -> Control {
+        Control {
+            config_path,
+            shared,
+            registry,
+            commands,
+            observations,
+            proxies,
+            probes: Mutex::new(shutdown.child_token()),
+            shutdown,
+            tasks,
+            status: Mutex::new(ReloadStatus {
+                version: 1,
+                loaded_at_unix_ms: unix_ms(),
+                ..ReloadStatus::default()
+            }),
+            reloading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Starts the probes of one config generation, stopping the previous ones.
+    pub(super) fn spawn_probes(&self, config: Arc<Config>, generation: u64) {
+        let token = self.shutdown.child_token();
+        let old = std::mem::replace(&mut *self.probes.lock().unwrap_or_else(|e| e.into_inner()), token.clone());
+        old.cancel();
+        for handle in crate::probe::spawn(config, generation, self.observations.clone(), token) {
+            self.tasks.spawn(async move {
+                let _ = handle.await;
+            });
+        }
+    }
+
+    /// parse → validate → build → swap. On any error the old config keeps serving.
+    pub async fn reload(&self) -> Result<(), ConfigErrors> {
+        let _one = self.reloading.lock().await;
+        let result = self.try_reload().await;
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        st.last_reload_at_unix_ms = Some(unix_ms());
+        match &result {
+            Ok(()) => {
+                st.last_reload_error = None;
+                st.version += 1;
+                st.loaded_at_unix_ms = unix_ms();
+                tracing::info!(version = st.version, "reloaded {}", self.config_path.display());
+            }
+            Err(e) => {
+                st.last_reload_error = Some(e.to_string());
+                tracing::error!("reload failed, still serving the previous config:\n{e}");
+            }
+        }
+        result
+    }
+
+    async fn try_reload(&self) -> Result<(), ConfigErrors> {
+        let loaded = Loaded::from_path(&self.config_path, &self.registry)?;
+        for w in &loaded.warnings {
+            tracing::warn!("{w}");
+        }
+        let current = self.shared.load_full();
+        let listen_changed = current.config.server.dns_listen != loaded.config.server.dns_listen
+            || current.config.server.admin_listen != loaded.config.server.admin_listen;
+        if listen_changed {
+            tracing::warn!("dns_listen and admin_listen changes take effect on restart");
+        }
+        let generation = current.generation + 1;
+        let config = loaded.config.clone();
+        self.proxies
+            .reload(config.clone(), generation)
+            .await
+            .map_err(|e| ConfigErrors::one(ConfigError::new(&self.config_path, "proxy", e.to_string())))?;
+        let (done, wait) = oneshot::channel();
+        self.commands
+            .send(Command::Reload { loaded, generation, done })
+            .await
+            .map_err(|_| ConfigErrors::one(ConfigError::file(&self.config_path, "the health writer is not running")))?;
+        let _ = wait.await;
+        self.spawn_probes(config, generation);
+        Ok(())
+    }
+
+    /// Drains (or returns) the endpoint `address` of `pool`. When this
+    /// returns, the next query no longer sees it.
+    pub async fn drain_endpoint(&self, pool: &str, address: &str, draining: bool) -> Result<(), ActionError> {
+        let snap = self.shared.load_full();
+        let pool_id = snap
+            .config
+            .pool_id(pool)
+            .ok_or_else(|| ActionError::NotFound(format!("no pool named {pool:?}")))?;
+        let ip: IpAddr = address
+            .parse()
+            .map_err(|_| ActionError::NotFound(format!("{address:?} is not an IP address")))?;
+        let endpoint = snap
+            .config
+            .pool(pool_id)
+            .endpoints
+            .iter()
+            .position(|e| e.address == ip)
+            .ok_or_else(|| ActionError::NotFound(format!("pool {pool} has no endpoint {ip}")))?;
+        let (done, wait) = oneshot::channel();
+        self.commands
+            .send(Command::Drain {
+                pool: pool_id,
+                endpoint: endpoint as u32,
+                draining,
+                done,
+            })
+            .await
+            .map_err(|_| ActionError::Stopped)?;
+        wait.await.map_err(|_| ActionError::Stopped)?;
+        tracing::info!(pool, endpoint = %ip, draining, "endpoint drain state changed");
+        Ok(())
+    }
+
+    /// Drains (or returns) a proxy backend's server.
+    pub fn drain_server(&self, backend: &str, server: &str, draining: bool) -> Result<(), ActionError> {
+        let addr = server
+            .parse()
+            .map_err(|_| ActionError::NotFound(format!("{server:?} is not host:port")))?;
+        self.proxies
+            .drain(backend, addr, draining)
+            .map_err(|e| ActionError::NotFound(e.to_string()))?;
+        tracing::info!(backend, server, draining, "server drain state changed");
+        Ok(())
+    }
+
+    /// On shutdown: proxies stop taking work and let in-flight requests finish.
+    pub(super) async fn drain_proxies(&self) {
+        self.proxies.shutdown().await;
+    }
+}

@@ -1,0 +1,124 @@
+//! health_writer: the one owner of the [`HealthBook`]. Probes and proxies send
+//! observations, the admin API sends commands (drain, reload); the writer
+//! applies them in order and publishes a new snapshot. Nobody else mutates health.
+//!
+//! Publishing is batched: a drain or reload publishes at once (the very next
+//! query sees it); observations mark the book dirty and a publish follows
+//! within [`PUBLISH_EVERY`], so 50k proxied requests a second cost a handful
+//! of snapshots, not 50k.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, PoolId};
+use crate::health::book::HealthBook;
+use crate::health::{Observation, Source, Target};
+use crate::metrics::Registry;
+use crate::state::{Loaded, Shared, Snapshot};
+
+/// Longest delay between an observation and the snapshot that shows it.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+
+/// What the admin API and reloads ask of the writer.
+pub enum Command {
+    Drain {
+        pool: PoolId,
+        endpoint: u32,
+        draining: bool,
+        done: oneshot::Sender<()>,
+    },
+    /// Swap in a new config: health history is carried over for endpoints
+    /// that did not change.
+    Reload {
+        loaded: Loaded,
+        generation: u64,
+        done: oneshot::Sender<()>,
+    },
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Counts a probe result in the metrics registry (by pool and endpoint name).
+pub fn count_probe(config: &Config, generation: u64, registry: &Registry, obs: &Observation) {
+    if obs.source != Source::Probe || obs.generation != generation {
+        return;
+    }
+    let Target::Endpoint(pool, index) = obs.target else {
+        return;
+    };
+    let Some(p) = config.pools.get(pool.index()) else {
+        return;
+    };
+    if let Some(e) = p.endpoints.get(index as usize) {
+        registry.probe(&p.name, &e.address.to_string()).record(obs.ok, obs.latency);
+    }
+}
+
+pub async fn run(
+    shared: Arc<Shared>,
+    registry: Arc<Registry>,
+    mut book: HealthBook,
+    mut observations: mpsc::Receiver<Observation>,
+    mut commands: mpsc::Receiver<Command>,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(PUBLISH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dirty = false;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            Some(obs) = observations.recv() => {
+                {
+                    let snap = shared.load();
+                    count_probe(&snap.config, snap.generation, &registry, &obs);
+                }
+                dirty |= book.observe(obs, Instant::now(), unix_ms());
+                // Take whatever else is queued before publishing.
+                while let Ok(obs) = observations.try_recv() {
+                    {
+                    let snap = shared.load();
+                    count_probe(&snap.config, snap.generation, &registry, &obs);
+                }
+                    dirty |= book.observe(obs, Instant::now(), unix_ms());
+                }
+            }
+            Some(cmd) = commands.recv() => match cmd {
+                Command::Drain { pool, endpoint, draining, done } => {
+                    book.set_draining(pool, endpoint, draining);
+                    shared.publish_health(Arc::new(book.view()));
+                    dirty = false;
+                    let _ = done.send(());
+                }
+                Command::Reload { loaded, generation, done } => {
+                    book.reload(&loaded.config, generation, Instant::now());
+                    shared.store(Snapshot {
+                        generation,
+                        config: loaded.config,
+                        steering: loaded.steering,
+                        zones: loaded.zones,
+                        geo: loaded.geo,
+                        health: Arc::new(book.view()),
+                    });
+                    dirty = false;
+                    let _ = done.send(());
+                }
+            },
+            _ = tick.tick() => {
+                dirty |= book.tick(Instant::now());
+                if dirty {
+                    shared.publish_health(Arc::new(book.view()));
+                    dirty = false;
+                }
+            }
+        }
+    }
+}

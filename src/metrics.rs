@@ -1,0 +1,142 @@
+//! metrics: the counters the data path bumps, as plain atomics handed out at
+//! config compile time, so counting a query is one relaxed `fetch_add` with no
+//! lock, lookup or allocation. `admin::metrics` renders them (and the snapshot's
+//! states) as Prometheus text.
+//!
+//! Counters are keyed by name and survive reloads: compiling a new config asks
+//! the registry for the same `Arc`s again.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+/// Query types counted apart; everything else is `other`.
+pub const QTYPES: [&str; 4] = ["A", "AAAA", "TXT", "other"];
+/// Response codes counted apart; everything else is `other`.
+pub const RCODES: [&str; 7] = ["NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "SERVFAIL", "NOTIMP", "other"];
+
+pub fn qtype_index(t: RecordType) -> usize {
+    match t {
+        RecordType::A => 0,
+        RecordType::AAAA => 1,
+        RecordType::TXT => 2,
+        _ => 3,
+    }
+}
+
+pub fn rcode_index(r: ResponseCode) -> usize {
+    match r {
+        ResponseCode::NoError => 0,
+        ResponseCode::NXDomain => 1,
+        ResponseCode::Refused => 2,
+        ResponseCode::FormErr => 3,
+        ResponseCode::ServFail => 4,
+        ResponseCode::NotImp => 5,
+        _ => 6,
+    }
+}
+
+/// Queries for one name by (type, rcode).
+#[derive(Default)]
+pub struct NameCounters {
+    cells: [AtomicU64; QTYPES.len() * RCODES.len()],
+    pub fail_open: AtomicU64,
+}
+
+impl NameCounters {
+    pub fn count(&self, qtype: RecordType, rcode: ResponseCode) {
+        self.cells[qtype_index(qtype) * RCODES.len() + rcode_index(rcode)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (type, rcode, count) for every non-zero cell.
+    pub fn nonzero(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut out = Vec::new();
+        for (t, tname) in QTYPES.iter().enumerate() {
+            for (r, rname) in RCODES.iter().enumerate() {
+                let v = self.cells[t * RCODES.len() + r].load(Ordering::Relaxed);
+                if v > 0 {
+                    out.push((*tname, *rname, v));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Every data-path counter, by name. Lock only at compile time and scrape time.
+#[derive(Default)]
+pub struct Registry {
+    names: Mutex<BTreeMap<String, Arc<NameCounters>>>,
+    picks: Mutex<BTreeMap<(String, String), Arc<AtomicU64>>>,
+    probes: Mutex<BTreeMap<(String, String), Arc<ProbeCounters>>>,
+}
+
+/// The name label for queries that are not at a balanced name (bounded cardinality).
+pub const OTHER_NAME: &str = "other";
+
+impl Registry {
+    pub fn name(&self, name: &str) -> Arc<NameCounters> {
+        let mut m = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(name.to_string()).or_default().clone()
+    }
+
+    /// How often `pool` was chosen for `name`.
+    pub fn pick(&self, name: &str, pool: &str) -> Arc<AtomicU64> {
+        let mut m = self.picks.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry((name.to_string(), pool.to_string())).or_default().clone()
+    }
+
+    pub fn names(&self) -> Vec<(String, Arc<NameCounters>)> {
+        let m = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    pub fn picks(&self) -> Vec<((String, String), u64)> {
+        let m = self.picks.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed))).collect()
+    }
+}
+
+/// Probe latency histogram bucket bounds, seconds.
+pub const PROBE_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+
+/// Probe results and latency for one endpoint.
+#[derive(Default)]
+pub struct ProbeCounters {
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+    /// Cumulative counts per bucket of [`PROBE_BUCKETS`], then +Inf.
+    pub buckets: [AtomicU64; PROBE_BUCKETS.len() + 1],
+    /// Sum of latencies in microseconds.
+    pub sum_micros: AtomicU64,
+}
+
+impl ProbeCounters {
+    pub fn record(&self, ok: bool, latency: std::time::Duration) {
+        if ok { &self.ok } else { &self.failed }.fetch_add(1, Ordering::Relaxed);
+        let secs = latency.as_secs_f64();
+        for (i, bound) in PROBE_BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.buckets[PROBE_BUCKETS.len()].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+impl Registry {
+    /// Probe counters of (pool, endpoint address).
+    pub fn probe(&self, pool: &str, endpoint: &str) -> Arc<ProbeCounters> {
+        let mut m = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry((pool.to_string(), endpoint.to_string())).or_default().clone()
+    }
+
+    pub fn probes(&self) -> Vec<((String, String), Arc<ProbeCounters>)> {
+        let m = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}

@@ -1,0 +1,100 @@
+//! `geosteer check` on good and broken configs: exit codes, and messages that
+//! name the file, the line where known, and the key.
+
+use std::process::Command;
+
+use crate::harness::geosteer::{ZONE, server_header, write_config};
+
+fn check(config: &str, files: &[(&str, &[u8])]) -> (bool, String) {
+    let mut all: Vec<(&str, &[u8])> = files.to_vec();
+    if !files.iter().any(|(n, _)| *n == "example.test.zone") {
+        all.push(("example.test.zone", ZONE.as_bytes()));
+    }
+    let (_dir, path) = write_config(config, &all);
+    let out = Command::new(env!("CARGO_BIN_EXE_geosteer"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run geosteer check");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+const GOOD_POOLS: &str = "
+[monitors.web]
+type = \"http\"
+interval = \"5s\"
+timeout = \"3s\"
+fall = 3
+[pools.us]
+monitor = \"web\"
+endpoints = [{ address = \"192.0.2.1\" }]
+[[balance]]
+name = \"www.example.test\"
+policy = \"failover\"
+pools = [\"us\"]
+";
+
+#[test]
+fn a_good_config_passes_with_operator_warnings() {
+    let (ok, out) = check(&format!("{}{GOOD_POOLS}", server_header("")), &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("interval × fall + timeout = 18s"), "{out}");
+}
+
+#[test]
+fn the_shipped_default_config_passes() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/geosteer.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_geosteer")).args(["check", "--config", path]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn each_broken_config_names_its_key_or_line() {
+    let base = server_header("");
+    let cases: Vec<(String, Vec<(&str, &[u8])>, &[&str])> = vec![
+        // wrong type
+        (
+            format!("{base}{}", GOOD_POOLS.replace("fall = 3", "fall = \"three\"")),
+            vec![],
+            &["monitors.web.fall", "geosteer.toml:"],
+        ),
+        // unknown key
+        (format!("{base}{GOOD_POOLS}\n[pools.eu]\nendpoints = [{{ address = \"192.0.2.2\", wieght = 2 }}]\n"), vec![], &["pools.eu.endpoints[0]", "wieght"]),
+        // missing zone file
+        (base.replace("example.test.zone", "missing.zone") + GOOD_POOLS, vec![], &["missing.zone", "cannot read zone file"]),
+        // bad zone line
+        (
+            format!("{base}{GOOD_POOLS}"),
+            vec![("example.test.zone", b"$ORIGIN example.test.\n$TTL 300\n@ IN SOA ns1 host 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 999.0.0.1\n" as &[u8])],
+            &["example.test.zone:5", "zone parse error"],
+        ),
+        // unknown pool
+        (format!("{base}{}", GOOD_POOLS.replace("pools = [\"us\"]", "pools = [\"us\", \"mars\"]")), vec![], &["balance[0].pools[1]", "mars"]),
+        // bad weight
+        (format!("{base}{GOOD_POOLS}\n[pools.eu]\nendpoints = [{{ address = \"192.0.2.2\" }}, {{ address = \"192.0.2.3\", weight = 0 }}]\n"), vec![], &["pools.eu.endpoints[1].weight"]),
+        // timeout not shorter than interval
+        (format!("{base}{}", GOOD_POOLS.replace("timeout = \"3s\"", "timeout = \"5s\"")), vec![], &["monitors.web.timeout", "shorter than interval"]),
+        // balanced name outside every zone
+        (format!("{base}{}", GOOD_POOLS.replace("www.example.test", "www.example.org")), vec![], &["balance[0].name", "not inside any zone"]),
+        // zone holding A at a balanced name
+        (
+            format!("{base}{GOOD_POOLS}"),
+            vec![("example.test.zone", format!("{ZONE}www IN A 192.0.2.200\n").into_bytes().leak() as &[u8])],
+            &["balance[0].name", "must not hold A records"],
+        ),
+        // duplicate balanced names
+        (format!("{base}{GOOD_POOLS}[[balance]]\nname = \"WWW.example.test.\"\npolicy = \"geo\"\npools = [\"us\"]\n"), vec![], &["balance[1].name", "balanced twice"]),
+        // bad duration, bad policy, bad subnet
+        (format!("{base}{}", GOOD_POOLS.replace("\"5s\"", "\"5 parsecs\"")), vec![], &["monitors.web.interval"]),
+        (format!("{base}{}", GOOD_POOLS.replace("\"failover\"", "\"closest\"")), vec![], &["balance[0].policy", "closest"]),
+        (format!("{base}{GOOD_POOLS}subnets = {{ \"10.0.0.1/8\" = [\"us\"] }}\n"), vec![], &["balance[0].subnets.10.0.0.1/8", "host bits"]),
+    ];
+    for (config, files, needles) in cases {
+        let (ok, out) = check(&config, &files);
+        assert!(!ok, "expected failure for:\n{config}\n--- got:\n{out}");
+        for n in needles {
+            assert!(out.contains(n), "expected {n:?} in:\n{out}");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! A real DNS client: hickory-proto messages over tokio UDP and TCP sockets,
+//! plus raw packets for malformed-input tests. Every wait is bounded.
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, Query};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+use hickory_proto::rr::{Name, RData, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+pub const TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How to ask.
+#[derive(Clone, Debug)]
+pub struct Ask {
+    pub name: String,
+    pub qtype: RecordType,
+    /// EDNS payload size; None sends no OPT record.
+    pub edns: Option<u16>,
+    pub ecs: Option<(IpAddr, u8)>,
+}
+
+impl Ask {
+    pub fn new(name: &str, qtype: RecordType) -> Ask {
+        Ask {
+            name: name.to_string(),
+            qtype,
+            edns: Some(1232),
+            ecs: None,
+        }
+    }
+    pub fn ecs(mut self, subnet: &str) -> Ask {
+        let (ip, prefix) = subnet.split_once('/').expect("ip/prefix");
+        self.ecs = Some((ip.parse().expect("ip"), prefix.parse().expect("prefix")));
+        self
+    }
+    pub fn no_edns(mut self) -> Ask {
+        self.edns = None;
+        self
+    }
+    pub fn payload(mut self, size: u16) -> Ask {
+        self.edns = Some(size);
+        self
+    }
+    pub fn message(&self) -> Message {
+        let mut m = Message::query();
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(Name::from_str(&self.name).expect("name"), self.qtype));
+        if let Some(size) = self.edns {
+            let mut e = Edns::new();
+            e.set_max_payload(size);
+            if let Some((ip, prefix)) = self.ecs {
+                e.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(ip, prefix, 0)));
+            }
+            m.set_edns(e);
+        }
+        m
+    }
+}
+
+pub async fn udp(server: SocketAddr, ask: &Ask) -> Message {
+    let bytes = ask.message().to_vec().expect("encode");
+    let reply = udp_raw(server, &bytes).await.expect("no UDP reply");
+    Message::from_vec(&reply).expect("decode reply")
+}
+
+/// Sends from a given loopback source address (127.0.0.x).
+pub async fn udp_from(server: SocketAddr, source: IpAddr, ask: &Ask) -> Message {
+    let sock = UdpSocket::bind(SocketAddr::new(source, 0)).await.expect("bind");
+    let bytes = ask.message().to_vec().expect("encode");
+    sock.send_to(&bytes, server).await.expect("send");
+    let mut buf = vec![0u8; 65535];
+    let (n, _) = tokio::time::timeout(TIMEOUT, sock.recv_from(&mut buf))
+        .await
+        .expect("no UDP reply")
+        .expect("recv");
+    Message::from_vec(&buf[..n]).expect("decode")
+}
+
+pub async fn udp_raw(server: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+    udp_raw_wait(server, bytes, TIMEOUT).await
+}
+
+pub async fn udp_raw_wait(server: SocketAddr, bytes: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let bind: SocketAddr = if server.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" }.parse().ok()?;
+    let sock = UdpSocket::bind(bind).await.ok()?;
+    sock.send_to(bytes, server).await.ok()?;
+    let mut buf = vec![0u8; 65535];
+    let (n, _) = tokio::time::timeout(wait, sock.recv_from(&mut buf)).await.ok()?.ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+pub async fn tcp(server: SocketAddr, ask: &Ask) -> Message {
+    let bytes = ask.message().to_vec().expect("encode");
+    let reply = tcp_raw(server, &bytes).await.expect("no TCP reply");
+    Message::from_vec(&reply).expect("decode reply")
+}
+
+pub async fn tcp_raw(server: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+    tokio::time::timeout(TIMEOUT, async {
+        let mut s = TcpStream::connect(server).await.ok()?;
+        let len = u16::try_from(bytes.len()).ok()?;
+        s.write_all(&len.to_be_bytes()).await.ok()?;
+        s.write_all(bytes).await.ok()?;
+        let mut lenb = [0u8; 2];
+        s.read_exact(&mut lenb).await.ok()?;
+        let mut buf = vec![0u8; u16::from_be_bytes(lenb) as usize];
+        s.read_exact(&mut buf).await.ok()?;
+        Some(buf)
+    })
+    .await
+    .ok()?
+}
+
+/// The A/AAAA addresses in the answer section.
+pub fn addrs(m: &Message) -> Vec<IpAddr> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The ECS option of a response: (address, source, scope).
+pub fn ecs(m: &Message) -> Option<(IpAddr, u8, u8)> {
+    let edns = m.edns.as_ref()?;
+    match edns.option(hickory_proto::rr::rdata::opt::EdnsCode::Subnet)? {
+        EdnsOption::Subnet(cs) => Some((cs.addr(), cs.source_prefix(), cs.scope_prefix())),
+        _ => None,
+    }
+}
+
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().expect("ip")
+}

@@ -1,0 +1,8 @@
+//! Test harness: an in-process geosteer on port 0, a DNS client over real
+//! UDP/TCP sockets, HTTP origins, and small GeoIP databases built at run time.
+
+pub mod dig;
+pub mod geosteer;
+pub mod http;
+pub mod mmdb;
+pub mod origin;

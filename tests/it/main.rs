@@ -1,0 +1,13 @@
+//! One integration-test binary: real sockets on loopback, a real DNS client,
+//! real HTTP origins started by the tests.
+
+mod harness;
+
+mod admin;
+mod check;
+mod dns;
+mod failover;
+mod probe;
+mod proxy;
+mod reload;
+mod steering;
