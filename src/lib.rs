@@ -21,3 +21,4 @@ pub mod balance;
 pub mod config;
 pub mod geo;
 pub mod health;
+pub mod proxy;
