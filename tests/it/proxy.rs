@@ -706,3 +706,59 @@ async fn shutdown_waits_for_in_flight_requests() {
     let r = tokio::time::timeout(T, slow).await.unwrap().unwrap();
     assert_eq!((r.status, r.served_by().as_str()), (200, "a"));
 }
+
+#[tokio::test]
+async fn tls_termination_serves_http2_over_alpn() {
+    use http_body_util::BodyExt;
+    let a = Origin::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(dir.path().join("c.pem"), ck.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("k.pem"), ck.signing_key.serialize_pem()).unwrap();
+    let text = format!(
+        "[server]\ndns_listen = [\"127.0.0.1:0\"]\n[[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"http\"\n\
+         tls = {{ cert = \"c.pem\", key = \"k.pem\" }}\nroutes = [{{ backend = \"web\" }}]\n\
+         [backends.web]\nservers = [{{ address = \"{}\" }}]\n",
+        a.addr
+    );
+    let (cfg, _) = geosteer::config::parse(&text, &dir.path().join("t.toml"), dir.path()).unwrap();
+    let (_p, addr) = start(Arc::new(cfg)).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio::time::timeout(T, connector.connect(name, tcp))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get("https://localhost/headers")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = tokio::time::timeout(T, send.send_request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-served-by"], "a");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("x-forwarded-proto: https\n"), "{body}");
+    assert!(body.contains("host: localhost\n"), "{body}");
+}
