@@ -5,13 +5,21 @@
 //! - [`config`]: `geosteer.toml` → typed, validated `Config`.
 //! - [`geo`]: client address → country, continent, coordinates.
 //! - [`health`]: endpoint and pool health; the `HealthView` queries read.
+//! - [`balance`]: picks a proxy backend's server (round robin, smooth weighted,
+//!   least connections, ip hash, power of two) and passive ejection.
+//!
+//! IO shells:
+//! - [`proxy`]: L7 (HTTP/1.1, HTTP/2, TLS) and L4 listeners, forwarding,
+//!   rate limits, draining; see [`proxy::Proxies`].
 //!
 //! The data path of one DNS query: `dns::server` → `dns::handler` loads one
 //! `state::Snapshot` → `steer::decide` → `dns::answer` encodes the records.
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
+pub mod balance;
 pub mod cli;
 pub mod config;
 pub mod dns;
@@ -19,6 +27,8 @@ pub mod explain;
 pub mod geo;
 pub mod health;
 pub mod metrics;
+pub mod proxy;
 pub mod state;
 pub mod steer;
 pub mod zone;
+

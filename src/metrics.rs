@@ -40,7 +40,7 @@ pub fn rcode_index(r: ResponseCode) -> usize {
 }
 
 /// Queries for one name by (type, rcode).
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct NameCounters {
     cells: [AtomicU64; QTYPES.len() * RCODES.len()],
     pub fail_open: AtomicU64,

@@ -195,3 +195,44 @@ impl Control {
         self.proxies.shutdown().await;
     }
 }
+
+/// The HTTP status an admin action's error maps to.
+pub fn control_error_status(e: &ActionError) -> axum::http::StatusCode {
+    match e {
+        ActionError::NotFound(_) => axum::http::StatusCode::NOT_FOUND,
+        ActionError::Stopped => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+impl Control {
+    /// Appends the proxies' figures to a Prometheus text page.
+    pub fn proxy_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let backends = self.proxies.status();
+        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        out.push_str("# HELP geosteer_proxy_requests_total Requests forwarded, by backend and server.\n# TYPE geosteer_proxy_requests_total counter\n");
+        out.push_str("# HELP geosteer_proxy_errors_total Failed requests (connect error, timeout, 5xx), by backend and server.\n# TYPE geosteer_proxy_errors_total counter\n");
+        out.push_str("# HELP geosteer_proxy_in_flight Requests in flight, by backend and server.\n# TYPE geosteer_proxy_in_flight gauge\n");
+        out.push_str("# HELP geosteer_proxy_latency_seconds Request latency quantiles (bucket upper bounds).\n# TYPE geosteer_proxy_latency_seconds gauge\n");
+        out.push_str("# HELP geosteer_proxy_server_up Server takes new requests (up, not ejected, not draining).\n# TYPE geosteer_proxy_server_up gauge\n");
+        out.push_str("# HELP geosteer_proxy_rate_limited_total Requests answered 429 by rate limiting, by backend.\n# TYPE geosteer_proxy_rate_limited_total counter\n");
+        for b in &backends {
+            let name = esc(&b.name);
+            let _ = writeln!(out, "geosteer_proxy_rate_limited_total{{backend=\"{name}\"}} {}", b.rate_limited);
+            for s in &b.servers {
+                let l = format!("backend=\"{name}\",server=\"{}\"", s.address);
+                let _ = writeln!(out, "geosteer_proxy_requests_total{{{l}}} {}", s.requests);
+                let _ = writeln!(out, "geosteer_proxy_errors_total{{{l}}} {}", s.errors);
+                let _ = writeln!(out, "geosteer_proxy_in_flight{{{l}}} {}", s.in_flight);
+                let _ = writeln!(out, "geosteer_proxy_server_up{{{l},state=\"{}\"}} {}", s.state, u8::from(s.state == "up"));
+                for (q, v) in [("0.5", s.latency_p50_ms), ("0.99", s.latency_p99_ms)] {
+                    if let Some(ms) = v {
+                        let _ = writeln!(out, "geosteer_proxy_latency_seconds{{{l},quantile=\"{q}\"}} {}", ms as f64 / 1000.0);
+                    }
+                }
+            }
+        }
+        out.push_str("# HELP geosteer_proxy_observations_dropped_total Traffic outcomes dropped because the health writer's queue was full.\n# TYPE geosteer_proxy_observations_dropped_total counter\n");
+        let _ = writeln!(out, "geosteer_proxy_observations_dropped_total {}", self.proxies.observations_dropped());
+    }
+}

@@ -26,7 +26,7 @@ use crate::metrics::Registry;
 use crate::proxy::Proxies;
 use crate::state::{Loaded, Shared, Snapshot};
 
-pub use control::{Control, ReloadStatus};
+pub use control::{ActionError, Control, ReloadStatus, control_error_status};
 
 /// Observations queued for the writer before probes wait and proxies drop.
 const OBSERVATION_QUEUE: usize = 65_536;

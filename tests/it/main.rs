@@ -9,5 +9,6 @@ mod dns;
 mod failover;
 mod probe;
 mod proxy;
+mod proxy_backend;
 mod reload;
 mod steering;

@@ -1,0 +1,311 @@
+//! backend: the runtime state of proxy backends and their servers.
+//!
+//! A [`ServerSlot`] holds one server's live counters (in flight, requests,
+//! errors, latency), its active-check verdict, passive ejection and draining.
+//! Slots are shared by `Arc` and carried across reloads by (backend name,
+//! address), so counters of unchanged servers survive. A [`BackendRuntime`]
+//! is one backend of one config generation: its slots, the balancer and the
+//! pooled upstream client. Picking takes one short std lock (no await inside).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::ProxyBody;
+use super::stats::Histogram;
+use crate::balance::{Balancer, Candidate, Ejection};
+use crate::config::{BackendConfig, BackendId};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these short locks leaves plain data behind.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// === impl ServerSlot ===
+
+/// One server's live state, shared by requests, admin calls and reloads.
+#[derive(Debug)]
+pub struct ServerSlot {
+    pub address: SocketAddr,
+    /// Active checks (the probe module) say up; true until told otherwise.
+    up: AtomicBool,
+    draining: AtomicBool,
+    drained_at_unix_ms: AtomicU64,
+    in_flight: AtomicU32,
+    requests: AtomicU64,
+    errors: AtomicU64,
+    latency: Histogram,
+    ejection: Mutex<Ejection>,
+    /// Cancelled when a drain's `drain_timeout` passes: in-flight work stops.
+    cut: Mutex<CancellationToken>,
+}
+
+impl ServerSlot {
+    pub fn new(address: SocketAddr) -> ServerSlot {
+        ServerSlot {
+            address,
+            up: AtomicBool::new(true),
+            draining: AtomicBool::new(false),
+            drained_at_unix_ms: AtomicU64::new(0),
+            in_flight: AtomicU32::new(0),
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            latency: Histogram::default(),
+            ejection: Mutex::new(Ejection::default()),
+            cut: Mutex::new(CancellationToken::new()),
+        }
+    }
+
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Release);
+    }
+
+    /// Starts (or ends) draining. A drain cuts what is still in flight after
+    /// `drain_timeout`; `None` leaves the cut to the caller (shutdown).
+    pub fn set_draining(self: &Arc<Self>, draining: bool, drain_timeout: Option<Duration>) {
+        if !draining {
+            if self.draining.swap(false, Ordering::AcqRel) {
+                self.drained_at_unix_ms.store(0, Ordering::Release);
+                // A fresh token: the old one may already be cancelled.
+                *lock(&self.cut) = CancellationToken::new();
+            }
+            return;
+        }
+        if self.draining.swap(true, Ordering::AcqRel) {
+            return; // already draining; keep the first deadline
+        }
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.drained_at_unix_ms.store(now_ms, Ordering::Release);
+        if let Some(timeout) = drain_timeout {
+            let token = lock(&self.cut).clone();
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    tokio::select! {
+                        _ = tokio::time::sleep(timeout) => token.cancel(),
+                        _ = token.cancelled() => {}
+                    }
+                });
+            }
+        }
+    }
+
+    /// Cuts everything in flight now (end of a drain).
+    pub fn cut(&self) {
+        lock(&self.cut).cancel();
+    }
+
+    /// Counts one request or connection in flight until the guard drops.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            cut: lock(&self.cut).clone(),
+            slot: self.clone(),
+        }
+    }
+
+    /// Records a finished attempt for ejection and status.
+    pub fn record(&self, ok: bool, latency: Duration, config: &BackendConfig, now: Instant) {
+        self.latency.record(latency);
+        if !ok {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let ejected = lock(&self.ejection).record(ok, now, config.max_fails, config.fail_timeout);
+        if ejected {
+            tracing::warn!(backend = %config.name, server = %self.address,
+                "server ejected after {} failures in a row for {:?}", config.max_fails, config.fail_timeout);
+        }
+    }
+
+    pub(crate) fn status(&self, weight: u32) -> ServerStatus {
+        let up = self.up.load(Ordering::Acquire);
+        let draining = self.is_draining();
+        let ejected = lock(&self.ejection).is_ejected();
+        let state = if draining {
+            "draining"
+        } else if !up {
+            "down"
+        } else if ejected {
+            "ejected"
+        } else {
+            "up"
+        };
+        let p99 = self.latency.quantile(0.99);
+        let drained_at = self.drained_at_unix_ms.load(Ordering::Acquire);
+        ServerStatus {
+            address: self.address,
+            weight,
+            state,
+            up,
+            ejected,
+            draining,
+            in_flight: self.in_flight(),
+            requests: self.requests.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            latency_p50_ms: self.latency.quantile(0.5).map(|d| d.as_millis() as u64),
+            latency_p99_ms: p99.map(|d| d.as_millis() as u64),
+            drained_at_unix_ms: (drained_at != 0).then_some(drained_at),
+            suggested_drain_timeout_ms: p99.map(|d| (d.as_millis() as u64) * 6 / 5),
+        }
+    }
+}
+
+/// One request (or L4 connection) in flight to a server.
+#[derive(Debug)]
+pub struct InFlight {
+    slot: Arc<ServerSlot>,
+    /// Fires when the server's drain timeout passes.
+    pub cut: CancellationToken,
+}
+
+impl InFlight {
+    pub fn slot(&self) -> &Arc<ServerSlot> {
+        &self.slot
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.slot.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+// === impl BackendRuntime ===
+
+/// One backend in one config generation.
+pub struct BackendRuntime {
+    pub id: BackendId,
+    pub config: BackendConfig,
+    /// Indexed like `config.servers`.
+    pub servers: Vec<Arc<ServerSlot>>,
+    balancer: Mutex<Balancer>,
+    pub client: Client<HttpConnector, ProxyBody>,
+    pub rate_limited: Arc<AtomicU64>,
+}
+
+impl BackendRuntime {
+    /// Builds the runtime, reusing `old` slots (by address) and counters.
+    pub fn new(
+        id: BackendId,
+        config: BackendConfig,
+        old: Option<&BackendRuntime>,
+        pool_idle_timeout: Duration,
+    ) -> BackendRuntime {
+        let servers = config
+            .servers
+            .iter()
+            .map(|s| {
+                old.and_then(|o| o.slot(s.address).cloned())
+                    .unwrap_or_else(|| Arc::new(ServerSlot::new(s.address)))
+            })
+            .collect();
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(pool_idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+        BackendRuntime {
+            id,
+            balancer: Mutex::new(Balancer::new(config.algorithm, config.servers.len())),
+            servers,
+            rate_limited: old.map_or_else(Default::default, |o| o.rate_limited.clone()),
+            config,
+            client,
+        }
+    }
+
+    pub fn slot(&self, address: SocketAddr) -> Option<&Arc<ServerSlot>> {
+        self.servers.iter().find(|s| s.address == address)
+    }
+
+    /// Picks a server for `client`, skipping indices in `tried`, and counts the
+    /// request in flight. None: no server is up, un-ejected and not draining.
+    pub fn pick(&self, client: IpAddr, tried: &[usize], now: Instant) -> Option<(usize, InFlight)> {
+        let mut balancer = lock(&self.balancer);
+        let candidates: Vec<Candidate> = self
+            .servers
+            .iter()
+            .zip(&self.config.servers)
+            .enumerate()
+            .filter(|(i, (slot, _))| {
+                !tried.contains(i)
+                    && slot.up.load(Ordering::Acquire)
+                    && !slot.is_draining()
+                    && lock(&slot.ejection).available(now)
+            })
+            .map(|(index, (slot, entry))| Candidate {
+                index,
+                address: entry.address,
+                weight: entry.weight,
+                in_flight: slot.in_flight(),
+            })
+            .collect();
+        let index = balancer.pick(&candidates, client, &mut rand::rng())?;
+        let slot = &self.servers[index];
+        lock(&slot.ejection).on_pick();
+        Some((index, slot.begin()))
+    }
+
+    pub fn status(&self) -> BackendStatus {
+        BackendStatus {
+            name: self.config.name.clone(),
+            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            servers: self
+                .servers
+                .iter()
+                .zip(&self.config.servers)
+                .map(|(slot, entry)| slot.status(entry.weight))
+                .collect(),
+        }
+    }
+}
+
+/// One backend in [`super::Proxies::status`].
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendStatus {
+    pub name: String,
+    /// Requests answered 429 on routes to this backend.
+    pub rate_limited: u64,
+    pub servers: Vec<ServerStatus>,
+}
+
+/// One server in [`BackendStatus`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerStatus {
+    pub address: SocketAddr,
+    pub weight: u32,
+    /// `up`, `down` (active checks), `ejected` (passive) or `draining`.
+    pub state: &'static str,
+    pub up: bool,
+    pub ejected: bool,
+    pub draining: bool,
+    pub in_flight: u32,
+    pub requests: u64,
+    pub errors: u64,
+    pub latency_p50_ms: Option<u64>,
+    pub latency_p99_ms: Option<u64>,
+    pub drained_at_unix_ms: Option<u64>,
+    /// Observed p99 request duration + 20%: a drain_timeout that lets almost
+    /// every in-flight request finish.
+    pub suggested_drain_timeout_ms: Option<u64>,
+}

@@ -1,0 +1,221 @@
+//! http: one L7 listener. Accepts TCP (optionally TLS with ALPN h2 and
+//! http/1.1), serves HTTP/1.1 and HTTP/2 with hyper-util's auto builder,
+//! routes each request by host and path prefix (first match wins), applies
+//! the route's rate limit and hands the request to `forward`.
+//!
+//! Protections: hyper's HTTP/1 parser refuses conflicting framing itself
+//! (differing `Content-Length`s, a `Transfer-Encoding` not ending in chunked:
+//! 400) and neutralises `Content-Length` + `Transfer-Encoding` (drops the
+//! length, decodes chunked, closes the connection after the response);
+//! [`super::headers::framing_error`] re-checks what reaches us. Head size and
+//! field count are capped (431), and a slow head is cut after
+//! `header_read_timeout` (408, then close).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::headers::{framing_error, host_matches, routing_host};
+use super::rate_limit::Verdict;
+use super::{ProxyBody, Shared, forward, lock};
+use crate::config::TlsConfig;
+
+/// Builds a TLS acceptor from PEM files, offering h2 and http/1.1.
+pub fn tls_acceptor(tls: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read certificate {}: {e}", tls.cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| format!("cannot read key {}: {e}", tls.key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| e.to_string())?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The accept loop of one HTTP listener; returns when `stop` is cancelled.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    key: SocketAddr,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: CancellationToken,
+) {
+    let opts = &shared.options;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout)
+        .max_headers(opts.max_headers)
+        .max_buf_size(opts.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(listen = %key, "accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let (shared, builder, stop, tls) =
+            (shared.clone(), builder.clone(), stop.clone(), tls.clone());
+        tokio::spawn(async move {
+            match tls {
+                None => serve_conn(shared, builder, key, peer, "http", stream, stop).await,
+                Some(acceptor) => {
+                    let timeout = shared.options.header_read_timeout;
+                    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            serve_conn(shared, builder, key, peer, "https", tls, stop).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn serve_conn<I>(
+    shared: Arc<Shared>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    key: SocketAddr,
+    peer: SocketAddr,
+    proto: &'static str,
+    io: I,
+    stop: CancellationToken,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let hard_stop = shared.hard_stop.clone();
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(handle(shared, key, peer, proto, req).await) }
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.cancelled() => {
+            // Finish the request in progress, accept no new one on this connection.
+            conn.as_mut().graceful_shutdown();
+            tokio::select! {
+                r = conn.as_mut() => r,
+                _ = hard_stop.cancelled() => Ok(()),
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
+}
+
+/// Routes one request and forwards it, or answers locally.
+async fn handle(
+    shared: Arc<Shared>,
+    key: SocketAddr,
+    peer: SocketAddr,
+    proto: &'static str,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let runtime = shared.runtime.load_full();
+    let Some(plan) = runtime.plans.get(&key).cloned() else {
+        return local(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this listener is shutting down\n",
+        );
+    };
+    if let Some(why) = framing_error(req.headers()) {
+        return local(StatusCode::BAD_REQUEST, &format!("bad request: {why}\n"));
+    }
+    let host = routing_host(
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok()),
+        req.uri().authority().map(|a| a.as_str()),
+    );
+    let path = req.uri().path();
+    let found = plan.proxy.routes.iter().enumerate().find(|(_, r)| {
+        let host_ok = match (&r.host, &host) {
+            (None, _) => true,
+            (Some(pattern), Some(h)) => host_matches(pattern, h),
+            (Some(_), None) => false,
+        };
+        host_ok && path.starts_with(&r.path_prefix)
+    });
+    let Some((index, route)) = found else {
+        return local(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "no route for host {:?} and path {:?} on this listener\n",
+                host.as_deref().unwrap_or(""),
+                path
+            ),
+        );
+    };
+    let Some(backend) = runtime.backends.get(route.backend.index()).cloned() else {
+        return local(StatusCode::SERVICE_UNAVAILABLE, "route names no backend\n");
+    };
+    if let Some(Some(limiter)) = plan.limiters.get(index)
+        && let Verdict::Limited { retry_after_secs } =
+            lock(limiter).check(peer.ip(), Instant::now())
+    {
+        backend
+            .rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut resp = local(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests from this client; slow down\n",
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, retry_after_secs.into());
+        return resp;
+    }
+    forward::forward(&shared, runtime.generation, &backend, req, peer, proto).await
+}
+
+/// A response the proxy writes itself.
+pub(crate) fn local(status: StatusCode, body: &str) -> Response<ProxyBody> {
+    let mut resp = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|never: Infallible| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}

@@ -1,0 +1,276 @@
+//! proxy: the embedded L7 (HTTP/1.1, HTTP/2, optional TLS) and L4 (TCP)
+//! proxy of DESIGN §6, as one [`Proxies`] value the app starts and drives.
+//!
+//! # Layout
+//! - [`http`]: the hyper server per `[[proxy]]` listener, routing, rate limits.
+//! - `forward`: one request to a picked server: pooled client, retries,
+//!   timeouts, WebSocket upgrades, outcomes (ejection and pool observations).
+//! - [`headers`]: pure header rules (hop-by-hop, X-Forwarded-*, Forwarded).
+//! - `tcp`: L4 listeners (`copy_bidirectional`, one backend per listener).
+//! - [`backend`]: server slots (counters, ejection, draining) and backend runtimes.
+//! - [`rate_limit`], [`stats`]: token buckets and latency histograms.
+//!
+//! Which server gets a request is decided by the pure [`crate::balance`] core.
+//! Active health checks belong to the probe module, which calls
+//! [`Proxies::set_server_up`]; the admin API calls [`Proxies::drain`] and
+//! [`Proxies::status`].
+//!
+//! Config changes arrive through [`Proxies::reload`]: listeners whose listen
+//! address, mode and TLS files did not change keep their socket; servers keep
+//! their counters by (backend name, address); removed servers drain.
+
+pub mod backend;
+mod forward;
+pub mod headers;
+pub mod http;
+mod lifecycle;
+pub mod rate_limit;
+pub mod stats;
+mod tcp;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ProxyConfig, ProxyMode, TlsConfig};
+use crate::health::Observation;
+
+use backend::{BackendRuntime, ServerSlot};
+pub use backend::{BackendStatus, ServerStatus};
+use rate_limit::RateLimiter;
+
+/// The body type of every response the proxy sends and request it forwards.
+pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// Limits and timeouts that are not (yet) config keys.
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    /// Time a client has to send a complete request head (slowloris); HTTP/1
+    /// closes the connection with 408 when it passes, and TLS handshakes get
+    /// the same bound.
+    pub header_read_timeout: Duration,
+    /// Header fields per request (HTTP/1); more is answered 431.
+    pub max_headers: usize,
+    /// Bytes of request head (HTTP/1 read buffer, at least 8192; HTTP/2 header
+    /// list); more is answered 431.
+    pub max_header_bytes: usize,
+    /// Rate-limit buckets kept per route.
+    pub rate_limit_capacity: usize,
+    /// Idle keep-alive connections to servers are closed after this long.
+    pub pool_idle_timeout: Duration,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        ProxyOptions {
+            header_read_timeout: Duration::from_secs(10),
+            max_headers: 100,
+            max_header_bytes: 64 * 1024,
+            rate_limit_capacity: rate_limit::DEFAULT_CAPACITY,
+            pool_idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why the proxies could not start or reload; names the listen address.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyStartError {
+    #[error("proxy listen {addr}: cannot bind: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("proxy listen {addr}: TLS: {message}")]
+    Tls { addr: SocketAddr, message: String },
+}
+
+/// An admin call named something the running config does not have.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("no proxy backend named {0:?}")]
+    NoBackend(String),
+    #[error("backend {backend:?} has no server {server}")]
+    NoServer { backend: String, server: SocketAddr },
+}
+
+/// Everything one config generation needs per request, swapped as a whole so
+/// a request never sees routes of one generation and backends of another.
+pub(crate) struct Runtime {
+    pub generation: u64,
+    pub backends: Vec<Arc<BackendRuntime>>,
+    /// By the configured listen address (which may have port 0).
+    pub plans: HashMap<SocketAddr, Arc<ListenerPlan>>,
+}
+
+/// One listener's routes and their rate limiters.
+pub(crate) struct ListenerPlan {
+    pub proxy: ProxyConfig,
+    /// Indexed like `proxy.routes`.
+    pub limiters: Vec<Option<Mutex<RateLimiter>>>,
+}
+
+/// State shared by listeners, request tasks and the [`Proxies`] handle.
+pub(crate) struct Shared {
+    pub runtime: ArcSwap<Runtime>,
+    pub observations: Option<mpsc::Sender<Observation>>,
+    /// Observations dropped because the health writer's channel was full.
+    pub observations_dropped: AtomicU64,
+    pub options: ProxyOptions,
+    /// Servers removed by a reload that still have work in flight.
+    pub retired: Mutex<Vec<(String, Arc<ServerSlot>)>>,
+    /// Cancelled at the end of shutdown: every connection closes.
+    pub hard_stop: CancellationToken,
+}
+
+/// A bound listener and its task.
+struct Listener {
+    /// The configured address (the key into [`Runtime::plans`]).
+    key: SocketAddr,
+    mode: ProxyMode,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    local: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+fn tls_key(tls: &Option<TlsConfig>) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    tls.as_ref().map(|t| (t.cert.clone(), t.key.clone()))
+}
+
+/// Owns every `[[proxy]]` listener and the runtime state of every backend.
+///
+/// ```text
+/// Proxies::start(config, generation, observations, shutdown) -> Result<Proxies, ProxyStartError>
+/// proxies.listen_addrs()                  bound addresses, config order
+/// proxies.reload(config, generation)      keeps unchanged listeners and server counters
+/// proxies.drain(backend, server, bool)    admin drain / undrain
+/// proxies.set_server_up(backend, server, bool)   active checks
+/// proxies.status()                        Vec<BackendStatus> (serde)
+/// proxies.shutdown()                      drain all, wait up to drain_timeout
+/// ```
+pub struct Proxies {
+    shared: Arc<Shared>,
+    listeners: Mutex<Vec<Listener>>,
+    /// The caller's token: cancelling it stops every listener from accepting.
+    shutdown: CancellationToken,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Proxies {
+    /// Binds every `[[proxy]]` listen address and starts serving.
+    pub async fn start(
+        config: Arc<Config>,
+        generation: u64,
+        observations: Option<mpsc::Sender<Observation>>,
+        shutdown: CancellationToken,
+    ) -> Result<Proxies, ProxyStartError> {
+        Self::start_with(
+            config,
+            generation,
+            observations,
+            shutdown,
+            ProxyOptions::default(),
+        )
+        .await
+    }
+
+    /// [`Proxies::start`] with explicit limits and timeouts.
+    pub async fn start_with(
+        config: Arc<Config>,
+        generation: u64,
+        observations: Option<mpsc::Sender<Observation>>,
+        shutdown: CancellationToken,
+        options: ProxyOptions,
+    ) -> Result<Proxies, ProxyStartError> {
+        let shared = Arc::new(Shared {
+            runtime: ArcSwap::from_pointee(Runtime {
+                generation,
+                backends: Vec::new(),
+                plans: HashMap::new(),
+            }),
+            observations,
+            observations_dropped: AtomicU64::new(0),
+            options,
+            retired: Mutex::new(Vec::new()),
+            hard_stop: CancellationToken::new(),
+        });
+        let proxies = Proxies {
+            shared,
+            listeners: Mutex::new(Vec::new()),
+            shutdown,
+        };
+        proxies.reload(config, generation).await?;
+        Ok(proxies)
+    }
+
+    /// The addresses actually bound (the config may say port 0), in config order.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        lock(&self.listeners).iter().map(|l| l.local).collect()
+    }
+
+    /// Observations dropped because the health channel was full.
+    pub fn observations_dropped(&self) -> u64 {
+        self.shared
+            .observations_dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Drains (`drain = true`) or returns a server of a backend.
+    pub fn drain(&self, backend: &str, server: SocketAddr, drain: bool) -> Result<(), ProxyError> {
+        let runtime = self.shared.runtime.load();
+        let b = runtime
+            .backends
+            .iter()
+            .find(|b| b.config.name == backend)
+            .ok_or_else(|| ProxyError::NoBackend(backend.to_string()))?;
+        let slot = b.slot(server).ok_or_else(|| ProxyError::NoServer {
+            backend: backend.to_string(),
+            server,
+        })?;
+        slot.set_draining(drain, Some(b.config.drain_timeout));
+        tracing::info!(backend, %server, drain, "proxy server drain changed");
+        Ok(())
+    }
+
+    /// Active-check verdict for a server; unknown names are ignored (a probe
+    /// of an older generation may still report).
+    pub fn set_server_up(&self, backend: &str, server: SocketAddr, up: bool) {
+        let runtime = self.shared.runtime.load();
+        if let Some(slot) = runtime
+            .backends
+            .iter()
+            .find(|b| b.config.name == backend)
+            .and_then(|b| b.slot(server))
+        {
+            slot.set_up(up);
+        }
+    }
+
+    /// Every backend with its servers; servers removed by a reload appear
+    /// (draining) while they still have work in flight.
+    pub fn status(&self) -> Vec<BackendStatus> {
+        let runtime = self.shared.runtime.load();
+        let mut out: Vec<BackendStatus> = runtime.backends.iter().map(|b| b.status()).collect();
+        let mut retired = lock(&self.shared.retired);
+        retired.retain(|(_, slot)| slot.in_flight() > 0);
+        for (name, slot) in retired.iter() {
+            if let Some(b) = out.iter_mut().find(|b| &b.name == name) {
+                b.servers.push(slot.status(0));
+            }
+        }
+        out
+    }
+}
