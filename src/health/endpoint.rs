@@ -67,11 +67,11 @@ impl Endpoint {
         now_unix_ms: u64,
     ) -> bool {
         let mut changed = false;
-        if let (false, Some(error)) = (result.ok, result.error) {
-            if self.last_error.as_deref() != Some(error) {
-                self.last_error = Some(Arc::from(error));
-                changed = true;
-            }
+        if let (false, Some(error)) = (result.ok, result.error)
+            && self.last_error.as_deref() != Some(error)
+        {
+            self.last_error = Some(Arc::from(error));
+            changed = true;
         }
         if monitored && result.from_probe {
             let next = self.next_state(result.ok, rise.max(1), fall.max(1));
