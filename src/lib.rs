@@ -11,6 +11,11 @@
 //! IO shells:
 //! - [`proxy`]: L7 (HTTP/1.1, HTTP/2, TLS) and L4 listeners, forwarding,
 //!   rate limits, draining; see [`proxy::Proxies`].
+//! - [`health`]: endpoint and pool health; the `HealthBook` its one writer
+//!   owns and the `HealthView` queries read.
+//!
+//! IO shells (own sockets, tasks and timers; call the core):
+//! - [`probe`]: a worker per monitored endpoint, sending `Observation`s.
 //!
 //! The data path of one DNS query: `dns::server` → `dns::handler` loads one
 //! `state::Snapshot` → `steer::decide` → `dns::answer` encodes the records.
@@ -27,8 +32,10 @@ pub mod explain;
 pub mod geo;
 pub mod health;
 pub mod metrics;
+pub mod probe;
 pub mod proxy;
 pub mod state;
 pub mod steer;
 pub mod zone;
+
 

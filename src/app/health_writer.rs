@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, PoolId};
-use crate::health::book::HealthBook;
+use crate::health::HealthBook;
 use crate::health::{Observation, Source, Target};
 use crate::metrics::Registry;
 use crate::state::{Loaded, Shared, Snapshot};

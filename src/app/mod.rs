@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::ConfigErrors;
 use crate::dns::DnsHandler;
 use crate::dns::server::{BindError, DnsServer};
-use crate::health::book::HealthBook;
+use crate::health::HealthBook;
 use crate::metrics::Registry;
 use crate::proxy::Proxies;
 use crate::state::{Loaded, Shared, Snapshot};

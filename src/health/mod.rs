@@ -4,6 +4,19 @@
 //! This module is pure: no tokio, no clock, no sockets. Time is passed in.
 //! The DNS steering code reads only [`HealthView`]; probes and the proxy send
 //! observations to the single writer, which publishes a new view on change.
+//!
+//! - `endpoint`: up/down by rise/fall; the first result sets the state.
+//! - `window`: bounded sliding window: error rate and smoothed latency.
+//! - `pool`: healthy / degraded / down with hysteresis.
+//! - `book`: [`HealthBook`], the whole mutable book, reloads included.
+
+mod book;
+mod endpoint;
+mod pool;
+mod window;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +24,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{Config, PoolId};
+
+pub use book::HealthBook;
+pub use pool::Thresholds;
 
 /// An endpoint's probe-driven state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

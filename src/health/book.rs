@@ -1,0 +1,207 @@
+//! book: [`HealthBook`], the mutable health of every pool and endpoint.
+//!
+//! One writer task owns the book (STYLE: one writer of health): probes, the
+//! proxy and the admin API send it observations and commands, and it
+//! publishes [`HealthBook::view`] when a call returns true. Ids are indices
+//! into the config of the book's generation; observations stamped with
+//! another generation are dropped. Across a reload, history is kept by
+//! (pool name, endpoint address).
+//!
+//! Pure: `now` (monotonic) and `now_unix_ms` (wall clock, for `since_unix_ms`)
+//! are arguments.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use super::endpoint::{Endpoint, Outcome};
+use super::pool::{Pool, Thresholds};
+use super::{EndpointState, HealthView, Observation, Target};
+use crate::config::{Config, PoolId};
+
+#[derive(Debug, Clone)]
+pub struct HealthBook {
+    generation: u64,
+    pools: Vec<Pool>,
+    /// The latest `now` seen, for calls that do not pass one (drain).
+    last_now: Option<Instant>,
+    /// Metrics moved since the last `tick`: the next tick reports a change.
+    metrics_dirty: bool,
+}
+
+impl HealthBook {
+    /// A book for `config`: endpoints of monitored pools are unknown (so those
+    /// pools are down until their first results), endpoints of pools without
+    /// a monitor are up. Its view equals [`HealthView::initial`].
+    pub fn new(config: &Config, generation: u64) -> HealthBook {
+        let pools = config
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(i, _)| build_pool(config, PoolId(i as u32)))
+            .collect();
+        HealthBook {
+            generation,
+            pools,
+            last_now: None,
+            metrics_dirty: false,
+        }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Applies one probe result or forwarded request. Returns true when a
+    /// state (endpoint or pool) or an endpoint's last error changed: the
+    /// writer should publish now. Metric numbers alone are reported by the
+    /// next [`tick`](Self::tick), so 50k traffic results/s do not publish
+    /// 50k views/s. `Target::Server` observations belong to the proxy and are
+    /// ignored here, as are those of another generation or unknown ids.
+    pub fn observe(&mut self, obs: Observation, now: Instant, now_unix_ms: u64) -> bool {
+        if obs.generation != self.generation {
+            return false;
+        }
+        self.saw(now);
+        let (pool, endpoint) = match obs.target {
+            Target::Endpoint(pool, endpoint) => (pool, Some(endpoint)),
+            Target::PoolTraffic(pool) => (pool, None),
+            Target::Server(..) => return false,
+        };
+        let Some(pool) = self.pools.get_mut(pool.index()) else {
+            return false;
+        };
+        let mut changed = false;
+        match endpoint {
+            Some(index) => {
+                let monitored = pool.monitored();
+                let t = pool.thresholds;
+                let Some(endpoint) = pool.endpoints.get_mut(index as usize) else {
+                    return false;
+                };
+                let outcome = Outcome {
+                    ok: obs.ok,
+                    latency: obs.latency,
+                    error: obs.error.as_deref(),
+                    from_probe: obs.source == super::Source::Probe,
+                };
+                changed |= endpoint.apply(outcome, monitored, (t.rise, t.fall), now, now_unix_ms);
+            }
+            None => pool.traffic.record(now, obs.ok, obs.latency),
+        }
+        self.metrics_dirty |= pool.measure(now);
+        changed |= pool.decide(false);
+        changed
+    }
+
+    /// Drains or returns an endpoint: a drained endpoint leaves every answer
+    /// and its pool's metrics at once. Returns true when the flag changed.
+    pub fn set_draining(&mut self, pool: PoolId, endpoint: u32, draining: bool) -> bool {
+        let last_now = self.last_now;
+        let Some(pool) = self.pools.get_mut(pool.index()) else {
+            return false;
+        };
+        let Some(e) = pool.endpoints.get_mut(endpoint as usize) else {
+            return false;
+        };
+        if e.draining == draining {
+            return false;
+        }
+        e.draining = draining;
+        if let Some(now) = last_now {
+            self.metrics_dirty |= pool.measure(now);
+        }
+        pool.decide(false);
+        true
+    }
+
+    /// Expires windows and runs each pool's periodic evaluation when due (one
+    /// per monitor interval; the hysteresis counts these). Call it often (for
+    /// example every second). Returns true when anything in the view changed
+    /// since the last tick, metric numbers included.
+    pub fn tick(&mut self, now: Instant) -> bool {
+        self.saw(now);
+        let mut changed = std::mem::take(&mut self.metrics_dirty);
+        for pool in &mut self.pools {
+            changed |= pool.measure(now);
+            let periodic = pool.due(now);
+            changed |= pool.decide(periodic);
+        }
+        changed
+    }
+
+    /// An immutable snapshot, with metrics as of the last observe or tick.
+    pub fn view(&self) -> HealthView {
+        HealthView {
+            pools: self.pools.iter().map(Pool::view).collect(),
+        }
+    }
+
+    /// Switches to `new_config`. An endpoint whose (pool name, address) is
+    /// unchanged keeps its drain flag, and, when its pool still has a monitor
+    /// of the same name (or still none), its state, last error and window;
+    /// such a pool also keeps its state, hysteresis and traffic window. New
+    /// endpoints of monitored pools start unknown (out of answers until their
+    /// first result); removed ones disappear.
+    pub fn reload(&mut self, new_config: &Config, generation: u64, now: Instant) {
+        self.saw(now);
+        let old: HashMap<&str, &Pool> = self.pools.iter().map(|p| (p.name.as_str(), p)).collect();
+        let mut pools = Vec::with_capacity(new_config.pools.len());
+        for i in 0..new_config.pools.len() {
+            let mut pool = build_pool(new_config, PoolId(i as u32));
+            if let Some(prev) = old.get(pool.name.as_str()) {
+                let same_monitor = prev.monitor == pool.monitor;
+                let by_address: HashMap<IpAddr, &Endpoint> =
+                    prev.endpoints.iter().map(|e| (e.address, e)).collect();
+                for e in &mut pool.endpoints {
+                    let Some(before) = by_address.get(&e.address) else {
+                        continue;
+                    };
+                    if same_monitor {
+                        e.inherit(before);
+                    } else {
+                        e.draining = before.draining;
+                    }
+                }
+                if same_monitor {
+                    pool.inherit(prev);
+                }
+            }
+            pool.measure(now);
+            pool.decide(false);
+            pools.push(pool);
+        }
+        self.pools = pools;
+        self.generation = generation;
+        self.metrics_dirty = true;
+    }
+
+    fn saw(&mut self, now: Instant) {
+        if self.last_now.is_none_or(|t| now > t) {
+            self.last_now = Some(now);
+        }
+    }
+}
+
+fn build_pool(config: &Config, id: PoolId) -> Pool {
+    let p = config.pool(id);
+    let monitor = config.monitor_of(id);
+    let thresholds = Thresholds::of(monitor);
+    let state = if monitor.is_some() {
+        EndpointState::Unknown
+    } else {
+        EndpointState::Up
+    };
+    let endpoints = p
+        .endpoints
+        .iter()
+        .map(|e| Endpoint::new(e.address, state, thresholds.window))
+        .collect();
+    Pool::new(
+        p.name.clone(),
+        monitor.map(|m| m.name.clone()),
+        p.min_healthy,
+        thresholds,
+        endpoints,
+    )
+}

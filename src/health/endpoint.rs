@@ -1,0 +1,143 @@
+//! endpoint: one endpoint's up/down state from consecutive probe results.
+//!
+//! `rise` successes in a row take a down endpoint up, `fall` failures in a
+//! row take an up endpoint down, and the first result of an unknown endpoint
+//! sets its state directly (DESIGN §3: start-up is not a blind spot). The
+//! endpoint also owns its [`Window`], which restarts when it comes back up so
+//! that the failures that took it down do not keep its pool degraded.
+//!
+//! Pure: time is an argument. The pool decides what the states add up to.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::window::Window;
+use super::{EndpointHealth, EndpointState};
+
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub address: IpAddr,
+    pub state: EndpointState,
+    pub draining: bool,
+    /// Consecutive successes while down, or failures while up.
+    streak: u32,
+    pub last_error: Option<Arc<str>>,
+    pub since_unix_ms: u64,
+    pub window: Window,
+}
+
+/// One result as the endpoint sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome<'a> {
+    pub ok: bool,
+    pub latency: Duration,
+    pub error: Option<&'a str>,
+    /// Probe results drive rise/fall; traffic only fills the window.
+    pub from_probe: bool,
+}
+
+impl Endpoint {
+    pub fn new(address: IpAddr, state: EndpointState, window: Duration) -> Endpoint {
+        Endpoint {
+            address,
+            state,
+            draining: false,
+            streak: 0,
+            last_error: None,
+            since_unix_ms: 0,
+            window: Window::new(window),
+        }
+    }
+
+    /// Up and not draining: counts toward its pool's metrics and `min_healthy`.
+    pub fn usable(&self) -> bool {
+        self.state == EndpointState::Up && !self.draining
+    }
+
+    /// Applies one result. `monitored` is false for pools without a monitor,
+    /// whose endpoints are always up. Returns true when the state or the last
+    /// error changed.
+    pub fn apply(
+        &mut self,
+        result: Outcome<'_>,
+        monitored: bool,
+        (rise, fall): (u32, u32),
+        now: Instant,
+        now_unix_ms: u64,
+    ) -> bool {
+        let mut changed = false;
+        if let (false, Some(error)) = (result.ok, result.error)
+            && self.last_error.as_deref() != Some(error)
+        {
+            self.last_error = Some(Arc::from(error));
+            changed = true;
+        }
+        if monitored && result.from_probe {
+            let next = self.next_state(result.ok, rise.max(1), fall.max(1));
+            if next != self.state {
+                if next == EndpointState::Up {
+                    self.window.clear();
+                }
+                self.state = next;
+                self.streak = 0;
+                self.since_unix_ms = now_unix_ms;
+                changed = true;
+            }
+        }
+        self.window.record(now, result.ok, result.latency);
+        changed
+    }
+
+    fn next_state(&mut self, ok: bool, rise: u32, fall: u32) -> EndpointState {
+        match (self.state, ok) {
+            (EndpointState::Unknown, true) => EndpointState::Up,
+            (EndpointState::Unknown, false) => EndpointState::Down,
+            (EndpointState::Up, true) | (EndpointState::Down, false) => {
+                self.streak = 0;
+                self.state
+            }
+            (EndpointState::Up, false) => {
+                self.streak += 1;
+                if self.streak >= fall {
+                    EndpointState::Down
+                } else {
+                    EndpointState::Up
+                }
+            }
+            (EndpointState::Down, true) => {
+                self.streak += 1;
+                if self.streak >= rise {
+                    EndpointState::Up
+                } else {
+                    EndpointState::Down
+                }
+            }
+        }
+    }
+
+    /// Takes over the state, drain flag, last error and history of the same
+    /// endpoint before a reload; a window of another span starts afresh.
+    pub fn inherit(&mut self, before: &Endpoint) {
+        let window = if before.window.span() == self.window.span() {
+            before.window.clone()
+        } else {
+            self.window.clone()
+        };
+        *self = Endpoint {
+            window,
+            ..before.clone()
+        };
+    }
+
+    pub fn view(&self) -> EndpointHealth {
+        EndpointHealth {
+            state: self.state,
+            draining: self.draining,
+            error_rate: self.window.error_rate(),
+            latency: self.window.latency(),
+            last_error: self.last_error.clone(),
+            since_unix_ms: self.since_unix_ms,
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! pool: healthy / degraded / down, as DESIGN §3 defines them.
+//!
+//! - **down**: fewer than `min_healthy` (at least 1) endpoints usable, i.e. up
+//!   and not draining: a pool whose endpoints are all drained has nothing to
+//!   answer with, so it is down too.
+//! - **degraded**: the error rate (once the window holds `min_samples`
+//!   results) is above `max_error_rate`, or the smoothed latency is above
+//!   `max_latency`. Both are computed over the usable endpoints' windows plus
+//!   the pool's proxy traffic window.
+//! - **healthy**: otherwise. Leaving degraded needs `rise` consecutive
+//!   *periodic* evaluations (one per monitor interval, run by `tick`) under
+//!   threshold; an evaluation over threshold restarts the count. Entering
+//!   degraded is immediate, on any evaluation.
+//!
+//! Pure: time is an argument.
+
+use std::time::{Duration, Instant};
+
+use super::endpoint::Endpoint;
+use super::window::{Window, seconds};
+use super::{PoolHealth, PoolState};
+use crate::config::MonitorConfig;
+
+/// What a pool is judged against: its monitor's settings, or
+/// [`Thresholds::UNMONITORED`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub window: Duration,
+    pub max_error_rate: f64,
+    pub min_samples: u32,
+    pub max_latency: Duration,
+    pub rise: u32,
+    pub fall: u32,
+    /// How often `tick` runs a periodic evaluation (the monitor interval).
+    pub interval: Duration,
+}
+
+impl Thresholds {
+    /// For pools without a monitor, whose health comes only from proxy
+    /// traffic: the monitor defaults of DESIGN §2 (60 s window, 1 % errors,
+    /// 500 ms latency, rise 2, 5 s interval), except `min_samples = 100`:
+    /// real traffic is bursty, and a pool that served ten requests and failed
+    /// one should not be steered away from.
+    pub const UNMONITORED: Thresholds = Thresholds {
+        window: Duration::from_secs(60),
+        max_error_rate: 0.01,
+        min_samples: 100,
+        max_latency: Duration::from_millis(500),
+        rise: 2,
+        fall: 3,
+        interval: Duration::from_secs(5),
+    };
+
+    pub fn of(monitor: Option<&MonitorConfig>) -> Thresholds {
+        match monitor {
+            None => Thresholds::UNMONITORED,
+            Some(m) => Thresholds {
+                window: m.window,
+                max_error_rate: m.max_error_rate,
+                min_samples: m.min_samples,
+                max_latency: m.max_latency,
+                rise: m.rise.max(1),
+                fall: m.fall.max(1),
+                interval: m.interval,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub name: String,
+    /// The monitor's name; history carries over a reload only when it is the same.
+    pub monitor: Option<String>,
+    pub min_healthy: u32,
+    pub thresholds: Thresholds,
+    pub endpoints: Vec<Endpoint>,
+    /// Real traffic a proxy backend forwarded for this pool.
+    pub traffic: Window,
+    pub state: PoolState,
+    /// Consecutive periodic evaluations under threshold while degraded.
+    good_evals: u32,
+    next_eval: Option<Instant>,
+    /// Metrics as of the last evaluation, for the view.
+    error_rate: f64,
+    latency: Option<Duration>,
+    samples: u64,
+}
+
+impl Pool {
+    pub fn new(
+        name: String,
+        monitor: Option<String>,
+        min_healthy: u32,
+        thresholds: Thresholds,
+        endpoints: Vec<Endpoint>,
+    ) -> Pool {
+        let mut pool = Pool {
+            name,
+            monitor,
+            min_healthy,
+            thresholds,
+            endpoints,
+            traffic: Window::new(thresholds.window),
+            state: PoolState::Down,
+            good_evals: 0,
+            next_eval: None,
+            error_rate: 0.0,
+            latency: None,
+            samples: 0,
+        };
+        pool.state = if pool.enough_usable() {
+            PoolState::Healthy
+        } else {
+            PoolState::Down
+        };
+        pool
+    }
+
+    pub fn monitored(&self) -> bool {
+        self.monitor.is_some()
+    }
+
+    fn enough_usable(&self) -> bool {
+        let usable = self.endpoints.iter().filter(|e| e.usable()).count();
+        usable >= self.min_healthy.max(1) as usize
+    }
+
+    /// Brings every window up to `now` and recomputes the pool's metrics.
+    /// Returns true when any number the view shows changed.
+    pub fn measure(&mut self, now: Instant) -> bool {
+        let mut changed = self.traffic.advance(now);
+        let (mut count, mut errors) = (self.traffic.count(), self.traffic.errors());
+        let (mut sum, mut weight) = self.traffic.latency_parts(now);
+        for e in &mut self.endpoints {
+            changed |= e.window.advance(now);
+            if e.usable() {
+                count += e.window.count();
+                errors += e.window.errors();
+                let (s, w) = e.window.latency_parts(now);
+                sum += s;
+                weight += w;
+            }
+        }
+        let error_rate = if count == 0 {
+            0.0
+        } else {
+            errors as f64 / count as f64
+        };
+        let latency = (weight > 0.0).then(|| seconds(sum / weight));
+        changed |= error_rate != self.error_rate || latency != self.latency;
+        self.error_rate = error_rate;
+        self.latency = latency;
+        self.samples = count;
+        changed
+    }
+
+    /// Whether the last measured metrics are over threshold.
+    pub fn over_threshold(&self) -> bool {
+        let t = &self.thresholds;
+        let errors_over =
+            self.samples >= u64::from(t.min_samples) && self.error_rate > t.max_error_rate;
+        let latency_over = self.latency.is_some_and(|l| l > t.max_latency);
+        errors_over || latency_over
+    }
+
+    /// Decides the state from the endpoints and the last measured metrics.
+    /// `periodic` evaluations count toward leaving degraded. Returns true when
+    /// the state changed.
+    pub fn decide(&mut self, periodic: bool) -> bool {
+        let before = self.state;
+        let over = self.over_threshold();
+        self.state = if !self.enough_usable() {
+            self.good_evals = 0;
+            PoolState::Down
+        } else if over {
+            self.good_evals = 0;
+            PoolState::Degraded
+        } else {
+            match self.state {
+                // Coming out of down, endpoints' windows are fresh: no hold.
+                PoolState::Down | PoolState::Healthy => PoolState::Healthy,
+                PoolState::Degraded => {
+                    if periodic {
+                        self.good_evals += 1;
+                    }
+                    if self.good_evals >= self.thresholds.rise {
+                        self.good_evals = 0;
+                        PoolState::Healthy
+                    } else {
+                        PoolState::Degraded
+                    }
+                }
+            }
+        };
+        self.state != before
+    }
+
+    /// Whether `now` is due for a periodic evaluation; schedules the next one.
+    pub fn due(&mut self, now: Instant) -> bool {
+        match self.next_eval {
+            Some(at) if now < at => false,
+            _ => {
+                self.next_eval = Some(now + self.thresholds.interval);
+                true
+            }
+        }
+    }
+
+    /// Carries state and hysteresis over from the same pool before a reload.
+    pub fn inherit(&mut self, old: &Pool) {
+        self.state = old.state;
+        self.good_evals = old.good_evals;
+        self.next_eval = old.next_eval;
+        if old.traffic.span() == self.traffic.span() {
+            self.traffic = old.traffic.clone();
+        }
+    }
+
+    pub fn view(&self) -> PoolHealth {
+        PoolHealth {
+            state: self.state,
+            error_rate: self.error_rate,
+            latency: self.latency,
+            up: self
+                .endpoints
+                .iter()
+                .filter(|e| e.state == super::EndpointState::Up)
+                .count() as u32,
+            total: self.endpoints.len() as u32,
+            endpoints: self.endpoints.iter().map(Endpoint::view).collect(),
+        }
+    }
+}
