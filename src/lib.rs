@@ -37,5 +37,3 @@ pub mod proxy;
 pub mod state;
 pub mod steer;
 pub mod zone;
-
-

@@ -16,7 +16,9 @@ use hickory_proto::rr::RecordType;
 /// Query types counted apart; everything else is `other`.
 pub const QTYPES: [&str; 4] = ["A", "AAAA", "TXT", "other"];
 /// Response codes counted apart; everything else is `other`.
-pub const RCODES: [&str; 7] = ["NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "SERVFAIL", "NOTIMP", "other"];
+pub const RCODES: [&str; 7] = [
+    "NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "SERVFAIL", "NOTIMP", "other",
+];
 
 pub fn qtype_index(t: RecordType) -> usize {
     match t {
@@ -48,7 +50,8 @@ pub struct NameCounters {
 
 impl NameCounters {
     pub fn count(&self, qtype: RecordType, rcode: ResponseCode) {
-        self.cells[qtype_index(qtype) * RCODES.len() + rcode_index(rcode)].fetch_add(1, Ordering::Relaxed);
+        self.cells[qtype_index(qtype) * RCODES.len() + rcode_index(rcode)]
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// (type, rcode, count) for every non-zero cell.
@@ -86,7 +89,9 @@ impl Registry {
     /// How often `pool` was chosen for `name`.
     pub fn pick(&self, name: &str, pool: &str) -> Arc<AtomicU64> {
         let mut m = self.picks.lock().unwrap_or_else(|e| e.into_inner());
-        m.entry((name.to_string(), pool.to_string())).or_default().clone()
+        m.entry((name.to_string(), pool.to_string()))
+            .or_default()
+            .clone()
     }
 
     pub fn names(&self) -> Vec<(String, Arc<NameCounters>)> {
@@ -96,7 +101,9 @@ impl Registry {
 
     pub fn picks(&self) -> Vec<((String, String), u64)> {
         let m = self.picks.lock().unwrap_or_else(|e| e.into_inner());
-        m.iter().map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed))).collect()
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
+            .collect()
     }
 }
 
@@ -124,7 +131,8 @@ impl ProbeCounters {
             }
         }
         self.buckets[PROBE_BUCKETS.len()].fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
     }
 }
 
@@ -132,7 +140,9 @@ impl Registry {
     /// Probe counters of (pool, endpoint address).
     pub fn probe(&self, pool: &str, endpoint: &str) -> Arc<ProbeCounters> {
         let mut m = self.probes.lock().unwrap_or_else(|e| e.into_inner());
-        m.entry((pool.to_string(), endpoint.to_string())).or_default().clone()
+        m.entry((pool.to_string(), endpoint.to_string()))
+            .or_default()
+            .clone()
     }
 
     pub fn probes(&self) -> Vec<((String, String), Arc<ProbeCounters>)> {

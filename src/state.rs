@@ -42,7 +42,11 @@ impl Loaded {
         Loaded::from_config(config, warnings, registry)
     }
 
-    pub fn from_config(config: Config, warnings: Vec<Warning>, registry: &Registry) -> Result<Loaded, ConfigErrors> {
+    pub fn from_config(
+        config: Config,
+        warnings: Vec<Warning>,
+        registry: &Registry,
+    ) -> Result<Loaded, ConfigErrors> {
         let zones = Zones::load(&config);
         let geo = GeoDb::open(&config.server.geoip)
             .map_err(|e| ConfigError::new(&config.path, "server.geoip", e.to_string()));

@@ -10,7 +10,10 @@ use crate::app::control_error_status;
 
 pub async fn reload(State(st): State<AdminState>) -> Response {
     match st.control.reload().await {
-        Ok(()) => Json(serde_json::json!({ "reloaded": true, "status": st.control.reload_status() })).into_response(),
+        Ok(()) => {
+            Json(serde_json::json!({ "reloaded": true, "status": st.control.reload_status() }))
+                .into_response()
+        }
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(serde_json::json!({
@@ -25,30 +28,48 @@ pub async fn reload(State(st): State<AdminState>) -> Response {
 
 async fn endpoint(st: AdminState, pool: String, address: String, draining: bool) -> Response {
     match st.control.drain_endpoint(&pool, &address, draining).await {
-        Ok(()) => Json(serde_json::json!({ "pool": pool, "endpoint": address, "draining": draining })).into_response(),
+        Ok(()) => {
+            Json(serde_json::json!({ "pool": pool, "endpoint": address, "draining": draining }))
+                .into_response()
+        }
         Err(e) => error(control_error_status(&e), e.to_string()),
     }
 }
 
-pub async fn drain_endpoint(State(st): State<AdminState>, Path((pool, address)): Path<(String, String)>) -> Response {
+pub async fn drain_endpoint(
+    State(st): State<AdminState>,
+    Path((pool, address)): Path<(String, String)>,
+) -> Response {
     endpoint(st, pool, address, true).await
 }
 
-pub async fn undrain_endpoint(State(st): State<AdminState>, Path((pool, address)): Path<(String, String)>) -> Response {
+pub async fn undrain_endpoint(
+    State(st): State<AdminState>,
+    Path((pool, address)): Path<(String, String)>,
+) -> Response {
     endpoint(st, pool, address, false).await
 }
 
 fn server(st: AdminState, backend: String, address: String, draining: bool) -> Response {
     match st.control.drain_server(&backend, &address, draining) {
-        Ok(()) => Json(serde_json::json!({ "backend": backend, "server": address, "draining": draining })).into_response(),
+        Ok(()) => {
+            Json(serde_json::json!({ "backend": backend, "server": address, "draining": draining }))
+                .into_response()
+        }
         Err(e) => error(control_error_status(&e), e.to_string()),
     }
 }
 
-pub async fn drain_server(State(st): State<AdminState>, Path((backend, address)): Path<(String, String)>) -> Response {
+pub async fn drain_server(
+    State(st): State<AdminState>,
+    Path((backend, address)): Path<(String, String)>,
+) -> Response {
     server(st, backend, address, true)
 }
 
-pub async fn undrain_server(State(st): State<AdminState>, Path((backend, address)): Path<(String, String)>) -> Response {
+pub async fn undrain_server(
+    State(st): State<AdminState>,
+    Path((backend, address)): Path<(String, String)>,
+) -> Response {
     server(st, backend, address, false)
 }

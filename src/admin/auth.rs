@@ -9,7 +9,11 @@ use axum::response::Response;
 
 use super::{AdminState, error};
 
-pub async fn require_token(State(st): State<AdminState>, req: Request<Body>, next: Next) -> Response {
+pub async fn require_token(
+    State(st): State<AdminState>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     if req.method() == Method::POST {
         let snap = st.shared.load();
         if let Some(token) = &snap.config.server.admin_token {
@@ -20,8 +24,10 @@ pub async fn require_token(State(st): State<AdminState>, req: Request<Body>, nex
                 .and_then(|v| v.strip_prefix("Bearer "));
             if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
                 let mut resp = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-                resp.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
                 return resp;
             }
         }

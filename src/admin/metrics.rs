@@ -20,20 +20,33 @@ pub async fn render(State(st): State<AdminState>) -> Response {
     out.push_str("# HELP geosteer_dns_queries_total DNS queries answered, by balanced name (or \"other\"), type and rcode.\n# TYPE geosteer_dns_queries_total counter\n");
     for (name, c) in st.registry.names() {
         for (t, r, v) in c.nonzero() {
-            let _ = writeln!(out, "geosteer_dns_queries_total{{name=\"{}\",type=\"{t}\",rcode=\"{r}\"}} {v}", esc(&name));
+            let _ = writeln!(
+                out,
+                "geosteer_dns_queries_total{{name=\"{}\",type=\"{t}\",rcode=\"{r}\"}} {v}",
+                esc(&name)
+            );
         }
     }
     out.push_str("# HELP geosteer_dns_pool_picks_total Answers by balanced name and chosen pool.\n# TYPE geosteer_dns_pool_picks_total counter\n");
     for ((name, pool), v) in st.registry.picks() {
         if v > 0 {
-            let _ = writeln!(out, "geosteer_dns_pool_picks_total{{name=\"{}\",pool=\"{}\"}} {v}", esc(&name), esc(&pool));
+            let _ = writeln!(
+                out,
+                "geosteer_dns_pool_picks_total{{name=\"{}\",pool=\"{}\"}} {v}",
+                esc(&name),
+                esc(&pool)
+            );
         }
     }
     out.push_str("# HELP geosteer_dns_fail_open_total Answers given from the fallback pool (or none) because no pool was usable.\n# TYPE geosteer_dns_fail_open_total counter\n");
     for (name, c) in st.registry.names() {
         let v = c.fail_open.load(std::sync::atomic::Ordering::Relaxed);
         if v > 0 {
-            let _ = writeln!(out, "geosteer_dns_fail_open_total{{name=\"{}\"}} {v}", esc(&name));
+            let _ = writeln!(
+                out,
+                "geosteer_dns_fail_open_total{{name=\"{}\"}} {v}",
+                esc(&name)
+            );
         }
     }
 
@@ -43,14 +56,29 @@ pub async fn render(State(st): State<AdminState>) -> Response {
     out.push_str("# HELP geosteer_endpoint_up Endpoint usable in answers (up and not draining).\n# TYPE geosteer_endpoint_up gauge\n");
     out.push_str("# HELP geosteer_endpoint_latency_seconds Endpoint smoothed probe latency.\n# TYPE geosteer_endpoint_latency_seconds gauge\n");
     for (i, p) in snap.config.pools.iter().enumerate() {
-        let Some(h) = snap.health.pools.get(i) else { continue };
+        let Some(h) = snap.health.pools.get(i) else {
+            continue;
+        };
         let pool = esc(&p.name);
         for s in [PoolState::Healthy, PoolState::Degraded, PoolState::Down] {
-            let _ = writeln!(out, "geosteer_pool_state{{pool=\"{pool}\",state=\"{}\"}} {}", s.as_str(), u8::from(h.state == s));
+            let _ = writeln!(
+                out,
+                "geosteer_pool_state{{pool=\"{pool}\",state=\"{}\"}} {}",
+                s.as_str(),
+                u8::from(h.state == s)
+            );
         }
-        let _ = writeln!(out, "geosteer_pool_error_rate{{pool=\"{pool}\"}} {}", h.error_rate);
+        let _ = writeln!(
+            out,
+            "geosteer_pool_error_rate{{pool=\"{pool}\"}} {}",
+            h.error_rate
+        );
         if let Some(l) = h.latency {
-            let _ = writeln!(out, "geosteer_pool_latency_seconds{{pool=\"{pool}\"}} {}", l.as_secs_f64());
+            let _ = writeln!(
+                out,
+                "geosteer_pool_latency_seconds{{pool=\"{pool}\"}} {}",
+                l.as_secs_f64()
+            );
         }
         for (e, eh) in p.endpoints.iter().zip(&h.endpoints) {
             let _ = writeln!(
@@ -65,7 +93,12 @@ pub async fn render(State(st): State<AdminState>) -> Response {
                 u8::from(eh.usable())
             );
             if let Some(l) = eh.latency {
-                let _ = writeln!(out, "geosteer_endpoint_latency_seconds{{pool=\"{pool}\",endpoint=\"{}\"}} {}", e.address, l.as_secs_f64());
+                let _ = writeln!(
+                    out,
+                    "geosteer_endpoint_latency_seconds{{pool=\"{pool}\",endpoint=\"{}\"}} {}",
+                    e.address,
+                    l.as_secs_f64()
+                );
             }
         }
     }
@@ -74,24 +107,51 @@ pub async fn render(State(st): State<AdminState>) -> Response {
     for ((pool, ep), c) in &probes {
         let (pool, ep) = (esc(pool), esc(ep));
         for (result, v) in [("ok", &c.ok), ("failed", &c.failed)] {
-            let _ = writeln!(out, "geosteer_probe_results_total{{pool=\"{pool}\",endpoint=\"{ep}\",result=\"{result}\"}} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "geosteer_probe_results_total{{pool=\"{pool}\",endpoint=\"{ep}\",result=\"{result}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
         }
     }
     out.push_str("# HELP geosteer_probe_duration_seconds Probe latency.\n# TYPE geosteer_probe_duration_seconds histogram\n");
     for ((pool, ep), c) in &probes {
         let (pool, ep) = (esc(pool), esc(ep));
         for (i, bound) in PROBE_BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "geosteer_probe_duration_seconds_bucket{{pool=\"{pool}\",endpoint=\"{ep}\",le=\"{bound}\"}} {}", c.buckets[i].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "geosteer_probe_duration_seconds_bucket{{pool=\"{pool}\",endpoint=\"{ep}\",le=\"{bound}\"}} {}",
+                c.buckets[i].load(Ordering::Relaxed)
+            );
         }
         let count = c.buckets[PROBE_BUCKETS.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "geosteer_probe_duration_seconds_bucket{{pool=\"{pool}\",endpoint=\"{ep}\",le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "geosteer_probe_duration_seconds_sum{{pool=\"{pool}\",endpoint=\"{ep}\"}} {}", c.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "geosteer_probe_duration_seconds_count{{pool=\"{pool}\",endpoint=\"{ep}\"}} {count}");
+        let _ = writeln!(
+            out,
+            "geosteer_probe_duration_seconds_bucket{{pool=\"{pool}\",endpoint=\"{ep}\",le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "geosteer_probe_duration_seconds_sum{{pool=\"{pool}\",endpoint=\"{ep}\"}} {}",
+            c.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "geosteer_probe_duration_seconds_count{{pool=\"{pool}\",endpoint=\"{ep}\"}} {count}"
+        );
     }
     st.control.proxy_metrics(&mut out);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
 }
 
 fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

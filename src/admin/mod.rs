@@ -44,12 +44,27 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/v1/pools/{pool}/health", get(pool_health))
         .route("/api/v1/explain", get(explain))
         .route("/api/v1/reload", post(actions::reload))
-        .route("/api/v1/pools/{pool}/endpoints/{address}/drain", post(actions::drain_endpoint))
-        .route("/api/v1/pools/{pool}/endpoints/{address}/undrain", post(actions::undrain_endpoint))
-        .route("/api/v1/backends/{backend}/servers/{address}/drain", post(actions::drain_server))
-        .route("/api/v1/backends/{backend}/servers/{address}/undrain", post(actions::undrain_server))
+        .route(
+            "/api/v1/pools/{pool}/endpoints/{address}/drain",
+            post(actions::drain_endpoint),
+        )
+        .route(
+            "/api/v1/pools/{pool}/endpoints/{address}/undrain",
+            post(actions::undrain_endpoint),
+        )
+        .route(
+            "/api/v1/backends/{backend}/servers/{address}/drain",
+            post(actions::drain_server),
+        )
+        .route(
+            "/api/v1/backends/{backend}/servers/{address}/undrain",
+            post(actions::undrain_server),
+        )
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .with_state(state)
 }
 
@@ -59,7 +74,10 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "no such admin endpoint; see /api/v1/status")
+    error(
+        StatusCode::NOT_FOUND,
+        "no such admin endpoint; see /api/v1/status",
+    )
 }
 
 async fn status(State(st): State<AdminState>) -> Response {

@@ -19,17 +19,24 @@ pub async fn index(State(st): State<AdminState>) -> Html<String> {
             up = p.up,
             total = p.total,
             err = p.error_rate * 100.0,
-            lat = p.latency_ms.map(|l| format!("{l:.1} ms")).unwrap_or_else(|| "-".into()),
+            lat = p
+                .latency_ms
+                .map(|l| format!("{l:.1} ms"))
+                .unwrap_or_else(|| "-".into()),
         );
         for e in &p.endpoints {
-            let state = format!("{:?}", e.state).to_lowercase() + if e.draining { " (draining)" } else { "" };
+            let state = format!("{:?}", e.state).to_lowercase()
+                + if e.draining { " (draining)" } else { "" };
             let _ = write!(
                 rows,
                 "<tr><td></td><td>{addr}</td><td>{state}</td><td>w {w}</td><td>{err:.2}%</td><td>{lat}</td><td>{last}</td></tr>",
                 addr = esc(&e.address),
                 w = e.weight,
                 err = e.error_rate * 100.0,
-                lat = e.latency_ms.map(|l| format!("{l:.1} ms")).unwrap_or_else(|| "-".into()),
+                lat = e
+                    .latency_ms
+                    .map(|l| format!("{l:.1} ms"))
+                    .unwrap_or_else(|| "-".into()),
                 last = esc(e.last_error.as_deref().unwrap_or("")),
             );
         }
@@ -54,5 +61,8 @@ td,th{{padding:.25em .8em;text-align:left;border-bottom:1px solid #ddd}}.pool td
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -82,13 +82,19 @@ impl Control {
     }
 
     pub fn reload_status(&self) -> ReloadStatus {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Starts the probes of one config generation, stopping the previous ones.
     pub(super) fn spawn_probes(&self, config: Arc<Config>, generation: u64) {
         let token = self.shutdown.child_token();
-        let old = std::mem::replace(&mut *self.probes.lock().unwrap_or_else(|e| e.into_inner()), token.clone());
+        let old = std::mem::replace(
+            &mut *self.probes.lock().unwrap_or_else(|e| e.into_inner()),
+            token.clone(),
+        );
         old.cancel();
         for handle in crate::probe::spawn(config, generation, self.observations.clone(), token) {
             self.tasks.spawn(async move {
@@ -108,7 +114,11 @@ impl Control {
                 st.last_reload_error = None;
                 st.version += 1;
                 st.loaded_at_unix_ms = unix_ms();
-                tracing::info!(version = st.version, "reloaded {}", self.config_path.display());
+                tracing::info!(
+                    version = st.version,
+                    "reloaded {}",
+                    self.config_path.display()
+                );
             }
             Err(e) => {
                 st.last_reload_error = Some(e.to_string());
@@ -134,12 +144,23 @@ impl Control {
         self.proxies
             .reload(config.clone(), generation)
             .await
-            .map_err(|e| ConfigErrors::one(ConfigError::new(&self.config_path, "proxy", e.to_string())))?;
+            .map_err(|e| {
+                ConfigErrors::one(ConfigError::new(&self.config_path, "proxy", e.to_string()))
+            })?;
         let (done, wait) = oneshot::channel();
         self.commands
-            .send(Command::Reload { loaded, generation, done })
+            .send(Command::Reload {
+                loaded,
+                generation,
+                done,
+            })
             .await
-            .map_err(|_| ConfigErrors::one(ConfigError::file(&self.config_path, "the health writer is not running")))?;
+            .map_err(|_| {
+                ConfigErrors::one(ConfigError::file(
+                    &self.config_path,
+                    "the health writer is not running",
+                ))
+            })?;
         let _ = wait.await;
         self.spawn_probes(config, generation);
         Ok(())
@@ -147,7 +168,12 @@ impl Control {
 
     /// Drains (or returns) the endpoint `address` of `pool`. When this
     /// returns, the next query no longer sees it.
-    pub async fn drain_endpoint(&self, pool: &str, address: &str, draining: bool) -> Result<(), ActionError> {
+    pub async fn drain_endpoint(
+        &self,
+        pool: &str,
+        address: &str,
+        draining: bool,
+    ) -> Result<(), ActionError> {
         let snap = self.shared.load_full();
         let pool_id = snap
             .config
@@ -179,7 +205,12 @@ impl Control {
     }
 
     /// Drains (or returns) a proxy backend's server.
-    pub fn drain_server(&self, backend: &str, server: &str, draining: bool) -> Result<(), ActionError> {
+    pub fn drain_server(
+        &self,
+        backend: &str,
+        server: &str,
+        draining: bool,
+    ) -> Result<(), ActionError> {
         let addr = server
             .parse()
             .map_err(|_| ActionError::NotFound(format!("{server:?} is not host:port")))?;
@@ -218,21 +249,38 @@ impl Control {
         out.push_str("# HELP geosteer_proxy_rate_limited_total Requests answered 429 by rate limiting, by backend.\n# TYPE geosteer_proxy_rate_limited_total counter\n");
         for b in &backends {
             let name = esc(&b.name);
-            let _ = writeln!(out, "geosteer_proxy_rate_limited_total{{backend=\"{name}\"}} {}", b.rate_limited);
+            let _ = writeln!(
+                out,
+                "geosteer_proxy_rate_limited_total{{backend=\"{name}\"}} {}",
+                b.rate_limited
+            );
             for s in &b.servers {
                 let l = format!("backend=\"{name}\",server=\"{}\"", s.address);
                 let _ = writeln!(out, "geosteer_proxy_requests_total{{{l}}} {}", s.requests);
                 let _ = writeln!(out, "geosteer_proxy_errors_total{{{l}}} {}", s.errors);
                 let _ = writeln!(out, "geosteer_proxy_in_flight{{{l}}} {}", s.in_flight);
-                let _ = writeln!(out, "geosteer_proxy_server_up{{{l},state=\"{}\"}} {}", s.state, u8::from(s.state == "up"));
+                let _ = writeln!(
+                    out,
+                    "geosteer_proxy_server_up{{{l},state=\"{}\"}} {}",
+                    s.state,
+                    u8::from(s.state == "up")
+                );
                 for (q, v) in [("0.5", s.latency_p50_ms), ("0.99", s.latency_p99_ms)] {
                     if let Some(ms) = v {
-                        let _ = writeln!(out, "geosteer_proxy_latency_seconds{{{l},quantile=\"{q}\"}} {}", ms as f64 / 1000.0);
+                        let _ = writeln!(
+                            out,
+                            "geosteer_proxy_latency_seconds{{{l},quantile=\"{q}\"}} {}",
+                            ms as f64 / 1000.0
+                        );
                     }
                 }
             }
         }
         out.push_str("# HELP geosteer_proxy_observations_dropped_total Traffic outcomes dropped because the health writer's queue was full.\n# TYPE geosteer_proxy_observations_dropped_total counter\n");
-        let _ = writeln!(out, "geosteer_proxy_observations_dropped_total {}", self.proxies.observations_dropped());
+        let _ = writeln!(
+            out,
+            "geosteer_proxy_observations_dropped_total {}",
+            self.proxies.observations_dropped()
+        );
     }
 }

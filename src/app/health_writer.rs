@@ -58,7 +58,9 @@ pub fn count_probe(config: &Config, generation: u64, registry: &Registry, obs: &
         return;
     };
     if let Some(e) = p.endpoints.get(index as usize) {
-        registry.probe(&p.name, &e.address.to_string()).record(obs.ok, obs.latency);
+        registry
+            .probe(&p.name, &e.address.to_string())
+            .record(obs.ok, obs.latency);
     }
 }
 

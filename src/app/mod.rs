@@ -81,7 +81,10 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
         book.observe(obs, Instant::now(), health_writer::unix_ms());
     }
     if config.pools.iter().any(|p| p.monitor.is_some()) {
-        tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "first probe round done");
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "first probe round done"
+        );
     }
     let shared = Arc::new(Shared::new(Snapshot {
         generation,
@@ -96,11 +99,23 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
     let tasks = TaskTracker::new();
     let (obs_tx, obs_rx) = mpsc::channel(OBSERVATION_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
-    tasks.spawn(health_writer::run(shared.clone(), registry.clone(), book, obs_rx, cmd_rx, shutdown.clone()));
+    tasks.spawn(health_writer::run(
+        shared.clone(),
+        registry.clone(),
+        book,
+        obs_rx,
+        cmd_rx,
+        shutdown.clone(),
+    ));
 
-    let proxies = Proxies::start(config.clone(), generation, Some(obs_tx.clone()), shutdown.clone())
-        .await
-        .map_err(|e| StartError::Other(e.to_string()))?;
+    let proxies = Proxies::start(
+        config.clone(),
+        generation,
+        Some(obs_tx.clone()),
+        shutdown.clone(),
+    )
+    .await
+    .map_err(|e| StartError::Other(e.to_string()))?;
     let proxy_addrs = proxies.listen_addrs();
     let proxies = Arc::new(proxies);
 
@@ -118,14 +133,21 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
 
     let handler = DnsHandler::new(shared.clone(), &registry);
     let udp_sockets = match config.server.udp_workers {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         n => n as usize,
     };
     let dns = DnsServer::bind(&config.server.dns_listen, udp_sockets, handler)?;
 
     let admin_listener = tokio::net::TcpListener::bind(config.server.admin_listen)
         .await
-        .map_err(|e| StartError::Other(format!("cannot listen for the admin API on {}: {e}", config.server.admin_listen)))?;
+        .map_err(|e| {
+            StartError::Other(format!(
+                "cannot listen for the admin API on {}: {e}",
+                config.server.admin_listen
+            ))
+        })?;
     let admin_addr = admin_listener
         .local_addr()
         .map_err(|e| StartError::Other(e.to_string()))?;
@@ -136,8 +158,11 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
     });
     let stop = shutdown.clone();
     tasks.spawn(async move {
-        let serve = axum::serve(admin_listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(stop.cancelled_owned());
+        let serve = axum::serve(
+            admin_listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop.cancelled_owned());
         if let Err(e) = serve.await {
             tracing::error!(error = %e, "admin API stopped");
         }

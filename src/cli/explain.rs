@@ -41,7 +41,8 @@ fn offline(
     client: &str,
     down: &[String],
 ) -> anyhow::Result<Explanation> {
-    let loaded = Loaded::from_path(path, &crate::metrics::Registry::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let loaded = Loaded::from_path(path, &crate::metrics::Registry::default())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut health = all_up(&loaded);
     for pool in down {
         let id = loaded

@@ -8,7 +8,12 @@ use super::*;
 const MIN: &str = "[server]\ndns_listen = [\"127.0.0.1:5353\"]\n[zones]\n\"Example.TEST.\" = \"zones/example.test.zone\"\n";
 
 fn parse_ok(text: &str) -> (Config, Vec<Warning>) {
-    parse(text, Path::new("/etc/geosteer/g.toml"), Path::new("/etc/geosteer")).unwrap_or_else(|e| panic!("{e}"))
+    parse(
+        text,
+        Path::new("/etc/geosteer/g.toml"),
+        Path::new("/etc/geosteer"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn parse_err(text: &str) -> String {
@@ -20,22 +25,40 @@ fn parse_err(text: &str) -> String {
 
 #[test]
 fn defaults_and_relative_paths() {
-    let (c, _) = parse_ok(&format!("{MIN}[pools.p]\nendpoints = [{{ address = \"192.0.2.1\" }}]\n[[balance]]\nname = \"WWW.example.test\"\npolicy = \"geo\"\npools = [\"p\"]\n"));
+    let (c, _) = parse_ok(&format!(
+        "{MIN}[pools.p]\nendpoints = [{{ address = \"192.0.2.1\" }}]\n[[balance]]\nname = \"WWW.example.test\"\npolicy = \"geo\"\npools = [\"p\"]\n"
+    ));
     assert_eq!(c.zones[0].origin, "example.test.");
-    assert_eq!(c.zones[0].path, Path::new("/etc/geosteer/zones/example.test.zone"));
+    assert_eq!(
+        c.zones[0].path,
+        Path::new("/etc/geosteer/zones/example.test.zone")
+    );
     assert_eq!(c.server.admin_listen.to_string(), "127.0.0.1:8053");
     assert_eq!(c.server.health_query_allow.len(), 2);
     let b = &c.balance[0];
-    assert_eq!((b.name.as_str(), b.ttl, b.answers), ("www.example.test.", 30, 1));
+    assert_eq!(
+        (b.name.as_str(), b.ttl, b.answers),
+        ("www.example.test.", 30, 1)
+    );
     assert_eq!(c.pools[0].weight, 1);
     assert_eq!(c.pools[0].min_healthy, 1);
 }
 
 #[test]
 fn monitor_defaults_and_durations() {
-    let (c, w) = parse_ok(&format!("{MIN}[monitors.m]\ntype = \"http\"\ninterval = \"2s\"\ntimeout = \"500ms\"\nmax_latency = \"250ms\"\nwindow = \"2m\"\n"));
+    let (c, w) = parse_ok(&format!(
+        "{MIN}[monitors.m]\ntype = \"http\"\ninterval = \"2s\"\ntimeout = \"500ms\"\nmax_latency = \"250ms\"\nwindow = \"2m\"\n"
+    ));
     let m = &c.monitors[0];
-    assert_eq!((m.port, m.interval, m.timeout, m.window), (80, Duration::from_secs(2), Duration::from_millis(500), Duration::from_secs(120)));
+    assert_eq!(
+        (m.port, m.interval, m.timeout, m.window),
+        (
+            80,
+            Duration::from_secs(2),
+            Duration::from_millis(500),
+            Duration::from_secs(120)
+        )
+    );
     assert_eq!((m.rise, m.fall, m.min_samples), (2, 3, 10));
     assert_eq!(m.worst_case_removal(), Duration::from_millis(6500));
     assert!(w.iter().any(|w| w.message.contains("6s 500ms")), "{w:?}");
@@ -44,19 +67,65 @@ fn monitor_defaults_and_durations() {
 #[test]
 fn errors_name_their_key_path() {
     let cases = [
-        (format!("{MIN}[pools.p]\nendpoints = [{{ address = \"192.0.2.1\" }}, {{ address = \"nope\" }}]\n"), "pools.p.endpoints[1].address"),
-        (format!("{MIN}[pools.p]\nendpoints = [{{ address = \"192.0.2.1\", weight = -1 }}]\n"), "pools.p.endpoints[0].weight"),
-        (format!("{MIN}[pools.p]\nendpoints = []\n"), "pools.p.endpoints"),
-        (format!("{MIN}[pools.p]\nmin_healthy = 3\nendpoints = [{{ address = \"192.0.2.1\" }}]\n"), "pools.p.min_healthy"),
-        (format!("{MIN}[pools.p]\nmonitor = \"nope\"\nendpoints = [{{ address = \"192.0.2.1\" }}]\n"), "pools.p.monitor"),
-        (format!("{MIN}[monitors.m]\ntype = \"icmp\"\n"), "monitors.m.type"),
-        (format!("{MIN}[monitors.m]\ntype = \"http\"\nmax_error_rate = 5.0\n"), "monitors.m.max_error_rate"),
-        (format!("{MIN}[monitors.m]\ntype = \"tcp\"\npath = \"/x\"\n"), "monitors.m.path"),
+        (
+            format!(
+                "{MIN}[pools.p]\nendpoints = [{{ address = \"192.0.2.1\" }}, {{ address = \"nope\" }}]\n"
+            ),
+            "pools.p.endpoints[1].address",
+        ),
+        (
+            format!("{MIN}[pools.p]\nendpoints = [{{ address = \"192.0.2.1\", weight = -1 }}]\n"),
+            "pools.p.endpoints[0].weight",
+        ),
+        (
+            format!("{MIN}[pools.p]\nendpoints = []\n"),
+            "pools.p.endpoints",
+        ),
+        (
+            format!(
+                "{MIN}[pools.p]\nmin_healthy = 3\nendpoints = [{{ address = \"192.0.2.1\" }}]\n"
+            ),
+            "pools.p.min_healthy",
+        ),
+        (
+            format!(
+                "{MIN}[pools.p]\nmonitor = \"nope\"\nendpoints = [{{ address = \"192.0.2.1\" }}]\n"
+            ),
+            "pools.p.monitor",
+        ),
+        (
+            format!("{MIN}[monitors.m]\ntype = \"icmp\"\n"),
+            "monitors.m.type",
+        ),
+        (
+            format!("{MIN}[monitors.m]\ntype = \"http\"\nmax_error_rate = 5.0\n"),
+            "monitors.m.max_error_rate",
+        ),
+        (
+            format!("{MIN}[monitors.m]\ntype = \"tcp\"\npath = \"/x\"\n"),
+            "monitors.m.path",
+        ),
         (format!("{MIN}bogus = 1\n"), "bogus"),
-        ("[server]\ndns_listen = [\"localhost:53\"]\n".to_string(), "server.dns_listen[0]"),
-        (format!("{MIN}[backends.b]\nalgorithm = \"fastest\"\nservers = [{{ address = \"127.0.0.1:1\" }}]\n"), "backends.b.algorithm"),
-        (format!("{MIN}[[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"tcp\"\n"), "proxy[0].backend"),
-        (format!("{MIN}[[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"http\"\nroutes = [{{ backend = \"nope\" }}]\n"), "proxy[0].routes[0].backend"),
+        (
+            "[server]\ndns_listen = [\"localhost:53\"]\n".to_string(),
+            "server.dns_listen[0]",
+        ),
+        (
+            format!(
+                "{MIN}[backends.b]\nalgorithm = \"fastest\"\nservers = [{{ address = \"127.0.0.1:1\" }}]\n"
+            ),
+            "backends.b.algorithm",
+        ),
+        (
+            format!("{MIN}[[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"tcp\"\n"),
+            "proxy[0].backend",
+        ),
+        (
+            format!(
+                "{MIN}[[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"http\"\nroutes = [{{ backend = \"nope\" }}]\n"
+            ),
+            "proxy[0].routes[0].backend",
+        ),
     ];
     for (text, key) in cases {
         let e = parse_err(&text);
@@ -72,6 +141,8 @@ fn toml_syntax_errors_name_the_line() {
 
 #[test]
 fn proximity_needs_locations() {
-    let e = parse_err(&format!("{MIN}[pools.p]\nendpoints = [{{ address = \"192.0.2.1\" }}]\n[[balance]]\nname = \"a.example.test\"\npolicy = \"proximity\"\npools = [\"p\"]\n"));
+    let e = parse_err(&format!(
+        "{MIN}[pools.p]\nendpoints = [{{ address = \"192.0.2.1\" }}]\n[[balance]]\nname = \"a.example.test\"\npolicy = \"proximity\"\npools = [\"p\"]\n"
+    ));
     assert!(e.contains("pools.p.location"), "{e}");
 }

@@ -123,7 +123,9 @@ impl DnsHandler {
         };
         let decision = steer::decide(b, &client, family, &inputs, &mut rand::rng(), None);
         if decision.basis == steer::Basis::FailOpen || decision.basis == steer::Basis::NoPool {
-            b.counters.fail_open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            b.counters
+                .fail_open
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
                 name = b.name(),
                 basis = decision.basis.as_str(),

@@ -109,7 +109,11 @@ pub struct BalancedName {
 }
 
 impl BalancedName {
-    pub fn compile(config: &BalanceConfig, pools: &[crate::config::PoolConfig], registry: &Registry) -> BalancedName {
+    pub fn compile(
+        config: &BalanceConfig,
+        pools: &[crate::config::PoolConfig],
+        registry: &Registry,
+    ) -> BalancedName {
         let mut subnets_v4 = PrefixMap::new();
         let mut subnets_v6 = PrefixMap::new();
         for (i, (net, _)) in config.subnets.iter().enumerate() {
@@ -125,7 +129,10 @@ impl BalancedName {
         let display = config.name.trim_end_matches('.');
         BalancedName {
             counters: registry.name(display),
-            picks: pools.iter().map(|p| registry.pick(display, &p.name)).collect(),
+            picks: pools
+                .iter()
+                .map(|p| registry.pick(display, &p.name))
+                .collect(),
             config: config.clone(),
             subnets_v4,
             subnets_v6,
@@ -171,7 +178,12 @@ impl SteeringTable {
         let names = config
             .balance
             .iter()
-            .map(|b| (b.name.clone(), BalancedName::compile(b, &config.pools, registry)))
+            .map(|b| {
+                (
+                    b.name.clone(),
+                    BalancedName::compile(b, &config.pools, registry),
+                )
+            })
             .collect();
         SteeringTable { names }
     }

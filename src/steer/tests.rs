@@ -43,7 +43,8 @@ answers = 2
 "#;
 
 fn setup() -> (Config, SteeringTable) {
-    let (config, _) = config::parse(CONFIG, Path::new("t.toml"), Path::new(".")).expect("valid test config");
+    let (config, _) =
+        config::parse(CONFIG, Path::new("t.toml"), Path::new(".")).expect("valid test config");
     let table = SteeringTable::compile(&config, &crate::metrics::Registry::default());
     (config, table)
 }
@@ -74,10 +75,23 @@ fn client(addr: &str, prefix: u8, country: Option<&str>, geo_prefix: u8) -> Clie
     }
 }
 
-fn run(config: &Config, table: &SteeringTable, health: &HealthView, name: &str, c: &Client) -> Decision {
+fn run(
+    config: &Config,
+    table: &SteeringTable,
+    health: &HealthView,
+    name: &str,
+    c: &Client,
+) -> Decision {
     let inputs = Inputs { config, health };
     let mut rng = SmallRng::seed_from_u64(7);
-    decide(table.get(name).unwrap(), c, Family::V4, &inputs, &mut rng, None)
+    decide(
+        table.get(name).unwrap(),
+        c,
+        Family::V4,
+        &inputs,
+        &mut rng,
+        None,
+    )
 }
 
 #[test]
@@ -86,18 +100,28 @@ fn geo_order_and_scope_table() {
     let health = all_up(&config);
     // (client, source prefix, country, GeoIP prefix) → (pool, scope)
     let cases = [
-        ("10.2.3.0", 24, None, 8, "us", 24),     // most specific subnet
-        ("10.1.9.0", 24, None, 8, "eu", 16),     // /16 holds the /24 hole elsewhere: 10.1/16 has no child
-        ("10.9.0.0", 24, None, 8, "ap", 15),     // /8 holds 10.1/16 and 10.2.3/24: widen until they are outside
+        ("10.2.3.0", 24, None, 8, "us", 24), // most specific subnet
+        ("10.1.9.0", 24, None, 8, "eu", 16), // /16 holds the /24 hole elsewhere: 10.1/16 has no child
+        ("10.9.0.0", 24, None, 8, "ap", 13), // 10.9 and 10.1/10.2 share 12 bits: /13 excludes both holes
         ("5.9.0.0", 24, Some("DE"), 16, "eu", 16),
         ("1.2.3.0", 24, Some("JP"), 20, "ap", 20), // continent AS
         ("8.8.8.0", 24, Some("US"), 24, "us", 24), // no rule: default order
-        ("0.0.0.0", 24, None, 0, "us", 1),       // no GeoIP data; 10/8 excluded at /1
+        ("0.0.0.0", 24, None, 0, "us", 5), // no GeoIP data; 0/5 is the widest net without 10/8
     ];
     for (addr, prefix, country, gp, pool, scope) in cases {
-        let d = run(&config, &table, &health, "geo.example.test.", &client(addr, prefix, country, gp));
+        let d = run(
+            &config,
+            &table,
+            &health,
+            "geo.example.test.",
+            &client(addr, prefix, country, gp),
+        );
         let got = config.pool(d.pool.unwrap()).name.clone();
-        assert_eq!((got.as_str(), d.scope_prefix), (pool, scope), "client {addr}");
+        assert_eq!(
+            (got.as_str(), d.scope_prefix),
+            (pool, scope),
+            "client {addr}"
+        );
         assert_eq!(d.basis, Basis::Healthy);
     }
 }
@@ -112,15 +136,29 @@ fn walk_prefers_healthy_then_degraded_then_fallback() {
     let ap = config.pool_id("ap").unwrap().index();
     health.pools[eu].state = PoolState::Degraded;
     let d = run(&config, &table, &health, "geo.example.test.", &c);
-    assert_eq!(config.pool(d.pool.unwrap()).name, "us", "healthy beats a degraded earlier pool");
+    assert_eq!(
+        config.pool(d.pool.unwrap()).name,
+        "us",
+        "healthy beats a degraded earlier pool"
+    );
     health.pools[us].state = PoolState::Down;
     health.pools[ap].state = PoolState::Down;
     let d = run(&config, &table, &health, "geo.example.test.", &c);
-    assert_eq!((config.pool(d.pool.unwrap()).name.as_str(), d.basis), ("eu", Basis::Degraded));
+    assert_eq!(
+        (config.pool(d.pool.unwrap()).name.as_str(), d.basis),
+        ("eu", Basis::Degraded)
+    );
     health.pools[eu].state = PoolState::Down;
     let d = run(&config, &table, &health, "geo.example.test.", &c);
-    assert_eq!((config.pool(d.pool.unwrap()).name.as_str(), d.basis), ("ap", Basis::FailOpen));
-    assert_eq!(d.endpoints, vec!["192.0.2.3".parse::<IpAddr>().unwrap()], "fail open answers every endpoint");
+    assert_eq!(
+        (config.pool(d.pool.unwrap()).name.as_str(), d.basis),
+        ("ap", Basis::FailOpen)
+    );
+    assert_eq!(
+        d.endpoints,
+        vec!["192.0.2.3".parse::<IpAddr>().unwrap()],
+        "fail open answers every endpoint"
+    );
 }
 
 #[test]
@@ -136,14 +174,20 @@ fn down_and_draining_endpoints_leave_answers() {
     }
     health.pools[us].endpoints[0].state = EndpointState::Down;
     let d = run(&config, &table, &health, "geo.example.test.", &c);
-    assert!(d.endpoints.is_empty(), "pool state says healthy but no usable IPv4 endpoint: NODATA");
+    assert!(
+        d.endpoints.is_empty(),
+        "pool state says healthy but no usable IPv4 endpoint: NODATA"
+    );
 }
 
 #[test]
 fn weighted_pool_draw_is_three_to_one() {
     let (config, table) = setup();
     let health = all_up(&config);
-    let inputs = Inputs { config: &config, health: &health };
+    let inputs = Inputs {
+        config: &config,
+        health: &health,
+    };
     let name = table.get("w.example.test.").unwrap();
     let mut rng = SmallRng::seed_from_u64(7);
     let c = client("8.8.8.0", 24, None, 0);
@@ -164,7 +208,10 @@ fn weighted_pool_draw_is_three_to_one() {
 fn endpoint_draw_follows_weights_without_replacement() {
     let (config, table) = setup();
     let health = all_up(&config);
-    let inputs = Inputs { config: &config, health: &health };
+    let inputs = Inputs {
+        config: &config,
+        health: &health,
+    };
     let name = table.get("w.example.test.").unwrap();
     let mut rng = SmallRng::seed_from_u64(11);
     let c = client("8.8.8.0", 24, None, 0);
@@ -183,20 +230,44 @@ fn endpoint_draw_follows_weights_without_replacement() {
         }
     }
     let share = first_heavy as f64 / n as f64;
-    assert!((share - 0.75).abs() < 0.02, "weight 3 endpoint first {share}");
+    assert!(
+        (share - 0.75).abs() < 0.02,
+        "weight 3 endpoint first {share}"
+    );
 }
 
 #[test]
 fn trace_records_every_step() {
     let (config, table) = setup();
     let health = all_up(&config);
-    let inputs = Inputs { config: &config, health: &health };
+    let inputs = Inputs {
+        config: &config,
+        health: &health,
+    };
     let mut trace = Trace::default();
     let mut rng = SmallRng::seed_from_u64(7);
     let c = client("5.9.0.0", 24, Some("DE"), 16);
-    let d = decide(table.get("geo.example.test.").unwrap(), &c, Family::V4, &inputs, &mut rng, Some(&mut trace));
-    assert!(trace.steps.iter().any(|s| s == "country match: DE"), "{:?}", trace.steps);
-    assert!(trace.steps.iter().any(|s| s.starts_with("candidate order: eu, us, ap")), "{:?}", trace.steps);
+    let d = decide(
+        table.get("geo.example.test.").unwrap(),
+        &c,
+        Family::V4,
+        &inputs,
+        &mut rng,
+        Some(&mut trace),
+    );
+    assert!(
+        trace.steps.iter().any(|s| s == "country match: DE"),
+        "{:?}",
+        trace.steps
+    );
+    assert!(
+        trace
+            .steps
+            .iter()
+            .any(|s| s.starts_with("candidate order: eu, us, ap")),
+        "{:?}",
+        trace.steps
+    );
     assert_eq!(trace.pool.as_deref(), Some("eu"));
     assert_eq!(trace.records, d.endpoints);
 }

@@ -46,22 +46,42 @@ async fn drain_and_undrain_take_effect_on_the_next_query() {
     let s = TestServer::start(&config("", &a, &b), &[]).await;
     let base = format!("http://{}", s.running.admin_addr);
     assert_eq!(answer(&s).await, vec![ip("192.0.2.1"), ip("192.0.2.2")]);
-    let (code, body) = post(&format!("{base}/api/v1/pools/eu/endpoints/192.0.2.1/drain"), None).await;
+    let (code, body) = post(
+        &format!("{base}/api/v1/pools/eu/endpoints/192.0.2.1/drain"),
+        None,
+    )
+    .await;
     assert_eq!(code, 200, "{body}");
     for _ in 0..10 {
-        assert_eq!(answer(&s).await, vec![ip("192.0.2.2")], "drained endpoint answered");
+        assert_eq!(
+            answer(&s).await,
+            vec![ip("192.0.2.2")],
+            "drained endpoint answered"
+        );
     }
     let (_, st) = get_json(&format!("{base}/api/v1/status")).await;
     assert_eq!(st["pools"][0]["name"], "eu");
     assert_eq!(st["pools"][0]["endpoints"][0]["draining"], true);
-    let (code, _) = post(&format!("{base}/api/v1/pools/eu/endpoints/192.0.2.1/undrain"), None).await;
+    let (code, _) = post(
+        &format!("{base}/api/v1/pools/eu/endpoints/192.0.2.1/undrain"),
+        None,
+    )
+    .await;
     assert_eq!(code, 200);
     assert_eq!(answer(&s).await, vec![ip("192.0.2.1"), ip("192.0.2.2")]);
     // Unknown pool or endpoint: 404 with a message.
-    let (code, body) = post(&format!("{base}/api/v1/pools/nope/endpoints/192.0.2.1/drain"), None).await;
+    let (code, body) = post(
+        &format!("{base}/api/v1/pools/nope/endpoints/192.0.2.1/drain"),
+        None,
+    )
+    .await;
     assert_eq!(code, 404, "{body}");
     assert!(body.contains("no pool named"));
-    let (code, _) = post(&format!("{base}/api/v1/pools/eu/endpoints/192.0.2.77/drain"), None).await;
+    let (code, _) = post(
+        &format!("{base}/api/v1/pools/eu/endpoints/192.0.2.77/drain"),
+        None,
+    )
+    .await;
     assert_eq!(code, 404);
     s.stop().await;
 }
@@ -86,12 +106,21 @@ async fn a_token_protects_every_post() {
 #[tokio::test]
 async fn serve_refuses_a_public_admin_address_without_a_token() {
     let (a, b) = (Origin::start().await, Origin::start().await);
-    let cfg = config("", &a, &b).replace("admin_listen = \"127.0.0.1:0\"", "admin_listen = \"0.0.0.0:0\"");
+    let cfg = config("", &a, &b).replace(
+        "admin_listen = \"127.0.0.1:0\"",
+        "admin_listen = \"0.0.0.0:0\"",
+    );
     let (_dir, path) = crate::harness::geosteer::write_config(
         &cfg,
-        &[("example.test.zone", crate::harness::geosteer::ZONE.as_bytes())],
+        &[(
+            "example.test.zone",
+            crate::harness::geosteer::ZONE.as_bytes(),
+        )],
     );
-    let err = geosteer::app::start(&path).await.err().expect("must refuse");
+    let err = geosteer::app::start(&path)
+        .await
+        .err()
+        .expect("must refuse");
     assert!(err.to_string().contains("admin_token"), "{err}");
 }
 
@@ -111,13 +140,25 @@ async fn pool_health_status_codes_follow_the_pool_state() {
         let (code, v) = get_json(&format!("{base}/api/v1/pools/eu/health")).await;
         if code == 503 {
             assert_eq!(v["state"], "down");
-            assert!(v["endpoints"][0]["last_error"].as_str().unwrap_or("").contains("refused"), "{v}");
+            assert!(
+                v["endpoints"][0]["last_error"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("refused"),
+                "{v}"
+            );
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "pool never went down: {v}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "pool never went down: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(get(&format!("{base}/api/v1/pools/nope/health")).await.0, 404);
+    assert_eq!(
+        get(&format!("{base}/api/v1/pools/nope/health")).await.0,
+        404
+    );
     s.stop().await;
 }
 
@@ -130,36 +171,101 @@ async fn metrics_page_explain_and_health_txt() {
     let _ = dig::udp(s.dns, &Ask::new("nope.example.test.", RecordType::A)).await;
     let (code, m) = get(&format!("{base}/metrics")).await;
     assert_eq!(code, 200);
-    assert!(m.contains("geosteer_dns_queries_total{name=\"www.example.test\",type=\"A\",rcode=\"NOERROR\"} 1"), "{m}");
-    assert!(m.contains("geosteer_dns_queries_total{name=\"other\",type=\"A\",rcode=\"NXDOMAIN\"} 1"), "{m}");
-    assert!(m.contains("geosteer_dns_pool_picks_total{name=\"www.example.test\",pool=\"eu\"} 1"), "{m}");
-    assert!(m.contains("geosteer_pool_state{pool=\"eu\",state=\"healthy\"} 1"), "{m}");
+    assert!(
+        m.contains(
+            "geosteer_dns_queries_total{name=\"www.example.test\",type=\"A\",rcode=\"NOERROR\"} 1"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("geosteer_dns_queries_total{name=\"other\",type=\"A\",rcode=\"NXDOMAIN\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("geosteer_dns_pool_picks_total{name=\"www.example.test\",pool=\"eu\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("geosteer_pool_state{pool=\"eu\",state=\"healthy\"} 1"),
+        "{m}"
+    );
     assert!(m.contains("geosteer_probe_results_total"), "{m}");
     let (code, page) = get(&format!("{base}/")).await;
     assert_eq!(code, 200);
-    assert!(page.contains("192.0.2.1") && page.contains("http-equiv=\"refresh\""), "{page}");
-    let (code, e) = get_json(&format!("{base}/api/v1/explain?name=www.example.test&type=A&client=8.8.8.0/24")).await;
+    assert!(
+        page.contains("192.0.2.1") && page.contains("http-equiv=\"refresh\""),
+        "{page}"
+    );
+    let (code, e) = get_json(&format!(
+        "{base}/api/v1/explain?name=www.example.test&type=A&client=8.8.8.0/24"
+    ))
+    .await;
     assert_eq!(code, 200, "{e}");
     assert_eq!(e["trace"]["pool"], "eu");
-    let (code, _) = get(&format!("{base}/api/v1/explain?name=nope.example.test&client=1.2.3.4")).await;
+    let (code, _) = get(&format!(
+        "{base}/api/v1/explain?name=nope.example.test&client=1.2.3.4"
+    ))
+    .await;
     assert_eq!(code, 400);
     // The CLI against the live API.
     let out = Command::new(env!("CARGO_BIN_EXE_geosteer"))
-        .args(["explain", "--name", "www.example.test", "--client", "8.8.8.0/24", "--admin", &base])
+        .args([
+            "explain",
+            "--name",
+            "www.example.test",
+            "--client",
+            "8.8.8.0/24",
+            "--admin",
+            &base,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("pick: eu"));
-    let out = Command::new(env!("CARGO_BIN_EXE_geosteer")).args(["status", "--admin", &base]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_geosteer"))
+        .args(["status", "--admin", &base])
+        .output()
+        .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && table.contains("192.0.2.2") && table.contains("healthy"), "{table}");
-    let out = Command::new(env!("CARGO_BIN_EXE_geosteer")).args(["drain", "eu", "192.0.2.2", "--admin", &base]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && table.contains("192.0.2.2") && table.contains("healthy"),
+        "{table}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_geosteer"))
+        .args(["drain", "eu", "192.0.2.2", "--admin", &base])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(answer(&s).await, vec![ip("192.0.2.1")]);
     // _health TXT reflects live state.
-    let m = dig::udp(s.dns, &Ask::new("_health.www.example.test.", RecordType::TXT)).await;
-    let txt: Vec<String> = m.answers.iter().filter_map(|r| match &r.data { RData::TXT(t) => Some(t.to_string()), _ => None }).collect();
-    assert!(txt[0].starts_with("pool=eu state=healthy up=2/2") && txt[0].contains("draining=1"), "{txt:?}");
-    assert!(txt[0].contains("latency=") && !txt[0].contains("latency=-"), "probes measured latency: {txt:?}");
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("_health.www.example.test.", RecordType::TXT),
+    )
+    .await;
+    let txt: Vec<String> = m
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::TXT(t) => Some(t.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        txt[0].starts_with("pool=eu state=healthy up=2/2") && txt[0].contains("draining=1"),
+        "{txt:?}"
+    );
+    assert!(
+        txt[0].contains("latency=") && !txt[0].contains("latency=-"),
+        "probes measured latency: {txt:?}"
+    );
     s.stop().await;
 }

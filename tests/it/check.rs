@@ -16,7 +16,11 @@ fn check(config: &str, files: &[(&str, &[u8])]) -> (bool, String) {
         .arg(&path)
         .output()
         .expect("run geosteer check");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -45,8 +49,15 @@ fn a_good_config_passes_with_operator_warnings() {
 #[test]
 fn the_shipped_default_config_passes() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/geosteer.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_geosteer")).args(["check", "--config", path]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(env!("CARGO_BIN_EXE_geosteer"))
+        .args(["check", "--config", path])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]

@@ -64,26 +64,50 @@ async fn negative_answers_carry_the_soa() {
     let s = start().await;
     let m = dig::udp(s.dns, &Ask::new("nope.example.test.", RecordType::A)).await;
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
-    assert!(m.authorities.iter().any(|r| r.record_type() == RecordType::SOA));
+    assert!(
+        m.authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::SOA)
+    );
     // NODATA at a static name.
     let m = dig::udp(s.dns, &Ask::new("static.example.test.", RecordType::MX)).await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert!(m.answers.is_empty());
-    assert!(m.authorities.iter().any(|r| r.record_type() == RecordType::SOA));
+    assert!(
+        m.authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::SOA)
+    );
     // NODATA at a balanced name for a type it has no record of.
     let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::MX)).await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert!(m.answers.is_empty());
-    let soa = m.authorities.iter().find(|r| r.record_type() == RecordType::SOA).expect("SOA");
+    let soa = m
+        .authorities
+        .iter()
+        .find(|r| r.record_type() == RecordType::SOA)
+        .expect("SOA");
     assert_eq!(soa.ttl, 60, "negative TTL is min(SOA TTL, MINIMUM)");
     // Other types at a balanced name come from the zone file.
     let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::TXT)).await;
     assert!(matches!(&m.answers[0].data, RData::TXT(_)));
     // AAAA at a pool with no IPv6 endpoint: NODATA, not another family.
-    let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::AAAA).ecs("203.0.113.0/24")).await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("www.example.test.", RecordType::AAAA).ecs("203.0.113.0/24"),
+    )
+    .await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
-    assert!(m.answers.is_empty(), "ap has no IPv6 endpoint: {:?}", m.answers);
-    assert!(m.authorities.iter().any(|r| r.record_type() == RecordType::SOA));
+    assert!(
+        m.answers.is_empty(),
+        "ap has no IPv6 endpoint: {:?}",
+        m.answers
+    );
+    assert!(
+        m.authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::SOA)
+    );
     s.stop().await;
 }
 
@@ -95,7 +119,12 @@ async fn refuses_names_outside_served_zones() {
         Ask::new("test.", RecordType::SOA),
     ] {
         let m = dig::udp(s.dns, &ask).await;
-        assert_eq!(m.metadata.response_code, ResponseCode::Refused, "{}", ask.name);
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::Refused,
+            "{}",
+            ask.name
+        );
         assert!(!m.metadata.recursion_available);
     }
     s.stop().await;
@@ -104,7 +133,11 @@ async fn refuses_names_outside_served_zones() {
 #[tokio::test]
 async fn names_are_case_insensitive_and_the_question_is_echoed() {
     let s = start().await;
-    let m = dig::udp(s.dns, &Ask::new("WwW.ExAmPlE.TeSt.", RecordType::A).ecs("5.9.1.0/24")).await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("WwW.ExAmPlE.TeSt.", RecordType::A).ecs("5.9.1.0/24"),
+    )
+    .await;
     assert_eq!(m.queries[0].name().to_string(), "WwW.ExAmPlE.TeSt.");
     assert_eq!(addrs(&m), vec![ip("192.0.2.2")]);
     let m = dig::udp(s.dns, &Ask::new("STATIC.example.TEST.", RecordType::A)).await;
@@ -117,28 +150,52 @@ async fn names_are_case_insensitive_and_the_question_is_echoed() {
 async fn ecs_decides_and_is_echoed_with_a_cacheable_scope() {
     let s = start().await;
     // DE client → eu; scope = the GeoIP network (5.9.0.0/16), under source 24.
-    let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::A).ecs("5.9.1.0/24")).await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("www.example.test.", RecordType::A).ecs("5.9.1.0/24"),
+    )
+    .await;
     assert_eq!(addrs(&m), vec![ip("192.0.2.2")]);
     assert_eq!(ecs(&m), Some((ip("5.9.1.0"), 24, 16)));
     // Source prefix shorter than the GeoIP network: scope capped at the source.
-    let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::A).ecs("5.9.0.0/12")).await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("www.example.test.", RecordType::A).ecs("5.9.0.0/12"),
+    )
+    .await;
     let (_, source, scope) = ecs(&m).expect("ECS echoed");
     assert_eq!(source, 12);
     assert!(scope <= 12, "scope {scope} wider than source");
     // US client: no country rule → default order, first pool us.
-    let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::A).ecs("8.8.8.0/24")).await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("www.example.test.", RecordType::A).ecs("8.8.8.0/24"),
+    )
+    .await;
     assert_eq!(addrs(&m), vec![ip("192.0.2.1")]);
     assert_eq!(ecs(&m).map(|e| e.2), Some(24));
     // IPv6 client subnet.
-    let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::A).ecs("2001:db8:aa::/48")).await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("www.example.test.", RecordType::A).ecs("2001:db8:aa::/48"),
+    )
+    .await;
     assert_eq!(addrs(&m), vec![ip("192.0.2.3")], "2001:db8::/32 is JP → ap");
     assert_eq!(ecs(&m), Some((ip("2001:db8:aa::"), 48, 32)));
     // Bits past the source prefix are ignored (masked).
-    let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::A).ecs("5.9.255.255/16")).await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("www.example.test.", RecordType::A).ecs("5.9.255.255/16"),
+    )
+    .await;
     assert_eq!(addrs(&m), vec![ip("192.0.2.2")]);
     assert_eq!(ecs(&m).map(|e| (e.1, e.2)), Some((16, 16)));
     // Source prefix 0: use the packet source (loopback: no country) and scope 0.
-    let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::A).ecs("0.0.0.0/0")).await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("www.example.test.", RecordType::A).ecs("0.0.0.0/0"),
+    )
+    .await;
     assert_eq!(addrs(&m), vec![ip("192.0.2.1")]);
     assert_eq!(ecs(&m).map(|e| e.2), Some(0));
     // No ECS in the query: none in the answer.
@@ -146,13 +203,25 @@ async fn ecs_decides_and_is_echoed_with_a_cacheable_scope() {
     assert!(m.edns.is_some());
     assert_eq!(ecs(&m), None);
     // ECS on a static name: echoed with scope 0 (the answer does not depend on it).
-    let m = dig::udp(s.dns, &Ask::new("static.example.test.", RecordType::A).ecs("5.9.1.0/24")).await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("static.example.test.", RecordType::A).ecs("5.9.1.0/24"),
+    )
+    .await;
     assert_eq!(ecs(&m), Some((ip("5.9.1.0"), 24, 0)));
-    let m = dig::udp(s.dns, &Ask::new("nope.example.test.", RecordType::A).ecs("5.9.1.0/24")).await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("nope.example.test.", RecordType::A).ecs("5.9.1.0/24"),
+    )
+    .await;
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     assert_eq!(ecs(&m), Some((ip("5.9.1.0"), 24, 0)));
     // Over TCP too.
-    let m = dig::tcp(s.dns, &Ask::new("www.example.test.", RecordType::A).ecs("5.9.1.0/24")).await;
+    let m = dig::tcp(
+        s.dns,
+        &Ask::new("www.example.test.", RecordType::A).ecs("5.9.1.0/24"),
+    )
+    .await;
     assert_eq!(ecs(&m), Some((ip("5.9.1.0"), 24, 16)));
     s.stop().await;
 }
@@ -160,8 +229,16 @@ async fn ecs_decides_and_is_echoed_with_a_cacheable_scope() {
 #[tokio::test]
 async fn scope_policies_that_ignore_the_client_say_zero() {
     let extra = "[[balance]]\nname = \"fo.example.test\"\npolicy = \"failover\"\npools = [\"eu\", \"us\"]\n";
-    let s = TestServer::start(&config(extra), &[("geo.mmdb", &mmdb::standard_country_db())]).await;
-    let m = dig::udp(s.dns, &Ask::new("fo.example.test.", RecordType::A).ecs("5.9.1.0/24")).await;
+    let s = TestServer::start(
+        &config(extra),
+        &[("geo.mmdb", &mmdb::standard_country_db())],
+    )
+    .await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("fo.example.test.", RecordType::A).ecs("5.9.1.0/24"),
+    )
+    .await;
     assert_eq!(addrs(&m), vec![ip("192.0.2.2")]);
     assert_eq!(ecs(&m), Some((ip("5.9.1.0"), 24, 0)));
     s.stop().await;
@@ -169,7 +246,9 @@ async fn scope_policies_that_ignore_the_client_say_zero() {
 
 /// Many endpoints and `answers` high enough that the answer overflows 512 bytes.
 fn big_config() -> String {
-    let endpoints: Vec<String> = (1..=60).map(|i| format!("{{ address = \"2001:db8::{i:x}\" }}")).collect();
+    let endpoints: Vec<String> = (1..=60)
+        .map(|i| format!("{{ address = \"2001:db8::{i:x}\" }}"))
+        .collect();
     format!(
         "{}
 [pools.big]
@@ -189,12 +268,22 @@ answers = 60
 async fn truncates_over_udp_and_serves_the_whole_answer_over_tcp() {
     let s = TestServer::start(&big_config(), &[]).await;
     // Without EDNS: 512 bytes → TC, no partial answer.
-    let m = dig::udp(s.dns, &Ask::new("big.example.test.", RecordType::AAAA).no_edns()).await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("big.example.test.", RecordType::AAAA).no_edns(),
+    )
+    .await;
     assert!(m.metadata.truncation, "TC must be set");
     assert!(m.answers.is_empty());
     // With EDNS 1232: 60 AAAA (28 bytes each with compression) do not fit either;
     // the truncated answer keeps its OPT record (RFC 6891 §7).
-    let m = dig::udp(s.dns, &Ask::new("big.example.test.", RecordType::AAAA).payload(4096).ecs("5.9.0.0/24")).await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("big.example.test.", RecordType::AAAA)
+            .payload(4096)
+            .ecs("5.9.0.0/24"),
+    )
+    .await;
     assert!(m.metadata.truncation);
     assert!(m.edns.is_some(), "OPT must survive truncation");
     assert!(ecs(&m).is_some(), "ECS must survive truncation");
@@ -205,7 +294,11 @@ async fn truncates_over_udp_and_serves_the_whole_answer_over_tcp() {
     assert!(!m.metadata.truncation);
     assert_eq!(addrs(&m).len(), 60);
     // A small answer fits in 512.
-    let m = dig::udp(s.dns, &Ask::new("static.example.test.", RecordType::A).no_edns()).await;
+    let m = dig::udp(
+        s.dns,
+        &Ask::new("static.example.test.", RecordType::A).no_edns(),
+    )
+    .await;
     assert!(!m.metadata.truncation);
     assert_eq!(addrs(&m).len(), 1);
     s.stop().await;
@@ -214,7 +307,10 @@ async fn truncates_over_udp_and_serves_the_whole_answer_over_tcp() {
 #[tokio::test]
 async fn malformed_packets_never_stall_other_queries() {
     let s = start().await;
-    let good = Ask::new("www.example.test.", RecordType::A).message().to_vec().unwrap();
+    let good = Ask::new("www.example.test.", RecordType::A)
+        .message()
+        .to_vec()
+        .unwrap();
     let mut cases: Vec<Vec<u8>> = vec![
         vec![],
         vec![0x12],
@@ -233,14 +329,19 @@ async fn malformed_packets_never_stall_other_queries() {
     cases.push(lp);
     // ECS with an unknown family (3) → FORMERR.
     let mut m = Ask::new("www.example.test.", RecordType::A).message();
-    m.edns.as_mut().unwrap().options_mut().insert(hickory_proto::rr::rdata::opt::EdnsOption::Unknown(8, vec![0, 3, 24, 0, 1, 2, 3]));
+    m.edns.as_mut().unwrap().options_mut().insert(
+        hickory_proto::rr::rdata::opt::EdnsOption::Unknown(8, vec![0, 3, 24, 0, 1, 2, 3]),
+    );
     cases.push(m.to_vec().unwrap());
     for bad in &cases {
         if let Some(reply) = dig::udp_raw_wait(s.dns, bad, Duration::from_millis(300)).await
             && let Ok(m) = Message::from_vec(&reply)
         {
             assert!(
-                matches!(m.metadata.response_code, ResponseCode::FormErr | ResponseCode::NotImp | ResponseCode::ServFail),
+                matches!(
+                    m.metadata.response_code,
+                    ResponseCode::FormErr | ResponseCode::NotImp | ResponseCode::ServFail
+                ),
                 "bad packet {bad:02x?} got {:?}",
                 m.metadata.response_code
             );
@@ -255,7 +356,9 @@ async fn malformed_packets_never_stall_other_queries() {
     // A query with a response bit set gets FORMERR, not an answer.
     let mut resp = Ask::new("www.example.test.", RecordType::A).message();
     resp.metadata.message_type = hickory_proto::op::MessageType::Response;
-    if let Some(reply) = dig::udp_raw_wait(s.dns, &resp.to_vec().unwrap(), Duration::from_millis(300)).await {
+    if let Some(reply) =
+        dig::udp_raw_wait(s.dns, &resp.to_vec().unwrap(), Duration::from_millis(300)).await
+    {
         let m = Message::from_vec(&reply).unwrap();
         assert!(m.answers.is_empty());
     }
@@ -267,7 +370,9 @@ async fn unknown_opcodes_get_notimp() {
     let s = start().await;
     let mut m = Ask::new("www.example.test.", RecordType::A).message();
     m.metadata.op_code = hickory_proto::op::OpCode::Status;
-    let reply = dig::udp_raw(s.dns, &m.to_vec().unwrap()).await.expect("reply");
+    let reply = dig::udp_raw(s.dns, &m.to_vec().unwrap())
+        .await
+        .expect("reply");
     let r = Message::from_vec(&reply).unwrap();
     assert_eq!(r.metadata.response_code, ResponseCode::NotImp);
     s.stop().await;
@@ -280,7 +385,12 @@ async fn health_txt_is_served_only_to_allowed_sources() {
         "geoip = \"geo.mmdb\"\nhealth_query_allow = [\"127.0.0.1/32\"]",
     );
     let s = TestServer::start(&cfg, &[("geo.mmdb", &mmdb::standard_country_db())]).await;
-    let m = dig::udp_from(s.dns, ip("127.0.0.1"), &Ask::new("_health.www.example.test.", RecordType::TXT)).await;
+    let m = dig::udp_from(
+        s.dns,
+        ip("127.0.0.1"),
+        &Ask::new("_health.www.example.test.", RecordType::TXT),
+    )
+    .await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     let lines: Vec<String> = m
         .answers
@@ -291,9 +401,17 @@ async fn health_txt_is_served_only_to_allowed_sources() {
         })
         .collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
-    assert!(lines[0].contains("pool=us state=healthy up=2/2 err=0.00%"), "{lines:?}");
+    assert!(
+        lines[0].contains("pool=us state=healthy up=2/2 err=0.00%"),
+        "{lines:?}"
+    );
     assert!(lines[2].contains("pool=ap"), "{lines:?}");
-    let m = dig::udp_from(s.dns, ip("127.0.0.2"), &Ask::new("_health.www.example.test.", RecordType::TXT)).await;
+    let m = dig::udp_from(
+        s.dns,
+        ip("127.0.0.2"),
+        &Ask::new("_health.www.example.test.", RecordType::TXT),
+    )
+    .await;
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
     assert!(m.answers.is_empty());
     s.stop().await;

@@ -49,14 +49,22 @@ async fn answer(s: &TestServer) -> Vec<IpAddr> {
 }
 
 /// Polls until `want` holds, returning how long it took; panics after `bound`.
-async fn until(s: &TestServer, bound: Duration, what: &str, want: impl Fn(&[IpAddr]) -> bool) -> Duration {
+async fn until(
+    s: &TestServer,
+    bound: Duration,
+    what: &str,
+    want: impl Fn(&[IpAddr]) -> bool,
+) -> Duration {
     let start = Instant::now();
     loop {
         let got = answer(s).await;
         if want(&got) {
             return start.elapsed();
         }
-        assert!(start.elapsed() < bound, "{what}: still {got:?} after {bound:?}");
+        assert!(
+            start.elapsed() < bound,
+            "{what}: still {got:?} after {bound:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -67,68 +75,138 @@ fn eu_both(a: &[IpAddr]) -> bool {
 
 #[tokio::test]
 async fn a_dead_endpoint_leaves_answers_within_interval_times_fall_plus_timeout() {
-    let (e1, e2, u) = (Origin::start().await, Origin::start().await, Origin::start().await);
+    let (e1, e2, u) = (
+        Origin::start().await,
+        Origin::start().await,
+        Origin::start().await,
+    );
     let s = TestServer::start(&config(FAST, [&e1, &e2], &u, ""), &[]).await;
     // Start-up ran a full probe round: the first answer already has both.
     assert_eq!(answer(&s).await, vec![ip("192.0.2.1"), ip("192.0.2.2")]);
     e1.kill().await;
     // Bound: 200ms × 2 + 100ms = 500ms, plus up to one interval of phase and
     // the publish delay; assert a generous 5 s.
-    let took = until(&s, Duration::from_secs(5), "dead endpoint still answered", |a| a == [ip("192.0.2.2")]).await;
+    let took = until(
+        &s,
+        Duration::from_secs(5),
+        "dead endpoint still answered",
+        |a| a == [ip("192.0.2.2")],
+    )
+    .await;
     eprintln!("dead endpoint left answers after {took:?}");
     for _ in 0..20 {
         assert_eq!(answer(&s).await, vec![ip("192.0.2.2")]);
     }
     e1.revive().await;
-    until(&s, Duration::from_secs(5), "revived endpoint not back", eu_both).await;
+    until(
+        &s,
+        Duration::from_secs(5),
+        "revived endpoint not back",
+        eu_both,
+    )
+    .await;
     s.stop().await;
 }
 
 #[tokio::test]
 async fn a_failing_region_is_steered_away_and_back_with_hysteresis() {
-    let (e1, e2, u) = (Origin::start().await, Origin::start().await, Origin::start().await);
+    let (e1, e2, u) = (
+        Origin::start().await,
+        Origin::start().await,
+        Origin::start().await,
+    );
     let s = TestServer::start(&config(FAST, [&e1, &e2], &u, ""), &[]).await;
     assert!(eu_both(&answer(&s).await));
     e1.set_mode(Mode::Failing);
     e2.set_mode(Mode::Failing);
-    until(&s, Duration::from_secs(5), "failing region still answered", |a| a == [ip("192.0.2.9")]).await;
+    until(
+        &s,
+        Duration::from_secs(5),
+        "failing region still answered",
+        |a| a == [ip("192.0.2.9")],
+    )
+    .await;
     e1.set_mode(Mode::Ok);
     e2.set_mode(Mode::Ok);
     // Back only after `rise` good probes (2 × 200 ms): not instantly.
     let back = Instant::now();
-    until(&s, Duration::from_secs(5), "recovered region not back", eu_both).await;
-    assert!(back.elapsed() >= Duration::from_millis(150), "came back after {:?}, faster than rise allows", back.elapsed());
+    until(
+        &s,
+        Duration::from_secs(5),
+        "recovered region not back",
+        eu_both,
+    )
+    .await;
+    assert!(
+        back.elapsed() >= Duration::from_millis(150),
+        "came back after {:?}, faster than rise allows",
+        back.elapsed()
+    );
     s.stop().await;
 }
 
 #[tokio::test]
 async fn a_slow_region_is_degraded_and_steered_away() {
-    let (e1, e2, u) = (Origin::start().await, Origin::start().await, Origin::start().await);
-    let monitor = "interval = \"300ms\"\ntimeout = \"250ms\"\nrise = 2\nfall = 2\nmax_latency = \"60ms\"";
+    let (e1, e2, u) = (
+        Origin::start().await,
+        Origin::start().await,
+        Origin::start().await,
+    );
+    let monitor =
+        "interval = \"300ms\"\ntimeout = \"250ms\"\nrise = 2\nfall = 2\nmax_latency = \"60ms\"";
     let s = TestServer::start(&config(monitor, [&e1, &e2], &u, ""), &[]).await;
     assert!(eu_both(&answer(&s).await));
     e1.set_mode(Mode::Slow(Duration::from_millis(150)));
     e2.set_mode(Mode::Slow(Duration::from_millis(150)));
-    until(&s, Duration::from_secs(8), "slow region still answered", |a| a == [ip("192.0.2.9")]).await;
+    until(
+        &s,
+        Duration::from_secs(8),
+        "slow region still answered",
+        |a| a == [ip("192.0.2.9")],
+    )
+    .await;
     let snap = s.running.shared.load_full();
     let eu = snap.config.pool_id("eu").unwrap();
-    assert_eq!(snap.health.pool(eu).unwrap().state, geosteer::health::PoolState::Degraded);
-    assert_eq!(snap.health.pool(eu).unwrap().up, 2, "slow endpoints stay up: degraded, not down");
+    assert_eq!(
+        snap.health.pool(eu).unwrap().state,
+        geosteer::health::PoolState::Degraded
+    );
+    assert_eq!(
+        snap.health.pool(eu).unwrap().up,
+        2,
+        "slow endpoints stay up: degraded, not down"
+    );
     e1.set_mode(Mode::Ok);
     e2.set_mode(Mode::Ok);
-    until(&s, Duration::from_secs(10), "region not back after latency recovered", eu_both).await;
+    until(
+        &s,
+        Duration::from_secs(10),
+        "region not back after latency recovered",
+        eu_both,
+    )
+    .await;
     s.stop().await;
 }
 
 #[tokio::test]
 async fn an_error_rate_over_threshold_degrades_the_region() {
-    let (e1, e2, u) = (Origin::start().await, Origin::start().await, Origin::start().await);
+    let (e1, e2, u) = (
+        Origin::start().await,
+        Origin::start().await,
+        Origin::start().await,
+    );
     // fall is high so failing endpoints stay up: only the error rate can act.
     let monitor = "interval = \"200ms\"\ntimeout = \"150ms\"\nrise = 2\nfall = 1000\nmax_error_rate = 0.2\nmin_samples = 4\nwindow = \"3s\"";
     let s = TestServer::start(&config(monitor, [&e1, &e2], &u, ""), &[]).await;
     assert!(eu_both(&answer(&s).await));
     e1.set_mode(Mode::Failing);
-    until(&s, Duration::from_secs(8), "region with 50% errors still answered", |a| a == [ip("192.0.2.9")]).await;
+    until(
+        &s,
+        Duration::from_secs(8),
+        "region with 50% errors still answered",
+        |a| a == [ip("192.0.2.9")],
+    )
+    .await;
     let snap = s.running.shared.load_full();
     let eu = snap.config.pool_id("eu").unwrap();
     let h = snap.health.pool(eu).unwrap();
@@ -139,38 +217,68 @@ async fn an_error_rate_over_threshold_degrades_the_region() {
 
 #[tokio::test]
 async fn every_region_down_fails_open_to_the_fallback() {
-    let (e1, e2, u) = (Origin::start().await, Origin::start().await, Origin::start().await);
+    let (e1, e2, u) = (
+        Origin::start().await,
+        Origin::start().await,
+        Origin::start().await,
+    );
     let s = TestServer::start(&config(FAST, [&e1, &e2], &u, "fallback = \"us\""), &[]).await;
     for o in [&e1, &e2, &u] {
         o.kill().await;
     }
     // us is down too, but it is the fallback: answered anyway, all endpoints.
-    until(&s, Duration::from_secs(5), "no fail-open", |a| a == [ip("192.0.2.9")]).await;
-    let (_, metrics) = crate::harness::http::get(&format!("http://{}/metrics", s.running.admin_addr)).await;
-    assert!(metrics.contains("geosteer_dns_fail_open_total{name=\"www.example.test\"}"), "{metrics}");
+    until(&s, Duration::from_secs(5), "no fail-open", |a| {
+        a == [ip("192.0.2.9")]
+    })
+    .await;
+    let (_, metrics) =
+        crate::harness::http::get(&format!("http://{}/metrics", s.running.admin_addr)).await;
+    assert!(
+        metrics.contains("geosteer_dns_fail_open_total{name=\"www.example.test\"}"),
+        "{metrics}"
+    );
     s.stop().await;
 }
 
 #[tokio::test]
 async fn the_first_answer_after_start_up_already_follows_health() {
-    let (e1, e2, u) = (Origin::start().await, Origin::start().await, Origin::start().await);
+    let (e1, e2, u) = (
+        Origin::start().await,
+        Origin::start().await,
+        Origin::start().await,
+    );
     e1.kill().await;
     e2.set_mode(Mode::Failing);
     // Slow interval: only the start-up round can have set the state.
     let monitor = "interval = \"10s\"\ntimeout = \"500ms\"\nrise = 2\nfall = 2";
     let s = TestServer::start(&config(monitor, [&e1, &e2], &u, ""), &[]).await;
-    assert_eq!(answer(&s).await, vec![ip("192.0.2.9")], "a dead region must never be answered");
+    assert_eq!(
+        answer(&s).await,
+        vec![ip("192.0.2.9")],
+        "a dead region must never be answered"
+    );
     s.stop().await;
 }
 
 #[tokio::test]
 async fn the_latency_policy_uses_measured_latency() {
-    let (e1, e2, u) = (Origin::start().await, Origin::start().await, Origin::start().await);
+    let (e1, e2, u) = (
+        Origin::start().await,
+        Origin::start().await,
+        Origin::start().await,
+    );
     e1.set_mode(Mode::Slow(Duration::from_millis(80)));
     e2.set_mode(Mode::Slow(Duration::from_millis(80)));
     let monitor = "interval = \"200ms\"\ntimeout = \"180ms\"\nmax_latency = \"1s\"";
-    let cfg = config(monitor, [&e1, &e2], &u, "").replace("policy = \"failover\"", "policy = \"latency\"");
+    let cfg = config(monitor, [&e1, &e2], &u, "")
+        .replace("policy = \"failover\"", "policy = \"latency\"");
     let s = TestServer::start(&cfg, &[]).await;
-    until(&s, Duration::from_secs(5), "latency policy did not pick the fast region", |a| a == [ip("192.0.2.9")]).await;
+    until(
+        &s,
+        Duration::from_secs(5),
+        "latency policy did not pick the fast region",
+        |a| a == [ip("192.0.2.9")],
+    )
+    .await;
     s.stop().await;
 }

@@ -43,12 +43,22 @@ async fn a_broken_reload_keeps_serving_and_reports_the_error() {
     assert_eq!(code, 422, "{body}");
     assert!(body.contains("balance[0].ttl"), "{body}");
     let (_, st) = get_json(&format!("{base}/api/v1/status")).await;
-    assert!(st["config"]["last_reload_error"].as_str().unwrap_or("").contains("balance[0].ttl"), "{st}");
+    assert!(
+        st["config"]["last_reload_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("balance[0].ttl"),
+        "{st}"
+    );
     let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::A)).await;
     assert_eq!(addrs(&m), vec![ip("192.0.2.1")], "old config still serving");
     // A broken zone file is caught too.
     std::fs::write(s.config_path(), config(&o, "")).unwrap();
-    std::fs::write(s.path("example.test.zone"), "$ORIGIN example.test.\n$TTL 60\n@ IN SOA ns1 h 1 2 3 4 5\nbad IN A 300.1.1.1\n").unwrap();
+    std::fs::write(
+        s.path("example.test.zone"),
+        "$ORIGIN example.test.\n$TTL 60\n@ IN SOA ns1 h 1 2 3 4 5\nbad IN A 300.1.1.1\n",
+    )
+    .unwrap();
     let (code, body) = post(&format!("{base}/api/v1/reload"), None).await;
     assert_eq!(code, 422);
     assert!(body.contains("example.test.zone:4"), "{body}");
@@ -62,7 +72,8 @@ async fn a_reload_serves_new_names_and_keeps_existing_health() {
     let o = Origin::start().await;
     let s = TestServer::start(&config(&o, ""), &[]).await;
     let base = format!("http://{}", s.running.admin_addr);
-    let new_name = "[[balance]]\nname = \"api.example.test\"\npolicy = \"failover\"\npools = [\"eu\"]\n";
+    let new_name =
+        "[[balance]]\nname = \"api.example.test\"\npolicy = \"failover\"\npools = [\"eu\"]\n";
     let before = s.running.shared.load_full();
     let since = before.health.pools[0].endpoints[0].since_unix_ms;
     std::fs::write(s.config_path(), config(&o, "") + new_name).unwrap();
@@ -76,9 +87,20 @@ async fn a_reload_serves_new_names_and_keeps_existing_health() {
     }
     let after = s.running.shared.load_full();
     assert_eq!(after.generation, before.generation + 1);
-    assert_eq!(after.health.pools[0].endpoints[0].since_unix_ms, since, "state history kept");
+    assert_eq!(
+        after.health.pools[0].endpoints[0].since_unix_ms, since,
+        "state history kept"
+    );
     // A drained endpoint stays drained across a reload.
-    assert_eq!(post(&format!("{base}/api/v1/pools/eu/endpoints/192.0.2.1/drain"), None).await.0, 200);
+    assert_eq!(
+        post(
+            &format!("{base}/api/v1/pools/eu/endpoints/192.0.2.1/drain"),
+            None
+        )
+        .await
+        .0,
+        200
+    );
     assert_eq!(post(&format!("{base}/api/v1/reload"), None).await.0, 200);
     let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::A)).await;
     assert!(addrs(&m).is_empty());
@@ -92,7 +114,10 @@ async fn an_endpoint_added_by_reload_waits_for_its_first_probe() {
     let base = format!("http://{}", s.running.admin_addr);
     let cfg = config(&o, "").replace(
         "probe = \"",
-        &format!("probe = \"{}\" }}, {{ address = \"192.0.2.2\", probe = \"", p.addr()),
+        &format!(
+            "probe = \"{}\" }}, {{ address = \"192.0.2.2\", probe = \"",
+            p.addr()
+        ),
     );
     std::fs::write(s.config_path(), &cfg).unwrap();
     assert_eq!(post(&format!("{base}/api/v1/reload"), None).await.0, 200);
@@ -109,7 +134,10 @@ async fn an_endpoint_added_by_reload_waits_for_its_first_probe() {
         if p.hits() > 0 && start.elapsed() > Duration::from_millis(100) {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(6), "new endpoint never probed");
+        assert!(
+            start.elapsed() < Duration::from_secs(6),
+            "new endpoint never probed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     s.stop().await;
@@ -119,7 +147,11 @@ async fn an_endpoint_added_by_reload_waits_for_its_first_probe() {
 fn the_binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     // A fixed port is unavoidable for a separate process; pick a free one.
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let cfg = |extra: &str| {
         format!(
             "{}[pools.p]\nendpoints = [{{ address = \"192.0.2.1\" }}]\n[[balance]]\nname = \"www.example.test\"\npolicy = \"failover\"\npools = [\"p\"]\n{extra}",
@@ -127,7 +159,11 @@ fn the_binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
         )
     };
     std::fs::write(dir.path().join("geosteer.toml"), cfg("")).unwrap();
-    std::fs::write(dir.path().join("example.test.zone"), crate::harness::geosteer::ZONE).unwrap();
+    std::fs::write(
+        dir.path().join("example.test.zone"),
+        crate::harness::geosteer::ZONE,
+    )
+    .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_geosteer"))
         .args(["serve", "--log-format", "json", "--config"])
         .arg(dir.path().join("geosteer.toml"))
@@ -135,20 +171,43 @@ fn the_binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let server = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let ask = |name: &str| {
         let ask = Ask::new(name, RecordType::A);
-        rt.block_on(async { dig::udp_raw_wait(server, &ask.message().to_vec().unwrap(), Duration::from_millis(200)).await })
-            .and_then(|b| hickory_proto::op::Message::from_vec(&b).ok())
+        rt.block_on(async {
+            dig::udp_raw_wait(
+                server,
+                &ask.message().to_vec().unwrap(),
+                Duration::from_millis(200),
+            )
+            .await
+        })
+        .and_then(|b| hickory_proto::op::Message::from_vec(&b).ok())
     };
     let start = Instant::now();
     while ask("www.example.test.").is_none() {
-        assert!(start.elapsed() < Duration::from_secs(20), "server never answered");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "server never answered"
+        );
     }
-    std::fs::write(dir.path().join("geosteer.toml"), cfg("[[balance]]\nname = \"new.example.test\"\npolicy = \"failover\"\npools = [\"p\"]\n")).unwrap();
+    std::fs::write(
+        dir.path().join("geosteer.toml"),
+        cfg("[[balance]]\nname = \"new.example.test\"\npolicy = \"failover\"\npools = [\"p\"]\n"),
+    )
+    .unwrap();
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let start = Instant::now();
     loop {
         if let Some(m) = ask("new.example.test.")
@@ -157,21 +216,42 @@ fn the_binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
         {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "SIGHUP did not reload");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "SIGHUP did not reload"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let start = Instant::now();
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {
             break st;
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "no exit after SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status}");
     let mut log = String::new();
     use std::io::Read;
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-    assert!(log.lines().all(|l| l.trim().is_empty() || l.starts_with('{')), "--log-format json: {log}");
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.lines()
+            .all(|l| l.trim().is_empty() || l.starts_with('{')),
+        "--log-format json: {log}"
+    );
 }

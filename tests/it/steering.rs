@@ -24,7 +24,10 @@ endpoints = [{ address = \"192.0.2.3\" }]
 ";
 
 async fn start(balance: &str, geo: Vec<u8>) -> TestServer {
-    let cfg = format!("{}{POOLS}\n{balance}", server_header("geoip = \"geo.mmdb\""));
+    let cfg = format!(
+        "{}{POOLS}\n{balance}",
+        server_header("geoip = \"geo.mmdb\"")
+    );
     TestServer::start(&cfg, &[("geo.mmdb", &geo)]).await
 }
 
@@ -51,7 +54,10 @@ async fn failover_answers_from_the_first_pool() {
     )
     .await;
     for subnet in ["5.9.0.0/24", "8.8.8.0/24", "203.0.113.0/24"] {
-        assert_eq!(a(&s, "fo.example.test.", subnet).await, vec![ip("192.0.2.2")]);
+        assert_eq!(
+            a(&s, "fo.example.test.", subnet).await,
+            vec![ip("192.0.2.2")]
+        );
     }
     s.stop().await;
 }
@@ -68,12 +74,36 @@ subnets = { \"5.9.7.0/24\" = [\"ap\"], \"5.9.7.128/25\" = [\"us\"] }
 ";
     let s = start(balance, mmdb::standard_country_db()).await;
     let q = "geo.example.test.";
-    assert_eq!(pool_of(&a(&s, q, "5.9.1.0/24").await[0]), "eu", "country DE");
-    assert_eq!(pool_of(&a(&s, q, "203.0.113.0/24").await[0]), "ap", "country JP beats continent AS");
-    assert_eq!(pool_of(&a(&s, q, "198.18.0.0/24").await[0]), "eu", "BR → continent SA");
-    assert_eq!(pool_of(&a(&s, q, "5.9.7.0/25").await[0]), "ap", "subnet beats country");
-    assert_eq!(pool_of(&a(&s, q, "5.9.7.128/25").await[0]), "us", "most specific subnet wins");
-    assert_eq!(pool_of(&a(&s, q, "100.64.0.0/24").await[0]), "us", "unknown → default order");
+    assert_eq!(
+        pool_of(&a(&s, q, "5.9.1.0/24").await[0]),
+        "eu",
+        "country DE"
+    );
+    assert_eq!(
+        pool_of(&a(&s, q, "203.0.113.0/24").await[0]),
+        "ap",
+        "country JP beats continent AS"
+    );
+    assert_eq!(
+        pool_of(&a(&s, q, "198.18.0.0/24").await[0]),
+        "eu",
+        "BR → continent SA"
+    );
+    assert_eq!(
+        pool_of(&a(&s, q, "5.9.7.0/25").await[0]),
+        "ap",
+        "subnet beats country"
+    );
+    assert_eq!(
+        pool_of(&a(&s, q, "5.9.7.128/25").await[0]),
+        "us",
+        "most specific subnet wins"
+    );
+    assert_eq!(
+        pool_of(&a(&s, q, "100.64.0.0/24").await[0]),
+        "us",
+        "unknown → default order"
+    );
     // Scopes: a subnet match gives its own prefix; a country match inside a
     // network that holds a more specific subnet is de-aggregated past it.
     let scope = |m: &hickory_proto::op::Message| ecs(m).map(|e| e.2);
@@ -81,7 +111,10 @@ subnets = { \"5.9.7.0/24\" = [\"ap\"], \"5.9.7.128/25\" = [\"us\"] }
     assert_eq!(scope(&m), Some(25));
     let m = dig::udp(s.dns, &Ask::new(q, RecordType::A).ecs("5.9.1.0/24")).await;
     let sc = scope(&m).expect("scope");
-    assert!(sc > 16 && sc <= 24, "5.9.7.0/24 lies inside 5.9.0.0/16, so scope {sc} must exclude it");
+    assert!(
+        sc > 16 && sc <= 24,
+        "5.9.7.0/24 lies inside 5.9.0.0/16, so scope {sc} must exclude it"
+    );
     s.stop().await;
 }
 
@@ -109,15 +142,28 @@ async fn proximity_falls_back_to_country_centroids() {
     let balance = "[[balance]]\nname = \"near.example.test\"\npolicy = \"proximity\"\npools = [\"us\", \"eu\", \"ap\"]\n";
     let s = start(balance, mmdb::standard_country_db()).await;
     let q = "near.example.test.";
-    assert_eq!(pool_of(&a(&s, q, "5.9.1.0/24").await[0]), "eu", "DE centroid");
-    assert_eq!(pool_of(&a(&s, q, "203.0.113.0/24").await[0]), "ap", "JP centroid");
-    assert_eq!(pool_of(&a(&s, q, "8.8.8.0/24").await[0]), "us", "US centroid");
+    assert_eq!(
+        pool_of(&a(&s, q, "5.9.1.0/24").await[0]),
+        "eu",
+        "DE centroid"
+    );
+    assert_eq!(
+        pool_of(&a(&s, q, "203.0.113.0/24").await[0]),
+        "ap",
+        "JP centroid"
+    );
+    assert_eq!(
+        pool_of(&a(&s, q, "8.8.8.0/24").await[0]),
+        "us",
+        "US centroid"
+    );
     s.stop().await;
 }
 
 #[tokio::test]
 async fn weighted_draws_pools_by_weight() {
-    let balance = "[[balance]]\nname = \"w.example.test\"\npolicy = \"weighted\"\npools = [\"us\", \"eu\"]\n";
+    let balance =
+        "[[balance]]\nname = \"w.example.test\"\npolicy = \"weighted\"\npools = [\"us\", \"eu\"]\n";
     let s = start(balance, mmdb::standard_country_db()).await;
     let mut counts: HashMap<&str, u32> = HashMap::new();
     for _ in 0..400 {
@@ -127,7 +173,10 @@ async fn weighted_draws_pools_by_weight() {
     let us = counts.get("us").copied().unwrap_or(0) as f64;
     let share = us / 400.0;
     // Weights 3:1 → 75%; 400 draws keep it within ±10% with overwhelming odds.
-    assert!((0.65..=0.85).contains(&share), "us share {share} (counts {counts:?})");
+    assert!(
+        (0.65..=0.85).contains(&share),
+        "us share {share} (counts {counts:?})"
+    );
     s.stop().await;
 }
 
@@ -147,10 +196,14 @@ async fn random_uses_every_pool() {
 
 #[tokio::test]
 async fn latency_without_measurements_behaves_as_failover() {
-    let balance = "[[balance]]\nname = \"l.example.test\"\npolicy = \"latency\"\npools = [\"ap\", \"us\"]\n";
+    let balance =
+        "[[balance]]\nname = \"l.example.test\"\npolicy = \"latency\"\npools = [\"ap\", \"us\"]\n";
     let s = start(balance, mmdb::standard_country_db()).await;
     for _ in 0..5 {
-        assert_eq!(a(&s, "l.example.test.", "8.8.8.0/24").await, vec![ip("192.0.2.3")]);
+        assert_eq!(
+            a(&s, "l.example.test.", "8.8.8.0/24").await,
+            vec![ip("192.0.2.3")]
+        );
     }
     s.stop().await;
 }
@@ -177,7 +230,9 @@ async fn endpoint_weights_shape_single_answers() {
     let s = TestServer::start(&cfg, &[]).await;
     let mut heavy = 0;
     for _ in 0..400 {
-        if addrs(&dig::udp(s.dns, &Ask::new("e.example.test.", RecordType::A)).await)[0] == ip("192.0.2.1") {
+        if addrs(&dig::udp(s.dns, &Ask::new("e.example.test.", RecordType::A)).await)[0]
+            == ip("192.0.2.1")
+        {
             heavy += 1;
         }
     }
@@ -226,11 +281,22 @@ async fn explain_follows_the_same_path_as_answers() {
     let balance = "[[balance]]\nname = \"geo.example.test\"\npolicy = \"geo\"\npools = [\"us\", \"eu\", \"ap\"]\ncountries = { DE = [\"eu\"] }\n";
     let s = start(balance, mmdb::standard_country_db()).await;
     let snap = s.running.shared.load_full();
-    let e = geosteer::explain::explain(&snap, "geo.example.test", "A", "5.9.1.0/24").expect("explain");
+    let e =
+        geosteer::explain::explain(&snap, "geo.example.test", "A", "5.9.1.0/24").expect("explain");
     assert_eq!(e.country.as_deref(), Some("DE"));
     assert_eq!(e.trace.pool.as_deref(), Some("eu"));
-    assert!(e.trace.steps.iter().any(|l| l.contains("country match: DE")), "{:?}", e.trace.steps);
-    assert_eq!(e.trace.records, a(&s, "geo.example.test.", "5.9.1.0/24").await);
+    assert!(
+        e.trace
+            .steps
+            .iter()
+            .any(|l| l.contains("country match: DE")),
+        "{:?}",
+        e.trace.steps
+    );
+    assert_eq!(
+        e.trace.records,
+        a(&s, "geo.example.test.", "5.9.1.0/24").await
+    );
     assert_eq!(e.ecs_scope, 16);
     assert!(geosteer::explain::explain(&snap, "static.example.test", "A", "1.2.3.4").is_err());
     s.stop().await;

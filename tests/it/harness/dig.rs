@@ -48,12 +48,16 @@ impl Ask {
     pub fn message(&self) -> Message {
         let mut m = Message::query();
         m.metadata.recursion_desired = true;
-        m.add_query(Query::query(Name::from_str(&self.name).expect("name"), self.qtype));
+        m.add_query(Query::query(
+            Name::from_str(&self.name).expect("name"),
+            self.qtype,
+        ));
         if let Some(size) = self.edns {
             let mut e = Edns::new();
             e.set_max_payload(size);
             if let Some((ip, prefix)) = self.ecs {
-                e.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(ip, prefix, 0)));
+                e.options_mut()
+                    .insert(EdnsOption::Subnet(ClientSubnet::new(ip, prefix, 0)));
             }
             m.set_edns(e);
         }
@@ -69,7 +73,9 @@ pub async fn udp(server: SocketAddr, ask: &Ask) -> Message {
 
 /// Sends from a given loopback source address (127.0.0.x).
 pub async fn udp_from(server: SocketAddr, source: IpAddr, ask: &Ask) -> Message {
-    let sock = UdpSocket::bind(SocketAddr::new(source, 0)).await.expect("bind");
+    let sock = UdpSocket::bind(SocketAddr::new(source, 0))
+        .await
+        .expect("bind");
     let bytes = ask.message().to_vec().expect("encode");
     sock.send_to(&bytes, server).await.expect("send");
     let mut buf = vec![0u8; 65535];
@@ -85,11 +91,20 @@ pub async fn udp_raw(server: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 pub async fn udp_raw_wait(server: SocketAddr, bytes: &[u8], wait: Duration) -> Option<Vec<u8>> {
-    let bind: SocketAddr = if server.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" }.parse().ok()?;
+    let bind: SocketAddr = if server.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    }
+    .parse()
+    .ok()?;
     let sock = UdpSocket::bind(bind).await.ok()?;
     sock.send_to(bytes, server).await.ok()?;
     let mut buf = vec![0u8; 65535];
-    let (n, _) = tokio::time::timeout(wait, sock.recv_from(&mut buf)).await.ok()?.ok()?;
+    let (n, _) = tokio::time::timeout(wait, sock.recv_from(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
     buf.truncate(n);
     Some(buf)
 }

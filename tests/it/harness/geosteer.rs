@@ -42,7 +42,9 @@ impl TestServer {
             all.push(("example.test.zone", ZONE.as_bytes()));
         }
         let (dir, path) = write_config(config, &all);
-        let running = app::start(&path).await.unwrap_or_else(|e| panic!("start failed: {e}"));
+        let running = app::start(&path)
+            .await
+            .unwrap_or_else(|e| panic!("start failed: {e}"));
         let dns = running.dns_addrs[0];
         TestServer { running, dns, dir }
     }
@@ -66,4 +68,3 @@ pub fn server_header(extra: &str) -> String {
         "[server]\ndns_listen = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\nudp_workers = 1\n{extra}\n\n[zones]\n\"example.test\" = \"example.test.zone\"\n\n"
     )
 }
-

@@ -12,13 +12,20 @@ fn client() -> reqwest::Client {
 }
 
 pub async fn get(url: &str) -> (u16, String) {
-    let r = client().get(url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let r = client()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     (r.status().as_u16(), r.text().await.unwrap_or_default())
 }
 
 pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
     let (s, body) = get(url).await;
-    (s, serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {body}")))
+    (
+        s,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {body}")),
+    )
 }
 
 pub async fn post(url: &str, token: Option<&str>) -> (u16, String) {
@@ -26,6 +33,9 @@ pub async fn post(url: &str, token: Option<&str>) -> (u16, String) {
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    let r = req.send().await.unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let r = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
     (r.status().as_u16(), r.text().await.unwrap_or_default())
 }

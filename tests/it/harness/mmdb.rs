@@ -13,7 +13,8 @@ pub fn country_db(entries: &[(&str, &str)]) -> Vec<u8> {
     let mut w = mmdb_writer::Writer::new("geosteer-test-country");
     for (net, cc) in entries {
         let net: IpNet = net.parse().expect("test network");
-        w.insert(net, &CountryCode { country_code: cc }).expect("insert");
+        w.insert(net, &CountryCode { country_code: cc })
+            .expect("insert");
     }
     w.to_bytes().expect("mmdb bytes")
 }
