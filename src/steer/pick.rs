@@ -14,7 +14,7 @@ pub fn walk(
     order: &[PoolId],
     fallback: Option<PoolId>,
     inputs: &Inputs<'_>,
-    mut trace: Option<&mut Trace>,
+    trace: Option<&mut Trace>,
 ) -> (Option<PoolId>, Basis) {
     let state = |p: PoolId| {
         inputs
@@ -23,7 +23,7 @@ pub fn walk(
             .map(|h| h.state)
             .unwrap_or(PoolState::Down)
     };
-    if let Some(t) = trace.as_deref_mut() {
+    if let Some(t) = trace {
         for p in order {
             let h = inputs.health.pool(*p);
             t.step(format!(

@@ -127,7 +127,7 @@ pub fn candidate_order<R: rand::Rng + ?Sized>(
                 (None, Some(_)) => std::cmp::Ordering::Greater,
                 (None, None) => a.1.cmp(&b.1),
             });
-            if let Some(t) = trace.as_deref_mut() {
+            if let Some(t) = trace {
                 t.step(format!(
                     "measured latency: {}",
                     scored

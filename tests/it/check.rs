@@ -60,10 +60,13 @@ fn the_shipped_default_config_passes() {
     );
 }
 
+/// A broken config: its text, extra files beside it, and what the error must name.
+type Case<'a> = (String, Vec<(&'a str, &'a [u8])>, &'a [&'a str]);
+
 #[test]
 fn each_broken_config_names_its_key_or_line() {
     let base = server_header("");
-    let cases: Vec<(String, Vec<(&str, &[u8])>, &[&str])> = vec![
+    let cases: Vec<Case> = vec![
         // wrong type
         (
             format!("{base}{}", GOOD_POOLS.replace("fall = 3", "fall = \"three\"")),
