@@ -1,6 +1,6 @@
 //! The admin HTTP API (DESIGN §5) over a real socket, and the CLI against it.
 
-use std::process::Command;
+use std::process::Output;
 use std::time::Duration;
 
 use hickory_proto::rr::{RData, RecordType};
@@ -208,37 +208,29 @@ async fn metrics_page_explain_and_health_txt() {
     .await;
     assert_eq!(code, 400);
     // The CLI against the live API.
-    let out = Command::new(env!("CARGO_BIN_EXE_geosteer"))
-        .args([
-            "explain",
-            "--name",
-            "www.example.test",
-            "--client",
-            "8.8.8.0/24",
-            "--admin",
-            &base,
-        ])
-        .output()
-        .unwrap();
+    let out = cli(&[
+        "explain",
+        "--name",
+        "www.example.test",
+        "--client",
+        "8.8.8.0/24",
+        "--admin",
+        &base,
+    ])
+    .await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("pick: eu"));
-    let out = Command::new(env!("CARGO_BIN_EXE_geosteer"))
-        .args(["status", "--admin", &base])
-        .output()
-        .unwrap();
+    let out = cli(&["status", "--admin", &base]).await;
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && table.contains("192.0.2.2") && table.contains("healthy"),
         "{table}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_geosteer"))
-        .args(["drain", "eu", "192.0.2.2", "--admin", &base])
-        .output()
-        .unwrap();
+    let out = cli(&["drain", "eu", "192.0.2.2", "--admin", &base]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -268,4 +260,18 @@ async fn metrics_page_explain_and_health_txt() {
         "probes measured latency: {txt:?}"
     );
     s.stop().await;
+}
+
+/// Runs the CLI off the runtime thread: it talks to the admin API this
+/// test's runtime serves, so blocking here would deadlock both.
+async fn cli(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_geosteer"))
+            .args(&args)
+            .output()
+            .expect("run geosteer")
+    })
+    .await
+    .expect("cli task")
 }

@@ -63,10 +63,23 @@ impl Ask {
         }
         m
     }
+    /// The query on the wire, with the name's case as asked: hickory's
+    /// encoder lowercases names, so the question's labels are copied back
+    /// byte for byte (same length, same place: right after the header).
+    pub fn wire(&self) -> Vec<u8> {
+        let mut bytes = self.message().to_vec().expect("encode");
+        let mut at = 12;
+        for label in self.name.trim_end_matches('.').split('.') {
+            at += 1;
+            bytes[at..at + label.len()].copy_from_slice(label.as_bytes());
+            at += label.len();
+        }
+        bytes
+    }
 }
 
 pub async fn udp(server: SocketAddr, ask: &Ask) -> Message {
-    let bytes = ask.message().to_vec().expect("encode");
+    let bytes = ask.wire();
     let reply = udp_raw(server, &bytes).await.expect("no UDP reply");
     Message::from_vec(&reply).expect("decode reply")
 }
@@ -76,7 +89,7 @@ pub async fn udp_from(server: SocketAddr, source: IpAddr, ask: &Ask) -> Message 
     let sock = UdpSocket::bind(SocketAddr::new(source, 0))
         .await
         .expect("bind");
-    let bytes = ask.message().to_vec().expect("encode");
+    let bytes = ask.wire();
     sock.send_to(&bytes, server).await.expect("send");
     let mut buf = vec![0u8; 65535];
     let (n, _) = tokio::time::timeout(TIMEOUT, sock.recv_from(&mut buf))
@@ -110,7 +123,7 @@ pub async fn udp_raw_wait(server: SocketAddr, bytes: &[u8], wait: Duration) -> O
 }
 
 pub async fn tcp(server: SocketAddr, ask: &Ask) -> Message {
-    let bytes = ask.message().to_vec().expect("encode");
+    let bytes = ask.wire();
     let reply = tcp_raw(server, &bytes).await.expect("no TCP reply");
     Message::from_vec(&reply).expect("decode reply")
 }
