@@ -195,7 +195,14 @@ fn build_pool(config: &Config, id: PoolId) -> Pool {
     let endpoints = p
         .endpoints
         .iter()
-        .map(|e| Endpoint::new(e.address, state, thresholds.window))
+        .map(|e| {
+            Endpoint::new(
+                e.address,
+                state,
+                thresholds.window,
+                thresholds.latency_tau(),
+            )
+        })
         .collect();
     Pool::new(
         p.name.clone(),

@@ -38,7 +38,7 @@ pub struct Outcome<'a> {
 }
 
 impl Endpoint {
-    pub fn new(address: IpAddr, state: EndpointState, window: Duration) -> Endpoint {
+    pub fn new(address: IpAddr, state: EndpointState, window: Duration, tau: Duration) -> Endpoint {
         Endpoint {
             address,
             state,
@@ -46,7 +46,7 @@ impl Endpoint {
             streak: 0,
             last_error: None,
             since_unix_ms: 0,
-            window: Window::new(window),
+            window: Window::new(window, tau),
         }
     }
 

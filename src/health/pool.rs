@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use super::endpoint::Endpoint;
-use super::window::{Window, seconds};
+use super::window::{TAU_DIVISOR, Window, seconds};
 use super::{PoolHealth, PoolState};
 use crate::config::MonitorConfig;
 
@@ -50,6 +50,15 @@ impl Thresholds {
         fall: 3,
         interval: Duration::from_secs(5),
     };
+
+    /// How fast smoothed latency follows a change: `window / 12`, but never
+    /// longer than one probe interval, so that a region turning slow crosses
+    /// `max_latency` within about `fall` intervals, as fast as a dead
+    /// endpoint leaves (a step to 1.2 × `max_latency` crosses after two
+    /// results one `tau` apart).
+    pub fn latency_tau(&self) -> Duration {
+        (self.window / TAU_DIVISOR).min(self.interval)
+    }
 
     pub fn of(monitor: Option<&MonitorConfig>) -> Thresholds {
         match monitor {
@@ -101,7 +110,7 @@ impl Pool {
             min_healthy,
             thresholds,
             endpoints,
-            traffic: Window::new(thresholds.window),
+            traffic: Window::new(thresholds.window, thresholds.latency_tau()),
             state: PoolState::Down,
             good_evals: 0,
             next_eval: None,

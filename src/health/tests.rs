@@ -257,6 +257,32 @@ fn smoothed_latency_over_max_degrades() {
 }
 
 #[test]
+fn slow_region_degrades_within_fall_intervals_even_with_a_long_window() {
+    // A 60 s window with a 1 s interval: a minute of fast history must not
+    // hold the mean under max_latency for long (tau = interval, not 5 s).
+    let config = parse(&BASE_TOML.replace("window = \"10s\"", "window = \"60s\""));
+    let solo = pool(&config, "solo");
+    let mut book = HealthBook::new(&config, 1);
+    for s in 0..60u64 {
+        book.observe(probe(solo, 0, true, 5), at(s * 1000), 0);
+    }
+    assert_eq!(pool_state(&book, solo), PoolState::Healthy);
+    // 1.2 × max_latency (100ms) from second 60 on; fall = 3.
+    let mut degraded_after = None;
+    for n in 1..=10u64 {
+        book.observe(probe(solo, 0, true, 120), at((59 + n) * 1000), 0);
+        if pool_state(&book, solo) == PoolState::Degraded {
+            degraded_after = Some(n);
+            break;
+        }
+    }
+    assert!(
+        degraded_after.is_some_and(|n| n <= 3),
+        "degraded after {degraded_after:?} slow probes"
+    );
+}
+
+#[test]
 fn window_expiry_clears_errors_and_latency() {
     let config = base();
     let solo = pool(&config, "solo");
@@ -467,7 +493,7 @@ fn reload_keeps_history_of_unchanged_endpoints() {
 #[test]
 fn window_memory_is_bounded_and_expires_by_bucket() {
     let span = Duration::from_secs(60);
-    let mut w = Window::new(span);
+    let mut w = Window::new(span, span / 12);
     for i in 0..100_000u64 {
         // 100k results over 2 s.
         w.record(at(i / 50), i % 10 != 0, Duration::from_millis(20));
@@ -492,7 +518,7 @@ fn window_memory_is_bounded_and_expires_by_bucket() {
 #[test]
 fn smoothed_latency_follows_a_step_within_two_tau() {
     // tau = 60s / 12 = 5s.
-    let mut w = Window::new(Duration::from_secs(60));
+    let mut w = Window::new(Duration::from_secs(60), Duration::from_secs(5));
     for s in 0..30u64 {
         w.record(at(s * 1000), true, Duration::from_millis(10));
     }

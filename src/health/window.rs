@@ -6,8 +6,9 @@
 //! Expiry is precise to one bucket (`span / 60`, one second for a 60 s window).
 //!
 //! **Smoothed latency** is a time-decayed mean, not a per-sample EWMA: each
-//! successful result weighs `exp(-age / tau)` with `tau = span / 12` (5 s for
-//! a 60 s window). Results that arrive together weigh the same, so a burst of
+//! successful result weighs `exp(-age / tau)`, with `tau` the smaller of
+//! `span / 12` and the monitor's interval (`Thresholds::latency_tau`).
+//! Results that arrive together weigh the same, so a burst of
 //! proxy traffic is averaged rather than "last few wins", and the mean follows
 //! a step change within about two `tau`. Failed results count in the error
 //! rate only: a timeout's latency is the timeout, which would count it twice.
@@ -19,8 +20,8 @@ use std::time::{Duration, Instant};
 
 /// Buckets per window.
 pub const BUCKETS: usize = 60;
-/// `tau = span / TAU_DIVISOR` for the smoothed latency.
-const TAU_DIVISOR: f64 = 12.0;
+/// `tau` is at most `span / TAU_DIVISOR` for the smoothed latency.
+pub const TAU_DIVISOR: u32 = 12;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Bucket {
@@ -45,7 +46,8 @@ pub struct Window {
 }
 
 impl Window {
-    pub fn new(span: Duration) -> Window {
+    /// A window over `span` whose smoothed latency decays with `tau`.
+    pub fn new(span: Duration, tau: Duration) -> Window {
         let span = span.max(Duration::from_millis(BUCKETS as u64));
         Window {
             span,
@@ -55,7 +57,7 @@ impl Window {
             head: 0,
             count: 0,
             errors: 0,
-            latency: Decayed::new(span.as_secs_f64() / TAU_DIVISOR),
+            latency: Decayed::new(tau.as_secs_f64()),
         }
     }
 
@@ -65,7 +67,7 @@ impl Window {
 
     /// Forgets every result (an endpoint that comes back up starts afresh).
     pub fn clear(&mut self) {
-        *self = Window::new(self.span);
+        *self = Window::new(self.span, Duration::from_secs_f64(self.latency.tau));
     }
 
     /// Expires buckets older than the window. Returns true when the totals or
