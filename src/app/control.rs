@@ -241,42 +241,132 @@ impl Control {
         use std::fmt::Write;
         let backends = self.proxies.status();
         let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-        out.push_str("# HELP geosteer_proxy_requests_total Requests forwarded, by backend and server.\n# TYPE geosteer_proxy_requests_total counter\n");
-        out.push_str("# HELP geosteer_proxy_errors_total Failed requests (connect error, timeout, 5xx), by backend and server.\n# TYPE geosteer_proxy_errors_total counter\n");
-        out.push_str("# HELP geosteer_proxy_in_flight Requests in flight, by backend and server.\n# TYPE geosteer_proxy_in_flight gauge\n");
-        out.push_str("# HELP geosteer_proxy_latency_seconds Request latency quantiles (bucket upper bounds).\n# TYPE geosteer_proxy_latency_seconds gauge\n");
-        out.push_str("# HELP geosteer_proxy_server_up Server takes new requests (up, not ejected, not draining).\n# TYPE geosteer_proxy_server_up gauge\n");
-        out.push_str("# HELP geosteer_proxy_rate_limited_total Requests answered 429 by rate limiting, by backend.\n# TYPE geosteer_proxy_rate_limited_total counter\n");
-        for b in &backends {
-            let name = esc(&b.name);
-            let _ = writeln!(
-                out,
-                "geosteer_proxy_rate_limited_total{{backend=\"{name}\"}} {}",
-                b.rate_limited
-            );
-            for s in &b.servers {
-                let l = format!("backend=\"{name}\",server=\"{}\"", s.address);
-                let _ = writeln!(out, "geosteer_proxy_requests_total{{{l}}} {}", s.requests);
-                let _ = writeln!(out, "geosteer_proxy_errors_total{{{l}}} {}", s.errors);
-                let _ = writeln!(out, "geosteer_proxy_in_flight{{{l}}} {}", s.in_flight);
+        // Every server with its label set, once.
+        let servers: Vec<(String, &crate::proxy::ServerStatus)> = backends
+            .iter()
+            .flat_map(|b| {
+                let name = esc(&b.name);
+                b.servers
+                    .iter()
+                    .map(move |s| (format!("backend=\"{name}\",server=\"{}\"", s.address), s))
+            })
+            .collect();
+        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+
+        family(
+            out,
+            "geosteer_proxy_requests_total",
+            "counter",
+            "Requests (or L4 connections) sent to a server.",
+        );
+        for (l, s) in &servers {
+            let _ = writeln!(out, "geosteer_proxy_requests_total{{{l}}} {}", s.requests);
+        }
+        family(
+            out,
+            "geosteer_proxy_responses_total",
+            "counter",
+            "Server responses by status class.",
+        );
+        for (l, s) in &servers {
+            for (i, n) in s.responses.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "geosteer_proxy_server_up{{{l},state=\"{}\"}} {}",
-                    s.state,
-                    u8::from(s.state == "up")
+                    "geosteer_proxy_responses_total{{{l},class=\"{}xx\"}} {n}",
+                    i + 1
                 );
-                for (q, v) in [("0.5", s.latency_p50_ms), ("0.99", s.latency_p99_ms)] {
-                    if let Some(ms) = v {
+            }
+        }
+        family(
+            out,
+            "geosteer_proxy_errors_total",
+            "counter",
+            "Failed requests (connect error, timeout, 5xx).",
+        );
+        for (l, s) in &servers {
+            let _ = writeln!(out, "geosteer_proxy_errors_total{{{l}}} {}", s.errors);
+        }
+        family(
+            out,
+            "geosteer_proxy_in_flight",
+            "gauge",
+            "Requests in flight.",
+        );
+        for (l, s) in &servers {
+            let _ = writeln!(out, "geosteer_proxy_in_flight{{{l}}} {}", s.in_flight);
+        }
+        family(
+            out,
+            "geosteer_proxy_server_up",
+            "gauge",
+            "1 when the server takes new requests (up, not ejected, not draining).",
+        );
+        for (l, s) in &servers {
+            let _ = writeln!(
+                out,
+                "geosteer_proxy_server_up{{{l},state=\"{}\"}} {}",
+                s.state,
+                u8::from(s.state == "up")
+            );
+        }
+        family(
+            out,
+            "geosteer_proxy_request_duration_seconds",
+            "histogram",
+            "Time from sending a request to the server to its response head (L4: connection lifetime).",
+        );
+        for (l, s) in &servers {
+            let mut cumulative = 0;
+            for (i, n) in s.latency.counts.iter().enumerate() {
+                cumulative += n;
+                match crate::proxy::stats::BOUNDS_MS.get(i) {
+                    Some(ms) => {
                         let _ = writeln!(
                             out,
-                            "geosteer_proxy_latency_seconds{{{l},quantile=\"{q}\"}} {}",
-                            ms as f64 / 1000.0
+                            "geosteer_proxy_request_duration_seconds_bucket{{{l},le=\"{}\"}} {cumulative}",
+                            *ms as f64 / 1000.0
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            out,
+                            "geosteer_proxy_request_duration_seconds_bucket{{{l},le=\"+Inf\"}} {cumulative}"
                         );
                     }
                 }
             }
+            let _ = writeln!(
+                out,
+                "geosteer_proxy_request_duration_seconds_sum{{{l}}} {}",
+                s.latency.sum.as_secs_f64()
+            );
+            let _ = writeln!(
+                out,
+                "geosteer_proxy_request_duration_seconds_count{{{l}}} {cumulative}"
+            );
         }
-        out.push_str("# HELP geosteer_proxy_observations_dropped_total Traffic outcomes dropped because the health writer's queue was full.\n# TYPE geosteer_proxy_observations_dropped_total counter\n");
+        family(
+            out,
+            "geosteer_proxy_rate_limited_total",
+            "counter",
+            "Requests answered 429 by rate limiting, by backend.",
+        );
+        for b in &backends {
+            let _ = writeln!(
+                out,
+                "geosteer_proxy_rate_limited_total{{backend=\"{}\"}} {}",
+                esc(&b.name),
+                b.rate_limited
+            );
+        }
+        family(
+            out,
+            "geosteer_proxy_observations_dropped_total",
+            "counter",
+            "Traffic outcomes dropped because the health writer's queue was full.",
+        );
         let _ = writeln!(
             out,
             "geosteer_proxy_observations_dropped_total {}",

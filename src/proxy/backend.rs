@@ -19,7 +19,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::ProxyBody;
-use super::stats::Histogram;
+use super::stats::{Histogram, HistogramSnapshot};
 use crate::balance::{Balancer, Candidate, Ejection};
 use crate::config::{BackendConfig, BackendId};
 
@@ -41,6 +41,8 @@ pub struct ServerSlot {
     in_flight: AtomicU32,
     requests: AtomicU64,
     errors: AtomicU64,
+    /// Server responses by status class: 1xx .. 5xx.
+    responses: [AtomicU64; 5],
     latency: Histogram,
     ejection: Mutex<Ejection>,
     /// Cancelled when a drain's `drain_timeout` passes: in-flight work stops.
@@ -57,6 +59,7 @@ impl ServerSlot {
             in_flight: AtomicU32::new(0),
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            responses: Default::default(),
             latency: Histogram::default(),
             ejection: Mutex::new(Ejection::default()),
             cut: Mutex::new(CancellationToken::new()),
@@ -121,6 +124,16 @@ impl ServerSlot {
         }
     }
 
+    /// Counts a response from the server by its status class.
+    pub fn count_status(&self, status: u16) {
+        if let Some(c) = self
+            .responses
+            .get(usize::from(status / 100).wrapping_sub(1))
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Records a finished attempt for ejection and status.
     pub fn record(&self, ok: bool, latency: Duration, config: &BackendConfig, now: Instant) {
         self.latency.record(latency);
@@ -159,6 +172,8 @@ impl ServerSlot {
             in_flight: self.in_flight(),
             requests: self.requests.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
+            responses: std::array::from_fn(|i| self.responses[i].load(Ordering::Relaxed)),
+            latency: self.latency.snapshot(),
             latency_p50_ms: self.latency.quantile(0.5).map(|d| d.as_millis() as u64),
             latency_p99_ms: p99.map(|d| d.as_millis() as u64),
             drained_at_unix_ms: (drained_at != 0).then_some(drained_at),
@@ -302,6 +317,11 @@ pub struct ServerStatus {
     pub in_flight: u32,
     pub requests: u64,
     pub errors: u64,
+    /// Server responses by class, `[1xx, 2xx, 3xx, 4xx, 5xx]`.
+    pub responses: [u64; 5],
+    /// For `/metrics`.
+    #[serde(skip)]
+    pub latency: HistogramSnapshot,
     pub latency_p50_ms: Option<u64>,
     pub latency_p99_ms: Option<u64>,
     pub drained_at_unix_ms: Option<u64>,

@@ -112,6 +112,7 @@ pub(crate) async fn forward(
         match sent {
             Ok(Ok(resp)) => {
                 let status = resp.status();
+                guard.slot().count_status(status.as_u16());
                 let ok = !status.is_server_error();
                 let error = (!ok).then(|| format!("status {}", status.as_u16()));
                 record(

@@ -4,13 +4,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the buckets, in milliseconds; the last bucket is open.
-const BOUNDS_MS: [u64; 16] = [
+pub const BOUNDS_MS: [u64; 16] = [
     1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000,
 ];
 
 #[derive(Debug, Default)]
 pub struct Histogram {
     counts: [AtomicU64; BOUNDS_MS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+/// A histogram read at one moment, for Prometheus: per-bucket counts (the
+/// last is the open bucket) and the sum of all latencies.
+#[derive(Debug, Clone, Default)]
+pub struct HistogramSnapshot {
+    pub counts: Vec<u64>,
+    pub sum: Duration,
 }
 
 impl Histogram {
@@ -21,6 +30,19 @@ impl Histogram {
             .position(|&b| ms <= b)
             .unwrap_or(BOUNDS_MS.len());
         self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        HistogramSnapshot {
+            counts: self
+                .counts
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect(),
+            sum: Duration::from_micros(self.sum_micros.load(Ordering::Relaxed)),
+        }
     }
 
     /// The upper bound of the bucket holding quantile `q` (0..=1); None when empty.

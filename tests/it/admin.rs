@@ -262,6 +262,53 @@ async fn metrics_page_explain_and_health_txt() {
     s.stop().await;
 }
 
+#[tokio::test]
+async fn proxy_traffic_shows_in_metrics_by_status_class_and_latency() {
+    use crate::harness::origin::Mode;
+    let origin = Origin::start().await;
+    let config = format!(
+        "{}
+[[proxy]]
+listen = \"127.0.0.1:0\"
+mode = \"http\"
+routes = [{{ backend = \"web\" }}]
+[backends.web]
+servers = [{{ address = \"{}\" }}]
+max_fails = 100
+",
+        server_header(""),
+        origin.addr()
+    );
+    let s = TestServer::start(&config, &[]).await;
+    let proxy = format!("http://{}/", s.running.proxy_addrs[0]);
+    for _ in 0..3 {
+        assert_eq!(get(&proxy).await.0, 200);
+    }
+    origin.set_mode(Mode::Failing);
+    assert_eq!(get(&proxy).await.0, 500);
+    let (code, m) = get(&format!("http://{}/metrics", s.running.admin_addr)).await;
+    assert_eq!(code, 200);
+    let l = format!("backend=\"web\",server=\"{}\"", origin.addr());
+    for line in [
+        format!("geosteer_proxy_requests_total{{{l}}} 4"),
+        format!("geosteer_proxy_responses_total{{{l},class=\"2xx\"}} 3"),
+        format!("geosteer_proxy_responses_total{{{l},class=\"5xx\"}} 1"),
+        format!("geosteer_proxy_errors_total{{{l}}} 1"),
+        format!("geosteer_proxy_request_duration_seconds_bucket{{{l},le=\"+Inf\"}} 4"),
+        format!("geosteer_proxy_request_duration_seconds_count{{{l}}} 4"),
+    ] {
+        assert!(m.contains(&line), "missing {line} in:\n{m}");
+    }
+    // Each family's samples follow its own TYPE line (Prometheus text format).
+    let type_at = m
+        .find("# TYPE geosteer_proxy_responses_total")
+        .expect("TYPE");
+    let first = m.find("geosteer_proxy_responses_total{").expect("sample");
+    let next_type = m[type_at + 1..].find("# TYPE").map(|i| i + type_at + 1);
+    assert!(first > type_at && next_type.is_none_or(|n| first < n));
+    s.stop().await;
+}
+
 /// Runs the CLI off the runtime thread: it talks to the admin API this
 /// test's runtime serves, so blocking here would deadlock both.
 async fn cli(args: &[&str]) -> Output {
