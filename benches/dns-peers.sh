@@ -8,6 +8,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bench=${BENCH_DIR:-$top/../shared/bench}
 cargo build --release --manifest-path "$top/Cargo.toml" >&2
+bin=${CARGO_TARGET_DIR:-$top/target}/release/geosteer
 # shellcheck disable=SC2086
 exec "$bench/dns-peers.sh" ${PEERS:-gdnsd knot nsd} \
-  target geosteer 5310 "static www" "$top/target/release/geosteer serve --config $top/benches/dns/geosteer.toml"
+  target geosteer 5310 "static www" "$bin serve --config $top/benches/dns/geosteer.toml"

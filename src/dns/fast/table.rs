@@ -88,11 +88,14 @@ pub struct WireZones {
     zones: Vec<WireZone>,
 }
 
+/// A name of one zone: whether it falls back, and its RRsets by type.
+type CompiledName = (LowerName, bool, Vec<(u16, Rrset)>);
+
 /// One zone compiled, before the zones are merged.
 pub struct ZoneFragments {
     origin: LowerName,
     zone: WireZone,
-    names: Vec<(LowerName, bool, Vec<(u16, Rrset)>)>,
+    names: Vec<CompiledName>,
 }
 
 /// Compiles one zone from its records.
@@ -103,7 +106,7 @@ pub fn compile_zone(
 ) -> ZoneFragments {
     let simple = records.keys().all(|k| plain(origin, k));
     let apex_ns = records.get(&RrKey::new(origin.clone(), RecordType::NS));
-    let mut names: Vec<(LowerName, bool, Vec<(u16, Rrset)>)> = Vec::new();
+    let mut names: Vec<CompiledName> = Vec::new();
     for (key, set) in records {
         if names.last().is_none_or(|(n, _, _)| *n != key.name) {
             names.push((key.name.clone(), false, Vec::new()));
