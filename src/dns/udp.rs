@@ -142,11 +142,20 @@ impl Worker {
             dst: src,
         };
         let bytes = packet.to_vec();
-        let in_flight = self.in_flight.clone();
+        let slot = InFlight(self.in_flight.clone());
         self.runtime.spawn(async move {
             answer_with_hickory(&handler, bytes, src, reply).await;
-            in_flight.fetch_sub(1, Ordering::Relaxed);
+            drop(slot);
         });
+    }
+}
+
+/// One fallback query counted in flight; released even if its task panics.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
