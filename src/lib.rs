@@ -17,8 +17,11 @@
 //! IO shells (own sockets, tasks and timers; call the core):
 //! - [`probe`]: a worker per monitored endpoint, sending `Observation`s.
 //!
-//! The data path of one DNS query: `dns::server` → `dns::handler` loads one
-//! `state::Snapshot` → `steer::decide` → `dns::answer` encodes the records.
+//! The data path of one DNS query over UDP: a `dns::udp` worker thread →
+//! `dns::fast::answer` loads one `state::Snapshot` → `steer::decide` (balanced
+//! names) or the zones' precompiled fragments → the reply, written into a
+//! reused buffer. What the fast path leaves (and all of TCP) goes `dns::server`
+//! → `dns::handler` → `steer::decide` or the zone catalog → `dns::answer`.
 
 #![forbid(unsafe_code)]
 

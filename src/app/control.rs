@@ -134,10 +134,15 @@ impl Control {
             tracing::warn!("{w}");
         }
         let current = self.shared.load_full();
-        let listen_changed = current.config.server.dns_listen != loaded.config.server.dns_listen
-            || current.config.server.admin_listen != loaded.config.server.admin_listen;
+        let (old, new) = (&current.config.server, &loaded.config.server);
+        let listen_changed = old.dns_listen != new.dns_listen
+            || old.admin_listen != new.admin_listen
+            || old.udp_workers != new.udp_workers
+            || old.fast_path != new.fast_path;
         if listen_changed {
-            tracing::warn!("dns_listen and admin_listen changes take effect on restart");
+            tracing::warn!(
+                "dns_listen, admin_listen, udp_workers and fast_path changes take effect on restart"
+            );
         }
         let generation = current.generation + 1;
         let config = loaded.config.clone();

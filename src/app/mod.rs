@@ -138,7 +138,12 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
             .unwrap_or(1),
         n => n as usize,
     };
-    let dns = DnsServer::bind(&config.server.dns_listen, udp_sockets, handler)?;
+    let dns = DnsServer::bind(
+        &config.server.dns_listen,
+        udp_sockets,
+        config.server.fast_path,
+        handler,
+    )?;
 
     let admin_listener = tokio::net::TcpListener::bind(config.server.admin_listen)
         .await

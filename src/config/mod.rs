@@ -78,6 +78,8 @@ pub struct ServerConfig {
     pub health_query_allow: Vec<IpNet>,
     /// UDP sockets per DNS address (SO_REUSEPORT); 0 means one per available core.
     pub udp_workers: u32,
+    /// UDP on the fast-path threads (`dns::udp`); false: hickory's server only.
+    pub fast_path: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -36,6 +36,8 @@ pub struct RawServer {
     pub health_query_allow: Option<Vec<String>>,
     /// UDP sockets (SO_REUSEPORT) per DNS listen address; default: one per core.
     pub udp_workers: Option<u32>,
+    /// Answer UDP on the fast path (default true); false: hickory only.
+    pub fast_path: Option<bool>,
 }
 
 /// `geoip` takes one path, or several (ip-location-db ships IPv4 and IPv6 apart).

@@ -246,6 +246,7 @@ impl Validator<'_> {
             admin_token: raw.admin_token,
             health_query_allow,
             udp_workers: raw.udp_workers.unwrap_or(0),
+            fast_path: raw.fast_path.unwrap_or(true),
         }
     }
 

@@ -37,6 +37,15 @@ impl DnsHandler {
         }
     }
 
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Counters of queries that are not for a balanced name.
+    pub fn other_counters(&self) -> &Arc<NameCounters> {
+        &self.other
+    }
+
     fn count_other(&self, request: &Request, rcode: ResponseCode) {
         let qtype = request
             .queries

@@ -2,6 +2,9 @@
 //! calls on the pure core; knows hickory so nothing else has to.
 //!
 //! - `server`: binds every `dns_listen` address (UDP sockets with SO_REUSEPORT, TCP).
+//! - `udp`: a thread per UDP socket running the fast path, falling back to hickory.
+//! - `fast`: parses a query and writes its answer with no allocation (balanced
+//!   names and the zones' plain RRsets); says when hickory must answer instead.
 //! - `handler`: the `RequestHandler`: balanced names, `_health` TXT, else the zone catalog.
 //! - `client`: ECS or packet source → the address steering uses.
 //! - `answer`: response encoding, EDNS/ECS echo, UDP truncation with OPT.
@@ -9,8 +12,10 @@
 
 pub mod answer;
 pub mod client;
+pub mod fast;
 pub mod handler;
 pub mod health_txt;
 pub mod server;
+pub mod udp;
 
 pub use handler::DnsHandler;

@@ -1,6 +1,7 @@
 //! server: binds every `dns_listen` address for UDP (several SO_REUSEPORT
-//! sockets, so the kernel spreads queries over worker threads) and TCP, and
-//! runs them with hickory's `Server`.
+//! sockets, so the kernel spreads queries over worker threads) and TCP. TCP
+//! always runs on hickory's `Server`; UDP runs on the fast-path workers
+//! (`udp`), or on hickory's `Server` too when `server.fast_path = false`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
 use super::DnsHandler;
+use super::udp::UdpWorkers;
 
 /// Idle time after which a DNS TCP connection is closed (RFC 7766 suggests seconds).
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -17,6 +19,7 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 /// The running DNS listeners.
 pub struct DnsServer {
     server: Server<DnsHandler>,
+    udp: Option<UdpWorkers>,
     /// Bound addresses, in config order (port 0 resolved).
     pub addrs: Vec<SocketAddr>,
 }
@@ -29,14 +32,18 @@ pub struct BindError {
 }
 
 impl DnsServer {
-    /// Binds UDP and TCP on every address. `udp_sockets` per address (≥ 1).
+    /// Binds UDP and TCP on every address. `udp_sockets` per address (≥ 1),
+    /// each with its own fast-path thread when `fast_path`. Call from
+    /// inside the tokio runtime (fallback queries run on it).
     pub fn bind(
         listen: &[SocketAddr],
         udp_sockets: usize,
+        fast_path: bool,
         handler: DnsHandler,
     ) -> Result<DnsServer, BindError> {
-        let mut server = Server::new(handler);
+        let mut server = Server::new(handler.clone());
         let mut addrs = Vec::new();
+        let mut fast_sockets = Vec::new();
         for want in listen {
             let err = |source| BindError {
                 addr: *want,
@@ -47,13 +54,13 @@ impl DnsServer {
             let mut attempt = 0;
             let (udp, tcp, addr) = loop {
                 attempt += 1;
-                let first = udp_socket(*want).map_err(err)?;
+                let first = udp_socket(*want, !fast_path).map_err(err)?;
                 let addr = first.local_addr().map_err(err)?;
                 match tcp_listener(addr) {
                     Ok(tcp) => {
                         let mut udp = vec![first];
                         for _ in 1..udp_sockets.max(1) {
-                            udp.push(udp_socket(addr).map_err(err)?);
+                            udp.push(udp_socket(addr, !fast_path).map_err(err)?);
                         }
                         break (udp, tcp, addr);
                     }
@@ -63,14 +70,29 @@ impl DnsServer {
                     Err(e) => return Err(err(e)),
                 }
             };
-            for s in udp {
-                server.register_socket(s);
+            if fast_path {
+                fast_sockets.extend(udp);
+            } else {
+                for s in udp {
+                    server.register_socket(tokio::net::UdpSocket::from_std(s).map_err(err)?);
+                }
             }
             server.register_listener(tcp, TCP_IDLE, 64 * 1024);
-            tracing::info!(%addr, udp_sockets = udp_sockets.max(1), "listening for DNS on UDP and TCP");
+            tracing::info!(%addr, udp_sockets = udp_sockets.max(1), fast_path, "listening for DNS on UDP and TCP");
             addrs.push(addr);
         }
-        Ok(DnsServer { server, addrs })
+        let udp = if fast_path {
+            let runtime = tokio::runtime::Handle::current();
+            let workers =
+                UdpWorkers::start(fast_sockets, handler, runtime).map_err(|source| BindError {
+                    addr: listen.first().copied().unwrap_or(([0, 0, 0, 0], 0).into()),
+                    source,
+                })?;
+            Some(workers)
+        } else {
+            None
+        };
+        Ok(DnsServer { server, udp, addrs })
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -79,24 +101,28 @@ impl DnsServer {
 
     /// Stops accepting, lets in-flight TCP queries finish, and returns.
     pub async fn shutdown(mut self) {
+        if let Some(udp) = self.udp.take() {
+            udp.stop().await;
+        }
         if let Err(e) = self.server.shutdown_gracefully().await {
             tracing::warn!(error = %e, "DNS server shut down with an error");
         }
     }
 }
 
-fn udp_socket(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+/// A UDP socket for `addr`, non-blocking for tokio or blocking for a fast-path thread.
+fn udp_socket(addr: SocketAddr, nonblocking: bool) -> std::io::Result<std::net::UdpSocket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
     }
     s.set_reuse_port(true)?;
-    s.set_nonblocking(true)?;
+    s.set_nonblocking(nonblocking)?;
     // Room for bursts: a few MB of queued queries instead of drops.
     let _ = s.set_recv_buffer_size(4 << 20);
     let _ = s.set_send_buffer_size(4 << 20);
     s.bind(&addr.into())?;
-    tokio::net::UdpSocket::from_std(s.into())
+    Ok(s.into())
 }
 
 fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {

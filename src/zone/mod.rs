@@ -1,7 +1,8 @@
 //! zone: loads RFC 1035 master files into a hickory `Catalog`, which answers
 //! every name that is not balanced (NXDOMAIN, NODATA, REFUSED, CNAME, ...),
 //! and keeps what the balanced path needs from each zone: its SOA for negative
-//! answers and which RRsets exist.
+//! answers and which RRsets exist. `dns::fast::table` compiles the same
+//! records into wire fragments for the UDP fast path.
 //!
 //! hickory's zone parser reports no line numbers, so on a parse error we find
 //! the first failing record by re-parsing prefixes that end at record
@@ -20,6 +21,7 @@ use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 
 use crate::config::{Config, ConfigError, ConfigErrors, ZoneConfig};
+use crate::dns::fast::table::{self, WireZones, ZoneFragments};
 
 /// One loaded zone.
 pub struct Zone {
@@ -44,6 +46,8 @@ impl Zone {
 /// Every served zone, plus the catalog that answers from them.
 pub struct Zones {
     pub catalog: Catalog,
+    /// The same zones compiled for the UDP fast path.
+    pub wire: WireZones,
     zones: Vec<Zone>,
 }
 
@@ -54,16 +58,22 @@ impl Zones {
         let mut errors = Vec::new();
         let mut catalog = Catalog::new();
         let mut zones = Vec::new();
+        let mut fragments = Vec::new();
         for zc in &config.zones {
             match load_zone(zc) {
-                Ok((zone, handler)) => {
+                Ok((zone, handler, wire)) => {
                     catalog.upsert(zone.origin.clone(), vec![handler]);
                     zones.push(zone);
+                    fragments.push(wire);
                 }
                 Err(e) => errors.push(e),
             }
         }
-        let mut set = Zones { catalog, zones };
+        let mut set = Zones {
+            catalog,
+            wire: WireZones::default(),
+            zones,
+        };
         for (i, b) in config.balance.iter().enumerate() {
             let Ok(name) = Name::from_str(&b.name) else {
                 continue;
@@ -86,14 +96,17 @@ impl Zones {
         }
         if errors.is_empty() {
             // Balanced names exist even where the zone file has no record for them.
+            let mut balanced = Vec::new();
             for b in &config.balance {
                 if let Ok(name) = Name::from_str(&b.name) {
                     let name = LowerName::new(&name);
                     if let Some(i) = set.find_indexed(&name).map(|(i, _)| i) {
-                        set.zones[i].names.insert(name);
+                        set.zones[i].names.insert(name.clone());
                     }
+                    balanced.push(name);
                 }
             }
+            set.wire = WireZones::build(fragments, &balanced);
             Ok(set)
         } else {
             Err(ConfigErrors(errors))
@@ -122,7 +135,7 @@ impl Zones {
     }
 }
 
-fn load_zone(zc: &ZoneConfig) -> Result<(Zone, Arc<dyn ZoneHandler>), ConfigError> {
+fn load_zone(zc: &ZoneConfig) -> Result<(Zone, Arc<dyn ZoneHandler>, ZoneFragments), ConfigError> {
     let path = &zc.path;
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::file(path, format!("cannot read zone file: {e}")))?;
@@ -165,6 +178,7 @@ fn load_zone(zc: &ZoneConfig) -> Result<(Zone, Arc<dyn ZoneHandler>), ConfigErro
         .ok_or_else(|| {
             ConfigError::file(path, format!("zone {origin} has no SOA record at its apex"))
         })?;
+    let wire = table::compile_zone(&lower_origin, &records, &negative_soa);
     let handler = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
         origin.clone(),
         records,
@@ -180,6 +194,7 @@ fn load_zone(zc: &ZoneConfig) -> Result<(Zone, Arc<dyn ZoneHandler>), ConfigErro
             names,
         },
         Arc::new(handler),
+        wire,
     ))
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use hickory_proto::rr::{RData, RecordType};
 
+use crate::both_paths;
 use crate::harness::dig::{self, Ask, addrs, ip};
 use crate::harness::geosteer::{TestServer, server_header};
 use crate::harness::http::{get, get_json, post};
@@ -162,7 +163,7 @@ async fn pool_health_status_codes_follow_the_pool_state() {
     s.stop().await;
 }
 
-#[tokio::test]
+both_paths! {
 async fn metrics_page_explain_and_health_txt() {
     let (a, b) = (Origin::start().await, Origin::start().await);
     let s = TestServer::start(&config("", &a, &b), &[]).await;
@@ -260,6 +261,7 @@ async fn metrics_page_explain_and_health_txt() {
         "probes measured latency: {txt:?}"
     );
     s.stop().await;
+}
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
+use crate::both_paths;
 use crate::harness::dig::{self, Ask, addrs, ecs, ip};
 use crate::harness::geosteer::{TestServer, server_header};
 use crate::harness::mmdb;
@@ -39,7 +40,7 @@ async fn start() -> TestServer {
     TestServer::start(&config(""), &[("geo.mmdb", &mmdb::standard_country_db())]).await
 }
 
-#[tokio::test]
+both_paths! {
 async fn answers_authoritatively_over_udp_and_tcp() {
     let s = start().await;
     for m in [
@@ -58,8 +59,9 @@ async fn answers_authoritatively_over_udp_and_tcp() {
     assert!(m.metadata.authoritative);
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn negative_answers_carry_the_soa() {
     let s = start().await;
     let m = dig::udp(s.dns, &Ask::new("nope.example.test.", RecordType::A)).await;
@@ -110,8 +112,9 @@ async fn negative_answers_carry_the_soa() {
     );
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn refuses_names_outside_served_zones() {
     let s = start().await;
     for ask in [
@@ -129,8 +132,9 @@ async fn refuses_names_outside_served_zones() {
     }
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn names_are_case_insensitive_and_the_question_is_echoed() {
     let s = start().await;
     let m = dig::udp(
@@ -145,8 +149,9 @@ async fn names_are_case_insensitive_and_the_question_is_echoed() {
     assert_eq!(addrs(&m), vec![ip("192.0.2.10")]);
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn ecs_decides_and_is_echoed_with_a_cacheable_scope() {
     let s = start().await;
     // DE client → eu; scope = the GeoIP network (5.9.0.0/16), under source 24.
@@ -225,8 +230,9 @@ async fn ecs_decides_and_is_echoed_with_a_cacheable_scope() {
     assert_eq!(ecs(&m), Some((ip("5.9.1.0"), 24, 16)));
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn scope_policies_that_ignore_the_client_say_zero() {
     let extra = "[[balance]]\nname = \"fo.example.test\"\npolicy = \"failover\"\npools = [\"eu\", \"us\"]\n";
     let s = TestServer::start(
@@ -242,6 +248,7 @@ async fn scope_policies_that_ignore_the_client_say_zero() {
     assert_eq!(addrs(&m), vec![ip("192.0.2.2")]);
     assert_eq!(ecs(&m), Some((ip("5.9.1.0"), 24, 0)));
     s.stop().await;
+}
 }
 
 /// Many endpoints and `answers` high enough that the answer overflows 512 bytes.
@@ -264,7 +271,7 @@ answers = 60
     )
 }
 
-#[tokio::test]
+both_paths! {
 async fn truncates_over_udp_and_serves_the_whole_answer_over_tcp() {
     let s = TestServer::start(&big_config(), &[]).await;
     // Without EDNS: 512 bytes → TC, no partial answer.
@@ -303,8 +310,9 @@ async fn truncates_over_udp_and_serves_the_whole_answer_over_tcp() {
     assert_eq!(addrs(&m).len(), 1);
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn malformed_packets_never_stall_other_queries() {
     let s = start().await;
     let good = Ask::new("www.example.test.", RecordType::A)
@@ -364,8 +372,9 @@ async fn malformed_packets_never_stall_other_queries() {
     }
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn unknown_opcodes_get_notimp() {
     let s = start().await;
     let mut m = Ask::new("www.example.test.", RecordType::A).message();
@@ -377,8 +386,9 @@ async fn unknown_opcodes_get_notimp() {
     assert_eq!(r.metadata.response_code, ResponseCode::NotImp);
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn health_txt_is_served_only_to_allowed_sources() {
     let cfg = config("").replace(
         "geoip = \"geo.mmdb\"",
@@ -415,4 +425,31 @@ async fn health_txt_is_served_only_to_allowed_sources() {
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
     assert!(m.answers.is_empty());
     s.stop().await;
+}
+}
+
+both_paths! {
+async fn a_query_without_a_question_gets_formerr_and_a_response_gets_nothing() {
+    let s = start().await;
+    let good = Ask::new("static.example.test.", RecordType::A).wire();
+    let mut none = good[..12].to_vec();
+    none[5] = 0; // QDCOUNT
+    none[11] = 0; // ARCOUNT: no OPT either
+    let reply = dig::udp_raw(s.dns, &none).await.expect("FORMERR reply");
+    let m = Message::from_vec(&reply).unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
+    assert_eq!(reply[..2], good[..2], "id echoed");
+    let mut resp = good.clone();
+    resp[2] |= 0x80;
+    assert!(
+        dig::udp_raw_wait(s.dns, &resp, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "a response must never be answered"
+    );
+    let m = dig::udp(s.dns, &Ask::new("STATIC.example.test.", RecordType::A)).await;
+    assert_eq!(addrs(&m), vec![ip("192.0.2.10")]);
+    assert_eq!(m.queries[0].name().to_string(), "STATIC.example.test.");
+    s.stop().await;
+}
 }

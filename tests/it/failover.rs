@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
 
+use crate::both_paths;
 use crate::harness::dig::{self, Ask, addrs, ip};
 use crate::harness::geosteer::{TestServer, server_header};
 use crate::harness::origin::{Mode, Origin};
@@ -73,7 +74,7 @@ fn eu_both(a: &[IpAddr]) -> bool {
     a == [ip("192.0.2.1"), ip("192.0.2.2")]
 }
 
-#[tokio::test]
+both_paths! {
 async fn a_dead_endpoint_leaves_answers_within_interval_times_fall_plus_timeout() {
     let (e1, e2, u) = (
         Origin::start().await,
@@ -107,8 +108,9 @@ async fn a_dead_endpoint_leaves_answers_within_interval_times_fall_plus_timeout(
     .await;
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn a_failing_region_is_steered_away_and_back_with_hysteresis() {
     let (e1, e2, u) = (
         Origin::start().await,
@@ -144,8 +146,9 @@ async fn a_failing_region_is_steered_away_and_back_with_hysteresis() {
     );
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn a_slow_region_is_degraded_and_steered_away() {
     let (e1, e2, u) = (
         Origin::start().await,
@@ -187,8 +190,9 @@ async fn a_slow_region_is_degraded_and_steered_away() {
     .await;
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn an_error_rate_over_threshold_degrades_the_region() {
     let (e1, e2, u) = (
         Origin::start().await,
@@ -214,8 +218,9 @@ async fn an_error_rate_over_threshold_degrades_the_region() {
     assert!(h.error_rate > 0.2, "error rate {}", h.error_rate);
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn every_region_down_fails_open_to_the_fallback() {
     let (e1, e2, u) = (
         Origin::start().await,
@@ -249,8 +254,9 @@ async fn every_region_down_fails_open_to_the_fallback() {
     );
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn the_first_answer_after_start_up_already_follows_health() {
     let (e1, e2, u) = (
         Origin::start().await,
@@ -269,8 +275,9 @@ async fn the_first_answer_after_start_up_already_follows_health() {
     );
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn the_latency_policy_uses_measured_latency() {
     let (e1, e2, u) = (
         Origin::start().await,
@@ -291,4 +298,5 @@ async fn the_latency_policy_uses_measured_latency() {
     )
     .await;
     s.stop().await;
+}
 }

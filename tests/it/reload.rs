@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
+use crate::both_paths;
 use crate::harness::dig::{self, Ask, addrs, ip};
 use crate::harness::geosteer::{TestServer, server_header};
 use crate::harness::http::{get_json, post};
@@ -33,7 +34,7 @@ pools = [\"eu\"]
     )
 }
 
-#[tokio::test]
+both_paths! {
 async fn a_broken_reload_keeps_serving_and_reports_the_error() {
     let o = Origin::start().await;
     let s = TestServer::start(&config(&o, ""), &[]).await;
@@ -66,8 +67,9 @@ async fn a_broken_reload_keeps_serving_and_reports_the_error() {
     assert_eq!(addrs(&m), vec![ip("192.0.2.10")], "old zone still serving");
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn a_reload_serves_new_names_and_keeps_existing_health() {
     let o = Origin::start().await;
     let s = TestServer::start(&config(&o, ""), &[]).await;
@@ -106,8 +108,9 @@ async fn a_reload_serves_new_names_and_keeps_existing_health() {
     assert!(addrs(&m).is_empty());
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn an_endpoint_added_by_reload_waits_for_its_first_probe() {
     let (o, p) = (Origin::start().await, Origin::start().await);
     let s = TestServer::start(&config(&o, ""), &[]).await;
@@ -141,6 +144,7 @@ async fn an_endpoint_added_by_reload_waits_for_its_first_probe() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     s.stop().await;
+}
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use hickory_proto::rr::RecordType;
 
+use crate::both_paths;
 use crate::harness::dig::{self, Ask, addrs, ecs, ip};
 use crate::harness::geosteer::{TestServer, server_header};
 use crate::harness::mmdb;
@@ -46,7 +47,7 @@ fn pool_of(addr: &IpAddr) -> &'static str {
     }
 }
 
-#[tokio::test]
+both_paths! {
 async fn failover_answers_from_the_first_pool() {
     let s = start(
         "[[balance]]\nname = \"fo.example.test\"\npolicy = \"failover\"\npools = [\"eu\", \"us\"]\n",
@@ -61,8 +62,9 @@ async fn failover_answers_from_the_first_pool() {
     }
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn geo_prefers_subnets_then_countries_then_continents() {
     let balance = "[[balance]]
 name = \"geo.example.test\"
@@ -117,8 +119,9 @@ subnets = { \"5.9.7.0/24\" = [\"ap\"], \"5.9.7.128/25\" = [\"us\"] }
     );
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn proximity_picks_the_nearest_pool() {
     let city = mmdb::city_db(&[
         ("198.51.100.0/24", "JP", "AS", 35.68, 139.69), // Tokyo
@@ -135,8 +138,9 @@ async fn proximity_picks_the_nearest_pool() {
     assert_eq!(ecs(&m).map(|e| e.2), Some(24));
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn proximity_falls_back_to_country_centroids() {
     // country_code schema: no coordinates, so the built-in centroid is used.
     let balance = "[[balance]]\nname = \"near.example.test\"\npolicy = \"proximity\"\npools = [\"us\", \"eu\", \"ap\"]\n";
@@ -159,8 +163,9 @@ async fn proximity_falls_back_to_country_centroids() {
     );
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn weighted_draws_pools_by_weight() {
     let balance =
         "[[balance]]\nname = \"w.example.test\"\npolicy = \"weighted\"\npools = [\"us\", \"eu\"]\n";
@@ -179,8 +184,9 @@ async fn weighted_draws_pools_by_weight() {
     );
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn random_uses_every_pool() {
     let balance = "[[balance]]\nname = \"r.example.test\"\npolicy = \"random\"\npools = [\"us\", \"eu\", \"ap\"]\n";
     let s = start(balance, mmdb::standard_country_db()).await;
@@ -193,8 +199,9 @@ async fn random_uses_every_pool() {
     assert!(seen.values().all(|n| *n >= 20), "roughly uniform: {seen:?}");
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn latency_without_measurements_behaves_as_failover() {
     let balance =
         "[[balance]]\nname = \"l.example.test\"\npolicy = \"latency\"\npools = [\"ap\", \"us\"]\n";
@@ -207,8 +214,9 @@ async fn latency_without_measurements_behaves_as_failover() {
     }
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn answers_returns_several_distinct_endpoints_by_weight() {
     let balance = "[[balance]]\nname = \"m.example.test\"\npolicy = \"failover\"\npools = [\"us\"]\nanswers = 2\n";
     let s = start(balance, mmdb::standard_country_db()).await;
@@ -220,8 +228,9 @@ async fn answers_returns_several_distinct_endpoints_by_weight() {
     assert_eq!(addrs(&m), vec![ip("2001:db8:1::1")]);
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn endpoint_weights_shape_single_answers() {
     let cfg = format!(
         "{}[pools.p]\nendpoints = [{{ address = \"192.0.2.1\", weight = 3 }}, {{ address = \"192.0.2.11\", weight = 1 }}]\n[[balance]]\nname = \"e.example.test\"\npolicy = \"failover\"\npools = [\"p\"]\n",
@@ -239,8 +248,9 @@ async fn endpoint_weights_shape_single_answers() {
     assert!((260..=340).contains(&heavy), "weight 3:1 gave {heavy}/400");
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn fails_open_to_the_fallback_when_no_pool_is_usable() {
     // Monitored pools whose probes point at a closed port: never up.
     let cfg = format!(
@@ -275,8 +285,9 @@ pools = [\"a\"]
     assert!(addrs(&m).is_empty());
     s.stop().await;
 }
+}
 
-#[tokio::test]
+both_paths! {
 async fn explain_follows_the_same_path_as_answers() {
     let balance = "[[balance]]\nname = \"geo.example.test\"\npolicy = \"geo\"\npools = [\"us\", \"eu\", \"ap\"]\ncountries = { DE = [\"eu\"] }\n";
     let s = start(balance, mmdb::standard_country_db()).await;
@@ -300,4 +311,5 @@ async fn explain_follows_the_same_path_as_answers() {
     assert_eq!(e.ecs_scope, 16);
     assert!(geosteer::explain::explain(&snap, "static.example.test", "A", "1.2.3.4").is_err());
     s.stop().await;
+}
 }

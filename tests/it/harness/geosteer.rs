@@ -37,6 +37,17 @@ impl TestServer {
     /// Starts geosteer with `config` (DNS on 127.0.0.1:0 unless it says
     /// otherwise) and `example.test.zone` = [`ZONE`] unless `files` has one.
     pub async fn start(config: &str, files: &[(&str, &[u8])]) -> TestServer {
+        // Every config the tests write runs on the test's UDP path.
+        let config = if config.contains("fast_path") {
+            config.to_string()
+        } else {
+            config.replacen(
+                "[server]\n",
+                &format!("[server]\nfast_path = {}\n", fast_path()),
+                1,
+            )
+        };
+        let config = config.as_str();
         let mut all: Vec<(&str, &[u8])> = files.to_vec();
         if !files.iter().any(|(n, _)| *n == "example.test.zone") {
             all.push(("example.test.zone", ZONE.as_bytes()));
@@ -65,6 +76,41 @@ impl TestServer {
 /// The `[server]` and `[zones]` tables every test config starts with.
 pub fn server_header(extra: &str) -> String {
     format!(
-        "[server]\ndns_listen = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\nudp_workers = 1\n{extra}\n\n[zones]\n\"example.test\" = \"example.test.zone\"\n\n"
+        "[server]\ndns_listen = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\nudp_workers = 1\nfast_path = {}\n{extra}\n\n[zones]\n\"example.test\" = \"example.test.zone\"\n\n",
+        fast_path()
     )
+}
+
+tokio::task_local! {
+    /// Which UDP path the servers a test starts use: the fast path (true,
+    /// the default) or hickory's server. Set by [`both_paths!`](crate::both_paths).
+    pub static FAST_PATH: bool;
+}
+
+/// The UDP path of the current test.
+pub fn fast_path() -> bool {
+    FAST_PATH.try_with(|v| *v).unwrap_or(true)
+}
+
+/// Runs each test body twice, as `NAME::fast` and `NAME::hickory`: once
+/// against the UDP fast path and once against hickory's server, so both
+/// answer every DNS test.
+#[macro_export]
+macro_rules! both_paths {
+    ($(async fn $name:ident() $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn fast() {
+                $crate::harness::geosteer::FAST_PATH.scope(true, async $body).await
+            }
+
+            #[tokio::test]
+            async fn hickory() {
+                $crate::harness::geosteer::FAST_PATH.scope(false, async $body).await
+            }
+        }
+    )*};
 }

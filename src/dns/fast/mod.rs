@@ -1,0 +1,367 @@
+//! fast: the UDP fast path. [`answer`] turns one datagram into one response in
+//! a reused buffer: it parses only the header, the question and the OPT record
+//! (`wire`), answers balanced names through `steer::decide` and static names
+//! from fragments compiled once per config load (`table`), and allocates
+//! nothing on the way (`decide` aside).
+//!
+//! It answers exactly as the hickory path does (`dns::handler`), with two
+//! deliberate differences, both RFC fixes: negative answers carry the SOA at
+//! min(TTL, MINIMUM) (RFC 2308 §3) and a truncated answer keeps its OPT record
+//! (RFC 6891 §7). Everything it is not sure of, it hands back as
+//! [`Outcome::Fallback`] for `dns::udp` to pass to hickory.
+//!
+//! - `wire`: the non-allocating query parser.
+//! - `table`: the static names' precompiled answer sections.
+//! - `sample`: a small served world for tests, the benchmark and the fuzz target.
+
+#[doc(hidden)]
+pub mod sample;
+pub mod table;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use hickory_proto::rr::rdata::opt::ClientSubnet;
+
+use super::answer::MAX_UDP_PAYLOAD;
+use super::client;
+use super::health_txt;
+use crate::metrics::NameCounters;
+use crate::state::Snapshot;
+use crate::steer::{self, Basis, Client, Family, Inputs};
+use table::{Found, Rrset, WireZone};
+use wire::{Edns, HEADER, Parsed, Query};
+
+/// What to do with a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send `out`.
+    Reply,
+    /// Send nothing.
+    Drop,
+    /// Let hickory decode and answer it.
+    Fallback,
+}
+
+const TYPE_A: u16 = 1;
+const TYPE_TXT: u16 = 16;
+const TYPE_AAAA: u16 = 28;
+const CLASS_IN: u16 = 1;
+
+/// Answers one datagram from `src` into `out` (cleared first). `other`
+/// counts queries that are not for a balanced name, as the hickory path does.
+pub fn answer<R: rand::Rng + ?Sized>(
+    packet: &[u8],
+    src: SocketAddr,
+    snap: &Snapshot,
+    other: &NameCounters,
+    rng: &mut R,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    out.clear();
+    let q = match wire::parse(packet) {
+        Parsed::Query(q) => q,
+        Parsed::Drop => return Outcome::Drop,
+        Parsed::Fallback => return Outcome::Fallback,
+    };
+    // Meta types (ANY, AXFR, IXFR, OPT, ...) and other classes are hickory's.
+    if q.qclass != CLASS_IN
+        || q.qtype == 0
+        || q.qtype == wire::OPT
+        || (128..=255).contains(&q.qtype)
+    {
+        return Outcome::Fallback;
+    }
+    let key = q.key();
+    if q.qtype == TYPE_TXT
+        && key.len() > health_txt::PREFIX.len()
+        && key.starts_with(health_txt::PREFIX)
+    {
+        return Outcome::Fallback;
+    }
+    let mut r = Response {
+        q: &q,
+        question: q.question(packet),
+        out,
+    };
+    match snap.zones.wire.find(key) {
+        Found::Outside => {
+            other.count(RecordType::from(q.qtype), ResponseCode::Refused);
+            r.send(ResponseCode::Refused, false, Sections::EMPTY, 0)
+        }
+        Found::Missing(zone) => {
+            if !zone.simple {
+                return Outcome::Fallback;
+            }
+            other.count(RecordType::from(q.qtype), ResponseCode::NXDomain);
+            r.negative(ResponseCode::NXDomain, zone)
+        }
+        Found::Name(entry, zone) => {
+            if entry.balanced && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA) {
+                return match snap.steering.get(key) {
+                    Some(b) => balanced(&mut r, snap, b, src, zone, rng),
+                    None => Outcome::Fallback,
+                };
+            }
+            if entry.fallback || !zone.simple {
+                return Outcome::Fallback;
+            }
+            match entry.rrset(q.qtype) {
+                Some(Rrset::Answer(f)) => {
+                    other.count(RecordType::from(q.qtype), ResponseCode::NoError);
+                    let s = Sections {
+                        answers: f.answers,
+                        authorities: f.authorities,
+                        additionals: f.additionals,
+                        body: &f.body,
+                        soa_at: None,
+                    };
+                    r.send(ResponseCode::NoError, true, s, 0)
+                }
+                Some(Rrset::Fallback) => Outcome::Fallback,
+                None => {
+                    other.count(RecordType::from(q.qtype), ResponseCode::NoError);
+                    r.negative(ResponseCode::NoError, zone)
+                }
+            }
+        }
+    }
+}
+
+/// A/AAAA at a balanced name: the same decision, counters and scope as
+/// `DnsHandler::balanced`.
+fn balanced<R: rand::Rng + ?Sized>(
+    r: &mut Response<'_, '_>,
+    snap: &Snapshot,
+    b: &steer::BalancedName,
+    src: SocketAddr,
+    zone: &WireZone,
+    rng: &mut R,
+) -> Outcome {
+    let ecs =
+        r.q.edns
+            .and_then(|e| e.ecs)
+            .map(|e| ClientSubnet::new(e.ip(), e.source, 0));
+    let (addr, source_prefix) = client::client_addr(src.ip(), ecs.as_ref());
+    let client = Client {
+        addr,
+        source_prefix,
+        location: snap.geo.locate(addr),
+    };
+    let (family, qtype) = if r.q.qtype == TYPE_AAAA {
+        (Family::V6, RecordType::AAAA)
+    } else {
+        (Family::V4, RecordType::A)
+    };
+    let inputs = Inputs {
+        config: &snap.config,
+        health: &snap.health,
+    };
+    let decision = steer::decide(b, &client, family, &inputs, rng, None);
+    if decision.basis == Basis::FailOpen || decision.basis == Basis::NoPool {
+        b.counters.fail_open.fetch_add(1, Ordering::Relaxed);
+    }
+    b.counters.count(qtype, ResponseCode::NoError);
+    if let Some(p) = decision.pool.and_then(|p| b.picks.get(p.index())) {
+        p.fetch_add(1, Ordering::Relaxed);
+    }
+    let scope = match &ecs {
+        Some(cs) if cs.source_prefix() > 0 => decision.scope_prefix.min(cs.source_prefix()),
+        _ => 0,
+    };
+    if decision.endpoints.is_empty() {
+        return r.negative_scoped(ResponseCode::NoError, zone, scope);
+    }
+    // Each record: pointer to the question name, type, class, TTL, RDLENGTH, address.
+    let mut body = [0u8; 1232];
+    let mut len = 0;
+    let mut count = 0u16;
+    for ip in &decision.endpoints {
+        let octets: ([u8; 16], usize) = match ip {
+            std::net::IpAddr::V4(a) => {
+                let mut o = [0u8; 16];
+                o[..4].copy_from_slice(&a.octets());
+                (o, 4)
+            }
+            std::net::IpAddr::V6(a) => (a.octets(), 16),
+        };
+        let rec = 12 + octets.1;
+        let Some(slot) = body.get_mut(len..len + rec) else {
+            // More than a UDP response can hold: the sizes say TC anyway.
+            len = body.len() + 1;
+            break;
+        };
+        slot[..2].copy_from_slice(&[0xc0, HEADER as u8]);
+        slot[2..4].copy_from_slice(&u16::from(qtype).to_be_bytes());
+        slot[4..6].copy_from_slice(&CLASS_IN.to_be_bytes());
+        slot[6..10].copy_from_slice(&decision.ttl.to_be_bytes());
+        slot[10..12].copy_from_slice(&(octets.1 as u16).to_be_bytes());
+        slot[12..].copy_from_slice(&octets.0[..octets.1]);
+        len += rec;
+        count += 1;
+    }
+    let Some(body) = body.get(..len) else {
+        return r.truncated(ResponseCode::NoError, true, scope);
+    };
+    let s = Sections {
+        answers: count,
+        authorities: 0,
+        additionals: 0,
+        body,
+        soa_at: None,
+    };
+    r.send(ResponseCode::NoError, true, s, scope)
+}
+
+/// The records after the question.
+struct Sections<'b> {
+    answers: u16,
+    authorities: u16,
+    additionals: u16,
+    body: &'b [u8],
+    /// For negative answers: the SOA owner's offset, written as a pointer
+    /// before `body` (the SOA record without its owner).
+    soa_at: Option<u16>,
+}
+
+impl Sections<'_> {
+    const EMPTY: Sections<'static> = Sections {
+        answers: 0,
+        authorities: 0,
+        additionals: 0,
+        body: &[],
+        soa_at: None,
+    };
+
+    fn len(&self) -> usize {
+        self.body.len() + if self.soa_at.is_some() { 2 } else { 0 }
+    }
+}
+
+/// A response being written.
+struct Response<'q, 'o> {
+    q: &'q Query,
+    question: &'q [u8],
+    out: &'o mut Vec<u8>,
+}
+
+impl Response<'_, '_> {
+    /// NXDOMAIN or NODATA: the zone's SOA in the authority section.
+    fn negative(&mut self, rcode: ResponseCode, zone: &WireZone) -> Outcome {
+        self.negative_scoped(rcode, zone, 0)
+    }
+
+    fn negative_scoped(&mut self, rcode: ResponseCode, zone: &WireZone, scope: u8) -> Outcome {
+        // The origin is a suffix of the question name: point at it.
+        let Some(at) = self.q.name_len.checked_sub(zone.origin_len) else {
+            return Outcome::Fallback;
+        };
+        if zone.soa_tail.is_empty() {
+            return Outcome::Fallback;
+        }
+        let s = Sections {
+            answers: 0,
+            authorities: 1,
+            additionals: 0,
+            body: &zone.soa_tail,
+            soa_at: Some((HEADER + at) as u16),
+        };
+        self.send(rcode, true, s, scope)
+    }
+
+    /// The UDP size limit, which is also the payload size we advertise:
+    /// the requestor's, between 512 and 1232 (`answer::response_edns`).
+    fn limit(&self) -> usize {
+        match self.q.edns {
+            Some(e) => e.payload.clamp(512, MAX_UDP_PAYLOAD) as usize,
+            None => 512,
+        }
+    }
+
+    fn opt_len(&self) -> usize {
+        match self.q.edns {
+            Some(Edns { ecs: Some(e), .. }) => 11 + 8 + e.addr_len(),
+            Some(_) => 11,
+            None => 0,
+        }
+    }
+
+    fn send(&mut self, rcode: ResponseCode, aa: bool, s: Sections<'_>, scope: u8) -> Outcome {
+        let total = HEADER + self.question.len() + s.len() + self.opt_len();
+        if total > self.limit() {
+            return self.truncated(rcode, aa, scope);
+        }
+        self.header(rcode, aa, false, &s);
+        self.out.extend_from_slice(self.question);
+        if let Some(at) = s.soa_at {
+            self.out.extend_from_slice(&(0xc000 | at).to_be_bytes());
+        }
+        self.out.extend_from_slice(s.body);
+        self.opt(scope);
+        Outcome::Reply
+    }
+
+    /// RFC 6891 §7: header, question and OPT, TC set, no records.
+    fn truncated(&mut self, rcode: ResponseCode, aa: bool, scope: u8) -> Outcome {
+        self.out.clear();
+        self.header(rcode, aa, true, &Sections::EMPTY);
+        self.out.extend_from_slice(self.question);
+        self.opt(scope);
+        Outcome::Reply
+    }
+
+    fn header(&mut self, rcode: ResponseCode, aa: bool, tc: bool, s: &Sections<'_>) {
+        let q = self.q;
+        let mut flags: u16 = 0x8000 | (u16::from(rcode.low()) & 0xf);
+        if aa {
+            flags |= 0x0400;
+        }
+        if tc {
+            flags |= 0x0200;
+        }
+        if q.rd {
+            flags |= 0x0100;
+        }
+        if q.cd {
+            flags |= 0x0010;
+        }
+        let opt = u16::from(q.edns.is_some());
+        let out = &mut *self.out;
+        out.extend_from_slice(&q.id.to_be_bytes());
+        out.extend_from_slice(&flags.to_be_bytes());
+        out.extend_from_slice(&1u16.to_be_bytes());
+        out.extend_from_slice(&s.answers.to_be_bytes());
+        out.extend_from_slice(&s.authorities.to_be_bytes());
+        out.extend_from_slice(&(s.additionals + opt).to_be_bytes());
+    }
+
+    /// Our OPT record, with the query's ECS option echoed at `scope`.
+    fn opt(&mut self, scope: u8) {
+        let Some(edns) = self.q.edns else {
+            return;
+        };
+        let payload = self.limit() as u16;
+        let out = &mut *self.out;
+        out.extend_from_slice(&[0, 0, wire::OPT as u8]);
+        out.extend_from_slice(&payload.to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        match edns.ecs {
+            Some(e) => {
+                let n = e.addr_len();
+                out.extend_from_slice(&((8 + n) as u16).to_be_bytes());
+                out.extend_from_slice(&wire::ECS.to_be_bytes());
+                out.extend_from_slice(&((4 + n) as u16).to_be_bytes());
+                out.extend_from_slice(&e.family.to_be_bytes());
+                out.extend_from_slice(&[e.source, scope]);
+                out.extend_from_slice(&e.addr[..n]);
+            }
+            None => out.extend_from_slice(&[0, 0]),
+        }
+    }
+}

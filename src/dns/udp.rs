@@ -1,0 +1,251 @@
+//! udp: the fast path's IO shell. One OS thread per SO_REUSEPORT socket
+//! receives into a reused buffer, answers through `fast::answer` on the
+//! current snapshot and sends on the same socket: no task, channel or
+//! allocation per query, and no logging.
+//!
+//! What the fast path hands back (`Outcome::Fallback`) is decoded as hickory's
+//! own UDP server would (silence for short packets and responses, FORMERR for
+//! what does not decode) and answered by the `DnsHandler` on the tokio
+//! runtime, whose reply goes out on the same socket. At most
+//! [`MAX_FALLBACK_IN_FLIGHT`] such queries run at once; more are dropped, so
+//! a flood of odd packets costs a bounded amount of memory.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::Record;
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::TokioTime;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use tokio::runtime::Handle;
+
+use super::DnsHandler;
+use super::fast::{self, Outcome};
+
+/// Fallback queries answered at once, over all workers of a server.
+pub const MAX_FALLBACK_IN_FLIGHT: usize = 1024;
+/// How often a blocked worker looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(100);
+/// The receive buffer: hickory's size; larger queries are not DNS over UDP.
+const RECV_BUFFER: usize = 4096;
+
+/// The running worker threads. Dropping this stops them (within `STOP_POLL`).
+pub struct UdpWorkers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl UdpWorkers {
+    /// One thread per socket. The sockets must be blocking; fallbacks run on `runtime`.
+    pub fn start(
+        sockets: Vec<UdpSocket>,
+        handler: DnsHandler,
+        runtime: Handle,
+    ) -> std::io::Result<UdpWorkers> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let mut workers = UdpWorkers {
+            stop: stop.clone(),
+            threads: Vec::new(),
+        };
+        for (i, socket) in sockets.into_iter().enumerate() {
+            socket.set_read_timeout(Some(STOP_POLL))?;
+            let worker = Worker {
+                socket: Arc::new(socket),
+                handler: handler.clone(),
+                runtime: runtime.clone(),
+                stop: stop.clone(),
+                in_flight: in_flight.clone(),
+            };
+            let t = std::thread::Builder::new()
+                .name(format!("dns-udp-{i}"))
+                .spawn(move || worker.run())?;
+            workers.threads.push(t);
+        }
+        Ok(workers)
+    }
+
+    /// Stops the workers and waits for them to exit.
+    pub async fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let threads = std::mem::take(&mut self.threads);
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for UdpWorkers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+struct Worker {
+    socket: Arc<UdpSocket>,
+    handler: DnsHandler,
+    runtime: Handle,
+    stop: Arc<AtomicBool>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Worker {
+    fn run(self) {
+        let mut buf = vec![0u8; RECV_BUFFER];
+        let mut out = Vec::with_capacity(usize::from(super::answer::MAX_UDP_PAYLOAD));
+        let mut rng = SmallRng::from_rng(&mut rand::rng());
+        let shared = self.handler.shared().clone();
+        let other = self.handler.other_counters().clone();
+        while !self.stop.load(Ordering::Relaxed) {
+            let (n, src) = match self.socket.recv_from(&mut buf) {
+                Ok(r) => r,
+                // Timeouts (the stop poll), ICMP errors reported on the socket,
+                // interrupted calls: none of them ends the loop.
+                Err(_) => continue,
+            };
+            // As hickory: never answer port 0 or the unspecified address.
+            if src.port() == 0 || src.ip().is_unspecified() {
+                continue;
+            }
+            let packet = &buf[..n];
+            let snap = shared.load();
+            match fast::answer(packet, src, &snap, &other, &mut rng, &mut out) {
+                Outcome::Reply => {
+                    let _ = self.socket.send_to(&out, src);
+                }
+                Outcome::Drop => {}
+                Outcome::Fallback => self.fallback(packet, src),
+            }
+        }
+    }
+
+    fn fallback(&self, packet: &[u8], src: SocketAddr) {
+        if self.in_flight.fetch_add(1, Ordering::Relaxed) >= MAX_FALLBACK_IN_FLIGHT {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        let handler = self.handler.clone();
+        let reply = UdpReply {
+            socket: self.socket.clone(),
+            dst: src,
+        };
+        let bytes = packet.to_vec();
+        let slot = InFlight(self.in_flight.clone());
+        self.runtime.spawn(async move {
+            answer_with_hickory(&handler, bytes, src, reply).await;
+            drop(slot);
+        });
+    }
+}
+
+/// One fallback query counted in flight; released even if its task panics.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What hickory's `Server` does with one UDP datagram, with our handler.
+pub async fn answer_with_hickory<R: ResponseHandler>(
+    handler: &DnsHandler,
+    bytes: Vec<u8>,
+    src: SocketAddr,
+    mut reply: R,
+) {
+    let Ok(header) = Header::read(&mut BinDecoder::new(&bytes)) else {
+        return;
+    };
+    match Request::from_bytes(bytes, src, Protocol::Udp) {
+        Ok(request) => {
+            if request.metadata.message_type == MessageType::Response {
+                return;
+            }
+            handler
+                .handle_request::<_, TokioTime>(&request, reply)
+                .await;
+        }
+        Err(_) => {
+            let Ok(queries) = Queries::read(&mut BinDecoder::new(&[]), 0) else {
+                return;
+            };
+            let response = MessageResponseBuilder::new(&queries, None)
+                .error_msg(&header.metadata, ResponseCode::FormErr);
+            let _ = reply.send_response(response).await;
+        }
+    }
+}
+
+/// Sends a hickory response on a worker's socket, sized as hickory's own UDP
+/// handle does: the response OPT's payload size, or 512 without EDNS.
+#[derive(Clone)]
+pub struct UdpReply {
+    socket: Arc<UdpSocket>,
+    dst: SocketAddr,
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for UdpReply {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let (info, bytes) = encode_udp(response)?;
+        self.socket.send_to(&bytes, self.dst)?;
+        Ok(info)
+    }
+}
+
+/// Encodes a response for UDP as hickory's own handle does: at most the
+/// response OPT's payload size (512 without EDNS), and a bare SERVFAIL when
+/// it cannot be encoded.
+pub fn encode_udp<'a, A, N, S, D>(
+    response: MessageResponse<'_, 'a, A, N, S, D>,
+) -> Result<(ResponseInfo, Vec<u8>), NetError>
+where
+    A: Iterator<Item = &'a Record> + Send + 'a,
+    N: Iterator<Item = &'a Record> + Send + 'a,
+    S: Iterator<Item = &'a Record> + Send + 'a,
+    D: Iterator<Item = &'a Record> + Send + 'a,
+{
+    let id = response.metadata().id;
+    let max = response.edns().map_or(512, |e| e.max_payload());
+    let mut bytes = Vec::with_capacity(512);
+    let mut enc = BinEncoder::new(&mut bytes);
+    enc.set_max_size(max);
+    let info = match response.destructive_emit(&mut enc) {
+        Ok(info) => info,
+        Err(_) => {
+            bytes.clear();
+            let mut metadata = Metadata::new(id, MessageType::Response, OpCode::Query);
+            metadata.response_code = ResponseCode::ServFail;
+            let header = Header {
+                metadata,
+                counts: HeaderCounts::default(),
+            };
+            header.emit(&mut BinEncoder::new(&mut bytes))?;
+            ResponseInfo::from(header)
+        }
+    };
+    Ok((info, bytes))
+}
