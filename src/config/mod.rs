@@ -8,6 +8,7 @@
 //! Names appear only here and at the edges; everything else refers to pools,
 //! monitors and backends by their `Copy` index ids.
 
+mod bulk;
 mod duration;
 mod error;
 pub mod raw;
@@ -21,6 +22,7 @@ mod tests;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -63,7 +65,8 @@ pub struct Config {
     pub zones: Vec<ZoneConfig>,
     pub monitors: Vec<MonitorConfig>,
     pub pools: Vec<PoolConfig>,
-    pub balance: Vec<BalanceConfig>,
+    /// Shared with the compiled steering table rather than copied.
+    pub balance: Vec<Arc<BalanceConfig>>,
     pub proxies: Vec<ProxyConfig>,
     pub backends: Vec<BackendConfig>,
 }
@@ -251,8 +254,9 @@ pub struct BalanceConfig {
     pub answers: u32,
     pub countries: HashMap<Country, Vec<PoolId>>,
     pub continents: HashMap<Continent, Vec<PoolId>>,
-    /// Networks (host bits zero) with their pool order.
-    pub subnets: Vec<(IpNet, Vec<PoolId>)>,
+    /// Networks (host bits zero) with their pool order, sorted by network.
+    /// Equal pool orders share one allocation.
+    pub subnets: Vec<(IpNet, Arc<[PoolId]>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

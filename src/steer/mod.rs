@@ -98,11 +98,13 @@ pub struct Decision {
 /// One balanced name, compiled for lookups.
 #[derive(Debug)]
 pub struct BalancedName {
-    pub config: BalanceConfig,
+    /// Shared with [`Config::balance`], not copied: a name's `subnets` can
+    /// hold a million prefixes.
+    pub config: Arc<BalanceConfig>,
     /// Queries for this name by type and rcode.
     pub counters: Arc<NameCounters>,
-    /// How often each pool was picked, indexed by `PoolId`.
-    pub picks: Vec<Arc<AtomicU64>>,
+    /// How often each pool was picked, looked up by `PoolId` index.
+    pub picks: PickCounters,
     /// Index into `config.subnets`, per family.
     subnets_v4: PrefixMap<Ipv4Net, u32>,
     subnets_v6: PrefixMap<Ipv6Net, u32>,
@@ -110,7 +112,7 @@ pub struct BalancedName {
 
 impl BalancedName {
     pub fn compile(
-        config: &BalanceConfig,
+        config: &Arc<BalanceConfig>,
         pools: &[crate::config::PoolConfig],
         registry: &Registry,
     ) -> BalancedName {
@@ -129,10 +131,7 @@ impl BalancedName {
         let display = config.name.trim_end_matches('.');
         BalancedName {
             counters: registry.name(display),
-            picks: pools
-                .iter()
-                .map(|p| registry.pick(display, &p.name))
-                .collect(),
+            picks: PickCounters::compile(config, pools, registry),
             config: config.clone(),
             subnets_v4,
             subnets_v6,
@@ -155,7 +154,7 @@ impl BalancedName {
                 .get_lpm(&Ipv6Net::from(a))
                 .map(|(n, i)| (n.prefix_len(), *i)),
         };
-        index.map(|(len, i)| (len, self.config.subnets[i as usize].1.as_slice()))
+        index.map(|(len, i)| (len, &*self.config.subnets[i as usize].1))
     }
 
     fn country_pools(&self, c: Country) -> Option<&[PoolId]> {
@@ -164,6 +163,55 @@ impl BalancedName {
 
     fn continent_pools(&self, c: Continent) -> Option<&[PoolId]> {
         self.config.continents.get(&c).map(Vec::as_slice)
+    }
+}
+
+/// How often each pool was picked for one name. There is a counter for each
+/// pool the name can answer from (its pools, fallback and geo rules), not for
+/// every pool of the config: 10,000 names × 1,000 pools would be ten million
+/// counters, nearly all of them never used.
+#[derive(Debug, Default)]
+pub struct PickCounters {
+    /// Sorted by pool index.
+    slots: Vec<(u32, Arc<AtomicU64>)>,
+}
+
+impl PickCounters {
+    fn compile(
+        config: &BalanceConfig,
+        pools: &[crate::config::PoolConfig],
+        registry: &Registry,
+    ) -> PickCounters {
+        let mut reachable = vec![false; pools.len()];
+        let mut mark = |list: &[PoolId]| {
+            for p in list {
+                if let Some(r) = reachable.get_mut(p.index()) {
+                    *r = true;
+                }
+            }
+        };
+        mark(&config.pools);
+        mark(config.fallback.as_slice());
+        config.countries.values().for_each(|l| mark(l));
+        config.continents.values().for_each(|l| mark(l));
+        config.subnets.iter().for_each(|(_, l)| mark(l));
+        let display = config.name.trim_end_matches('.');
+        let slots = reachable
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| **r)
+            .map(|(i, _)| (i as u32, registry.pick(display, &pools[i].name)))
+            .collect();
+        PickCounters { slots }
+    }
+
+    /// The counter of the pool with index `pool`, if the name can pick it.
+    pub fn get(&self, pool: usize) -> Option<&Arc<AtomicU64>> {
+        let pool = u32::try_from(pool).ok()?;
+        self.slots
+            .binary_search_by_key(&pool, |s| s.0)
+            .ok()
+            .map(|i| &self.slots[i].1)
     }
 }
 
