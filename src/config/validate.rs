@@ -581,7 +581,7 @@ impl Validator<'_> {
         }
         // Two spellings of one network ("10.0.0.1" and "10.0.0.1/32") would
         // silently shadow each other.
-        subnets.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        subnets.sort_unstable_by_key(|a| a.0);
         for w in subnets.windows(2) {
             if w[0].0 == w[1].0 {
                 let net = w[0].0;

@@ -12,6 +12,7 @@
 
 mod pick;
 mod policy;
+mod prefixes;
 mod scope;
 mod trace;
 
@@ -23,8 +24,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use ipnet::{Ipv4Net, Ipv6Net};
-use prefix_trie::PrefixMap;
+use prefixes::PrefixTable;
 
 use crate::config::{BalanceConfig, Config, Continent, Country, Policy, PoolId};
 use crate::geo::Location;
@@ -106,8 +106,8 @@ pub struct BalancedName {
     /// How often each pool was picked, looked up by `PoolId` index.
     pub picks: PickCounters,
     /// Index into `config.subnets`, per family.
-    subnets_v4: PrefixMap<Ipv4Net, u32>,
-    subnets_v6: PrefixMap<Ipv6Net, u32>,
+    subnets_v4: PrefixTable,
+    subnets_v6: PrefixTable,
 }
 
 impl BalancedName {
@@ -116,18 +116,17 @@ impl BalancedName {
         pools: &[crate::config::PoolConfig],
         registry: &Registry,
     ) -> BalancedName {
-        let mut subnets_v4 = PrefixMap::new();
-        let mut subnets_v6 = PrefixMap::new();
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
         for (i, (net, _)) in config.subnets.iter().enumerate() {
             match net {
                 ipnet::IpNet::V4(n) => {
-                    subnets_v4.insert(*n, i as u32);
+                    v4.push((u32::from(n.network()).into(), n.prefix_len(), i as u32))
                 }
-                ipnet::IpNet::V6(n) => {
-                    subnets_v6.insert(*n, i as u32);
-                }
+                ipnet::IpNet::V6(n) => v6.push((u128::from(n.network()), n.prefix_len(), i as u32)),
             }
         }
+        let subnets_v4 = PrefixTable::build(32, v4);
+        let subnets_v6 = PrefixTable::build(128, v6);
         let display = config.name.trim_end_matches('.');
         BalancedName {
             counters: registry.name(display),
@@ -145,14 +144,8 @@ impl BalancedName {
     /// The most specific configured subnet holding `addr`: (prefix length, pools).
     fn subnet_match(&self, addr: IpAddr) -> Option<(u8, &[PoolId])> {
         let index = match addr {
-            IpAddr::V4(a) => self
-                .subnets_v4
-                .get_lpm(&Ipv4Net::from(a))
-                .map(|(n, i)| (n.prefix_len(), *i)),
-            IpAddr::V6(a) => self
-                .subnets_v6
-                .get_lpm(&Ipv6Net::from(a))
-                .map(|(n, i)| (n.prefix_len(), *i)),
+            IpAddr::V4(a) => self.subnets_v4.longest_match(u32::from(a).into()),
+            IpAddr::V6(a) => self.subnets_v6.longest_match(u128::from(a)),
         };
         index.map(|(len, i)| (len, &*self.config.subnets[i as usize].1))
     }
