@@ -13,6 +13,10 @@ const NONE: u32 = u32::MAX;
 /// Buckets of the top-level index: the top `INDEX_BITS` bits of an address.
 const INDEX_BITS: u32 = 16;
 
+/// Below this many entries a plain binary search is as quick, and 10,000
+/// names with a few subnets each should not cost 256 KiB of index apiece.
+const INDEX_FROM: usize = 4096;
+
 #[derive(Debug, Default)]
 pub struct PrefixTable {
     /// Address width: 32 or 128.
@@ -67,7 +71,7 @@ impl PrefixTable {
 
     /// The most specific prefix holding `addr`: (length, value).
     pub fn longest_match(&self, addr: u128) -> Option<(u8, u32)> {
-        let (lo, hi) = self.bucket(&self.cut_index, addr);
+        let (lo, hi) = self.bucket(&self.cut_index, self.cuts.len(), addr);
         let i = lo + self.cuts[lo..hi].partition_point(|c| *c <= addr);
         let owner = *self.owners.get(i.checked_sub(1)?)?;
         (owner != NONE).then(|| (self.lens[owner as usize], self.values[owner as usize]))
@@ -89,7 +93,7 @@ impl PrefixTable {
         // starts at `net` is longer; one that starts later inside the network
         // is longer too (the network's only address aligned for `len` or
         // shorter is `net` itself).
-        let (lo, hi) = self.bucket(&self.prefix_index, net);
+        let (lo, hi) = self.bucket(&self.prefix_index, self.starts.len(), net);
         let j = self.partition(lo, hi, net, len);
         self.starts.get(j).is_some_and(|s| *s <= last)
     }
@@ -108,8 +112,12 @@ impl PrefixTable {
         a
     }
 
-    /// The range of `keys` (through `index`) whose top bits equal `addr`'s.
-    fn bucket(&self, index: &[u32], addr: u128) -> (usize, usize) {
+    /// The range of keys (through `index`) whose top bits equal `addr`'s;
+    /// all of them when the table is too small to have an index.
+    fn bucket(&self, index: &[u32], keys: usize, addr: u128) -> (usize, usize) {
+        if index.is_empty() {
+            return (0, keys);
+        }
         let b = (addr >> (self.bits - INDEX_BITS)) as usize;
         (index[b] as usize, index[b + 1] as usize)
     }
@@ -156,6 +164,9 @@ impl Cuts {
 /// For each top-level bucket, the first position in `keys` (sorted) at or
 /// above the bucket's first address; one more entry for the end.
 fn index(bits: u32, keys: &[u128]) -> Vec<u32> {
+    if keys.len() < INDEX_FROM {
+        return Vec::new();
+    }
     let shift = bits - INDEX_BITS;
     let mut out = Vec::with_capacity((1 << INDEX_BITS) + 1);
     let mut i = 0;
@@ -187,12 +198,12 @@ mod tests {
             } else {
                 (1u128 << bits) - 1
             };
-            let base = max - 0xffff; // the top 64k addresses: prefixes nest
+            let base = max - 0xfffff; // the top 1M addresses: prefixes nest
             let mut prefixes: Vec<(u128, u8, u32)> = Vec::new();
-            for v in 0..400u32 {
+            for v in 0..6000u32 {
                 let len = rng.random_range(bits as u8 - 16..=bits as u8);
                 let host = host_bits(max, len);
-                let start = (base + rng.random_range(0..=0xffffu128)) & !host;
+                let start = (base + rng.random_range(0..=0xfffffu128)) & !host;
                 if !prefixes.iter().any(|p| (p.0, p.1) == (start, len)) {
                     prefixes.push((start, len, v));
                 }
@@ -201,7 +212,7 @@ mod tests {
             let table = PrefixTable::build(bits, prefixes.clone());
             let holds = |p: &(u128, u8, u32), a: u128| a & !(host_bits(max, p.1)) == p.0;
             for _ in 0..5000 {
-                let a = base + rng.random_range(0..=0xffffu128);
+                let a = base + rng.random_range(0..=0xfffffu128);
                 let want = prefixes
                     .iter()
                     .filter(|p| holds(p, a))
