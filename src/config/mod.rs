@@ -1,7 +1,8 @@
 //! config: reads `geosteer.toml` into a typed, validated [`Config`].
 //!
 //! The pipeline is `load(path)` (file system) → `parse(text, base_dir)` (pure) →
-//! `raw` serde shapes → `validate` → `Config` plus [`Warning`]s. Loading binds no
+//! `raw` serde shapes → `validate` → `Config` plus [`Warning`]s. Large
+//! `[balance.subnets]` tables skip the TOML parser (`bulk`). Loading binds no
 //! ports and opens no zone file, so `check`, `explain` and `serve` share one
 //! path. Zone files are read by `zone`, GeoIP databases by `geo`.
 //!

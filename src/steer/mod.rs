@@ -8,6 +8,7 @@
 //! - `pick`: the health walk (healthy, then degraded, then fail-open) and the
 //!   endpoint choice by weight.
 //! - `scope`: the ECS scope prefix an answer is valid for.
+//! - `prefixes`: a `subnets` map compiled into flat sorted arrays.
 //! - `trace`: the step-by-step explanation `geosteer explain` prints.
 
 mod pick;
