@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
@@ -33,13 +34,36 @@ pub struct Loaded {
     pub zones: Arc<Zones>,
     pub geo: Arc<GeoDb>,
     pub warnings: Vec<Warning>,
+    /// Where the load's time went, for the start-up and reload logs.
+    pub timing: LoadTiming,
+}
+
+/// Wall time of each load phase.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadTiming {
+    /// Read, parse and validate the config file.
+    pub config: Duration,
+    /// Zone files and GeoIP databases.
+    pub zones: Duration,
+    /// The steering table (names, prefix tries, counters).
+    pub compile: Duration,
+}
+
+impl LoadTiming {
+    pub fn total(&self) -> Duration {
+        self.config + self.zones + self.compile
+    }
 }
 
 impl Loaded {
     /// parse → validate → load zones and GeoIP → compile.
     pub fn from_path(path: &Path, registry: &Registry) -> Result<Loaded, ConfigErrors> {
+        let started = Instant::now();
         let (config, warnings) = config::load(path)?;
-        Loaded::from_config(config, warnings, registry)
+        let config_time = started.elapsed();
+        let mut loaded = Loaded::from_config(config, warnings, registry)?;
+        loaded.timing.config = config_time;
+        Ok(loaded)
     }
 
     pub fn from_config(
@@ -47,6 +71,7 @@ impl Loaded {
         warnings: Vec<Warning>,
         registry: &Registry,
     ) -> Result<Loaded, ConfigErrors> {
+        let started = Instant::now();
         let zones = Zones::load(&config);
         let geo = GeoDb::open(&config.server.geoip)
             .map_err(|e| ConfigError::new(&config.path, "server.geoip", e.to_string()));
@@ -58,13 +83,21 @@ impl Loaded {
                 return Err(ConfigErrors(errors));
             }
         };
+        let zones_time = started.elapsed();
+        let started = Instant::now();
         let steering = SteeringTable::compile(&config, registry);
+        let timing = LoadTiming {
+            config: Duration::ZERO,
+            zones: zones_time,
+            compile: started.elapsed(),
+        };
         Ok(Loaded {
             config: Arc::new(config),
             steering: Arc::new(steering),
             zones: Arc::new(zones),
             geo: Arc::new(geo),
             warnings,
+            timing,
         })
     }
 }
@@ -91,6 +124,12 @@ impl Shared {
 
     pub fn store(&self, snapshot: Snapshot) {
         self.current.store(Arc::new(snapshot));
+    }
+
+    /// Publishes `snapshot` and returns the one it replaced, so the caller
+    /// decides where the old one is freed (see `app::health_writer`).
+    pub fn swap(&self, snapshot: Snapshot) -> Arc<Snapshot> {
+        self.current.swap(Arc::new(snapshot))
     }
 
     /// A new snapshot with `health` replaced, config reused. Only the health

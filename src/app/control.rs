@@ -129,10 +129,28 @@ impl Control {
     }
 
     async fn try_reload(&self) -> Result<(), ConfigErrors> {
-        let loaded = Loaded::from_path(&self.config_path, &self.registry)?;
+        // Parsing and compiling a large config takes a second or more: on a
+        // blocking thread, never on a worker that also answers queries.
+        let (path, registry) = (self.config_path.clone(), self.registry.clone());
+        let loaded = tokio::task::spawn_blocking(move || Loaded::from_path(&path, &registry))
+            .await
+            .map_err(|e| {
+                ConfigErrors::one(ConfigError::file(
+                    &self.config_path,
+                    format!("reload task failed: {e}"),
+                ))
+            })??;
         for w in &loaded.warnings {
             tracing::warn!("{w}");
         }
+        let t = loaded.timing;
+        tracing::info!(
+            total_ms = t.total().as_millis() as u64,
+            config_ms = t.config.as_millis() as u64,
+            zones_ms = t.zones.as_millis() as u64,
+            compile_ms = t.compile.as_millis() as u64,
+            "new config loaded"
+        );
         let current = self.shared.load_full();
         let (old, new) = (&current.config.server, &loaded.config.server);
         let listen_changed = old.dns_listen != new.dns_listen
@@ -146,12 +164,15 @@ impl Control {
         }
         let generation = current.generation + 1;
         let config = loaded.config.clone();
-        self.proxies
-            .reload(config.clone(), generation)
-            .await
-            .map_err(|e| {
-                ConfigErrors::one(ConfigError::new(&self.config_path, "proxy", e.to_string()))
-            })?;
+        if let Err(e) = self.proxies.reload(config.clone(), generation).await {
+            // Freeing it is as slow as building it: not here either.
+            tokio::task::spawn_blocking(move || drop((loaded, config)));
+            return Err(ConfigErrors::one(ConfigError::new(
+                &self.config_path,
+                "proxy",
+                e.to_string(),
+            )));
+        }
         let (done, wait) = oneshot::channel();
         self.commands
             .send(Command::Reload {

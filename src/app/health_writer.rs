@@ -2,6 +2,11 @@
 //! observations, the admin API sends commands (drain, reload); the writer
 //! applies them in order and publishes a new snapshot. Nobody else mutates health.
 //!
+//! A reload's old config can be large (a million subnet prefixes); whoever
+//! drops its last reference pays for freeing it. The writer keeps a reference
+//! until no snapshot a query may hold still uses it, then frees it on a
+//! blocking thread, so neither a DNS worker nor the writer stalls on it.
+//!
 //! Publishing is batched: a drain or reload publishes at once (the very next
 //! query sees it); observations mark the book dirty and a publish follows
 //! within [`PUBLISH_EVERY`], so 50k proxied requests a second cost a handful
@@ -64,6 +69,48 @@ pub fn count_probe(config: &Config, generation: u64, registry: &Registry, obs: &
     }
 }
 
+/// The heavy parts of a replaced config, held until nothing else uses them.
+struct Retired {
+    config: Arc<Config>,
+    steering: Arc<crate::steer::SteeringTable>,
+    zones: Arc<crate::zone::Zones>,
+    geo: Arc<crate::geo::GeoDb>,
+}
+
+impl Retired {
+    fn of(snapshot: &Snapshot) -> Retired {
+        Retired {
+            config: snapshot.config.clone(),
+            steering: snapshot.steering.clone(),
+            zones: snapshot.zones.clone(),
+            geo: snapshot.geo.clone(),
+        }
+    }
+
+    /// Only we hold it. Nobody can take a new reference then: the others came
+    /// from snapshots that are no longer published.
+    fn unused(&self) -> bool {
+        Arc::strong_count(&self.config) == 1
+            && Arc::strong_count(&self.steering) == 1
+            && Arc::strong_count(&self.zones) == 1
+            && Arc::strong_count(&self.geo) == 1
+    }
+}
+
+/// Frees the retired configs no query holds any more, off the runtime's workers.
+fn free_unused(retired: &mut Vec<Retired>) {
+    if retired.is_empty() {
+        return;
+    }
+    let (free, keep): (Vec<_>, Vec<_>) = std::mem::take(retired)
+        .into_iter()
+        .partition(Retired::unused);
+    *retired = keep;
+    if !free.is_empty() {
+        tokio::task::spawn_blocking(move || drop(free));
+    }
+}
+
 pub async fn run(
     shared: Arc<Shared>,
     registry: Arc<Registry>,
@@ -75,6 +122,7 @@ pub async fn run(
     let mut tick = tokio::time::interval(PUBLISH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty = false;
+    let mut retired: Vec<Retired> = Vec::new();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -102,7 +150,7 @@ pub async fn run(
                 }
                 Command::Reload { loaded, generation, done } => {
                     book.reload(&loaded.config, generation, Instant::now());
-                    shared.store(Snapshot {
+                    let old = shared.swap(Snapshot {
                         generation,
                         config: loaded.config,
                         steering: loaded.steering,
@@ -110,11 +158,14 @@ pub async fn run(
                         geo: loaded.geo,
                         health: Arc::new(book.view()),
                     });
+                    retired.push(Retired::of(&old));
+                    drop(old);
                     dirty = false;
                     let _ = done.send(());
                 }
             },
             _ = tick.tick() => {
+                free_unused(&mut retired);
                 dirty |= book.tick(Instant::now());
                 if dirty {
                     shared.publish_health(Arc::new(book.view()));

@@ -1,13 +1,15 @@
 //! config: reads `geosteer.toml` into a typed, validated [`Config`].
 //!
 //! The pipeline is `load(path)` (file system) → `parse(text, base_dir)` (pure) →
-//! `raw` serde shapes → `validate` → `Config` plus [`Warning`]s. Loading binds no
+//! `raw` serde shapes → `validate` → `Config` plus [`Warning`]s. Large
+//! `[balance.subnets]` tables skip the TOML parser (`bulk`). Loading binds no
 //! ports and opens no zone file, so `check`, `explain` and `serve` share one
 //! path. Zone files are read by `zone`, GeoIP databases by `geo`.
 //!
 //! Names appear only here and at the edges; everything else refers to pools,
 //! monitors and backends by their `Copy` index ids.
 
+mod bulk;
 mod duration;
 mod error;
 pub mod raw;
@@ -21,6 +23,7 @@ mod tests;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -63,7 +66,8 @@ pub struct Config {
     pub zones: Vec<ZoneConfig>,
     pub monitors: Vec<MonitorConfig>,
     pub pools: Vec<PoolConfig>,
-    pub balance: Vec<BalanceConfig>,
+    /// Shared with the compiled steering table rather than copied.
+    pub balance: Vec<Arc<BalanceConfig>>,
     pub proxies: Vec<ProxyConfig>,
     pub backends: Vec<BackendConfig>,
 }
@@ -253,8 +257,9 @@ pub struct BalanceConfig {
     pub answers: u32,
     pub countries: HashMap<Country, Vec<PoolId>>,
     pub continents: HashMap<Continent, Vec<PoolId>>,
-    /// Networks (host bits zero) with their pool order.
-    pub subnets: Vec<(IpNet, Vec<PoolId>)>,
+    /// Networks (host bits zero) with their pool order, sorted by network.
+    /// Equal pool orders share one allocation.
+    pub subnets: Vec<(IpNet, Arc<[PoolId]>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

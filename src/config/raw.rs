@@ -4,13 +4,16 @@
 //! ignored setting. Nothing here is validated beyond its TOML type; `validate`
 //! turns these values into the typed [`super::Config`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub struct RawConfig<'a> {
     pub server: RawServer,
     #[serde(default)]
     pub zones: BTreeMap<String, String>,
@@ -18,8 +21,8 @@ pub struct RawConfig {
     pub monitors: BTreeMap<String, RawMonitor>,
     #[serde(default)]
     pub pools: BTreeMap<String, RawPool>,
-    #[serde(default)]
-    pub balance: Vec<RawBalance>,
+    #[serde(default, borrow)]
+    pub balance: Vec<RawBalance<'a>>,
     #[serde(default)]
     pub proxy: Vec<RawProxy>,
     #[serde(default)]
@@ -90,7 +93,7 @@ pub struct RawEndpoint {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawBalance {
+pub struct RawBalance<'a> {
     pub name: String,
     pub policy: String,
     pub pools: Vec<String>,
@@ -101,8 +104,83 @@ pub struct RawBalance {
     pub countries: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub continents: BTreeMap<String, Vec<String>>,
-    #[serde(default)]
-    pub subnets: BTreeMap<String, Vec<String>>,
+    #[serde(default, borrow)]
+    pub subnets: RawSubnets<'a>,
+}
+
+/// A `subnets` map, kept flat and borrowed from the config text: a map of a
+/// million prefixes then costs no allocation per prefix (a `BTreeMap<String,
+/// Vec<String>>` costs three). A network written twice is a validation error.
+#[derive(Debug, Default)]
+pub struct RawSubnets<'a> {
+    /// Each prefix as written, with its pool names: `pools[start..end]`.
+    pub entries: Vec<(Cow<'a, str>, u32, u32)>,
+    pub pools: Vec<Cow<'a, str>>,
+}
+
+impl RawSubnets<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// (prefix as written, pool names) in document order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[Cow<'_, str>])> {
+        self.entries
+            .iter()
+            .map(|(net, s, e)| (net.as_ref(), &self.pools[*s as usize..*e as usize]))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawSubnets<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Map<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Map<'a> {
+            type Value = RawSubnets<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of network = [pool, ...]")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut out = RawSubnets {
+                    entries: Vec::with_capacity(map.size_hint().unwrap_or(0)),
+                    pools: Vec::with_capacity(map.size_hint().unwrap_or(0)),
+                };
+                while let Some(CowStr(net)) = map.next_key()? {
+                    let start = out.pools.len() as u32;
+                    map.next_value_seed(AppendNames(&mut out.pools))?;
+                    out.entries.push((net, start, out.pools.len() as u32));
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Map(std::marker::PhantomData))
+    }
+}
+
+/// Deserializes a list of pool names onto the end of a shared vector.
+struct AppendNames<'v, 'a>(&'v mut Vec<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for AppendNames<'_, 'a> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for AppendNames<'_, 'a> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of pool names")
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+        while let Some(CowStr(name)) = seq.next_element()? {
+            self.0.push(name);
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,4 +237,30 @@ pub struct RawBackend {
 pub struct RawServerEntry {
     pub address: String,
     pub weight: Option<u32>,
+}
+
+/// A string borrowed from the config text when it has no escapes (serde's own
+/// `Cow` impl always copies).
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = CowStr<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
 }

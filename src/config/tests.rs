@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::bulk;
 use super::*;
 
 const MIN: &str = "[server]\ndns_listen = [\"127.0.0.1:5353\"]\n[zones]\n\"Example.TEST.\" = \"zones/example.test.zone\"\n";
@@ -145,4 +146,114 @@ fn proximity_needs_locations() {
         "{MIN}[pools.p]\nendpoints = [{{ address = \"192.0.2.1\" }}]\n[[balance]]\nname = \"a.example.test\"\npolicy = \"proximity\"\npools = [\"p\"]\n"
     ));
     assert!(e.contains("pools.p.location"), "{e}");
+}
+
+const TWO_POOLS: &str = "[pools.a]\nendpoints = [{ address = \"192.0.2.1\" }]\n[pools.b]\nendpoints = [{ address = \"192.0.2.2\" }]\n";
+
+/// A geo name with `subnets` written as given, then a second name.
+fn geo_with(subnets: &str) -> String {
+    format!(
+        "{MIN}{TWO_POOLS}[[balance]]\nname = \"www.example.test\"\npolicy = \"geo\"\npools = [\"a\", \"b\"]\n{subnets}[[balance]]\nname = \"api.example.test\"\npolicy = \"failover\"\npools = [\"b\"]\n"
+    )
+}
+
+fn subnets_of(c: &Config) -> Vec<(String, Vec<String>)> {
+    c.balance[0]
+        .subnets
+        .iter()
+        .map(|(net, pools)| {
+            let names = pools.iter().map(|p| c.pool(*p).name.clone()).collect();
+            (net.to_string(), names)
+        })
+        .collect()
+}
+
+#[test]
+fn a_subnets_table_reads_the_same_by_the_bulk_reader_and_by_toml() {
+    let inline = geo_with(
+        "subnets = { \"10.0.0.0/8\" = [\"a\"], \"10.1.0.0/16\" = [\"b\", \"a\"], \"2001:db8::/32\" = [] }\n",
+    );
+    let table = geo_with(
+        "[balance.subnets]\n\"10.0.0.0/8\" = [\"a\"]  # comment\n\n\"10.1.0.0/16\" = [ \"b\" , \"a\", ]\n\t\"2001:db8::/32\" = []\n",
+    );
+    // An escape is beyond the bulk reader: toml reads the whole file.
+    let escaped = geo_with(
+        "[balance.subnets]\n\"10.0.0.0/8\" = [\"a\"]\n\"10.1.0.0/16\" = [\"\\u0062\", \"a\"]\n\"2001:db8::/32\" = []\n",
+    );
+    assert!(bulk::extract(&table).is_some());
+    assert!(bulk::extract(&escaped).is_none());
+    let want = subnets_of(&parse_ok(&inline).0);
+    assert_eq!(
+        want,
+        [
+            ("10.0.0.0/8".to_string(), vec!["a".to_string()]),
+            (
+                "10.1.0.0/16".to_string(),
+                vec!["b".to_string(), "a".to_string()]
+            ),
+            ("2001:db8::/32".to_string(), vec![]),
+        ]
+    );
+    for text in [&table, &escaped] {
+        let (c, _) = parse_ok(text);
+        assert_eq!(subnets_of(&c), want, "{text}");
+        assert!(c.balance[1].subnets.is_empty());
+    }
+}
+
+#[test]
+fn subnets_table_errors_are_the_same_as_without_the_bulk_reader() {
+    let cases = [
+        // Key paths from validation.
+        (
+            geo_with("[balance.subnets]\n\"10.0.0.1/8\" = [\"a\"]\n"),
+            "balance[0].subnets.10.0.0.1/8: 10.0.0.1/8 has host bits set",
+        ),
+        (
+            geo_with("[balance.subnets]\n\"10.0.0.0/8\" = [\"a\", \"zz\"]\n"),
+            "balance[0].subnets.10.0.0.0/8[1]: no pool named \"zz\"",
+        ),
+        (
+            geo_with("[balance.subnets]\n\"10.0.0.1\" = [\"a\"]\n\"10.0.0.1/32\" = [\"b\"]\n"),
+            "balance[0].subnets.10.0.0.1/32: 10.0.0.1/32 is listed twice",
+        ),
+        // A key written twice: toml's error, or (bulk reader) the same network twice.
+        (
+            geo_with("[balance.subnets]\n\"10.0.0.0/8\" = [\"a\"]\n\"10.0.0.0/8\" = [\"b\"]\n"),
+            "balance[0].subnets.10.0.0.0/8: 10.0.0.0/8 is listed twice",
+        ),
+        // What only toml catches: the bulk reader hands these back to it.
+        (
+            geo_with(
+                "[balance.subnets]\n\"10.0.0.0/8\" = [\"a\"]\n[balance.subnets]\n\"11.0.0.0/8\" = [\"a\"]\n",
+            ),
+            "g.toml:15",
+        ),
+        (
+            geo_with(
+                "subnets = { \"10.0.0.0/8\" = [\"a\"] }\n[balance.subnets]\n\"11.0.0.0/8\" = [\"a\"]\n",
+            ),
+            "g.toml:14",
+        ),
+        (
+            format!(
+                "{MIN}{TWO_POOLS}[balance.subnets]\n\"10.0.0.0/8\" = [\"a\"]\n[[balance]]\nname = \"a.example.test\"\n"
+            ),
+            "g.toml",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = parse_err(&text);
+        assert!(e.contains(want), "expected {want:?} in {e:?} for\n{text}");
+    }
+}
+
+#[test]
+fn lines_after_a_bulk_read_table_keep_their_numbers() {
+    let text = geo_with("[balance.subnets]\n\"10.0.0.0/8\" = [\"a\"]\n\"11.0.0.0/8\" = [\"b\"]\n")
+        + "ttl = = 1\n";
+    assert!(bulk::extract(&text).is_some());
+    let line = text.lines().count();
+    let e = parse_err(&text);
+    assert!(e.starts_with(&format!("g.toml:{line}")), "line {line}: {e}");
 }

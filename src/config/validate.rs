@@ -6,19 +6,47 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
+use serde::Deserialize;
 
+use super::bulk;
 use super::raw::*;
 use super::*;
 
 /// Parses TOML text into a validated config.
 pub fn parse(text: &str, file: &Path, base: &Path) -> Result<(Config, Vec<Warning>), ConfigErrors> {
-    let de = toml::Deserializer::parse(text)
-        .map_err(|e| ConfigErrors::one(toml_error(file, text, "", e.message(), e.span())))?;
-    let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().to_string();
-        let inner = e.into_inner();
-        ConfigErrors::one(toml_error(file, text, &key, inner.message(), inner.span()))
-    })?;
+    // Large `[balance.subnets]` tables are read by `bulk`, the rest by toml;
+    // when that does not line up, toml reads it all (and reports any error).
+    if let Some(x) = bulk::extract(text)
+        && let Ok(raw) = deserialize(&x.rest, file)
+        && let Some(raw) = bulk::merge(raw, x.tables, x.headers)
+    {
+        return validate(raw, file, base);
+    }
+    validate(deserialize(text, file)?, file, base)
+}
+
+fn deserialize<'a>(text: &'a str, file: &Path) -> Result<RawConfig<'a>, ConfigErrors> {
+    let parse = || {
+        toml::Deserializer::parse(text)
+            .map_err(|e| ConfigErrors::one(toml_error(file, text, "", e.message(), e.span())))
+    };
+    // Key paths are tracked only when there is an error to report: tracking
+    // costs an allocation per key, a million of them in a large `subnets` map.
+    match RawConfig::deserialize(parse()?) {
+        Ok(raw) => Ok(raw),
+        Err(_) => serde_path_to_error::deserialize(parse()?).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            ConfigErrors::one(toml_error(file, text, &key, inner.message(), inner.span()))
+        }),
+    }
+}
+
+fn validate(
+    raw: RawConfig<'_>,
+    file: &Path,
+    base: &Path,
+) -> Result<(Config, Vec<Warning>), ConfigErrors> {
     let mut v = Validator {
         file,
         base,
@@ -103,7 +131,7 @@ impl Validator<'_> {
         }
     }
 
-    fn config(&mut self, raw: RawConfig) -> Config {
+    fn config(&mut self, raw: RawConfig<'_>) -> Config {
         let server = self.server(raw.server);
         let zones = self.zones(&raw.zones);
         let monitors: Vec<MonitorConfig> = raw
@@ -138,7 +166,7 @@ impl Validator<'_> {
                         format!("{} is balanced twice", b.name),
                     );
                 }
-                balance.push(b);
+                balance.push(Arc::new(b));
             }
         }
         for (i, b) in balance.iter().enumerate() {
@@ -495,22 +523,83 @@ impl Validator<'_> {
         pools: &HashMap<&str, PoolId>,
     ) -> Vec<PoolId> {
         let mut out = Vec::new();
+        self.pool_list_into(|| key.to_string(), names, pools, &mut out);
+        out
+    }
+
+    /// Resolves pool names onto `out`; builds the key only to report an error.
+    fn pool_list_into<S: AsRef<str>>(
+        &mut self,
+        key: impl Fn() -> String,
+        names: &[S],
+        pools: &HashMap<&str, PoolId>,
+        out: &mut Vec<PoolId>,
+    ) {
         for (i, n) in names.iter().enumerate() {
-            match pools.get(n.as_str()) {
-                Some(id) if out.contains(id) => {
-                    self.err(format!("{key}[{i}]"), format!("pool {n:?} is listed twice"))
-                }
+            let n = n.as_ref();
+            match pools.get(n) {
+                Some(id) if out.contains(id) => self.err(
+                    format!("{}[{i}]", key()),
+                    format!("pool {n:?} is listed twice"),
+                ),
                 Some(id) => out.push(*id),
-                None => self.err(format!("{key}[{i}]"), format!("no pool named {n:?}")),
+                None => self.err(format!("{}[{i}]", key()), format!("no pool named {n:?}")),
             }
         }
-        out
+    }
+
+    /// The `subnets` map, sorted by network. Equal pool lists share one
+    /// allocation: a million prefixes usually name a few hundred distinct lists.
+    fn subnets(
+        &mut self,
+        i: usize,
+        raw: &RawSubnets<'_>,
+        pools: &HashMap<&str, PoolId>,
+    ) -> Vec<(IpNet, Arc<[PoolId]>)> {
+        let mut lists: HashMap<Vec<PoolId>, Arc<[PoolId]>> = HashMap::new();
+        let mut subnets = Vec::with_capacity(raw.len());
+        let mut scratch = Vec::new();
+        for (text, names) in raw.iter() {
+            let key = || format!("balance[{i}].subnets.{text}");
+            let net = match parse_net(text) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.err(key(), e);
+                    continue;
+                }
+            };
+            scratch.clear();
+            self.pool_list_into(key, names, pools, &mut scratch);
+            let list = match lists.get(scratch.as_slice()) {
+                Some(l) => l.clone(),
+                None => {
+                    let l: Arc<[PoolId]> = scratch.as_slice().into();
+                    lists.insert(scratch.clone(), l.clone());
+                    l
+                }
+            };
+            subnets.push((net, list));
+        }
+        // Two spellings of one network ("10.0.0.1" and "10.0.0.1/32") would
+        // silently shadow each other.
+        subnets.sort_unstable_by_key(|a| a.0);
+        for w in subnets.windows(2) {
+            if w[0].0 == w[1].0 {
+                let net = w[0].0;
+                self.errors.push(ConfigError::new(
+                    self.file,
+                    format!("balance[{i}].subnets.{net}"),
+                    format!("{net} is listed twice"),
+                ));
+            }
+        }
+        subnets
     }
 
     fn balance(
         &mut self,
         i: usize,
-        b: &RawBalance,
+        b: &RawBalance<'_>,
         pools: &HashMap<&str, PoolId>,
         zones: &[ZoneConfig],
     ) -> Option<BalanceConfig> {
@@ -581,17 +670,7 @@ impl Validator<'_> {
                 None => self.err(k, "expected a continent code: AF AN AS EU NA OC SA"),
             }
         }
-        let mut subnets = Vec::with_capacity(b.subnets.len());
-        for (net, names) in &b.subnets {
-            let k = format!("balance[{i}].subnets.{net}");
-            match parse_net(net) {
-                Ok(n) => {
-                    let l = self.pool_list(&k, names, pools);
-                    subnets.push((n, l));
-                }
-                Err(e) => self.err(k, e),
-            }
-        }
+        let subnets = self.subnets(i, &b.subnets, pools);
         if policy != Policy::Geo
             && (!b.countries.is_empty() || !b.continents.is_empty() || !b.subnets.is_empty())
         {

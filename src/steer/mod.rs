@@ -8,10 +8,12 @@
 //! - `pick`: the health walk (healthy, then degraded, then fail-open) and the
 //!   endpoint choice by weight.
 //! - `scope`: the ECS scope prefix an answer is valid for.
+//! - `prefixes`: a `subnets` map compiled into flat sorted arrays.
 //! - `trace`: the step-by-step explanation `geosteer explain` prints.
 
 mod pick;
 mod policy;
+mod prefixes;
 mod scope;
 mod trace;
 
@@ -23,8 +25,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use ipnet::{Ipv4Net, Ipv6Net};
-use prefix_trie::PrefixMap;
+use prefixes::PrefixTable;
 
 use crate::config::{BalanceConfig, Config, Continent, Country, Policy, PoolId};
 use crate::geo::Location;
@@ -98,41 +99,39 @@ pub struct Decision {
 /// One balanced name, compiled for lookups.
 #[derive(Debug)]
 pub struct BalancedName {
-    pub config: BalanceConfig,
+    /// Shared with [`Config::balance`], not copied: a name's `subnets` can
+    /// hold a million prefixes.
+    pub config: Arc<BalanceConfig>,
     /// Queries for this name by type and rcode.
     pub counters: Arc<NameCounters>,
-    /// How often each pool was picked, indexed by `PoolId`.
-    pub picks: Vec<Arc<AtomicU64>>,
+    /// How often each pool was picked, looked up by `PoolId` index.
+    pub picks: PickCounters,
     /// Index into `config.subnets`, per family.
-    subnets_v4: PrefixMap<Ipv4Net, u32>,
-    subnets_v6: PrefixMap<Ipv6Net, u32>,
+    subnets_v4: PrefixTable,
+    subnets_v6: PrefixTable,
 }
 
 impl BalancedName {
     pub fn compile(
-        config: &BalanceConfig,
+        config: &Arc<BalanceConfig>,
         pools: &[crate::config::PoolConfig],
         registry: &Registry,
     ) -> BalancedName {
-        let mut subnets_v4 = PrefixMap::new();
-        let mut subnets_v6 = PrefixMap::new();
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
         for (i, (net, _)) in config.subnets.iter().enumerate() {
             match net {
                 ipnet::IpNet::V4(n) => {
-                    subnets_v4.insert(*n, i as u32);
+                    v4.push((u32::from(n.network()).into(), n.prefix_len(), i as u32))
                 }
-                ipnet::IpNet::V6(n) => {
-                    subnets_v6.insert(*n, i as u32);
-                }
+                ipnet::IpNet::V6(n) => v6.push((u128::from(n.network()), n.prefix_len(), i as u32)),
             }
         }
+        let subnets_v4 = PrefixTable::build(32, v4);
+        let subnets_v6 = PrefixTable::build(128, v6);
         let display = config.name.trim_end_matches('.');
         BalancedName {
             counters: registry.name(display),
-            picks: pools
-                .iter()
-                .map(|p| registry.pick(display, &p.name))
-                .collect(),
+            picks: PickCounters::compile(config, pools, registry),
             config: config.clone(),
             subnets_v4,
             subnets_v6,
@@ -146,16 +145,10 @@ impl BalancedName {
     /// The most specific configured subnet holding `addr`: (prefix length, pools).
     fn subnet_match(&self, addr: IpAddr) -> Option<(u8, &[PoolId])> {
         let index = match addr {
-            IpAddr::V4(a) => self
-                .subnets_v4
-                .get_lpm(&Ipv4Net::from(a))
-                .map(|(n, i)| (n.prefix_len(), *i)),
-            IpAddr::V6(a) => self
-                .subnets_v6
-                .get_lpm(&Ipv6Net::from(a))
-                .map(|(n, i)| (n.prefix_len(), *i)),
+            IpAddr::V4(a) => self.subnets_v4.longest_match(u32::from(a).into()),
+            IpAddr::V6(a) => self.subnets_v6.longest_match(u128::from(a)),
         };
-        index.map(|(len, i)| (len, self.config.subnets[i as usize].1.as_slice()))
+        index.map(|(len, i)| (len, &*self.config.subnets[i as usize].1))
     }
 
     fn country_pools(&self, c: Country) -> Option<&[PoolId]> {
@@ -164,6 +157,55 @@ impl BalancedName {
 
     fn continent_pools(&self, c: Continent) -> Option<&[PoolId]> {
         self.config.continents.get(&c).map(Vec::as_slice)
+    }
+}
+
+/// How often each pool was picked for one name. There is a counter for each
+/// pool the name can answer from (its pools, fallback and geo rules), not for
+/// every pool of the config: 10,000 names × 1,000 pools would be ten million
+/// counters, nearly all of them never used.
+#[derive(Debug, Default)]
+pub struct PickCounters {
+    /// Sorted by pool index.
+    slots: Vec<(u32, Arc<AtomicU64>)>,
+}
+
+impl PickCounters {
+    fn compile(
+        config: &BalanceConfig,
+        pools: &[crate::config::PoolConfig],
+        registry: &Registry,
+    ) -> PickCounters {
+        let mut reachable = vec![false; pools.len()];
+        let mut mark = |list: &[PoolId]| {
+            for p in list {
+                if let Some(r) = reachable.get_mut(p.index()) {
+                    *r = true;
+                }
+            }
+        };
+        mark(&config.pools);
+        mark(config.fallback.as_slice());
+        config.countries.values().for_each(|l| mark(l));
+        config.continents.values().for_each(|l| mark(l));
+        config.subnets.iter().for_each(|(_, l)| mark(l));
+        let display = config.name.trim_end_matches('.');
+        let slots = reachable
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| **r)
+            .map(|(i, _)| (i as u32, registry.pick(display, &pools[i].name)))
+            .collect();
+        PickCounters { slots }
+    }
+
+    /// The counter of the pool with index `pool`, if the name can pick it.
+    pub fn get(&self, pool: usize) -> Option<&Arc<AtomicU64>> {
+        let pool = u32::try_from(pool).ok()?;
+        self.slots
+            .binary_search_by_key(&pool, |s| s.0)
+            .ok()
+            .map(|i| &self.slots[i].1)
     }
 }
 

@@ -8,8 +8,6 @@
 
 use std::net::IpAddr;
 
-use ipnet::{Ipv4Net, Ipv6Net};
-
 use super::{BalancedName, Client};
 use crate::config::Policy;
 
@@ -53,23 +51,7 @@ fn widen_past_holes(name: &BalancedName, addr: IpAddr, base: u8) -> u8 {
 
 fn has_longer_subnet_inside(name: &BalancedName, addr: IpAddr, len: u8) -> bool {
     match addr {
-        IpAddr::V4(a) => {
-            let Ok(net) = Ipv4Net::new(a, len) else {
-                return false;
-            };
-            let net = net.trunc();
-            name.subnets_v4
-                .children(&net)
-                .any(|(n, _)| n.prefix_len() > len)
-        }
-        IpAddr::V6(a) => {
-            let Ok(net) = Ipv6Net::new(a, len) else {
-                return false;
-            };
-            let net = net.trunc();
-            name.subnets_v6
-                .children(&net)
-                .any(|(n, _)| n.prefix_len() > len)
-        }
+        IpAddr::V4(a) => name.subnets_v4.has_longer_inside(u32::from(a).into(), len),
+        IpAddr::V6(a) => name.subnets_v6.has_longer_inside(u128::from(a), len),
     }
 }

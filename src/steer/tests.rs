@@ -271,3 +271,53 @@ fn trace_records_every_step() {
     assert_eq!(trace.pool.as_deref(), Some("eu"));
     assert_eq!(trace.records, d.endpoints);
 }
+
+/// A geo name whose `subnets` map holds `n` /24s from 1.0.0.0 up, pools a, b,
+/// c in turn, plus a /16 over the first 256 of them and a /28 hole inside one.
+fn many_prefixes(n: u32) -> String {
+    let mut text = String::from(
+        "[server]\ndns_listen = [\"127.0.0.1:0\"]\n[zones]\n\"example.test\" = \"z\"\n",
+    );
+    for (p, ip) in [("a", 1), ("b", 2), ("c", 3), ("d", 4)] {
+        text += &format!("[pools.{p}]\nendpoints = [{{ address = \"192.0.2.{ip}\" }}]\n");
+    }
+    text += "[[balance]]\nname = \"big.example.test\"\npolicy = \"geo\"\npools = [\"a\", \"b\", \"c\", \"d\"]\n[balance.subnets]\n";
+    for k in 0..n {
+        let net = std::net::Ipv4Addr::from((1 << 24) + (k << 8));
+        text += &format!("\"{net}/24\" = [\"{}\"]\n", ["a", "b", "c"][k as usize % 3]);
+    }
+    text += "\"1.0.0.0/16\" = [\"d\"]\n\"1.0.7.16/28\" = [\"d\"]\n";
+    text
+}
+
+#[test]
+fn a_hundred_thousand_prefixes_load_and_answer() {
+    let started = std::time::Instant::now();
+    let (config, _) = config::parse(&many_prefixes(100_000), Path::new("t.toml"), Path::new("."))
+        .expect("valid config");
+    assert_eq!(config.balance[0].subnets.len(), 100_002);
+    let table = SteeringTable::compile(&config, &crate::metrics::Registry::default());
+    let health = all_up(&config);
+    // (client, pool, scope); the k-th /24 starts at 1.0.0.0 + 256 k.
+    let cases = [
+        ("1.0.5.9", "c", 24),     // k = 5: the /24 wins over the /16
+        ("1.0.7.20", "d", 28),    // inside the /28 hole of k = 7
+        ("1.0.7.200", "b", 25),   // k = 7, outside the hole: narrowed past it
+        ("1.1.0.1", "b", 24),     // k = 256
+        ("2.134.159.1", "a", 24), // k = 99,999, the last one
+        ("2.134.160.1", "a", 24), // past the end: no match, default order
+    ];
+    for (addr, pool, scope) in cases {
+        let d = run(
+            &config,
+            &table,
+            &health,
+            "big.example.test.",
+            &client(addr, 24, None, 24),
+        );
+        let got = config.pool(d.pool.unwrap()).name.as_str();
+        assert_eq!((got, d.scope_prefix), (pool, scope), "client {addr}");
+    }
+    // Debug build, shared machine: generous, but catches anything quadratic.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}

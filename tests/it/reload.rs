@@ -259,3 +259,63 @@ fn the_binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
         "--log-format json: {log}"
     );
 }
+
+/// A config with a geo name whose `subnets` map holds `prefixes` /24s, all
+/// steering to `pool`; no monitors, so every endpoint is up from the start.
+fn large_config(prefixes: u32, pool: &str) -> String {
+    let mut text = server_header("");
+    text += "[pools.a]\nendpoints = [{ address = \"192.0.2.1\" }]\n[pools.b]\nendpoints = [{ address = \"192.0.2.2\" }]\n";
+    text += "[[balance]]\nname = \"www.example.test\"\npolicy = \"geo\"\npools = [\"a\", \"b\"]\n[balance.subnets]\n";
+    for k in 0..prefixes {
+        let net = std::net::Ipv4Addr::from((10 << 24) + (k << 8));
+        text += &format!("\"{net}/24\" = [\"{pool}\"]\n");
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_of_a_large_config_lose_no_query() {
+    let s = TestServer::start(&large_config(50_000, "a"), &[]).await;
+    let dns = s.dns;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asking = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let ask = Ask::new("www.example.test.", RecordType::A).ecs("10.0.7.0/24");
+            let (mut sent, mut slowest) = (0u32, Duration::ZERO);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                let m = dig::udp(dns, &ask).await; // panics on a lost query
+                slowest = slowest.max(t.elapsed());
+                assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+                let got = addrs(&m);
+                assert!(
+                    got == vec![ip("192.0.2.1")] || got == vec![ip("192.0.2.2")],
+                    "{got:?}"
+                );
+                sent += 1;
+            }
+            (sent, slowest)
+        })
+    };
+    for pool in ["b", "a", "b"] {
+        std::fs::write(s.config_path(), large_config(50_000, pool)).unwrap();
+        s.running.reload().await.expect("reload");
+        let m = dig::udp(
+            s.dns,
+            &Ask::new("www.example.test.", RecordType::A).ecs("10.0.7.0/24"),
+        )
+        .await;
+        let want = if pool == "a" {
+            "192.0.2.1"
+        } else {
+            "192.0.2.2"
+        };
+        assert_eq!(addrs(&m), vec![ip(want)], "the new config answers");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, slowest) = asking.await.expect("no query lost or wrong");
+    assert!(sent > 10, "only {sent} queries ran");
+    eprintln!("{sent} queries during 3 reloads, slowest {slowest:?}");
+    s.stop().await;
+}
