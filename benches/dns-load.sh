@@ -13,7 +13,7 @@ bin=${CARGO_TARGET_DIR:-$top/target}/release/geosteer
 DURATION=${DURATION:-10}; LOSSLESS=${LOSSLESS:-30}
 run=$(mktemp -d /tmp/geosteer-dns-load.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$run"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$run"; }
 trap cleanup EXIT
 [ -x "$bin" ] || cargo build --release --locked --manifest-path "$top/Cargo.toml" >&2
 python3 "$bench/dns/hc-listener.py" >/dev/null 2>&1 & pids+=($!)
@@ -22,6 +22,7 @@ ECS="-E 8:00011800050901"   # 5.9.1.0/24
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 serve() {  # serve WORKERS CPUS -> sets GS
+  if ss -lnu | grep -q "127.0.0.1:5310 "; then echo "udp/5310 already in use -- refusing" >&2; exit 1; fi
   sed "s/^udp_workers = .*/udp_workers = $1/" "$top/benches/dns/geosteer.toml" >"$run/geosteer.toml"
   sed -i "s#\"example.test.zone\"#\"$top/benches/dns/example.test.zone\"#; s#\"../../geoip/#\"$top/geoip/#" "$run/geosteer.toml"
   GEOSTEER_LOG=warn taskset -c "$2" "$bin" serve --config "$run/geosteer.toml" >"$run/gs.log" 2>&1 &
@@ -53,5 +54,6 @@ max=$LAST_QPS
 rate=$((max * 8 / 10))
 measure "1 worker, ${rate} qps (80 %) for ${LOSSLESS} s, ECS" -l "$LOSSLESS" -Q "$rate" -c 10 -T 1 -q 500 -t 1 $ECS
 kill "$GS"; wait "$GS" 2>/dev/null || true
+sleep 0.5
 serve 2 0,1
 measure "2 workers on cores 0-1 (dnsperf shares core 1), max, ECS" -l "$DURATION" -c 10 -T 1 -q 500 -t 1 $ECS
