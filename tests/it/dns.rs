@@ -453,3 +453,65 @@ async fn a_query_without_a_question_gets_formerr_and_a_response_gets_nothing() {
     s.stop().await;
 }
 }
+
+both_paths! {
+async fn a_burst_from_several_clients_gets_every_answer_once() {
+    let s = start().await;
+    let asks = [
+        ("www.example.test.", RecordType::A),
+        ("static.example.test.", RecordType::A),
+        ("www.example.test.", RecordType::AAAA),
+        ("nothing.example.test.", RecordType::A),
+        // Not answered by the fast path: goes to hickory.
+        ("_health.www.example.test.", RecordType::TXT),
+    ];
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    }
+    // Sent without waiting: 50 per client, every tenth malformed (no reply).
+    let mut expected: Vec<std::collections::HashMap<u16, (String, RecordType)>> =
+        vec![Default::default(); clients.len()];
+    for i in 0..200u16 {
+        let c = usize::from(i) % clients.len();
+        if i % 10 == 9 {
+            clients[c].send_to(&[0x12, 0x34, 0x01], s.dns).await.unwrap();
+            continue;
+        }
+        let (name, rtype) = asks[usize::from(i) % asks.len()];
+        let mut m = Ask::new(name, rtype).message();
+        m.metadata.id = 1000 + i;
+        clients[c].send_to(&m.to_vec().unwrap(), s.dns).await.unwrap();
+        expected[c].insert(1000 + i, (name.to_string(), rtype));
+    }
+    let mut buf = vec![0u8; 4096];
+    for (client, mut want) in clients.iter().zip(expected) {
+        while !want.is_empty() {
+            let n = tokio::time::timeout(Duration::from_secs(5), client.recv(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("missing replies for {want:?}"))
+                .unwrap();
+            let m = Message::from_vec(&buf[..n]).unwrap();
+            let (name, rtype) = want
+                .remove(&m.metadata.id)
+                .unwrap_or_else(|| panic!("unexpected or repeated reply id {}", m.metadata.id));
+            assert_eq!(m.queries.len(), 1);
+            assert_eq!(m.queries[0].name().to_ascii().to_lowercase(), name);
+            assert_eq!(m.queries[0].query_type(), rtype);
+            if rtype == RecordType::A && name != "nothing.example.test." {
+                assert_eq!(addrs(&m).len(), 1, "{m:?}");
+            }
+        }
+        // Nothing more: no duplicates, no answers to the malformed packets.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), client.recv(&mut buf))
+                .await
+                .is_err()
+        );
+    }
+    // And the server still answers.
+    let m = dig::udp(s.dns, &Ask::new("static.example.test.", RecordType::A)).await;
+    assert_eq!(addrs(&m), vec![ip("192.0.2.10")]);
+    s.stop().await;
+}
+}
