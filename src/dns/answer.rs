@@ -42,6 +42,22 @@ pub struct Sections<'r> {
     pub soa: &'r [Record],
 }
 
+/// Sends an authoritative response whose OPT record (when the query had one)
+/// echoes the query's ECS option with `scope`.
+pub async fn reply<R: ResponseHandler>(
+    request: &Request,
+    ecs: Option<&ClientSubnet>,
+    scope: u8,
+    sections: Sections<'_>,
+    handle: R,
+) -> ResponseInfo {
+    let edns = request
+        .edns
+        .as_ref()
+        .map(|e| response_edns(e, ecs.map(|cs| (cs, scope))));
+    send(request, edns.as_ref(), sections, handle).await
+}
+
 /// Sends an authoritative response. Over UDP, an answer that does not fit is
 /// replaced by an empty TC response that keeps its OPT record.
 pub async fn send<R: ResponseHandler>(

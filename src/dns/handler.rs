@@ -162,17 +162,14 @@ impl DnsHandler {
         } else {
             Vec::new()
         };
-        let edns = request
-            .edns
-            .as_ref()
-            .map(|e| answer::response_edns(e, ecs.as_ref().map(|cs| (cs, scope))));
         b.counters.count(qtype, ResponseCode::NoError);
         if let Some(p) = decision.pool.and_then(|p| b.picks.get(p.index())) {
             p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        answer::send(
+        answer::reply(
             request,
-            edns.as_ref(),
+            ecs.as_ref(),
+            scope,
             Sections {
                 rcode: ResponseCode::NoError,
                 answers: &answers,
@@ -213,14 +210,11 @@ impl DnsHandler {
             return info;
         }
         let soa = self.soa_for(snap, request);
-        let edns = request
-            .edns
-            .as_ref()
-            .map(|e| answer::response_edns(e, ecs.as_ref().map(|cs| (cs, 0))));
         self.count_other(request, ResponseCode::NoError);
-        answer::send(
+        answer::reply(
             request,
-            edns.as_ref(),
+            ecs.as_ref(),
+            0,
             Sections {
                 rcode: ResponseCode::NoError,
                 answers: &[],
@@ -246,15 +240,12 @@ impl DnsHandler {
             .iter()
             .any(|net| net.contains(&src));
         let ecs = ecs_of(request);
-        let edns = request
-            .edns
-            .as_ref()
-            .map(|e| answer::response_edns(e, ecs.as_ref().map(|cs| (cs, 0))));
         if !allowed {
             self.count_other(request, ResponseCode::Refused);
-            return answer::send(
+            return answer::reply(
                 request,
-                edns.as_ref(),
+                ecs.as_ref(),
+                0,
                 Sections {
                     rcode: ResponseCode::Refused,
                     answers: &[],
@@ -270,9 +261,10 @@ impl DnsHandler {
             .map(|line| Record::from_rdata(owner.clone(), 0, RData::TXT(TXT::new(vec![line]))))
             .collect();
         self.count_other(request, ResponseCode::NoError);
-        answer::send(
+        answer::reply(
             request,
-            edns.as_ref(),
+            ecs.as_ref(),
+            0,
             Sections {
                 rcode: ResponseCode::NoError,
                 answers: &answers,
