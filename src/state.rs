@@ -56,6 +56,24 @@ impl LoadTiming {
 }
 
 impl Loaded {
+    /// Logs the operator warnings and where the load's time went (`event`:
+    /// start-up or reload).
+    pub fn log(&self, event: &str) {
+        for w in &self.warnings {
+            tracing::warn!("{w}");
+        }
+        let t = self.timing;
+        tracing::info!(
+            total_ms = t.total().as_millis() as u64,
+            config_ms = t.config.as_millis() as u64,
+            zones_ms = t.zones.as_millis() as u64,
+            compile_ms = t.compile.as_millis() as u64,
+            names = self.steering.len(),
+            pools = self.config.pools.len(),
+            "{event}"
+        );
+    }
+
     /// parse → validate → load zones and GeoIP → compile.
     pub fn from_path(path: &Path, registry: &Registry) -> Result<Loaded, ConfigErrors> {
         let started = Instant::now();

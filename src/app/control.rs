@@ -140,17 +140,7 @@ impl Control {
                     format!("reload task failed: {e}"),
                 ))
             })??;
-        for w in &loaded.warnings {
-            tracing::warn!("{w}");
-        }
-        let t = loaded.timing;
-        tracing::info!(
-            total_ms = t.total().as_millis() as u64,
-            config_ms = t.config.as_millis() as u64,
-            zones_ms = t.zones.as_millis() as u64,
-            compile_ms = t.compile.as_millis() as u64,
-            "new config loaded"
-        );
+        loaded.log("new config loaded");
         let current = self.shared.load_full();
         let (old, new) = (&current.config.server, &loaded.config.server);
         let listen_changed = old.dns_listen != new.dns_listen

@@ -62,19 +62,7 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let registry = Arc::new(Registry::default());
     let loaded = Loaded::from_path(path, &registry)?;
-    for w in &loaded.warnings {
-        tracing::warn!("{w}");
-    }
-    let t = loaded.timing;
-    tracing::info!(
-        total_ms = t.total().as_millis() as u64,
-        config_ms = t.config.as_millis() as u64,
-        zones_ms = t.zones.as_millis() as u64,
-        compile_ms = t.compile.as_millis() as u64,
-        names = loaded.steering.len(),
-        pools = loaded.config.pools.len(),
-        "config loaded"
-    );
+    loaded.log("config loaded");
     let config = loaded.config.clone();
     if !config.server.admin_listen.ip().is_loopback() && config.server.admin_token.is_none() {
         return Err(StartError::Other(format!(
