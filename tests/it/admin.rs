@@ -3,7 +3,7 @@
 use std::process::Output;
 use std::time::Duration;
 
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::RecordType;
 
 use crate::both_paths;
 use crate::harness::dig::{self, Ask, addrs, ip};
@@ -244,14 +244,7 @@ async fn metrics_page_explain_and_health_txt() {
         &Ask::new("_health.www.example.test.", RecordType::TXT),
     )
     .await;
-    let txt: Vec<String> = m
-        .answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::TXT(t) => Some(t.to_string()),
-            _ => None,
-        })
-        .collect();
+    let txt = dig::txts(&m);
     assert!(
         txt[0].starts_with("pool=eu state=healthy up=2/2") && txt[0].contains("draining=1"),
         "{txt:?}"

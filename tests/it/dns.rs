@@ -402,14 +402,7 @@ async fn health_txt_is_served_only_to_allowed_sources() {
     )
     .await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
-    let lines: Vec<String> = m
-        .answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::TXT(t) => Some(t.to_string()),
-            _ => None,
-        })
-        .collect();
+    let lines = dig::txts(&m);
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(
         lines[0].contains("pool=us state=healthy up=2/2 err=0.00%"),

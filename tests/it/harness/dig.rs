@@ -156,6 +156,17 @@ pub fn addrs(m: &Message) -> Vec<IpAddr> {
         .collect()
 }
 
+/// The TXT strings of a response's answers.
+pub fn txts(m: &Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::TXT(t) => Some(t.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The ECS option of a response: (address, source, scope).
 pub fn ecs(m: &Message) -> Option<(IpAddr, u8, u8)> {
     let edns = m.edns.as_ref()?;
