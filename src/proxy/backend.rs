@@ -16,12 +16,16 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Serialize;
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::ProxyBody;
 use super::stats::{Histogram, HistogramSnapshot};
 use crate::balance::{Balancer, Candidate, Ejection};
 use crate::config::{BackendConfig, BackendId};
+
+/// Idle keep-alive connections kept per server; beyond, the oldest closes.
+const MAX_IDLE_PER_SERVER: usize = 1024;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these short locks leaves plain data behind.
@@ -47,6 +51,8 @@ pub struct ServerSlot {
     ejection: Mutex<Ejection>,
     /// Cancelled when a drain's `drain_timeout` passes: in-flight work stops.
     cut: Mutex<CancellationToken>,
+    /// Keep-alive connections of the HTTP/1.1 forwarding path, oldest first.
+    idle: Mutex<Vec<(TcpStream, Instant)>>,
 }
 
 impl ServerSlot {
@@ -63,7 +69,49 @@ impl ServerSlot {
             latency: Histogram::default(),
             ejection: Mutex::new(Ejection::default()),
             cut: Mutex::new(CancellationToken::new()),
+            idle: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The most recently used idle connection younger than `max_idle` that
+    /// the server has not closed meanwhile.
+    pub fn take_idle(&self, now: Instant, max_idle: Duration) -> Option<TcpStream> {
+        let mut idle = lock(&self.idle);
+        while let Some((stream, since)) = idle.pop() {
+            if now.saturating_duration_since(since) >= max_idle {
+                idle.clear(); // the rest are older still
+                return None;
+            }
+            // EOF or stray bytes mean the server is done with it. Costs no
+            // syscall unless the socket became readable while idle.
+            match stream.try_read(&mut [0u8; 1]) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(stream),
+                _ => continue,
+            }
+        }
+        None
+    }
+
+    /// Keeps a connection for the next request, unless the server drains.
+    pub fn put_idle(&self, stream: TcpStream, now: Instant) {
+        if self.is_draining() {
+            return;
+        }
+        let mut idle = lock(&self.idle);
+        if idle.len() >= MAX_IDLE_PER_SERVER {
+            idle.remove(0);
+        }
+        idle.push((stream, now));
+    }
+
+    /// Closes idle connections older than `max_idle`.
+    pub fn sweep_idle(&self, now: Instant, max_idle: Duration) {
+        lock(&self.idle).retain(|(_, since)| now.saturating_duration_since(*since) < max_idle);
+    }
+
+    /// Idle keep-alive connections held for this server.
+    pub fn idle_connections(&self) -> usize {
+        lock(&self.idle).len()
     }
 
     pub fn in_flight(&self) -> u32 {
@@ -92,6 +140,7 @@ impl ServerSlot {
         if self.draining.swap(true, Ordering::AcqRel) {
             return; // already draining; keep the first deadline
         }
+        lock(&self.idle).clear();
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -173,6 +222,7 @@ impl ServerSlot {
             requests: self.requests.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             responses: std::array::from_fn(|i| self.responses[i].load(Ordering::Relaxed)),
+            idle_connections: self.idle_connections(),
             latency: self.latency.snapshot(),
             latency_p50_ms: self.latency.quantile(0.5).map(|d| d.as_millis() as u64),
             latency_p99_ms: p99.map(|d| d.as_millis() as u64),
@@ -319,6 +369,8 @@ pub struct ServerStatus {
     pub errors: u64,
     /// Server responses by class, `[1xx, 2xx, 3xx, 4xx, 5xx]`.
     pub responses: [u64; 5],
+    /// Keep-alive connections to the server waiting for the next request.
+    pub idle_connections: usize,
     /// For `/metrics`.
     #[serde(skip)]
     pub latency: HistogramSnapshot,

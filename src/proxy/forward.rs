@@ -207,7 +207,7 @@ fn client_fault(e: &hyper_util::client::legacy::Error) -> bool {
 }
 
 /// Records an outcome for ejection, status, and the backend's pool health.
-fn record(
+pub(super) fn record(
     shared: &Shared,
     generation: u64,
     backend: &BackendRuntime,

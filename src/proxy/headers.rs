@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 9] = [
+pub(crate) const HOP_BY_HOP: [&str; 9] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -92,15 +92,7 @@ pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr, proto: &str, host
         }
     }
     // Forwarded (RFC 7239): append one element for this hop.
-    let mut element = format!(
-        "for={};proto={}",
-        forwarded_node(client),
-        proto_static(proto)
-    );
-    if let Some(h) = host {
-        element.push_str(";host=");
-        element.push_str(&forwarded_value(h));
-    }
+    let element = forwarded_element(client, proto, host);
     let mut all: Vec<String> = headers
         .get_all(header::FORWARDED)
         .iter()
@@ -114,7 +106,21 @@ pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr, proto: &str, host
     }
 }
 
-fn proto_static(proto: &str) -> &'static str {
+/// This hop's element of RFC 7239 `Forwarded`: `for=..;proto=..[;host=..]`.
+pub(crate) fn forwarded_element(client: IpAddr, proto: &str, host: Option<&str>) -> String {
+    let mut element = format!(
+        "for={};proto={}",
+        forwarded_node(client),
+        proto_static(proto)
+    );
+    if let Some(h) = host {
+        element.push_str(";host=");
+        element.push_str(&forwarded_value(h));
+    }
+    element
+}
+
+pub(crate) fn proto_static(proto: &str) -> &'static str {
     if proto == "https" { "https" } else { "http" }
 }
 

@@ -12,7 +12,7 @@
 //! `header_read_timeout` (408, then close).
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,9 +27,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::backend::BackendRuntime;
 use super::headers::{framing_error, host_matches, routing_host};
 use super::rate_limit::Verdict;
-use super::{ProxyBody, Shared, forward, lock};
+use super::{ProxyBody, Runtime, Shared, forward, lock};
 use crate::config::TlsConfig;
 
 /// Builds a TLS acceptor from PEM files, offering h2 and http/1.1.
@@ -91,6 +92,9 @@ pub(crate) async fn serve(
             (shared.clone(), builder.clone(), stop.clone(), tls.clone());
         tokio::spawn(async move {
             match tls {
+                None if shared.options.h1_fast_path => {
+                    super::h1::serve(shared, builder, key, peer, stream, stop).await
+                }
                 None => serve_conn(shared, builder, key, peer, "http", stream, stop).await,
                 Some(acceptor) => {
                     let timeout = shared.options.header_read_timeout;
@@ -107,7 +111,7 @@ pub(crate) async fn serve(
     }
 }
 
-async fn serve_conn<I>(
+pub(super) async fn serve_conn<I>(
     shared: Arc<Shared>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     key: SocketAddr,
@@ -149,13 +153,6 @@ async fn handle(
     proto: &'static str,
     req: Request<Incoming>,
 ) -> Response<ProxyBody> {
-    let runtime = shared.runtime.load_full();
-    let Some(plan) = runtime.plans.get(&key).cloned() else {
-        return local(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this listener is shutting down\n",
-        );
-    };
     if let Some(why) = framing_error(req.headers()) {
         return local(StatusCode::BAD_REQUEST, &format!("bad request: {why}\n"));
     }
@@ -165,9 +162,57 @@ async fn handle(
             .and_then(|h| h.to_str().ok()),
         req.uri().authority().map(|a| a.as_str()),
     );
-    let path = req.uri().path();
+    let runtime = shared.runtime.load_full();
+    match route(&runtime, key, host.as_deref(), req.uri().path(), peer.ip()) {
+        Routed::Backend(backend) => {
+            forward::forward(&shared, runtime.generation, &backend, req, peer, proto).await
+        }
+        Routed::Local {
+            status,
+            body,
+            retry_after,
+        } => {
+            let mut resp = local(status, &body);
+            if let Some(secs) = retry_after {
+                resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            resp
+        }
+    }
+}
+
+/// Where a request goes: a backend, or an answer from the proxy itself.
+pub(super) enum Routed {
+    Backend(Arc<BackendRuntime>),
+    Local {
+        status: StatusCode,
+        body: String,
+        retry_after: Option<u64>,
+    },
+}
+
+/// Picks the first route of listener `key` matching `host` and `path` and
+/// applies its rate limit to `client`.
+pub(super) fn route(
+    runtime: &Runtime,
+    key: SocketAddr,
+    host: Option<&str>,
+    path: &str,
+    client: IpAddr,
+) -> Routed {
+    let local = |status, body: String| Routed::Local {
+        status,
+        body,
+        retry_after: None,
+    };
+    let Some(plan) = runtime.plans.get(&key) else {
+        return local(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this listener is shutting down\n".into(),
+        );
+    };
     let found = plan.proxy.routes.iter().enumerate().find(|(_, r)| {
-        let host_ok = match (&r.host, &host) {
+        let host_ok = match (&r.host, host) {
             (None, _) => true,
             (Some(pattern), Some(h)) => host_matches(pattern, h),
             (Some(_), None) => false,
@@ -177,32 +222,32 @@ async fn handle(
     let Some((index, route)) = found else {
         return local(
             StatusCode::NOT_FOUND,
-            &format!(
+            format!(
                 "no route for host {:?} and path {:?} on this listener\n",
-                host.as_deref().unwrap_or(""),
+                host.unwrap_or(""),
                 path
             ),
         );
     };
-    let Some(backend) = runtime.backends.get(route.backend.index()).cloned() else {
-        return local(StatusCode::SERVICE_UNAVAILABLE, "route names no backend\n");
+    let Some(backend) = runtime.backends.get(route.backend.index()) else {
+        return local(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "route names no backend\n".into(),
+        );
     };
     if let Some(Some(limiter)) = plan.limiters.get(index)
-        && let Verdict::Limited { retry_after_secs } =
-            lock(limiter).check(peer.ip(), Instant::now())
+        && let Verdict::Limited { retry_after_secs } = lock(limiter).check(client, Instant::now())
     {
         backend
             .rate_limited
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut resp = local(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many requests from this client; slow down\n",
-        );
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, retry_after_secs.into());
-        return resp;
+        return Routed::Local {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: "too many requests from this client; slow down\n".into(),
+            retry_after: Some(retry_after_secs),
+        };
     }
-    forward::forward(&shared, runtime.generation, &backend, req, peer, proto).await
+    Routed::Backend(backend.clone())
 }
 
 /// A response the proxy writes itself.

@@ -21,6 +21,7 @@
 
 pub mod backend;
 mod forward;
+mod h1;
 pub mod headers;
 pub mod http;
 mod lifecycle;
@@ -67,6 +68,9 @@ pub struct ProxyOptions {
     pub rate_limit_capacity: usize,
     /// Idle keep-alive connections to servers are closed after this long.
     pub pool_idle_timeout: Duration,
+    /// Plain-HTTP/1.1 listeners relay requests themselves (`h1`) instead of
+    /// going through hyper's server and pooled client.
+    pub h1_fast_path: bool,
 }
 
 impl Default for ProxyOptions {
@@ -77,6 +81,7 @@ impl Default for ProxyOptions {
             max_header_bytes: 64 * 1024,
             rate_limit_capacity: rate_limit::DEFAULT_CAPACITY,
             pool_idle_timeout: Duration::from_secs(60),
+            h1_fast_path: true,
         }
     }
 }
@@ -207,6 +212,7 @@ impl Proxies {
             retired: Mutex::new(Vec::new()),
             hard_stop: CancellationToken::new(),
         });
+        tokio::spawn(sweep_idle(shared.clone()));
         let proxies = Proxies {
             shared,
             listeners: Mutex::new(Vec::new()),
@@ -272,5 +278,24 @@ impl Proxies {
             }
         }
         out
+    }
+}
+
+/// Closes pooled server connections that sat idle past `pool_idle_timeout`,
+/// until shutdown.
+async fn sweep_idle(shared: Arc<Shared>) {
+    let max_idle = shared.options.pool_idle_timeout;
+    let every = (max_idle / 2).clamp(Duration::from_millis(100), Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shared.hard_stop.cancelled() => return,
+        }
+        let now = std::time::Instant::now();
+        for backend in shared.runtime.load().backends.iter() {
+            for slot in &backend.servers {
+                slot.sweep_idle(now, max_idle);
+            }
+        }
     }
 }

@@ -10,5 +10,6 @@ mod failover;
 mod probe;
 mod proxy;
 mod proxy_backend;
+mod proxy_h1;
 mod reload;
 mod steering;

@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::proxy_backend::{Origin, Upload};
 
-const T: Duration = Duration::from_secs(15);
+pub(crate) const T: Duration = Duration::from_secs(15);
 
-fn config(body: &str) -> Arc<Config> {
+pub(crate) fn config(body: &str) -> Arc<Config> {
     let text = format!("[server]\ndns_listen = [\"127.0.0.1:0\"]\n{body}");
     let (c, _) = geosteer::config::parse(&text, Path::new("test.toml"), Path::new("."))
         .unwrap_or_else(|e| panic!("config: {e:?}\n{text}"));
@@ -41,7 +41,12 @@ fn servers(origins: &[&Origin], weights: &[u32]) -> String {
 }
 
 /// One http listener on port 0 routing everything to backend `web`.
-fn http_config(algorithm: &str, origins: &[&Origin], weights: &[u32], extra: &str) -> Arc<Config> {
+pub(crate) fn http_config(
+    algorithm: &str,
+    origins: &[&Origin],
+    weights: &[u32],
+    extra: &str,
+) -> Arc<Config> {
     config(&format!(
         "[[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"http\"\nroutes = [{{ path_prefix = \"/\", backend = \"web\" }}]\n\
          [backends.web]\nalgorithm = \"{algorithm}\"\n{}\n{extra}\n",
@@ -49,7 +54,7 @@ fn http_config(algorithm: &str, origins: &[&Origin], weights: &[u32], extra: &st
     ))
 }
 
-async fn start(config: Arc<Config>) -> (Proxies, SocketAddr) {
+pub(crate) async fn start(config: Arc<Config>) -> (Proxies, SocketAddr) {
     let options = ProxyOptions {
         header_read_timeout: Duration::from_secs(1),
         ..ProxyOptions::default()
@@ -62,25 +67,25 @@ async fn start(config: Arc<Config>) -> (Proxies, SocketAddr) {
 }
 
 #[derive(Debug)]
-struct Resp {
-    status: u16,
-    head: String,
-    body: String,
+pub(crate) struct Resp {
+    pub(crate) status: u16,
+    pub(crate) head: String,
+    pub(crate) body: String,
 }
 
 impl Resp {
-    fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.head.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
             k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
         })
     }
-    fn served_by(&self) -> String {
+    pub(crate) fn served_by(&self) -> String {
         self.header("x-served-by").unwrap_or_default()
     }
 }
 
-fn parse(raw: &[u8]) -> Resp {
+pub(crate) fn parse(raw: &[u8]) -> Resp {
     let text = String::from_utf8_lossy(raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
@@ -96,7 +101,7 @@ fn parse(raw: &[u8]) -> Resp {
 }
 
 /// Sends raw bytes and reads until the proxy closes.
-async fn raw_on(mut s: TcpStream, request: &[u8]) -> Vec<u8> {
+pub(crate) async fn raw_on(mut s: TcpStream, request: &[u8]) -> Vec<u8> {
     s.write_all(request).await.unwrap();
     let mut out = Vec::new();
     tokio::time::timeout(T, s.read_to_end(&mut out))
@@ -106,11 +111,11 @@ async fn raw_on(mut s: TcpStream, request: &[u8]) -> Vec<u8> {
     out
 }
 
-async fn raw(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+pub(crate) async fn raw(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     raw_on(TcpStream::connect(addr).await.unwrap(), request).await
 }
 
-async fn get(addr: SocketAddr, path: &str) -> Resp {
+pub(crate) async fn get(addr: SocketAddr, path: &str) -> Resp {
     let req = format!("GET {path} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n");
     parse(&raw(addr, req.as_bytes()).await)
 }
@@ -494,12 +499,13 @@ async fn request_timeout_gives_504() {
 async fn framing_attacks_and_header_limits() {
     let a = Origin::start("a").await;
     let (_p, addr) = start(http_config("round_robin", &[&a], &[], "")).await;
-    // Content-Length + Transfer-Encoding: hyper drops the length, reads chunked
-    // and closes after the answer, so the smuggled request never runs.
+    // Content-Length + Transfer-Encoding: 400 and close, so the smuggled
+    // request never runs.
     let smuggle = b"POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n\
                     0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: app.test\r\n\r\n";
     let out = String::from_utf8_lossy(&raw(addr, smuggle).await).to_string();
     assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "{out}");
+    assert_eq!(parse(out.as_bytes()).status, 400, "{out}");
     assert!(!a.paths.lock().unwrap().iter().any(|p| p == "/smuggled"));
     // Conflicting lengths, a non-chunked final coding, TE on HTTP/1.0: 400.
     for bad in [

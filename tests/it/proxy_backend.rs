@@ -32,6 +32,8 @@ pub struct Origin {
     pub failing: Arc<AtomicBool>,
     pub hits: Arc<AtomicU64>,
     pub paths: Arc<Mutex<Vec<String>>>,
+    /// TCP connections accepted.
+    pub connections: Arc<AtomicU64>,
     stop: CancellationToken,
 }
 
@@ -49,8 +51,10 @@ impl Origin {
             failing: Arc::new(AtomicBool::new(false)),
             hits: Arc::new(AtomicU64::new(0)),
             paths: Arc::new(Mutex::new(Vec::new())),
+            connections: Arc::new(AtomicU64::new(0)),
             stop: CancellationToken::new(),
         };
+        let connections = origin.connections.clone();
         let (name, failing, hits, paths, stop) = (
             origin.name.clone(),
             origin.failing.clone(),
@@ -64,6 +68,7 @@ impl Origin {
                     _ = stop.cancelled() => return,
                     a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
                 };
+                connections.fetch_add(1, Ordering::SeqCst);
                 let (name, failing, hits, paths, stop) = (
                     name.clone(),
                     failing.clone(),
