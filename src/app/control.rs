@@ -315,6 +315,19 @@ impl Control {
         }
         family(
             out,
+            "geosteer_proxy_idle_connections",
+            "gauge",
+            "Keep-alive connections to the server waiting in the pool.",
+        );
+        for (l, s) in &servers {
+            let _ = writeln!(
+                out,
+                "geosteer_proxy_idle_connections{{{l}}} {}",
+                s.idle_connections
+            );
+        }
+        family(
+            out,
             "geosteer_proxy_server_up",
             "gauge",
             "1 when the server takes new requests (up, not ejected, not draining).",

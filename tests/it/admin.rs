@@ -291,6 +291,7 @@ max_fails = 100
         format!("geosteer_proxy_errors_total{{{l}}} 1"),
         format!("geosteer_proxy_request_duration_seconds_bucket{{{l},le=\"+Inf\"}} 4"),
         format!("geosteer_proxy_request_duration_seconds_count{{{l}}} 4"),
+        "# TYPE geosteer_proxy_idle_connections gauge".to_string(),
     ] {
         assert!(m.contains(&line), "missing {line} in:\n{m}");
     }

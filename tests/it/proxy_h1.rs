@@ -164,3 +164,20 @@ async fn a_pooled_connection_the_server_closed_is_replaced() {
     // without the client seeing an error (retries = 0: not a retry).
     assert_eq!(accepted.load(SeqCst), 4);
 }
+
+#[tokio::test]
+async fn local_answers_to_head_have_no_body_and_keep_the_connection() {
+    let a = Origin::start("a").await;
+    let (_p, addr) = start(http_config("round_robin", &[&a], &[], "")).await;
+    a.kill();
+    let req = "HEAD / HTTP/1.1\r\nHost: app.test\r\n\r\nGET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n";
+    let out = String::from_utf8_lossy(&raw(addr, req.as_bytes()).await).to_string();
+    let answers: Vec<&str> = out.split("HTTP/1.1 ").skip(1).collect();
+    assert_eq!(answers.len(), 2, "{out}");
+    assert!(answers.iter().all(|a| a.starts_with("502 ")), "{out}");
+    assert!(
+        answers[0].ends_with("\r\n\r\n"),
+        "HEAD answer has no body: {out}"
+    );
+    assert!(answers[1].contains("cannot connect"), "{out}");
+}

@@ -349,8 +349,16 @@ pub fn parse_response(
     }))
 }
 
-/// A response the proxy writes itself: plain text, always framed by length.
-pub fn local(out: &mut Vec<u8>, status: u16, body: &str, close: bool, retry_after: Option<u64>) {
+/// A response the proxy writes itself: plain text, always framed by length;
+/// without the body itself when answering a HEAD request.
+pub fn local(
+    out: &mut Vec<u8>,
+    status: u16,
+    body: &str,
+    close: bool,
+    retry_after: Option<u64>,
+    to_head: bool,
+) {
     let reason = http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
@@ -370,5 +378,7 @@ pub fn local(out: &mut Vec<u8>, status: u16, body: &str, close: bool, retry_afte
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body.as_bytes());
+    if !to_head {
+        out.extend_from_slice(body.as_bytes());
+    }
 }

@@ -68,8 +68,10 @@ pub(crate) async fn serve(
         rbuf: BytesMut::new(),
         head: Vec::new(),
         resp_head: Vec::new(),
+        is_head: false,
     };
     loop {
+        conn.is_head = false;
         let req = match conn.read_head(&stop).await {
             Next::Request(req) => req,
             Next::Close => return,
@@ -114,6 +116,8 @@ struct Conn {
     head: Vec<u8>,
     /// The rewritten response head (or a local answer).
     resp_head: Vec<u8>,
+    /// The request being answered is a HEAD: local answers carry no body.
+    is_head: bool,
 }
 
 /// How the relay of one attempt ended.
@@ -184,13 +188,22 @@ impl Conn {
     }
 
     async fn answer(&mut self, status: u16, body: &str, close: bool, retry_after: Option<u64>) {
-        head::local(&mut self.resp_head, status, body, close, retry_after);
+        let to_head = self.is_head;
+        head::local(
+            &mut self.resp_head,
+            status,
+            body,
+            close,
+            retry_after,
+            to_head,
+        );
         let _ = self.client.write_all(&self.resp_head).await;
     }
 
     /// Routes and forwards one request. Returns whether the client
     /// connection can carry another.
     async fn exchange(&mut self, req: Request, stop: &CancellationToken) -> bool {
+        self.is_head = req.is_head;
         let shared = self.shared.clone();
         let runtime = shared.runtime.load_full();
         // A body we do not read leaves the connection unframed: close it.

@@ -229,3 +229,42 @@ fn response_framing_and_reuse() {
         );
     }
 }
+
+#[test]
+fn hostile_bytes_never_panic() {
+    // Mutations of valid messages reach deeper than pure noise.
+    let seeds: [&[u8]; 3] = [
+        b"POST /x?y HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close, X\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc",
+        b"5;a=b\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut out = Vec::new();
+    for round in 0..60_000 {
+        let mut bytes = seeds[round % seeds.len()].to_vec();
+        for _ in 0..(next() % 6) {
+            let i = (next() as usize) % bytes.len();
+            match next() % 3 {
+                0 => bytes[i] = next() as u8,
+                1 => bytes.truncate(i.max(1)),
+                _ => bytes.insert(
+                    i,
+                    [b'\r', b'\n', b':', b',', b' ', b'0'][(next() % 6) as usize],
+                ),
+            }
+        }
+        let _ = parse_request(&bytes, 100, CLIENT, "http", &mut out);
+        let _ = parse_response(&bytes, round % 2 == 0, false, &mut out);
+        let mut c = Chunked::default();
+        let (a, b) = bytes.split_at(bytes.len() / 2);
+        if let Ok(Scan::More) = c.scan(a) {
+            let _ = c.scan(b);
+        }
+    }
+}
