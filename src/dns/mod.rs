@@ -15,6 +15,8 @@ pub mod client;
 pub mod fast;
 pub mod handler;
 pub mod health_txt;
+#[cfg(target_os = "linux")]
+mod mmsg;
 pub mod server;
 pub mod udp;
 

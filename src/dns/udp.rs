@@ -1,6 +1,7 @@
 //! udp: the fast path's IO shell. One OS thread per SO_REUSEPORT socket
-//! receives into a reused buffer, answers through `fast::answer` on the
-//! current snapshot and sends on the same socket: no task, channel or
+//! receives a batch of datagrams into reused buffers (`recvmmsg` on Linux,
+//! see `mmsg`), answers each through `fast::answer` on the current snapshot
+//! and sends the answers as one batch on the same socket: no task, channel or
 //! allocation per query, and no logging.
 //!
 //! What the fast path hands back (`Outcome::Fallback`) is decoded as hickory's
@@ -36,6 +37,7 @@ pub const MAX_FALLBACK_IN_FLIGHT: usize = 1024;
 /// How often a blocked worker looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
 /// The receive buffer: hickory's size; larger queries are not DNS over UDP.
+#[cfg(not(target_os = "linux"))]
 const RECV_BUFFER: usize = 4096;
 
 /// The running worker threads. Dropping this stops them (within `STOP_POLL`).
@@ -102,6 +104,50 @@ struct Worker {
 }
 
 impl Worker {
+    /// Receives a batch, answers what the fast path can, sends the answers
+    /// as a batch; hands the rest to hickory.
+    #[cfg(target_os = "linux")]
+    fn run(self) {
+        use super::mmsg::{BATCH, Batch};
+        let mut batch = Batch::default();
+        let mut replies: Vec<Vec<u8>> = (0..BATCH)
+            .map(|_| Vec::with_capacity(usize::from(super::answer::MAX_UDP_PAYLOAD)))
+            .collect();
+        let mut to = [0usize; BATCH];
+        let mut rng = SmallRng::from_rng(&mut rand::rng());
+        let shared = self.handler.shared().clone();
+        let other = self.handler.other_counters().clone();
+        while !self.stop.load(Ordering::Relaxed) {
+            // Timeouts (the stop poll), ICMP errors reported on the socket,
+            // interrupted calls: none of them ends the loop.
+            let Ok(n) = batch.recv(&self.socket) else {
+                continue;
+            };
+            let snap = shared.load();
+            let mut ready = 0;
+            for i in 0..n {
+                let Some((packet, src)) = batch.datagram(i) else {
+                    continue;
+                };
+                // As hickory: never answer port 0 or the unspecified address.
+                if src.port() == 0 || src.ip().is_unspecified() {
+                    continue;
+                }
+                match fast::answer(packet, src, &snap, &other, &mut rng, &mut replies[ready]) {
+                    Outcome::Reply => {
+                        to[ready] = i;
+                        ready += 1;
+                    }
+                    Outcome::Drop => {}
+                    Outcome::Fallback => self.fallback(packet, src),
+                }
+            }
+            batch.send(&self.socket, &replies[..ready], &to[..ready]);
+        }
+    }
+
+    /// One datagram per system call, where `recvmmsg` is not available.
+    #[cfg(not(target_os = "linux"))]
     fn run(self) {
         let mut buf = vec![0u8; RECV_BUFFER];
         let mut out = Vec::with_capacity(usize::from(super::answer::MAX_UDP_PAYLOAD));
@@ -109,24 +155,19 @@ impl Worker {
         let shared = self.handler.shared().clone();
         let other = self.handler.other_counters().clone();
         while !self.stop.load(Ordering::Relaxed) {
-            let (n, src) = match self.socket.recv_from(&mut buf) {
-                Ok(r) => r,
-                // Timeouts (the stop poll), ICMP errors reported on the socket,
-                // interrupted calls: none of them ends the loop.
-                Err(_) => continue,
+            let Ok((n, src)) = self.socket.recv_from(&mut buf) else {
+                continue;
             };
-            // As hickory: never answer port 0 or the unspecified address.
             if src.port() == 0 || src.ip().is_unspecified() {
                 continue;
             }
-            let packet = &buf[..n];
             let snap = shared.load();
-            match fast::answer(packet, src, &snap, &other, &mut rng, &mut out) {
+            match fast::answer(&buf[..n], src, &snap, &other, &mut rng, &mut out) {
                 Outcome::Reply => {
                     let _ = self.socket.send_to(&out, src);
                 }
                 Outcome::Drop => {}
-                Outcome::Fallback => self.fallback(packet, src),
+                Outcome::Fallback => self.fallback(&buf[..n], src),
             }
         }
     }

@@ -212,7 +212,8 @@ impl PickCounters {
 /// Every balanced name of a config, by lower-case fully qualified name.
 #[derive(Debug, Default)]
 pub struct SteeringTable {
-    names: HashMap<String, BalancedName>,
+    /// FxHash: the keys come from config, so a query cannot pick collisions.
+    names: HashMap<String, BalancedName, rustc_hash::FxBuildHasher>,
 }
 
 impl SteeringTable {

@@ -23,7 +23,7 @@ pub fn candidate_order<R: rand::Rng + ?Sized>(
         Policy::Geo => {
             let (matched, why) = geo_match(name, client);
             if let Some(t) = trace.as_deref_mut() {
-                t.step(why);
+                t.step(why.describe(client));
             }
             let mut order: Vec<PoolId> = matched.to_vec();
             for p in &cfg.pools {
@@ -147,30 +147,49 @@ pub fn candidate_order<R: rand::Rng + ?Sized>(
     Order { pools }
 }
 
-/// The geo policy's matched pools and a line saying why.
-fn geo_match<'n>(name: &'n BalancedName, client: &Client) -> (&'n [PoolId], String) {
+/// Why the geo policy matched what it did; described only when tracing, so
+/// the query path formats nothing.
+enum GeoWhy {
+    Subnet(u8),
+    Country,
+    Continent,
+    Default,
+}
+
+impl GeoWhy {
+    fn describe(&self, client: &Client) -> String {
+        let loc = &client.location;
+        let country = loc.country.as_ref().map_or("", |c| c.as_str());
+        let continent = loc.continent.as_ref().map_or("", |c| c.as_str());
+        match self {
+            GeoWhy::Subnet(len) => format!("subnet match: {}/{len}", client.addr),
+            GeoWhy::Country => format!("country match: {country}"),
+            GeoWhy::Continent => format!("continent match: {continent}"),
+            GeoWhy::Default => {
+                let what = match (loc.country, loc.continent) {
+                    (Some(_), Some(_)) => {
+                        format!("no rule for country {country} or continent {continent}")
+                    }
+                    (Some(_), None) => format!("no rule for country {country}"),
+                    _ => "client location unknown".to_string(),
+                };
+                format!("{what}: default pool order")
+            }
+        }
+    }
+}
+
+/// The geo policy's matched pools and why.
+fn geo_match<'n>(name: &'n BalancedName, client: &Client) -> (&'n [PoolId], GeoWhy) {
     if let Some((len, pools)) = name.subnet_match(client.addr) {
-        return (pools, format!("subnet match: {}/{len}", client.addr));
+        return (pools, GeoWhy::Subnet(len));
     }
     let loc = &client.location;
-    if let Some(c) = loc.country
-        && let Some(pools) = name.country_pools(c)
-    {
-        return (pools, format!("country match: {}", c.as_str()));
+    if let Some(pools) = loc.country.and_then(|c| name.country_pools(c)) {
+        return (pools, GeoWhy::Country);
     }
-    if let Some(c) = loc.continent
-        && let Some(pools) = name.continent_pools(c)
-    {
-        return (pools, format!("continent match: {}", c.as_str()));
+    if let Some(pools) = loc.continent.and_then(|c| name.continent_pools(c)) {
+        return (pools, GeoWhy::Continent);
     }
-    let what = match (loc.country, loc.continent) {
-        (Some(c), Some(k)) => format!(
-            "no rule for country {} or continent {}",
-            c.as_str(),
-            k.as_str()
-        ),
-        (Some(c), None) => format!("no rule for country {}", c.as_str()),
-        _ => "client location unknown".to_string(),
-    };
-    (&[], format!("{what}: default pool order"))
+    (&[], GeoWhy::Default)
 }

@@ -83,8 +83,9 @@ pub enum Found<'t> {
 /// (`www.example.test.`, as `LowerName` displays it).
 #[derive(Debug, Default)]
 pub struct WireZones {
-    names: HashMap<Box<str>, NameEntry>,
-    origins: HashMap<Box<str>, u32>,
+    // FxHash: the keys come from zone data, so a query cannot pick collisions.
+    names: HashMap<Box<str>, NameEntry, rustc_hash::FxBuildHasher>,
+    origins: HashMap<Box<str>, u32, rustc_hash::FxBuildHasher>,
     zones: Vec<WireZone>,
 }
 
