@@ -93,12 +93,19 @@ pub(crate) async fn serve(
         tokio::spawn(async move {
             match tls {
                 None if shared.options.h1_fast_path => {
-                    super::h1::serve(shared, builder, key, peer, stream, stop).await
+                    super::h1::serve(shared, builder, key, peer, "http", stream, stop).await
                 }
                 None => serve_conn(shared, builder, key, peer, "http", stream, stop).await,
                 Some(acceptor) => {
                     let timeout = shared.options.header_read_timeout;
                     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                        // HTTP/2 (by ALPN) is hyper's; HTTP/1.1 is relayed.
+                        Ok(Ok(tls))
+                            if shared.options.h1_fast_path
+                                && tls.get_ref().1.alpn_protocol() != Some(b"h2") =>
+                        {
+                            super::h1::serve(shared, builder, key, peer, "https", tls, stop).await
+                        }
                         Ok(Ok(tls)) => {
                             serve_conn(shared, builder, key, peer, "https", tls, stop).await
                         }

@@ -714,7 +714,7 @@ async fn shutdown_waits_for_in_flight_requests() {
 }
 
 #[tokio::test]
-async fn tls_termination_serves_http2_over_alpn() {
+async fn tls_termination_serves_http2_and_http1_by_alpn() {
     use http_body_util::BodyExt;
     let a = Origin::start("a").await;
     let dir = tempfile::tempdir().unwrap();
@@ -730,23 +730,59 @@ async fn tls_termination_serves_http2_over_alpn() {
     let (cfg, _) = geosteer::config::parse(&text, &dir.path().join("t.toml"), dir.path()).unwrap();
     let (_p, addr) = start(Arc::new(cfg)).await;
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ck.cert.der().clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.alpn_protocols = vec![b"h2".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = tokio::time::timeout(T, connector.connect(name, tcp))
+    let connect = |alpn: &'static [u8]| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ck.cert.der().clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        client.alpn_protocols = vec![alpn.to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        async move {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let tls = tokio::time::timeout(T, connector.connect(name, tcp))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn));
+            tls
+        }
+    };
+    // HTTP/1.1 over TLS: relayed by the proxy's own path, framing checked.
+    let mut h1 = connect(b"http/1.1").await;
+    h1.write_all(b"GET /headers HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("x-forwarded-proto: https\n") {
+        let n = tokio::time::timeout(T, h1.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    h1.write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(T, h1.read_to_end(&mut rest))
         .await
         .unwrap()
-        .unwrap();
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        .ok();
+    assert_eq!(
+        parse(&rest).status,
+        400,
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
+
+    let tls = connect(b"h2").await;
     let (mut send, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
         hyper_util::rt::TokioIo::new(tls),

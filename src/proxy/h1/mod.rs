@@ -1,4 +1,5 @@
-//! h1: the HTTP/1.1 forwarding path of plain-TCP listeners.
+//! h1: the HTTP/1.1 forwarding path (plain listeners, and TLS connections
+//! that did not negotiate HTTP/2).
 //!
 //! One task per client connection reads request heads, routes, picks a
 //! server and relays the exchange itself over a server connection it takes
@@ -11,8 +12,8 @@
 //!
 //! What this path does not speak goes to hyper's full server
 //! ([`super::http::serve_conn`]) with the bytes read so far: HTTP/2 with
-//! prior knowledge, HTTP/1.0, upgrades (WebSocket), CONNECT and
-//! absolute-form targets. TLS listeners always use hyper.
+//! prior knowledge or by ALPN, HTTP/1.0, upgrades (WebSocket), CONNECT and
+//! absolute-form targets.
 //!
 //! Framing is strict: both `Content-Length` and `Transfer-Encoding`, more
 //! than one `Content-Length`, a final coding other than chunked, a missing
@@ -50,20 +51,59 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// Read buffer per direction.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Serves one plain-TCP client connection until it closes or hands off.
-pub(crate) async fn serve(
+/// A client connection as two halves driven at once (the request body
+/// flows in while the response flows out), and whole again for a hand-off.
+pub(crate) trait Halves: Sized + Send + 'static {
+    type Read: AsyncRead + Unpin + Send + 'static;
+    type Write: AsyncWrite + Unpin + Send + 'static;
+    type Whole: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn halves(self) -> (Self::Read, Self::Write);
+    fn whole(read: Self::Read, write: Self::Write) -> Option<Self::Whole>;
+}
+
+impl Halves for TcpStream {
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+    type Whole = TcpStream;
+    fn halves(self) -> (Self::Read, Self::Write) {
+        self.into_split()
+    }
+    fn whole(read: Self::Read, write: Self::Write) -> Option<TcpStream> {
+        read.reunite(write).ok()
+    }
+}
+
+impl Halves for tokio_rustls::server::TlsStream<TcpStream> {
+    type Read = tokio::io::ReadHalf<Self>;
+    type Write = tokio::io::WriteHalf<Self>;
+    type Whole = Self;
+    fn halves(self) -> (Self::Read, Self::Write) {
+        tokio::io::split(self)
+    }
+    fn whole(read: Self::Read, write: Self::Write) -> Option<Self> {
+        Some(read.unsplit(write)) // the two halves of one split
+    }
+}
+
+/// Serves one client connection (`proto`: `http` or `https`) until it
+/// closes or is handed to hyper.
+pub(crate) async fn serve<C: Halves>(
     shared: Arc<Shared>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     key: SocketAddr,
     peer: SocketAddr,
-    client: TcpStream,
+    proto: &'static str,
+    client: C,
     stop: CancellationToken,
 ) {
-    let mut conn = Conn {
+    let (cr, cw) = client.halves();
+    let mut conn: Conn<C> = Conn {
         shared,
         key,
         peer,
-        client,
+        proto,
+        cr,
+        cw,
         buf: BytesMut::with_capacity(READ_CHUNK),
         rbuf: BytesMut::new(),
         head: Vec::new(),
@@ -78,15 +118,19 @@ pub(crate) async fn serve(
             Next::Handoff => {
                 let Conn {
                     shared,
-                    client,
+                    cr,
+                    cw,
                     buf,
                     ..
                 } = conn;
+                let Some(io) = C::whole(cr, cw) else {
+                    return;
+                };
                 let io = Rewind {
                     pre: buf.freeze(),
-                    io: client,
+                    io,
                 };
-                super::http::serve_conn(shared, builder, key, peer, "http", io, stop).await;
+                super::http::serve_conn(shared, builder, key, peer, proto, io, stop).await;
                 return;
             }
         };
@@ -103,11 +147,13 @@ enum Next {
 }
 
 /// One client connection and its buffers (reused across requests).
-struct Conn {
+struct Conn<C: Halves> {
     shared: Arc<Shared>,
     key: SocketAddr,
     peer: SocketAddr,
-    client: TcpStream,
+    proto: &'static str,
+    cr: C::Read,
+    cw: C::Write,
     /// Client bytes not yet consumed.
     buf: BytesMut,
     /// Server bytes not yet consumed.
@@ -137,7 +183,7 @@ enum End {
     Cut,
 }
 
-impl Conn {
+impl<C: Halves> Conn<C> {
     async fn read_head(&mut self, stop: &CancellationToken) -> Next {
         let opts = &self.shared.options;
         let deadline = tokio::time::Instant::now() + opts.header_read_timeout;
@@ -147,7 +193,7 @@ impl Conn {
                     &self.buf,
                     opts.max_headers,
                     self.peer.ip(),
-                    "http",
+                    self.proto,
                     &mut self.head,
                 );
                 match parsed {
@@ -168,7 +214,7 @@ impl Conn {
             tokio::select! {
                 biased;
                 _ = stop.cancelled(), if idle => return Next::Close,
-                read = tokio::time::timeout_at(deadline, self.client.read_buf(&mut self.buf)) => {
+                read = tokio::time::timeout_at(deadline, self.cr.read_buf(&mut self.buf)) => {
                     match read {
                         Err(_) if idle => return Next::Close,
                         Err(_) => return self.refuse(408, "request head not received in time").await,
@@ -197,7 +243,7 @@ impl Conn {
             retry_after,
             to_head,
         );
-        let _ = self.client.write_all(&self.resp_head).await;
+        let _ = self.cw.write_all(&self.resp_head).await;
     }
 
     /// Routes and forwards one request. Returns whether the client
@@ -369,7 +415,8 @@ impl Conn {
     ) -> Relayed {
         let Conn {
             shared,
-            client,
+            cr,
+            cw,
             buf,
             rbuf,
             head,
@@ -396,7 +443,6 @@ impl Conn {
         };
         head.extend_from_slice(&buf[..k]);
         buf.advance(k);
-        let (mut cr, mut cw) = client.split();
         let (mut sr, mut sw) = server.split();
         let written = sw.write_all(head).await;
         head.truncate(head_len); // the head alone again, for a retry
@@ -599,12 +645,12 @@ async fn connect(address: SocketAddr, timeout: Duration) -> std::io::Result<TcpS
 }
 
 /// A client connection handed to hyper with the bytes already read from it.
-struct Rewind {
+struct Rewind<T> {
     pre: Bytes,
-    io: TcpStream,
+    io: T,
 }
 
-impl AsyncRead for Rewind {
+impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -620,7 +666,7 @@ impl AsyncRead for Rewind {
     }
 }
 
-impl AsyncWrite for Rewind {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
