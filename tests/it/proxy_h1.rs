@@ -181,3 +181,46 @@ async fn local_answers_to_head_have_no_body_and_keep_the_connection() {
     );
     assert!(answers[1].contains("cannot connect"), "{out}");
 }
+
+#[tokio::test]
+async fn local_answers_leave_a_keep_alive_connection_ready_for_the_next_request() {
+    let a = Origin::start("a").await;
+    let (_p, addr) = start(config(&format!(
+        "[[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"http\"\nroutes = [{{ host = \"app.test\", backend = \"web\" }}]\n\
+         [backends.web]\nservers = [{{ address = \"{}\" }}]\n",
+        a.addr
+    )))
+    .await;
+    let req = "GET /x HTTP/1.1\r\nHost: elsewhere.test\r\n\r\n\
+               GET /y HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n";
+    let out = String::from_utf8_lossy(&raw(addr, req.as_bytes()).await).to_string();
+    let statuses: Vec<&str> = out.split("HTTP/1.1 ").skip(1).map(|r| &r[..3]).collect();
+    assert_eq!(statuses, ["404", "200"], "{out}");
+    assert_eq!(*a.paths.lock().unwrap(), ["/y"]);
+}
+
+#[tokio::test]
+async fn a_client_slow_to_send_its_body_gets_408_and_the_server_is_not_blamed() {
+    let a = Origin::start("a").await;
+    let (p, addr) = start(http_config(
+        "round_robin",
+        &[&a],
+        &[],
+        "request_timeout = \"300ms\"\nmax_fails = 1",
+    ))
+    .await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST /sink HTTP/1.1\r\nHost: app.test\r\nContent-Length: 1000\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(T, s.read_to_end(&mut out))
+        .await
+        .expect("answered within the timeout")
+        .ok();
+    let r = parse(&out);
+    assert_eq!(r.status, 408, "{r:?}");
+    let server = &p.status()[0].servers[0];
+    assert_eq!((server.errors, server.ejected), (0, false), "{server:?}");
+    assert_eq!(get(addr, "/").await.status, 200);
+}

@@ -230,7 +230,12 @@ pub fn parse_request(
             || is(name, "x-forwarded-proto")
             || is(name, "x-forwarded-host")
             || is(name, "forwarded")
-            || connection.names(name);
+            // Framing and Host stay whatever Connection says: the body is
+            // framed by them here, so the server must see them too.
+            || connection.names(name)
+                && !is(name, "content-length")
+                && !is(name, "transfer-encoding")
+                && !is(name, "host");
         if !dropped {
             push_field(out, name.as_bytes(), h.value);
         }
@@ -283,6 +288,9 @@ pub fn parse_response(
     let (Some(status), Some(version)) = (resp.code, resp.version) else {
         return Err("malformed status line");
     };
+    if status < 100 {
+        return Err("status code below 100");
+    }
     if status == 101 {
         return Err("101 Switching Protocols to a request that asked for no upgrade");
     }

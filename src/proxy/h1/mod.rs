@@ -48,6 +48,8 @@ use head::{Body, Parsed, Request};
 
 /// Largest response head accepted from a server.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// Time to say goodbye (TLS close_notify, FIN) to a client.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Read buffer per direction.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -114,7 +116,7 @@ pub(crate) async fn serve<C: Halves>(
         conn.is_head = false;
         let req = match conn.read_head(&stop).await {
             Next::Request(req) => req,
-            Next::Close => return,
+            Next::Close => break,
             Next::Handoff => {
                 let Conn {
                     shared,
@@ -135,9 +137,12 @@ pub(crate) async fn serve<C: Halves>(
             }
         };
         if !conn.exchange(req, &stop).await || stop.is_cancelled() {
-            return;
+            break;
         }
     }
+    // FIN, and TLS's close_notify first, so a body that ends at the close
+    // is known to be whole.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.cw.shutdown()).await;
 }
 
 enum Next {
@@ -243,13 +248,14 @@ impl<C: Halves> Conn<C> {
             retry_after,
             to_head,
         );
-        let _ = self.cw.write_all(&self.resp_head).await;
+        let _ = send(&mut self.cw, &self.resp_head).await;
     }
 
     /// Routes and forwards one request. Returns whether the client
     /// connection can carry another.
     async fn exchange(&mut self, req: Request, stop: &CancellationToken) -> bool {
         self.is_head = req.is_head;
+        self.buf.advance(req.head_len);
         let shared = self.shared.clone();
         let runtime = shared.runtime.load_full();
         // A body we do not read leaves the connection unframed: close it.
@@ -288,7 +294,6 @@ impl<C: Halves> Conn<C> {
         let attempts = 1 + if retriable { config.retries } else { 0 };
         let mut tried: Vec<usize> = Vec::new();
         let mut failure: Option<String> = None;
-        self.buf.advance(req.head_len);
 
         for _ in 0..attempts {
             let Some((index, guard)) = backend.pick(self.peer.ip(), &tried, Instant::now()) else {
@@ -321,7 +326,7 @@ impl<C: Halves> Conn<C> {
                     .await;
                 match relayed.end {
                     // The server closed a pooled connection as we reused it.
-                    End::Stale if reused && req.body == Body::None => continue,
+                    End::Stale if reused && retriable => continue,
                     End::Complete { reusable: true, .. } if relayed.body_done => {
                         slot.put_idle(server, Instant::now());
                     }
@@ -343,12 +348,19 @@ impl<C: Halves> Conn<C> {
                     continue;
                 }
             };
+            // The client still owes body bytes: the wait was its fault.
+            let client_slow = matches!(relayed.end, End::Timeout) && !relayed.body_done;
             match (relayed.status, &relayed.end) {
+                (Some(status), End::Broken(_)) => {
+                    slot.count_status(status);
+                    outcome(false, relayed.latency, Some("protocol".into()));
+                }
                 (Some(status), _) => {
                     slot.count_status(status);
                     let error = (status >= 500).then(|| format!("status {status}"));
                     outcome(status < 500, relayed.latency, error);
                 }
+                (None, End::Timeout) if client_slow => {}
                 (None, End::Timeout) => outcome(false, relayed.latency, Some("timeout".into())),
                 (None, End::Stale | End::Broken(_)) => {
                     outcome(false, relayed.latency, Some("protocol".into()))
@@ -372,6 +384,11 @@ impl<C: Halves> Conn<C> {
                     self.answer(502, msg, true, None).await;
                     false
                 }
+                End::Timeout if client_slow => {
+                    let msg = "request body not received in time\n";
+                    self.answer(408, msg, true, None).await;
+                    false
+                }
                 End::Timeout => {
                     let msg = format!(
                         "the server did not answer within {:?}\n",
@@ -392,13 +409,16 @@ impl<C: Halves> Conn<C> {
             };
         }
         let keep = req.keep_alive && req.body == Body::None;
-        let msg = failure.unwrap_or_else(|| {
-            format!(
-                "no server of backend {} is available (all down, ejected or draining)\n",
-                config.name
-            )
-        });
-        let status = if msg.starts_with("cannot") { 502 } else { 503 };
+        let (status, msg) = match failure {
+            Some(msg) => (502, msg), // every attempt failed to connect
+            None => (
+                503,
+                format!(
+                    "no server of backend {} is available (all down, ejected or draining)\n",
+                    config.name
+                ),
+            ),
+        };
         self.answer(status, &msg, !keep, None).await;
         keep
     }
@@ -477,7 +497,7 @@ impl<C: Halves> Conn<C> {
                         // 100 Continue and friends go on as they come.
                         rbuf.advance(r.head_len);
                         sent.store(true, Ordering::Relaxed);
-                        if cw.write_all(resp_head).await.is_err() {
+                        if send(cw, resp_head).await.is_err() {
                             return (None, End::Client(None));
                         }
                         continue;
@@ -513,7 +533,7 @@ impl<C: Halves> Conn<C> {
             resp_head.extend_from_slice(&rbuf[..k]);
             rbuf.advance(k);
             sent.store(true, Ordering::Relaxed);
-            if cw.write_all(resp_head).await.is_err() {
+            if send(cw, resp_head).await.is_err() {
                 return (head_at, End::Client(None));
             }
             while !down.done() {
@@ -526,7 +546,7 @@ impl<C: Halves> Conn<C> {
                 let Ok(k) = down.take(rbuf) else {
                     return (head_at, End::Broken("bad chunked framing in response"));
                 };
-                let w = cw.write_all(&rbuf[..k]).await;
+                let w = send(cw, &rbuf[..k]).await;
                 rbuf.advance(k);
                 if w.is_err() {
                     return (head_at, End::Client(None));
@@ -634,6 +654,14 @@ impl Left {
             Left::Close => Ok(buf.len()),
         }
     }
+}
+
+/// Writes to the client and flushes: a TLS stream may otherwise keep the
+/// tail of a response in its buffer while we wait for the server or the
+/// next request (a no-op for plain TCP).
+async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes).await?;
+    w.flush().await
 }
 
 async fn connect(address: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {

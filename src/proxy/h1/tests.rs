@@ -141,6 +141,20 @@ fn request_framing_is_strict() {
 }
 
 #[test]
+fn connection_cannot_strip_framing_or_host() {
+    let (parsed, out) = request(
+        "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: content-length, host, x-y\r\nX-Y: 1\r\n\r\n",
+    );
+    let Parsed::Done(req) = parsed else {
+        panic!("{parsed:?}")
+    };
+    assert_eq!(req.body, Body::Length(3));
+    assert!(out.contains("Content-Length: 3\r\n"), "{out}");
+    assert!(out.contains("Host: a\r\n"), "{out}");
+    assert!(!out.contains("X-Y"), "{out}");
+}
+
+#[test]
 fn what_this_path_does_not_speak_is_handed_off() {
     for raw in [
         "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
@@ -222,6 +236,7 @@ fn response_framing_and_reuse() {
         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
         "HTTP/1.1 101 Switching Protocols\r\n\r\n",
         "HTTP/1.1 2000 OK\r\n\r\n",
+        "HTTP/1.1 099 Odd\r\n\r\n",
     ] {
         assert!(
             parse_response(bad.as_bytes(), false, false, &mut out).is_err(),
