@@ -83,13 +83,16 @@ impl Basis {
     }
 }
 
+/// The endpoints of one answer, inline up to 8 (no allocation per query).
+pub type Endpoints = smallvec::SmallVec<[IpAddr; 8]>;
+
 /// The answer for one query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     pub pool: Option<PoolId>,
     pub basis: Basis,
     /// Addresses of the queried family; empty means NODATA.
-    pub endpoints: Vec<IpAddr>,
+    pub endpoints: Endpoints,
     /// Leading bits of the client address the decision depended on (ECS scope),
     /// before capping at the source prefix.
     pub scope_prefix: u8,
@@ -282,7 +285,7 @@ pub fn decide<R: rand::Rng + ?Sized>(
     let (pool, basis) = pick::walk(&order.pools, cfg.fallback, inputs, trace.as_deref_mut());
     let endpoints = match pool {
         Some(p) => pick::endpoints(p, basis, family, cfg.answers, inputs, rng),
-        None => Vec::new(),
+        None => Endpoints::new(),
     };
     if let Some(t) = trace {
         t.finish(

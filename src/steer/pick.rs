@@ -5,7 +5,9 @@ use std::net::IpAddr;
 
 use rand::RngExt;
 
-use super::{Basis, Family, Inputs, Trace};
+use smallvec::SmallVec;
+
+use super::{Basis, Endpoints, Family, Inputs, Trace};
 use crate::config::PoolId;
 use crate::health::PoolState;
 
@@ -57,11 +59,11 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
     answers: u32,
     inputs: &Inputs<'_>,
     rng: &mut R,
-) -> Vec<IpAddr> {
+) -> Endpoints {
     let cfg = inputs.config.pool(pool);
     let health = inputs.health.pool(pool);
     let fail_open = basis == Basis::FailOpen;
-    let mut candidates: Vec<(IpAddr, u64)> = cfg
+    let mut candidates: SmallVec<[(IpAddr, u64); 16]> = cfg
         .endpoints
         .iter()
         .enumerate()
@@ -75,7 +77,7 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
         .map(|(_, e)| (e.address, e.weight.max(1) as u64))
         .collect();
     let want = (answers as usize).min(candidates.len());
-    let mut out = Vec::with_capacity(want);
+    let mut out = Endpoints::with_capacity(want);
     let mut total: u64 = candidates.iter().map(|c| c.1).sum();
     while out.len() < want && total > 0 {
         let mut draw = rng.random_range(0..total);

@@ -1,13 +1,15 @@
 //! policy: the candidate pool order for one client, per policy (DESIGN §3 step 2).
 
 use rand::RngExt;
+use smallvec::SmallVec;
 
 use super::{BalancedName, Client, Inputs, Trace};
 use crate::config::{Policy, PoolId};
 use crate::geo::distance::great_circle_km;
 
+/// Pool order for one query; inline up to 8 pools, so no allocation.
 pub struct Order {
-    pub pools: Vec<PoolId>,
+    pub pools: SmallVec<[PoolId; 8]>,
 }
 
 pub fn candidate_order<R: rand::Rng + ?Sized>(
@@ -19,13 +21,13 @@ pub fn candidate_order<R: rand::Rng + ?Sized>(
 ) -> Order {
     let cfg = &name.config;
     let pools = match cfg.policy {
-        Policy::Failover => cfg.pools.clone(),
+        Policy::Failover => SmallVec::from_slice(&cfg.pools),
         Policy::Geo => {
             let (matched, why) = geo_match(name, client);
             if let Some(t) = trace.as_deref_mut() {
                 t.step(why.describe(client));
             }
-            let mut order: Vec<PoolId> = matched.to_vec();
+            let mut order: SmallVec<[PoolId; 8]> = SmallVec::from_slice(matched);
             for p in &cfg.pools {
                 if !order.contains(p) {
                     order.push(*p);
@@ -64,7 +66,7 @@ pub fn candidate_order<R: rand::Rng + ?Sized>(
             scored.into_iter().map(|(_, _, p)| p).collect()
         }
         Policy::Weighted => {
-            let mut order = cfg.pools.clone();
+            let mut order: SmallVec<[PoolId; 8]> = SmallVec::from_slice(&cfg.pools);
             let total: u64 = order
                 .iter()
                 .map(|p| inputs.config.pool(*p).weight as u64)
@@ -104,7 +106,7 @@ pub fn candidate_order<R: rand::Rng + ?Sized>(
             order
         }
         Policy::Random => {
-            let mut order = cfg.pools.clone();
+            let mut order: SmallVec<[PoolId; 8]> = SmallVec::from_slice(&cfg.pools);
             // Fisher-Yates.
             for i in (1..order.len()).rev() {
                 let j = rng.random_range(0..=i);

@@ -155,8 +155,8 @@ fn walk_prefers_healthy_then_degraded_then_fallback() {
         ("ap", Basis::FailOpen)
     );
     assert_eq!(
-        d.endpoints,
-        vec!["192.0.2.3".parse::<IpAddr>().unwrap()],
+        d.endpoints.as_slice(),
+        ["192.0.2.3".parse::<IpAddr>().unwrap()],
         "fail open answers every endpoint"
     );
 }
@@ -170,7 +170,10 @@ fn down_and_draining_endpoints_leave_answers() {
     let c = client("8.8.8.0", 24, Some("US"), 24);
     for _ in 0..20 {
         let d = run(&config, &table, &health, "geo.example.test.", &c);
-        assert_eq!(d.endpoints, vec!["192.0.2.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            d.endpoints.as_slice(),
+            ["192.0.2.1".parse::<IpAddr>().unwrap()]
+        );
     }
     health.pools[us].endpoints[0].state = EndpointState::Down;
     let d = run(&config, &table, &health, "geo.example.test.", &c);
@@ -269,7 +272,7 @@ fn trace_records_every_step() {
         trace.steps
     );
     assert_eq!(trace.pool.as_deref(), Some("eu"));
-    assert_eq!(trace.records, d.endpoints);
+    assert_eq!(trace.records, d.endpoints.as_slice());
 }
 
 /// A geo name whose `subnets` map holds `n` /24s from 1.0.0.0 up, pools a, b,
