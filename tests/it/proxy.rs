@@ -758,15 +758,7 @@ async fn tls_termination_serves_http2_and_http1_by_alpn() {
         .await
         .unwrap();
     let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains("x-forwarded-proto: https\n") {
-        let n = tokio::time::timeout(T, h1.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    }
+    crate::proxy_h1::read_until(&mut h1, &mut got, "x-forwarded-proto: https\n").await;
     h1.write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
         .await
         .unwrap();

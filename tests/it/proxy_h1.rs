@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::proxy::{T, config, get, http_config, parse, raw, start};
 use crate::proxy_backend::Origin;
 
-/// Reads from `s` until `needle` has arrived; returns everything read.
-async fn read_until(s: &mut TcpStream, got: &mut Vec<u8>, needle: &str) {
+/// Reads from `s` into `got` until `needle` has arrived.
+pub(crate) async fn read_until<S: AsyncRead + Unpin>(s: &mut S, got: &mut Vec<u8>, needle: &str) {
     tokio::time::timeout(T, async {
         let mut buf = [0u8; 4096];
         while !String::from_utf8_lossy(got).contains(needle) {
