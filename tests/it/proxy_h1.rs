@@ -224,3 +224,32 @@ async fn a_client_slow_to_send_its_body_gets_408_and_the_server_is_not_blamed() 
     assert_eq!((server.errors, server.ejected), (0, false), "{server:?}");
     assert_eq!(get(addr, "/").await.status, 200);
 }
+
+#[tokio::test]
+async fn a_server_silent_mid_body_for_request_timeout_is_cut() {
+    let a = Origin::start("a").await;
+    let (p, addr) = start(http_config(
+        "round_robin",
+        &[&a],
+        &[],
+        "request_timeout = \"300ms\"",
+    ))
+    .await;
+    // /trickle sends "first ", then nothing for 1 s, then "second".
+    let started = std::time::Instant::now();
+    let out = String::from_utf8_lossy(
+        &raw(addr, b"GET /trickle HTTP/1.1\r\nHost: app.test\r\n\r\n").await,
+    )
+    .to_string();
+    assert!(
+        out.starts_with("HTTP/1.1 200 ") && out.contains("first "),
+        "{out}"
+    );
+    assert!(!out.contains("second"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(p.status()[0].servers[0].errors, 1);
+}

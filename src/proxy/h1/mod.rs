@@ -248,7 +248,8 @@ impl<C: Halves> Conn<C> {
             retry_after,
             to_head,
         );
-        let _ = send(&mut self.cw, &self.resp_head).await;
+        let idle = self.shared.options.header_read_timeout;
+        let _ = send(&mut self.cw, &self.resp_head, idle).await;
     }
 
     /// Routes and forwards one request. Returns whether the client
@@ -497,7 +498,7 @@ impl<C: Halves> Conn<C> {
                         // 100 Continue and friends go on as they come.
                         rbuf.advance(r.head_len);
                         sent.store(true, Ordering::Relaxed);
-                        if send(cw, resp_head).await.is_err() {
+                        if send(cw, resp_head, timeout).await.is_err() {
                             return (None, End::Client(None));
                         }
                         continue;
@@ -533,20 +534,25 @@ impl<C: Halves> Conn<C> {
             resp_head.extend_from_slice(&rbuf[..k]);
             rbuf.advance(k);
             sent.store(true, Ordering::Relaxed);
-            if send(cw, resp_head).await.is_err() {
+            if send(cw, resp_head, timeout).await.is_err() {
                 return (head_at, End::Client(None));
             }
             while !down.done() {
                 rbuf.reserve(READ_CHUNK);
-                match sr.read_buf(rbuf).await {
-                    Ok(0) if down == Left::Close => break,
-                    Ok(0) | Err(_) => return (head_at, End::Broken("server closed mid-response")),
-                    Ok(_) => {}
+                // A server silent for `request_timeout` mid-body is as
+                // stuck as one that never answers.
+                match tokio::time::timeout(timeout, sr.read_buf(rbuf)).await {
+                    Err(_) => return (head_at, End::Broken("server stalled mid-response")),
+                    Ok(Ok(0)) if down == Left::Close => break,
+                    Ok(Ok(0) | Err(_)) => {
+                        return (head_at, End::Broken("server closed mid-response"));
+                    }
+                    Ok(Ok(_)) => {}
                 }
                 let Ok(k) = down.take(rbuf) else {
                     return (head_at, End::Broken("bad chunked framing in response"));
                 };
-                let w = send(cw, &rbuf[..k]).await;
+                let w = send(cw, &rbuf[..k], timeout).await;
                 rbuf.advance(k);
                 if w.is_err() {
                     return (head_at, End::Client(None));
@@ -658,10 +664,20 @@ impl Left {
 
 /// Writes to the client and flushes: a TLS stream may otherwise keep the
 /// tail of a response in its buffer while we wait for the server or the
-/// next request (a no-op for plain TCP).
-async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
-    w.write_all(bytes).await?;
-    w.flush().await
+/// next request (a no-op for plain TCP). A client that takes nothing for
+/// `idle` is given up on.
+async fn send<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    bytes: &[u8],
+    idle: Duration,
+) -> std::io::Result<()> {
+    let write = async {
+        w.write_all(bytes).await?;
+        w.flush().await
+    };
+    tokio::time::timeout(idle, write)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped reading"))?
 }
 
 async fn connect(address: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
