@@ -2,9 +2,13 @@
 //! proxy of DESIGN §6, as one [`Proxies`] value the app starts and drives.
 //!
 //! # Layout
-//! - [`http`]: the hyper server per `[[proxy]]` listener, routing, rate limits.
-//! - `forward`: one request to a picked server: pooled client, retries,
-//!   timeouts, WebSocket upgrades, outcomes (ejection and pool observations).
+//! - [`http`]: the accept loop per `[[proxy]]` listener, TLS, routing, rate
+//!   limits, and hyper's full server for what `h1` hands over.
+//! - `h1`: the HTTP/1.1 forwarding path (most traffic): own head parsing,
+//!   server connections pooled per server, bodies relayed both ways.
+//! - `forward`: hyper's path for one request (HTTP/2, HTTP/1.0, upgrades):
+//!   pooled client, retries, timeouts, WebSocket upgrades, and the outcome
+//!   recording (ejection and pool observations) both paths share.
 //! - [`headers`]: pure header rules (hop-by-hop, X-Forwarded-*, Forwarded).
 //! - `tcp`: L4 listeners (`copy_bidirectional`, one backend per listener).
 //! - [`backend`]: server slots (counters, ejection, draining) and backend runtimes.
