@@ -474,3 +474,30 @@ fn shipped_database() {
         "codes missing from the tables: {unknown:?}"
     );
 }
+
+#[test]
+fn the_per_thread_address_cache_never_answers_for_another_database() {
+    let dir = TempDir::new().expect("tempdir");
+    let mut a = Writer::builder("a")
+        .ip_version(IpVersion::V6)
+        .ipv4_aliasing(Ipv4Aliasing::Enabled)
+        .build();
+    insert(&mut a, "5.9.0.0/16", code("DE"));
+    let mut b = Writer::builder("b")
+        .ip_version(IpVersion::V6)
+        .ipv4_aliasing(Ipv4Aliasing::Enabled)
+        .build();
+    insert(&mut b, "5.9.0.0/16", code("FR"));
+    let (a, b) = (
+        open(&[write(&dir, "a.mmdb", &a)]),
+        open(&[write(&dir, "b.mmdb", &b)]),
+    );
+    for _ in 0..3 {
+        // Same address, same slot, alternating databases: each its own answer.
+        assert_eq!(a.locate(ip("5.9.1.0")).country, cc("DE"));
+        assert_eq!(b.locate(ip("5.9.1.0")).country, cc("FR"));
+    }
+    // A reload opens the same file anew: a new id, answers unchanged.
+    let again = open(&[dir.path().join("a.mmdb")]);
+    assert_eq!(again.locate(ip("5.9.1.0")).country, cc("DE"));
+}

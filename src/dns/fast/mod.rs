@@ -178,45 +178,52 @@ fn balanced<R: rand::Rng + ?Sized>(
     if decision.endpoints.is_empty() {
         return r.negative_scoped(ResponseCode::NoError, zone, scope);
     }
-    // Each record: pointer to the question name, type, class, TTL, RDLENGTH, address.
-    let mut body = [0u8; 1232];
-    let mut len = 0;
-    let mut count = 0u16;
-    for ip in &decision.endpoints {
-        let octets: ([u8; 16], usize) = match ip {
-            std::net::IpAddr::V4(a) => {
-                let mut o = [0u8; 16];
-                o[..4].copy_from_slice(&a.octets());
-                (o, 4)
-            }
-            std::net::IpAddr::V6(a) => (a.octets(), 16),
-        };
-        let rec = 12 + octets.1;
-        let Some(slot) = body.get_mut(len..len + rec) else {
-            // More than a UDP response can hold: the sizes say TC anyway.
-            len = body.len() + 1;
-            break;
-        };
-        slot[..2].copy_from_slice(&[0xc0, HEADER as u8]);
-        slot[2..4].copy_from_slice(&u16::from(qtype).to_be_bytes());
-        slot[4..6].copy_from_slice(&CLASS_IN.to_be_bytes());
-        slot[6..10].copy_from_slice(&decision.ttl.to_be_bytes());
-        slot[10..12].copy_from_slice(&(octets.1 as u16).to_be_bytes());
-        slot[12..].copy_from_slice(&octets.0[..octets.1]);
-        len += rec;
-        count += 1;
-    }
-    let Some(body) = body.get(..len) else {
+    // Each record: pointer to the question name, type, class, TTL, RDLENGTH,
+    // address; written straight into the reply once the size is known.
+    let body_len: usize = decision
+        .endpoints
+        .iter()
+        .map(|ip| if ip.is_ipv4() { 16 } else { 28 })
+        .sum();
+    let total = HEADER + r.question.len() + body_len + r.opt_len();
+    let Ok(answers) = u16::try_from(decision.endpoints.len()) else {
         return r.truncated(ResponseCode::NoError, true, scope);
     };
+    if total > r.limit() {
+        return r.truncated(ResponseCode::NoError, true, scope);
+    }
     let s = Sections {
-        answers: count,
+        answers,
         authorities: 0,
         additionals: 0,
-        body,
+        body: &[],
         soa_at: None,
     };
-    r.send(ResponseCode::NoError, true, s, scope)
+    r.header(ResponseCode::NoError, true, false, &s);
+    r.out.extend_from_slice(r.question);
+    let fixed = {
+        let mut f = [0u8; 10];
+        f[..2].copy_from_slice(&[0xc0, HEADER as u8]);
+        f[2..4].copy_from_slice(&u16::from(qtype).to_be_bytes());
+        f[4..6].copy_from_slice(&CLASS_IN.to_be_bytes());
+        f[6..10].copy_from_slice(&decision.ttl.to_be_bytes());
+        f
+    };
+    for ip in &decision.endpoints {
+        r.out.extend_from_slice(&fixed);
+        match ip {
+            std::net::IpAddr::V4(a) => {
+                r.out.extend_from_slice(&4u16.to_be_bytes());
+                r.out.extend_from_slice(&a.octets());
+            }
+            std::net::IpAddr::V6(a) => {
+                r.out.extend_from_slice(&16u16.to_be_bytes());
+                r.out.extend_from_slice(&a.octets());
+            }
+        }
+    }
+    r.opt(scope);
+    Outcome::Reply
 }
 
 /// The records after the question.
