@@ -105,7 +105,7 @@ pub(crate) async fn forward(
         let sent = tokio::select! {
             r = tokio::time::timeout(config.request_timeout, backend.client.request(out)) => r,
             _ = cut.cancelled() => {
-                return local(StatusCode::BAD_GATEWAY, "server was drained before it answered\n");
+                return local(StatusCode::BAD_GATEWAY, says::DRAINED);
             }
         };
         let latency = started.elapsed();
@@ -139,7 +139,7 @@ pub(crate) async fn forward(
                 );
                 last_failure = Some(local(
                     StatusCode::BAD_GATEWAY,
-                    &format!("cannot connect to a server of backend {}\n", config.name),
+                    &says::cannot_connect(&config.name),
                 ));
             }
             Ok(Err(e)) => {
@@ -156,10 +156,7 @@ pub(crate) async fn forward(
                     latency,
                     Some("protocol".into()),
                 );
-                return local(
-                    StatusCode::BAD_GATEWAY,
-                    "the server sent a broken or no answer\n",
-                );
+                return local(StatusCode::BAD_GATEWAY, says::BROKEN);
             }
             Err(_) => {
                 record(
@@ -173,10 +170,7 @@ pub(crate) async fn forward(
                 );
                 return local(
                     StatusCode::GATEWAY_TIMEOUT,
-                    &format!(
-                        "the server did not answer within {:?}\n",
-                        config.request_timeout
-                    ),
+                    &says::no_answer_within(config.request_timeout),
                 );
             }
         }
@@ -184,12 +178,35 @@ pub(crate) async fn forward(
     last_failure.unwrap_or_else(|| {
         local(
             StatusCode::SERVICE_UNAVAILABLE,
-            &format!(
-                "no server of backend {} is available (all down, ejected or draining)\n",
-                config.name
-            ),
+            &says::no_server(&config.name),
         )
     })
+}
+
+/// What the proxy answers when a request gets no usable answer from a
+/// server; both forwarding paths (hyper's and `h1`) say the same.
+pub(super) mod says {
+    use std::time::Duration;
+
+    /// 502: the server's drain timeout cut the request.
+    pub const DRAINED: &str = "server was drained before it answered\n";
+    /// 502: the server broke HTTP or closed without answering.
+    pub const BROKEN: &str = "the server sent a broken or no answer\n";
+
+    /// 502: every attempt failed to connect.
+    pub fn cannot_connect(backend: &str) -> String {
+        format!("cannot connect to a server of backend {backend}\n")
+    }
+
+    /// 504: no response head within `request_timeout`.
+    pub fn no_answer_within(timeout: Duration) -> String {
+        format!("the server did not answer within {timeout:?}\n")
+    }
+
+    /// 503: no server is up, un-ejected and not draining.
+    pub fn no_server(backend: &str) -> String {
+        format!("no server of backend {backend} is available (all down, ejected or draining)\n")
+    }
 }
 
 /// Did the request fail because of our client (its body broke off)?

@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use super::backend::BackendRuntime;
-use super::forward::record;
+use super::forward::{record, says};
 use super::http::{Routed, route};
 use chunked::{Chunked, Scan};
 use head::{Body, Parsed, Request};
@@ -342,10 +342,7 @@ impl<C: Halves> Conn<C> {
                 Ok(relayed) => relayed,
                 Err(latency) => {
                     outcome(false, latency, Some("connect".into()));
-                    failure = Some(format!(
-                        "cannot connect to a server of backend {}\n",
-                        config.name
-                    ));
+                    failure = Some(says::cannot_connect(&config.name));
                     continue;
                 }
             };
@@ -375,14 +372,12 @@ impl<C: Halves> Conn<C> {
                 }
                 _ if relayed.sent => false, // a response is half out: only closing tells
                 End::Client(Some(why)) => {
-                    let msg = format!("bad request: {why}\n");
-                    self.answer(400, &msg, true, None).await;
+                    self.refuse(400, why).await;
                     false
                 }
                 End::Client(None) => false,
                 End::Cut => {
-                    let msg = "server was drained before it answered\n";
-                    self.answer(502, msg, true, None).await;
+                    self.answer(502, says::DRAINED, true, None).await;
                     false
                 }
                 End::Timeout if client_slow => {
@@ -391,10 +386,7 @@ impl<C: Halves> Conn<C> {
                     false
                 }
                 End::Timeout => {
-                    let msg = format!(
-                        "the server did not answer within {:?}\n",
-                        config.request_timeout
-                    );
+                    let msg = says::no_answer_within(config.request_timeout);
                     let keep = clean && req.keep_alive;
                     self.answer(504, &msg, !keep, None).await;
                     keep
@@ -403,8 +395,7 @@ impl<C: Halves> Conn<C> {
                     if let End::Broken(why) = relayed.end {
                         tracing::debug!(backend = %config.name, server = %slot.address, "{why}");
                     }
-                    let msg = "the server sent a broken or no answer\n";
-                    self.answer(502, msg, true, None).await;
+                    self.answer(502, says::BROKEN, true, None).await;
                     false
                 }
             };
@@ -412,13 +403,7 @@ impl<C: Halves> Conn<C> {
         let keep = req.keep_alive && req.body == Body::None;
         let (status, msg) = match failure {
             Some(msg) => (502, msg), // every attempt failed to connect
-            None => (
-                503,
-                format!(
-                    "no server of backend {} is available (all down, ejected or draining)\n",
-                    config.name
-                ),
-            ),
+            None => (503, says::no_server(&config.name)),
         };
         self.answer(status, &msg, !keep, None).await;
         keep
