@@ -44,6 +44,15 @@ pub struct Request {
     pub path: String,
 }
 
+impl Request {
+    /// Whether the client connection can carry another request after an
+    /// answer that read none of this one's body (a body left unread leaves
+    /// the connection unframed).
+    pub fn keeps_without_body(&self) -> bool {
+        self.keep_alive && self.body == Body::None
+    }
+}
+
 /// A response head, parsed and rewritten.
 #[derive(Debug)]
 pub struct Response {

@@ -257,10 +257,8 @@ impl<C: Halves> Conn<C> {
     async fn exchange(&mut self, req: Request, stop: &CancellationToken) -> bool {
         self.is_head = req.is_head;
         self.buf.advance(req.head_len);
-        let shared = self.shared.clone();
-        let runtime = shared.runtime.load_full();
-        // A body we do not read leaves the connection unframed: close it.
-        let keep = req.keep_alive && req.body == Body::None;
+        let runtime = self.shared.runtime.load_full();
+        let keep = req.keeps_without_body();
         let backend = match route(
             &runtime,
             self.key,
@@ -279,12 +277,12 @@ impl<C: Halves> Conn<C> {
                 return keep;
             }
         };
-        self.forward(&runtime.generation, &backend, req, stop).await
+        self.forward(runtime.generation, &backend, req, stop).await
     }
 
     async fn forward(
         &mut self,
-        generation: &u64,
+        generation: u64,
         backend: &Arc<BackendRuntime>,
         req: Request,
         stop: &CancellationToken,
@@ -336,7 +334,7 @@ impl<C: Halves> Conn<C> {
                 break Ok(relayed);
             };
             let outcome = |ok: bool, latency: Duration, error: Option<String>| {
-                record(&shared, *generation, backend, &slot, ok, latency, error);
+                record(&shared, generation, backend, &slot, ok, latency, error);
             };
             let relayed = match relayed {
                 Ok(relayed) => relayed,
@@ -365,7 +363,6 @@ impl<C: Halves> Conn<C> {
                 }
                 (None, _) => {} // the client left, or the server was cut: not its fault
             }
-            let clean = relayed.body_done && !relayed.sent;
             return match relayed.end {
                 End::Complete { close_client, .. } => {
                     !close_client && relayed.body_done && !stop.is_cancelled()
@@ -387,7 +384,8 @@ impl<C: Halves> Conn<C> {
                 }
                 End::Timeout => {
                     let msg = says::no_answer_within(config.request_timeout);
-                    let keep = clean && req.keep_alive;
+                    // Nothing was sent (that arm is above), so only the body matters.
+                    let keep = relayed.body_done && req.keep_alive;
                     self.answer(504, &msg, !keep, None).await;
                     keep
                 }
@@ -400,7 +398,7 @@ impl<C: Halves> Conn<C> {
                 }
             };
         }
-        let keep = req.keep_alive && req.body == Body::None;
+        let keep = req.keeps_without_body();
         let (status, msg) = match failure {
             Some(msg) => (502, msg), // every attempt failed to connect
             None => (503, says::no_server(&config.name)),
@@ -554,13 +552,12 @@ impl<C: Halves> Conn<C> {
             )
         };
 
-        let uploading = !relayed.body_done;
+        let mut uploading = !relayed.body_done;
         let (head_at, end) = {
             tokio::pin!(upload, download);
             let cut = cut.cancelled();
             let hard_stop = shared.hard_stop.cancelled();
             tokio::pin!(cut, hard_stop);
-            let mut uploading = uploading;
             loop {
                 tokio::select! {
                     biased;
