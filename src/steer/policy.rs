@@ -7,9 +7,11 @@ use super::{BalancedName, Client, Inputs, Trace};
 use crate::config::{Policy, PoolId};
 use crate::geo::distance::great_circle_km;
 
-/// Pool order for one query; inline up to 8 pools, so no allocation.
+/// Pools in the order to try; inline up to 8, so no allocation per query.
+pub type Pools = SmallVec<[PoolId; 8]>;
+
 pub struct Order {
-    pub pools: SmallVec<[PoolId; 8]>,
+    pub pools: Pools,
 }
 
 pub fn candidate_order<R: rand::Rng + ?Sized>(
@@ -21,13 +23,13 @@ pub fn candidate_order<R: rand::Rng + ?Sized>(
 ) -> Order {
     let cfg = &name.config;
     let pools = match cfg.policy {
-        Policy::Failover => SmallVec::from_slice(&cfg.pools),
+        Policy::Failover => Pools::from_slice(&cfg.pools),
         Policy::Geo => {
             let (matched, why) = geo_match(name, client);
             if let Some(t) = trace.as_deref_mut() {
                 t.step(why.describe(client));
             }
-            let mut order: SmallVec<[PoolId; 8]> = SmallVec::from_slice(matched);
+            let mut order = Pools::from_slice(matched);
             for p in &cfg.pools {
                 if !order.contains(p) {
                     order.push(*p);
@@ -66,7 +68,7 @@ pub fn candidate_order<R: rand::Rng + ?Sized>(
             scored.into_iter().map(|(_, _, p)| p).collect()
         }
         Policy::Weighted => {
-            let mut order: SmallVec<[PoolId; 8]> = SmallVec::from_slice(&cfg.pools);
+            let mut order = Pools::from_slice(&cfg.pools);
             let total: u64 = order
                 .iter()
                 .map(|p| inputs.config.pool(*p).weight as u64)
@@ -106,7 +108,7 @@ pub fn candidate_order<R: rand::Rng + ?Sized>(
             order
         }
         Policy::Random => {
-            let mut order: SmallVec<[PoolId; 8]> = SmallVec::from_slice(&cfg.pools);
+            let mut order = Pools::from_slice(&cfg.pools);
             // Fisher-Yates.
             for i in (1..order.len()).rev() {
                 let j = rng.random_range(0..=i);
