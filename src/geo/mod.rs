@@ -172,27 +172,19 @@ impl GeoDb {
             return Location::default();
         }
         let slot = recent_slot(ip);
-        let hit = RECENT.with(|r| {
-            r.borrow()
-                .get(slot)
-                .filter(|(id, at, _)| *id == self.id && *at == ip)
-                .map(|(_, _, loc)| *loc)
-        });
-        if let Some(loc) = hit {
-            return loc;
-        }
-        let loc = self.locate_uncached(ip);
         RECENT.with(|r| {
+            // locate_uncached never touches RECENT: one borrow serves both.
             let mut r = r.borrow_mut();
             if r.is_empty() {
-                r.resize(
-                    RECENT_SLOTS,
-                    (0, IpAddr::V4(Ipv4Addr::UNSPECIFIED), Location::default()),
-                );
+                let unused = (0, IpAddr::V4(Ipv4Addr::UNSPECIFIED), Location::default());
+                r.resize(RECENT_SLOTS, unused);
             }
-            r[slot] = (self.id, ip, loc);
-        });
-        loc
+            let (id, at, loc) = &mut r[slot];
+            if *id != self.id || *at != ip {
+                (*id, *at, *loc) = (self.id, ip, self.locate_uncached(ip));
+            }
+            *loc
+        })
     }
 
     fn locate_uncached(&self, ip: IpAddr) -> Location {
