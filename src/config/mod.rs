@@ -255,8 +255,9 @@ pub struct BalanceConfig {
     pub fallback: Option<PoolId>,
     pub ttl: u32,
     pub answers: u32,
-    pub countries: HashMap<Country, Vec<PoolId>>,
-    pub continents: HashMap<Continent, Vec<PoolId>>,
+    /// FxHash: looked up per query; the keys come from config.
+    pub countries: HashMap<Country, Vec<PoolId>, rustc_hash::FxBuildHasher>,
+    pub continents: HashMap<Continent, Vec<PoolId>, rustc_hash::FxBuildHasher>,
     /// Networks (host bits zero) with their pool order, sorted by network.
     /// Equal pool orders share one allocation.
     pub subnets: Vec<(IpNet, Arc<[PoolId]>)>,

@@ -146,7 +146,7 @@ impl BalancedName {
     }
 
     /// The most specific configured subnet holding `addr`: (prefix length, pools).
-    fn subnet_match(&self, addr: IpAddr) -> Option<(u8, &[PoolId])> {
+    fn subnet_match(&self, addr: IpAddr) -> Option<SubnetMatch<'_>> {
         let index = match addr {
             IpAddr::V4(a) => self.subnets_v4.longest_match(u32::from(a).into()),
             IpAddr::V6(a) => self.subnets_v6.longest_match(u128::from(a)),
@@ -212,11 +212,16 @@ impl PickCounters {
     }
 }
 
+/// A `subnets` entry that holds the client: (prefix length, its pools).
+type SubnetMatch<'n> = (u8, &'n [PoolId]);
+
 /// Every balanced name of a config, by lower-case fully qualified name.
 #[derive(Debug, Default)]
 pub struct SteeringTable {
+    /// In `[[balance]]` order, so a name's index there finds it here.
+    names: Vec<BalancedName>,
     /// FxHash: the keys come from config, so a query cannot pick collisions.
-    names: HashMap<String, BalancedName, rustc_hash::FxBuildHasher>,
+    by_name: HashMap<String, u32, rustc_hash::FxBuildHasher>,
 }
 
 impl SteeringTable {
@@ -224,23 +229,30 @@ impl SteeringTable {
         let names = config
             .balance
             .iter()
-            .map(|b| {
-                (
-                    b.name.clone(),
-                    BalancedName::compile(b, &config.pools, registry),
-                )
-            })
+            .map(|b| BalancedName::compile(b, &config.pools, registry))
             .collect();
-        SteeringTable { names }
+        let by_name = config
+            .balance
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.name.clone(), i as u32))
+            .collect();
+        SteeringTable { names, by_name }
     }
 
     /// Looks up a lower-case, fully qualified name (`www.example.test.`).
     pub fn get(&self, name: &str) -> Option<&BalancedName> {
-        self.names.get(name)
+        self.at(*self.by_name.get(name)?)
     }
 
+    /// The name at `index` in the config's `[[balance]]` list.
+    pub fn at(&self, index: u32) -> Option<&BalancedName> {
+        self.names.get(index as usize)
+    }
+
+    /// In `[[balance]]` order.
     pub fn iter(&self) -> impl Iterator<Item = &BalancedName> {
-        self.names.values()
+        self.names.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -269,8 +281,13 @@ pub fn decide<R: rand::Rng + ?Sized>(
     mut trace: Option<&mut Trace>,
 ) -> Decision {
     let cfg = &name.config;
-    let order = policy::candidate_order(name, client, inputs, rng, trace.as_deref_mut());
-    let scope_prefix = scope::scope_prefix(name, client);
+    // Only the geo policy reads `subnets`; policy and scope share one lookup.
+    let subnet = match cfg.policy {
+        Policy::Geo => name.subnet_match(client.addr),
+        _ => None,
+    };
+    let order = policy::candidate_order(name, client, subnet, inputs, rng, trace.as_deref_mut());
+    let scope_prefix = scope::scope_prefix(name, client, subnet.map(|(len, _)| len));
     if let Some(t) = trace.as_deref_mut() {
         t.step(format!(
             "candidate order: {}",
@@ -283,10 +300,10 @@ pub fn decide<R: rand::Rng + ?Sized>(
         ));
     }
     let (pool, basis) = pick::walk(&order.pools, cfg.fallback, inputs, trace.as_deref_mut());
-    let endpoints = match pool {
-        Some(p) => pick::endpoints(p, basis, family, cfg.answers, inputs, rng),
-        None => Endpoints::new(),
-    };
+    let mut endpoints = Endpoints::new();
+    if let Some(p) = pool {
+        pick::endpoints(p, basis, family, cfg.answers, inputs, rng, &mut endpoints);
+    }
     if let Some(t) = trace {
         t.finish(
             pool,

@@ -1,8 +1,6 @@
 //! pick: the health walk over the candidate order (DESIGN §3 step 3) and the
 //! endpoint choice inside the chosen pool (step 4).
 
-use std::net::IpAddr;
-
 use rand::RngExt;
 
 use smallvec::SmallVec;
@@ -50,8 +48,8 @@ pub fn walk(
 }
 
 /// Up to `answers` addresses of `family` from `pool`, drawn by endpoint weight
-/// without replacement. Usable endpoints only, except when failing open, where
-/// every endpoint of the family is a candidate.
+/// without replacement, appended to `out`. Usable endpoints only, except when
+/// failing open, where every endpoint of the family is a candidate.
 pub fn endpoints<R: rand::Rng + ?Sized>(
     pool: PoolId,
     basis: Basis,
@@ -59,11 +57,13 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
     answers: u32,
     inputs: &Inputs<'_>,
     rng: &mut R,
-) -> Endpoints {
+    out: &mut Endpoints,
+) {
     let cfg = inputs.config.pool(pool);
     let health = inputs.health.pool(pool);
     let fail_open = basis == Basis::FailOpen;
-    let mut candidates: SmallVec<[(IpAddr, u64); 16]> = cfg
+    // (index into the pool's endpoints, weight)
+    let candidates = cfg
         .endpoints
         .iter()
         .enumerate()
@@ -74,10 +74,27 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
                     .and_then(|h| h.endpoints.get(*i))
                     .is_some_and(|e| e.usable())
         })
-        .map(|(_, e)| (e.address, e.weight.max(1) as u64))
-        .collect();
+        .map(|(i, e)| (i, u64::from(e.weight.max(1))));
+    if answers == 1 {
+        // The usual case, drawn the same way without a candidate list.
+        let total: u64 = candidates.clone().map(|c| c.1).sum();
+        if total == 0 {
+            return;
+        }
+        let mut draw = rng.random_range(0..total);
+        let mut chosen = None;
+        for (i, w) in candidates {
+            chosen = Some(i);
+            if draw < w {
+                break;
+            }
+            draw -= w;
+        }
+        out.extend(chosen.map(|i| cfg.endpoints[i].address));
+        return;
+    }
+    let mut candidates: SmallVec<[(usize, u64); 16]> = candidates.collect();
     let want = (answers as usize).min(candidates.len());
-    let mut out = Endpoints::with_capacity(want);
     let mut total: u64 = candidates.iter().map(|c| c.1).sum();
     while out.len() < want && total > 0 {
         let mut draw = rng.random_range(0..total);
@@ -89,9 +106,8 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
             }
             draw -= c.1;
         }
-        let (addr, w) = candidates.swap_remove(idx);
+        let (i, w) = candidates.swap_remove(idx);
         total -= w;
-        out.push(addr);
+        out.push(cfg.endpoints[i].address);
     }
-    out
 }

@@ -3,7 +3,7 @@
 use rand::RngExt;
 use smallvec::SmallVec;
 
-use super::{BalancedName, Client, Inputs, Trace};
+use super::{BalancedName, Client, Inputs, SubnetMatch, Trace};
 use crate::config::{Policy, PoolId};
 use crate::geo::distance::great_circle_km;
 
@@ -14,9 +14,11 @@ pub struct Order {
     pub pools: Pools,
 }
 
+/// `subnet`: the name's `subnets` entry holding the client (geo only).
 pub fn candidate_order<R: rand::Rng + ?Sized>(
     name: &BalancedName,
     client: &Client,
+    subnet: Option<SubnetMatch<'_>>,
     inputs: &Inputs<'_>,
     rng: &mut R,
     mut trace: Option<&mut Trace>,
@@ -25,7 +27,7 @@ pub fn candidate_order<R: rand::Rng + ?Sized>(
     let pools = match cfg.policy {
         Policy::Failover => Pools::from_slice(&cfg.pools),
         Policy::Geo => {
-            let (matched, why) = geo_match(name, client);
+            let (matched, why) = geo_match(name, client, subnet);
             if let Some(t) = trace.as_deref_mut() {
                 t.step(why.describe(client));
             }
@@ -184,8 +186,12 @@ impl GeoWhy {
 }
 
 /// The geo policy's matched pools and why.
-fn geo_match<'n>(name: &'n BalancedName, client: &Client) -> (&'n [PoolId], GeoWhy) {
-    if let Some((len, pools)) = name.subnet_match(client.addr) {
+fn geo_match<'n>(
+    name: &'n BalancedName,
+    client: &Client,
+    subnet: Option<SubnetMatch<'n>>,
+) -> (&'n [PoolId], GeoWhy) {
+    if let Some((len, pools)) = subnet {
         return (pools, GeoWhy::Subnet(len));
     }
     let loc = &client.location;

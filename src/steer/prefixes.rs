@@ -21,6 +21,8 @@ const INDEX_FROM: usize = 4096;
 pub struct PrefixTable {
     /// Address width: 32 or 128.
     bits: u32,
+    /// The longest configured prefix (0 when empty).
+    max_len: u8,
     /// Configured prefixes sorted by (start, length), with the value each maps to.
     starts: Vec<u128>,
     lens: Vec<u8>,
@@ -59,6 +61,7 @@ impl PrefixTable {
         let starts: Vec<u128> = prefixes.iter().map(|p| p.0).collect();
         PrefixTable {
             bits,
+            max_len: prefixes.iter().map(|p| p.1).max().unwrap_or(0),
             prefix_index: index(bits, &starts),
             cut_index: index(bits, &cuts),
             lens: prefixes.iter().map(|p| p.1).collect(),
@@ -71,6 +74,9 @@ impl PrefixTable {
 
     /// The most specific prefix holding `addr`: (length, value).
     pub fn longest_match(&self, addr: u128) -> Option<(u8, u32)> {
+        if self.starts.is_empty() {
+            return None;
+        }
         let (lo, hi) = self.bucket(&self.cut_index, self.cuts.len(), addr);
         let i = lo + self.cuts[lo..hi].partition_point(|c| *c <= addr);
         let owner = *self.owners.get(i.checked_sub(1)?)?;
@@ -79,7 +85,7 @@ impl PrefixTable {
 
     /// True when some prefix longer than `len` lies inside `addr`/`len`.
     pub fn has_longer_inside(&self, addr: u128, len: u8) -> bool {
-        if self.starts.is_empty() || u32::from(len) >= self.bits {
+        if len >= self.max_len {
             return false;
         }
         let max = if self.bits == 128 {

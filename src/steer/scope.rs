@@ -11,13 +11,15 @@ use std::net::IpAddr;
 use super::{BalancedName, Client};
 use crate::config::Policy;
 
-pub fn scope_prefix(name: &BalancedName, client: &Client) -> u8 {
+/// `subnet_len`: the prefix length of the name's `subnets` entry holding the
+/// client, if one does.
+pub fn scope_prefix(name: &BalancedName, client: &Client, subnet_len: Option<u8>) -> u8 {
     match name.config.policy {
         Policy::Failover | Policy::Weighted | Policy::Random | Policy::Latency => 0,
         Policy::Proximity => client.location.prefix_len,
         Policy::Geo => {
-            let base = match name.subnet_match(client.addr) {
-                Some((len, _)) => len,
+            let base = match subnet_len {
+                Some(len) => len,
                 // Country or continent (or nothing) decided: the GeoIP network's
                 // prefix is what the answer depends on.
                 None => client.location.prefix_len,

@@ -97,13 +97,13 @@ impl Zones {
         if errors.is_empty() {
             // Balanced names exist even where the zone file has no record for them.
             let mut balanced = Vec::new();
-            for b in &config.balance {
+            for (index, b) in config.balance.iter().enumerate() {
                 if let Ok(name) = Name::from_str(&b.name) {
                     let name = LowerName::new(&name);
                     if let Some(i) = set.find_indexed(&name).map(|(i, _)| i) {
                         set.zones[i].names.insert(name.clone());
                     }
-                    balanced.push(name);
+                    balanced.push((index as u32, name));
                 }
             }
             set.wire = WireZones::build(fragments, &balanced);

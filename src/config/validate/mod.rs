@@ -650,7 +650,7 @@ impl Validator<'_> {
         if answers == 0 {
             self.err(key("answers"), "must be at least 1");
         }
-        let mut countries = HashMap::new();
+        let mut countries = HashMap::default();
         for (code, names) in &b.countries {
             let k = format!("balance[{i}].countries.{code}");
             match Country::parse(code) {
@@ -661,7 +661,7 @@ impl Validator<'_> {
                 None => self.err(k, "expected an ISO 3166-1 alpha-2 code such as DE"),
             }
         }
-        let mut continents = HashMap::new();
+        let mut continents = HashMap::default();
         for (code, names) in &b.continents {
             let k = format!("balance[{i}].continents.{code}");
             match Continent::parse(code) {

@@ -65,11 +65,12 @@ pub fn answer<R: rand::Rng + ?Sized>(
     out: &mut Vec<u8>,
 ) -> Outcome {
     out.clear();
-    let q = match wire::parse(packet) {
-        Parsed::Query(q) => q,
+    let mut q = Query::EMPTY;
+    match wire::parse(packet, &mut q) {
+        Parsed::Query => {}
         Parsed::Drop => return Outcome::Drop,
         Parsed::Fallback => return Outcome::Fallback,
-    };
+    }
     // Meta types (ANY, AXFR, IXFR, OPT, ...) and other classes are hickory's.
     if q.qclass != CLASS_IN
         || q.qtype == 0
@@ -81,7 +82,7 @@ pub fn answer<R: rand::Rng + ?Sized>(
     let key = q.key();
     if q.qtype == TYPE_TXT
         && key.len() > health_txt::PREFIX.len()
-        && key.starts_with(health_txt::PREFIX)
+        && key.starts_with(health_txt::PREFIX.as_bytes())
     {
         return Outcome::Fallback;
     }
@@ -103,8 +104,10 @@ pub fn answer<R: rand::Rng + ?Sized>(
             r.negative(ResponseCode::NXDomain, zone)
         }
         Found::Name(entry, zone) => {
-            if entry.balanced && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA) {
-                return match snap.steering.get(key) {
+            if let Some(i) = entry.balanced
+                && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA)
+            {
+                return match snap.steering.at(i) {
                     Some(b) => balanced(&mut r, snap, b, src, zone, rng),
                     None => Outcome::Fallback,
                 };
@@ -339,13 +342,14 @@ impl Response<'_, '_> {
             flags |= 0x0010;
         }
         let opt = u16::from(q.edns.is_some());
-        let out = &mut *self.out;
-        out.extend_from_slice(&q.id.to_be_bytes());
-        out.extend_from_slice(&flags.to_be_bytes());
-        out.extend_from_slice(&1u16.to_be_bytes());
-        out.extend_from_slice(&s.answers.to_be_bytes());
-        out.extend_from_slice(&s.authorities.to_be_bytes());
-        out.extend_from_slice(&(s.additionals + opt).to_be_bytes());
+        let mut h = [0u8; HEADER];
+        h[0..2].copy_from_slice(&q.id.to_be_bytes());
+        h[2..4].copy_from_slice(&flags.to_be_bytes());
+        h[4..6].copy_from_slice(&1u16.to_be_bytes());
+        h[6..8].copy_from_slice(&s.answers.to_be_bytes());
+        h[8..10].copy_from_slice(&s.authorities.to_be_bytes());
+        h[10..12].copy_from_slice(&(s.additionals + opt).to_be_bytes());
+        self.out.extend_from_slice(&h);
     }
 
     /// Our OPT record, with the query's ECS option echoed at `scope`.
@@ -353,22 +357,25 @@ impl Response<'_, '_> {
         let Some(edns) = self.q.edns else {
             return;
         };
-        let payload = self.limit() as u16;
-        let out = &mut *self.out;
-        out.extend_from_slice(&[0, 0, wire::OPT as u8]);
-        out.extend_from_slice(&payload.to_be_bytes());
-        out.extend_from_slice(&[0, 0, 0, 0]);
-        match edns.ecs {
+        // Root owner, type, payload size, extended rcode/version/flags 0,
+        // RDLENGTH, then the echoed ECS option if any.
+        let mut o = [0u8; 11 + 8 + 16];
+        o[1..3].copy_from_slice(&wire::OPT.to_be_bytes());
+        o[3..5].copy_from_slice(&(self.limit() as u16).to_be_bytes());
+        let len = match edns.ecs {
             Some(e) => {
                 let n = e.addr_len();
-                out.extend_from_slice(&((8 + n) as u16).to_be_bytes());
-                out.extend_from_slice(&wire::ECS.to_be_bytes());
-                out.extend_from_slice(&((4 + n) as u16).to_be_bytes());
-                out.extend_from_slice(&e.family.to_be_bytes());
-                out.extend_from_slice(&[e.source, scope]);
-                out.extend_from_slice(&e.addr[..n]);
+                o[9..11].copy_from_slice(&((8 + n) as u16).to_be_bytes());
+                o[11..13].copy_from_slice(&wire::ECS.to_be_bytes());
+                o[13..15].copy_from_slice(&((4 + n) as u16).to_be_bytes());
+                o[15..17].copy_from_slice(&e.family.to_be_bytes());
+                o[17] = e.source;
+                o[18] = scope;
+                o[19..19 + n].copy_from_slice(&e.addr[..n]);
+                19 + n
             }
-            None => out.extend_from_slice(&[0, 0]),
-        }
+            None => 11,
+        };
+        self.out.extend_from_slice(&o[..len]);
     }
 }

@@ -43,8 +43,9 @@ pub struct NameEntry {
     pub zone: u32,
     /// Every query at this name goes to hickory (it has a CNAME).
     pub fallback: bool,
-    /// A and AAAA come from steering.
-    pub balanced: bool,
+    /// A and AAAA come from steering: the name's index in the config's
+    /// `[[balance]]` list, which is its place in `steer::SteeringTable`.
+    pub balanced: Option<u32>,
     rrsets: Box<[(u16, Rrset)]>,
 }
 
@@ -70,6 +71,12 @@ pub struct WireZone {
     pub soa_tail: Box<[u8]>,
 }
 
+/// A name's key in the tables: its lower-case presentation form, as
+/// `wire::Query::key` spells the question.
+fn key_of(name: &LowerName) -> Box<[u8]> {
+    name.to_string().into_bytes().into_boxed_slice()
+}
+
 /// Where a name falls.
 pub enum Found<'t> {
     Name(&'t NameEntry, &'t WireZone),
@@ -84,8 +91,8 @@ pub enum Found<'t> {
 #[derive(Debug, Default)]
 pub struct WireZones {
     // FxHash: the keys come from zone data, so a query cannot pick collisions.
-    names: HashMap<Box<str>, NameEntry, rustc_hash::FxBuildHasher>,
-    origins: HashMap<Box<str>, u32, rustc_hash::FxBuildHasher>,
+    names: HashMap<Box<[u8]>, NameEntry, rustc_hash::FxBuildHasher>,
+    origins: HashMap<Box<[u8]>, u32, rustc_hash::FxBuildHasher>,
     zones: Vec<WireZone>,
 }
 
@@ -223,7 +230,8 @@ fn soa_tail(soa: &Record, origin: &LowerName) -> Vec<u8> {
 impl WireZones {
     /// Merges the zones. A name belongs to the most specific zone holding it,
     /// as in hickory's catalog; `balanced` names exist wherever they fall.
-    pub fn build(compiled: Vec<ZoneFragments>, balanced: &[LowerName]) -> WireZones {
+    /// `balanced`: each balanced name with its index in `[[balance]]`.
+    pub fn build(compiled: Vec<ZoneFragments>, balanced: &[(u32, LowerName)]) -> WireZones {
         let mut out = WireZones::default();
         let origins: Vec<LowerName> = compiled.iter().map(|z| z.origin.clone()).collect();
         let owner = |name: &LowerName| {
@@ -235,39 +243,40 @@ impl WireZones {
                 .map(|(i, _)| i)
         };
         for (i, z) in compiled.into_iter().enumerate() {
-            out.origins.insert(z.origin.to_string().into(), i as u32);
+            out.origins.insert(key_of(&z.origin), i as u32);
             for (name, fallback, rrsets) in z.names {
                 if owner(&name) != Some(i) {
                     continue;
                 }
                 out.names.insert(
-                    name.to_string().into(),
+                    key_of(&name),
                     NameEntry {
                         zone: i as u32,
                         fallback,
-                        balanced: false,
+                        balanced: None,
                         rrsets: rrsets.into_boxed_slice(),
                     },
                 );
             }
             out.zones.push(z.zone);
         }
-        for name in balanced {
+        for (index, name) in balanced {
             if let Some(i) = owner(name) {
                 let mut n = Name::from(name);
-                let mut first = true;
+                let mut first = Some(*index);
                 loop {
                     let e = out
                         .names
-                        .entry(LowerName::new(&n).to_string().into())
+                        .entry(key_of(&LowerName::new(&n)))
                         .or_insert_with(|| NameEntry {
                             zone: i as u32,
                             fallback: false,
-                            balanced: false,
+                            balanced: None,
                             rrsets: Box::new([]),
                         });
-                    e.balanced |= first;
-                    first = false;
+                    if first.is_some() {
+                        e.balanced = first.take();
+                    }
                     if n.num_labels() <= origins[i].num_labels() {
                         break;
                     }
@@ -279,7 +288,7 @@ impl WireZones {
     }
 
     /// Finds `key` (lower-case presentation form, trailing dot).
-    pub fn find(&self, key: &str) -> Found<'_> {
+    pub fn find(&self, key: &[u8]) -> Found<'_> {
         if let Some(e) = self.names.get(key) {
             return match self.zones.get(e.zone as usize) {
                 Some(z) => Found::Name(e, z),
@@ -288,11 +297,12 @@ impl WireZones {
         }
         // Walk up: each suffix after a dot, then the root.
         let suffixes = key
-            .char_indices()
-            .filter(|(_, c)| *c == '.')
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == b'.')
             .map(|(i, _)| &key[i + 1..])
             .filter(|s| !s.is_empty())
-            .chain(std::iter::once("."));
+            .chain(std::iter::once(&b"."[..]));
         for s in suffixes {
             if let Some(&i) = self.origins.get(s) {
                 return match self.zones.get(i as usize) {

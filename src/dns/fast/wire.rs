@@ -17,11 +17,10 @@ pub const ECS: u16 = 8;
 const NSID: u16 = 3;
 
 /// What a datagram is, as far as the fast path is concerned.
-// A `Query` is 300 bytes on the stack, once per datagram; boxing it would
-// allocate per query, which is what this module exists to avoid.
-#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parsed {
-    Query(Query),
+    /// A query the fast path reads: the `Query` passed to [`parse`] holds it.
+    Query,
     /// Not worth an answer: shorter than a header, or a response.
     Drop,
     /// Valid or not, hickory's decoder and handler decide.
@@ -64,7 +63,8 @@ pub struct Edns {
     pub ecs: Option<Ecs>,
 }
 
-/// One standard query with one question, parsed without allocating.
+/// One standard query with one question, parsed without allocating. About
+/// 300 bytes: [`parse`] fills one in place rather than returning it.
 pub struct Query {
     pub id: u16,
     pub rd: bool,
@@ -81,10 +81,22 @@ pub struct Query {
 }
 
 impl Query {
-    /// The lower-case presentation name. Label starts sit at the same offsets
-    /// as the labels' length octets on the wire (`a.b.` ↔ `\1a\1b\0`).
-    pub fn key(&self) -> &str {
-        std::str::from_utf8(&self.key[..self.key_len]).unwrap_or("")
+    pub const EMPTY: Query = Query {
+        id: 0,
+        rd: false,
+        cd: false,
+        name_len: 0,
+        qtype: 0,
+        qclass: 0,
+        edns: None,
+        key: [0; MAX_NAME + 1],
+        key_len: 0,
+    };
+
+    /// The lower-case presentation name, ASCII. Label starts sit at the same
+    /// offsets as the labels' length octets on the wire (`a.b.` ↔ `\1a\1b\0`).
+    pub fn key(&self) -> &[u8] {
+        &self.key[..self.key_len]
     }
 
     /// The question as it appears in the datagram: name, type, class.
@@ -93,8 +105,9 @@ impl Query {
     }
 }
 
-/// Parses a datagram. Never panics; never allocates.
-pub fn parse(p: &[u8]) -> Parsed {
+/// Parses a datagram into `q` (any previous content is overwritten where
+/// it matters). Never panics; never allocates.
+pub fn parse(p: &[u8], q: &mut Query) -> Parsed {
     if p.len() < HEADER {
         return Parsed::Drop;
     }
@@ -109,17 +122,11 @@ pub fn parse(p: &[u8]) -> Parsed {
     if opcode != 0 || qd != 1 || an != 0 || ns != 0 || ar > 1 {
         return Parsed::Fallback;
     }
-    let mut q = Query {
-        id: u16::from_be_bytes([p[0], p[1]]),
-        rd: flags & 0x0100 != 0,
-        cd: flags & 0x0010 != 0,
-        name_len: 0,
-        qtype: 0,
-        qclass: 0,
-        edns: None,
-        key: [0; MAX_NAME + 1],
-        key_len: 0,
-    };
+    q.id = u16::from_be_bytes([p[0], p[1]]);
+    q.rd = flags & 0x0100 != 0;
+    q.cd = flags & 0x0010 != 0;
+    q.edns = None;
+    q.key_len = 0;
     let Some(name_len) = read_name(p, &mut q.key, &mut q.key_len) else {
         return Parsed::Fallback;
     };
@@ -143,8 +150,23 @@ pub fn parse(p: &[u8]) -> Parsed {
     if at != p.len() {
         return Parsed::Fallback;
     }
-    Parsed::Query(q)
+    Parsed::Query
 }
+
+/// Each octet's lower-case form where a label may hold it (letters, digits,
+/// `-` and `_`: what hickory displays unescaped), else 0.
+const LABEL_OCTET: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = (i as u8).to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() || c == b'-' || c == b'_' {
+            t[i] = c;
+        }
+        i += 1;
+    }
+    t
+};
 
 /// Reads the question name at the header's end into `key` (lower case,
 /// dotted). Returns its wire length, or None for anything hickory would spell
@@ -163,11 +185,13 @@ fn read_name(p: &[u8], key: &mut [u8; MAX_NAME + 1], key_len: &mut usize) -> Opt
         if label.len() >= 4 && label[..4].eq_ignore_ascii_case(b"xn--") {
             return None;
         }
+        if label[0] == b'-' {
+            return None;
+        }
         let out = key.get_mut(*key_len..*key_len + len + 1)?;
-        for (i, (&b, o)) in label.iter().zip(out.iter_mut()).enumerate() {
-            let c = b.to_ascii_lowercase();
-            let ok = c.is_ascii_alphanumeric() || c == b'_' || (c == b'-' && i > 0);
-            if !ok {
+        for (&b, o) in label.iter().zip(out.iter_mut()) {
+            let c = LABEL_OCTET[usize::from(b)];
+            if c == 0 {
                 return None;
             }
             *o = c;
