@@ -5,10 +5,16 @@
 //! project's bench host gdnsd averaged about six datagrams per call at
 //! saturation.
 //!
-//! The only module with `unsafe` code: the two system calls and reading the
+//! The headers handed to the kernel are built once and reused, and the calls
+//! go straight to `syscall(2)`: glibc's wrappers add a cancellation point
+//! (two calls into libpthread) that these threads never use.
+//!
+//! Also here: [`dont_fragment`], the one socket option socket2 lacks.
+//!
+//! The only module with `unsafe` code: the system calls and reading the
 //! kernel-filled `sockaddr_storage`. Every pointer handed to the kernel
-//! points into buffers owned by [`Batch`] or borrowed for the call, sized as
-//! declared, and outliving it.
+//! points into heap buffers owned by [`Batch`] (so moving a `Batch` moves no
+//! pointee) or borrowed for the call, sized as declared, and outliving it.
 
 #![allow(unsafe_code)]
 
@@ -22,74 +28,99 @@ pub const BATCH: usize = 32;
 /// Receive buffer per datagram (hickory's); longer datagrams are truncated.
 pub const RECV_BUFFER: usize = 4096;
 
-/// Received datagrams and their sources, reused call after call.
+/// Received datagrams and their sources, and the kernel-facing headers of
+/// both directions, reused call after call.
 pub struct Batch {
     bufs: Box<[[u8; RECV_BUFFER]; BATCH]>,
     names: Box<[libc::sockaddr_storage; BATCH]>,
-    name_lens: [libc::socklen_t; BATCH],
     lens: [usize; BATCH],
     count: usize,
+    /// recvmmsg's headers: entry i always points at `bufs[i]` and `names[i]`.
+    recv_iovs: Box<[libc::iovec; BATCH]>,
+    recv_hdrs: Box<[libc::mmsghdr; BATCH]>,
+    /// sendmmsg's headers, filled per call.
+    send_iovs: Box<[libc::iovec; BATCH]>,
+    send_hdrs: Box<[libc::mmsghdr; BATCH]>,
 }
 
 impl Default for Batch {
     fn default() -> Self {
-        Batch {
+        let iov = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        let mut b = Batch {
             bufs: Box::new([[0; RECV_BUFFER]; BATCH]),
-            // SAFETY: all-zero bytes are a valid sockaddr_storage (AF_UNSPEC).
+            // SAFETY (the three zeroed() below): all-zero bytes are a valid
+            // sockaddr_storage (AF_UNSPEC) and a valid mmsghdr (null
+            // pointers, zero lengths).
             names: Box::new(unsafe { zeroed() }),
-            name_lens: [0; BATCH],
             lens: [0; BATCH],
             count: 0,
+            recv_iovs: Box::new([iov; BATCH]),
+            recv_hdrs: Box::new(unsafe { zeroed() }),
+            send_iovs: Box::new([iov; BATCH]),
+            send_hdrs: Box::new(unsafe { zeroed() }),
+        };
+        for i in 0..BATCH {
+            b.recv_iovs[i].iov_base = b.bufs[i].as_mut_ptr().cast();
+            b.recv_iovs[i].iov_len = RECV_BUFFER;
+            let h = &mut b.recv_hdrs[i].msg_hdr;
+            h.msg_name = (&mut b.names[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_iov = &mut b.recv_iovs[i];
+            h.msg_iovlen = 1;
+            let h = &mut b.send_hdrs[i].msg_hdr;
+            h.msg_iov = &mut b.send_iovs[i];
+            h.msg_iovlen = 1;
         }
+        b.reset_name_lens(BATCH);
+        b
     }
 }
+
+// `Batch` holds raw pointers into its own boxes; it never leaves the thread
+// that made it, so it is deliberately neither Send nor Sync (the default).
 
 impl Batch {
     /// Blocks until a datagram arrives (or the socket's read timeout passes:
     /// `WouldBlock`), then takes up to [`BATCH`] without blocking again.
     /// Returns how many were received.
     pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
-        let mut iovs: [libc::iovec; BATCH] = std::array::from_fn(|_| libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        });
-        for (iov, buf) in iovs.iter_mut().zip(self.bufs.iter_mut()) {
-            iov.iov_base = buf.as_mut_ptr().cast();
-            iov.iov_len = RECV_BUFFER;
-        }
-        // SAFETY: all-zero bytes are a valid mmsghdr (null pointers, zero lengths).
-        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
-        for ((hdr, iov), name) in hdrs
-            .iter_mut()
-            .zip(iovs.iter_mut())
-            .zip(self.names.iter_mut())
-        {
-            hdr.msg_hdr.msg_name = (name as *mut libc::sockaddr_storage).cast();
-            hdr.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdr.msg_hdr.msg_iov = iov;
-            hdr.msg_hdr.msg_iovlen = 1;
-        }
-        // SAFETY: `hdrs` holds BATCH initialised headers whose name and iov
-        // pointers point at BATCH distinct, live buffers of the stated sizes.
+        // The kernel shortened the name lengths of the headers it filled.
+        self.reset_name_lens(self.count);
+        self.count = 0;
+        // SAFETY: `recv_hdrs` holds BATCH initialised headers whose name and
+        // iov pointers point at BATCH distinct, live buffers of the stated
+        // sizes, all owned by `self` and not otherwise borrowed.
         let n = unsafe {
-            libc::recvmmsg(
-                socket.as_raw_fd(),
-                hdrs.as_mut_ptr(),
-                BATCH as libc::c_uint,
-                libc::MSG_WAITFORONE,
-                std::ptr::null_mut(),
+            libc::syscall(
+                libc::SYS_recvmmsg,
+                libc::c_long::from(socket.as_raw_fd()),
+                self.recv_hdrs.as_mut_ptr(),
+                BATCH as libc::c_long,
+                libc::c_long::from(libc::MSG_WAITFORONE),
+                std::ptr::null_mut::<libc::timespec>(),
             )
         };
         if n < 0 {
-            self.count = 0;
             return Err(io::Error::last_os_error());
         }
         self.count = (n as usize).min(BATCH);
-        for (i, hdr) in hdrs.iter().take(self.count).enumerate() {
-            self.lens[i] = (hdr.msg_len as usize).min(RECV_BUFFER);
-            self.name_lens[i] = hdr.msg_hdr.msg_namelen;
+        for (len, hdr) in self
+            .lens
+            .iter_mut()
+            .zip(self.recv_hdrs.iter())
+            .take(self.count)
+        {
+            *len = (hdr.msg_len as usize).min(RECV_BUFFER);
         }
         Ok(self.count)
+    }
+
+    fn reset_name_lens(&mut self, n: usize) {
+        for hdr in self.recv_hdrs.iter_mut().take(n) {
+            hdr.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        }
     }
 
     /// Datagram `i` of the last [`Batch::recv`] and its source (None for a
@@ -98,7 +129,7 @@ impl Batch {
         if i >= self.count {
             return None;
         }
-        let src = socket_addr(&self.names[i], self.name_lens[i])?;
+        let src = socket_addr(&self.names[i], self.recv_hdrs[i].msg_hdr.msg_namelen)?;
         Some((&self.bufs[i][..self.lens[i]], src))
     }
 
@@ -106,40 +137,31 @@ impl Batch {
     /// calls as the kernel allows. A datagram the kernel refuses (an ICMP
     /// error pending, a full buffer) is skipped; the rest still go.
     pub fn send(&mut self, socket: &UdpSocket, replies: &[Vec<u8>], to: &[usize]) {
-        let count = replies.len().min(to.len()).min(BATCH);
-        let mut iovs: [libc::iovec; BATCH] = std::array::from_fn(|_| libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        });
-        // SAFETY: all-zero bytes are a valid mmsghdr.
-        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
         let mut ready = 0;
-        for (reply, &i) in replies.iter().zip(to).take(count) {
+        for (reply, &i) in replies.iter().zip(to).take(BATCH) {
             if i >= self.count {
                 continue;
             }
             // The kernel only reads through these pointers (sendmmsg).
-            iovs[ready].iov_base = reply.as_ptr().cast_mut().cast();
-            iovs[ready].iov_len = reply.len();
-            hdrs[ready].msg_hdr.msg_name =
-                (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
-            hdrs[ready].msg_hdr.msg_namelen = self.name_lens[i];
+            self.send_iovs[ready].iov_base = reply.as_ptr().cast_mut().cast();
+            self.send_iovs[ready].iov_len = reply.len();
+            let h = &mut self.send_hdrs[ready].msg_hdr;
+            h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = self.recv_hdrs[i].msg_hdr.msg_namelen;
             ready += 1;
-        }
-        for (hdr, iov) in hdrs.iter_mut().zip(iovs.iter_mut()).take(ready) {
-            hdr.msg_hdr.msg_iov = iov;
-            hdr.msg_hdr.msg_iovlen = 1;
         }
         let mut sent = 0;
         while sent < ready {
-            // SAFETY: hdrs[sent..ready] are initialised headers pointing at
-            // live replies and source addresses of the stated lengths.
+            // SAFETY: send_hdrs[sent..ready] are initialised headers pointing
+            // at live replies (borrowed for this call) and at source
+            // addresses of the stated lengths owned by `self`.
             let n = unsafe {
-                libc::sendmmsg(
-                    socket.as_raw_fd(),
-                    hdrs[sent..].as_mut_ptr(),
-                    (ready - sent) as libc::c_uint,
-                    0,
+                libc::syscall(
+                    libc::SYS_sendmmsg,
+                    libc::c_long::from(socket.as_raw_fd()),
+                    self.send_hdrs[sent..].as_mut_ptr(),
+                    (ready - sent) as libc::c_long,
+                    0 as libc::c_long,
                 )
             };
             if n > 0 {
@@ -150,6 +172,45 @@ impl Batch {
                 sent += 1; // this one cannot go; the next may
             }
         }
+    }
+}
+
+/// Sets the Don't Fragment bit on everything `socket` sends and ignores path
+/// MTU information for it (`IP_PMTUDISC_PROBE`): RFC 9715 R1 asks UDP
+/// responders to send with DF, and ignoring learned path MTUs keeps forged
+/// ICMP "fragmentation needed" messages from shrinking answers. Answers are
+/// at most 1,232 bytes of DNS, so they fit any IPv6 path and ordinary IPv4
+/// ones; where an IPv4 path is narrower the answer is dropped by the router
+/// and the client retries (over TCP, or with a smaller EDNS size). With DF
+/// set the kernel also skips choosing an IP ID per datagram.
+pub fn dont_fragment(socket: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+    let (level, name, value) = if ipv6 {
+        (
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_PROBE,
+        )
+    } else {
+        (
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_PROBE,
+        )
+    };
+    // SAFETY: `value` is a live c_int and its size is passed with it.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -179,5 +240,95 @@ fn socket_addr(name: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<So
             )))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mtu_discover(socket: &UdpSocket, level: libc::c_int, name: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = -1;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are live and sized as declared.
+        let r = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                level,
+                name,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(r, 0, "getsockopt: {}", io::Error::last_os_error());
+        value
+    }
+
+    #[test]
+    fn dont_fragment_sets_probe_mode_per_family() {
+        let v4 = UdpSocket::bind("127.0.0.1:0").expect("bind v4");
+        assert_ne!(
+            mtu_discover(&v4, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
+            libc::IP_PMTUDISC_PROBE
+        );
+        dont_fragment(&v4, false).expect("v4");
+        assert_eq!(
+            mtu_discover(&v4, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
+            libc::IP_PMTUDISC_PROBE
+        );
+        // IPv6 may be disabled on a test host; only check it where it binds.
+        if let Ok(v6) = UdpSocket::bind("[::1]:0") {
+            dont_fragment(&v6, true).expect("v6");
+            assert_eq!(
+                mtu_discover(&v6, libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER),
+                libc::IPV6_PMTUDISC_PROBE
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_survives_a_move_and_reuse() {
+        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let at = server.local_addr().expect("addr");
+        let batch = Batch::default();
+        // Moved into a box: the headers point into heap buffers, not at `batch`.
+        let mut batch = Box::new(batch);
+        for round in 0..3u8 {
+            for i in 0..3u8 {
+                client.send_to(&[round, i], at).expect("send");
+            }
+            let mut got = Vec::new();
+            while got.len() < 3 {
+                let n = batch.recv(&server).expect("recv");
+                for i in 0..n {
+                    let (d, src) = batch.datagram(i).expect("datagram");
+                    assert_eq!(src, client.local_addr().expect("addr"));
+                    got.push(d.to_vec());
+                }
+                let replies: Vec<Vec<u8>> = (0..n)
+                    .map(|i| {
+                        batch
+                            .datagram(i)
+                            .map(|(d, _)| d.iter().rev().copied().collect())
+                    })
+                    .collect::<Option<_>>()
+                    .expect("replies");
+                let to: Vec<usize> = (0..n).collect();
+                batch.send(&server, &replies, &to);
+            }
+            assert_eq!(got, vec![vec![round, 0], vec![round, 1], vec![round, 2]]);
+            let mut buf = [0u8; 8];
+            for i in 0..3u8 {
+                let (n, _) = client.recv_from(&mut buf).expect("reply");
+                assert_eq!(&buf[..n], &[i, round]);
+            }
+        }
     }
 }

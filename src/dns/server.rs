@@ -121,6 +121,8 @@ fn udp_socket(addr: SocketAddr, nonblocking: bool) -> std::io::Result<std::net::
     // Room for bursts: a few MB of queued queries instead of drops.
     let _ = s.set_recv_buffer_size(4 << 20);
     let _ = s.set_send_buffer_size(4 << 20);
+    #[cfg(target_os = "linux")]
+    super::mmsg::dont_fragment(&s, addr.is_ipv6())?;
     s.bind(&addr.into())?;
     Ok(s.into())
 }
