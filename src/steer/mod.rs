@@ -292,14 +292,13 @@ pub fn decide<R: rand::Rng + ?Sized>(
         t.step(format!(
             "candidate order: {}",
             order
-                .pools
                 .iter()
-                .map(|p| inputs.config.pool(*p).name.as_str())
+                .map(|p| inputs.config.pool(p).name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
     }
-    let (pool, basis) = pick::walk(&order.pools, cfg.fallback, inputs, trace.as_deref_mut());
+    let (pool, basis) = pick::walk(order.iter(), cfg.fallback, inputs, trace.as_deref_mut());
     let mut endpoints = Endpoints::new();
     if let Some(p) = pool {
         pick::endpoints(p, basis, family, cfg.answers, inputs, rng, &mut endpoints);

@@ -11,7 +11,7 @@ use crate::health::PoolState;
 
 /// First healthy pool, else first degraded, else the fallback (fail open).
 pub fn walk(
-    order: &[PoolId],
+    mut order: impl Iterator<Item = PoolId> + Clone,
     fallback: Option<PoolId>,
     inputs: &Inputs<'_>,
     trace: Option<&mut Trace>,
@@ -24,22 +24,22 @@ pub fn walk(
             .unwrap_or(PoolState::Down)
     };
     if let Some(t) = trace {
-        for p in order {
-            let h = inputs.health.pool(*p);
+        for p in order.clone() {
+            let h = inputs.health.pool(p);
             t.step(format!(
                 "pool {}: {}{}",
-                inputs.config.pool(*p).name,
-                state(*p).as_str(),
+                inputs.config.pool(p).name,
+                state(p).as_str(),
                 h.map(|h| format!(" (up {}/{})", h.up, h.total))
                     .unwrap_or_default()
             ));
         }
     }
-    if let Some(p) = order.iter().find(|p| state(**p) == PoolState::Healthy) {
-        return (Some(*p), Basis::Healthy);
+    if let Some(p) = order.clone().find(|p| state(*p) == PoolState::Healthy) {
+        return (Some(p), Basis::Healthy);
     }
-    if let Some(p) = order.iter().find(|p| state(**p) == PoolState::Degraded) {
-        return (Some(*p), Basis::Degraded);
+    if let Some(p) = order.find(|p| state(*p) == PoolState::Degraded) {
+        return (Some(p), Basis::Degraded);
     }
     match fallback {
         Some(p) => (Some(p), Basis::FailOpen),

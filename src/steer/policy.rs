@@ -10,34 +10,59 @@ use crate::geo::distance::great_circle_km;
 /// Pools in the order to try; inline up to 8, so no allocation per query.
 pub type Pools = SmallVec<[PoolId; 8]>;
 
-pub struct Order {
-    pub pools: Pools,
+/// The candidate order. Geo and failover borrow it from the config (the
+/// matched rule's pools, then the name's other pools), so the common
+/// policies copy nothing per query; the others build it.
+pub enum Order<'n> {
+    /// `first`, then each pool of `then` not in `first`.
+    Preferred {
+        first: &'n [PoolId],
+        then: &'n [PoolId],
+    },
+    Built(Pools),
+}
+
+impl Order<'_> {
+    /// The pools in order, each once.
+    pub fn iter(&self) -> impl Iterator<Item = PoolId> + Clone + '_ {
+        let (first, then, built): (&[PoolId], &[PoolId], &[PoolId]) = match self {
+            Order::Preferred { first, then } => (first, then, &[]),
+            Order::Built(pools) => (&[], &[], pools),
+        };
+        first
+            .iter()
+            .chain(then.iter().filter(move |p| !first.contains(p)))
+            .chain(built)
+            .copied()
+    }
 }
 
 /// `subnet`: the name's `subnets` entry holding the client (geo only).
-pub fn candidate_order<R: rand::Rng + ?Sized>(
-    name: &BalancedName,
+pub fn candidate_order<'n, R: rand::Rng + ?Sized>(
+    name: &'n BalancedName,
     client: &Client,
-    subnet: Option<SubnetMatch<'_>>,
+    subnet: Option<SubnetMatch<'n>>,
     inputs: &Inputs<'_>,
     rng: &mut R,
     mut trace: Option<&mut Trace>,
-) -> Order {
+) -> Order<'n> {
     let cfg = &name.config;
     let pools = match cfg.policy {
-        Policy::Failover => Pools::from_slice(&cfg.pools),
+        Policy::Failover => {
+            return Order::Preferred {
+                first: &[],
+                then: &cfg.pools,
+            };
+        }
         Policy::Geo => {
             let (matched, why) = geo_match(name, client, subnet);
             if let Some(t) = trace.as_deref_mut() {
                 t.step(why.describe(client));
             }
-            let mut order = Pools::from_slice(matched);
-            for p in &cfg.pools {
-                if !order.contains(p) {
-                    order.push(*p);
-                }
-            }
-            order
+            return Order::Preferred {
+                first: matched,
+                then: &cfg.pools,
+            };
         }
         Policy::Proximity => {
             let here = client.location.coords;
@@ -150,7 +175,7 @@ pub fn candidate_order<R: rand::Rng + ?Sized>(
             scored.into_iter().map(|(_, _, p)| p).collect()
         }
     };
-    Order { pools }
+    Order::Built(pools)
 }
 
 /// Why the geo policy matched what it did; described only when tracing, so
