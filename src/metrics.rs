@@ -50,8 +50,12 @@ pub struct NameCounters {
 
 impl NameCounters {
     pub fn count(&self, qtype: RecordType, rcode: ResponseCode) {
-        self.cells[qtype_index(qtype) * RCODES.len() + rcode_index(rcode)]
-            .fetch_add(1, Ordering::Relaxed);
+        self.cell(qtype, rcode).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counter `count` adds to.
+    pub fn cell(&self, qtype: RecordType, rcode: ResponseCode) -> &AtomicU64 {
+        &self.cells[qtype_index(qtype) * RCODES.len() + rcode_index(rcode)]
     }
 
     /// (type, rcode, count) for every non-zero cell.

@@ -39,7 +39,8 @@ fuzz_target!(|data: &[u8]| {
     let src: SocketAddr = "192.0.2.200:5300".parse().expect("addr");
     let mut rng = SmallRng::seed_from_u64(0);
     let mut out = Vec::new();
-    if fast::answer(data, src, &w.snap, &w.other, &mut rng, &mut out) == Outcome::Reply {
+    let mut tally = fast::Tally::new(&w.other);
+    if fast::answer(data, src, &w.snap, &mut tally, &mut rng, &mut out) == Outcome::Reply {
         assert!(out.len() <= 1232);
         assert_eq!(out[..2], data[..2]);
         hickory_proto::op::Message::from_vec(&out).expect("the reply decodes");

@@ -124,6 +124,7 @@ impl Worker {
                 continue;
             };
             let snap = shared.load();
+            let mut tally = fast::Tally::new(&other);
             let mut ready = 0;
             for i in 0..n {
                 let Some((packet, src)) = batch.datagram(i) else {
@@ -133,7 +134,14 @@ impl Worker {
                 if src.port() == 0 || src.ip().is_unspecified() {
                     continue;
                 }
-                match fast::answer(packet, src, &snap, &other, &mut rng, &mut replies[ready]) {
+                match fast::answer(
+                    packet,
+                    src,
+                    &snap,
+                    &mut tally,
+                    &mut rng,
+                    &mut replies[ready],
+                ) {
                     Outcome::Reply => {
                         to[ready] = i;
                         ready += 1;
@@ -142,6 +150,8 @@ impl Worker {
                     Outcome::Fallback => self.fallback(packet, src),
                 }
             }
+            // Counted before the answers leave: whoever got one sees it counted.
+            tally.flush();
             batch.send(&self.socket, &replies[..ready], &to[..ready]);
         }
     }
@@ -162,7 +172,8 @@ impl Worker {
                 continue;
             }
             let snap = shared.load();
-            match fast::answer(&buf[..n], src, &snap, &other, &mut rng, &mut out) {
+            let mut tally = fast::Tally::new(&other);
+            match fast::answer(&buf[..n], src, &snap, &mut tally, &mut rng, &mut out) {
                 Outcome::Reply => {
                     let _ = self.socket.send_to(&out, src);
                 }

@@ -12,18 +12,19 @@
 //!
 //! - `wire`: the non-allocating query parser.
 //! - `table`: the static names' precompiled answer sections.
+//! - `tally`: the batch's counter increments, applied once per batch.
 //! - `sample`: a small served world for tests, the benchmark and the fuzz target.
 
 #[doc(hidden)]
 pub mod sample;
 pub mod table;
+pub mod tally;
 pub mod wire;
 
 #[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -32,10 +33,10 @@ use hickory_proto::rr::rdata::opt::ClientSubnet;
 use super::answer::MAX_UDP_PAYLOAD;
 use super::client;
 use super::health_txt;
-use crate::metrics::NameCounters;
 use crate::state::Snapshot;
 use crate::steer::{self, Basis, Client, Family, Inputs};
 use table::{Found, Rrset, WireZone};
+pub use tally::Tally;
 use wire::{Edns, HEADER, Parsed, Query};
 
 /// What to do with a datagram.
@@ -54,13 +55,13 @@ const TYPE_TXT: u16 = 16;
 const TYPE_AAAA: u16 = 28;
 const CLASS_IN: u16 = 1;
 
-/// Answers one datagram from `src` into `out` (cleared first). `other`
-/// counts queries that are not for a balanced name, as the hickory path does.
-pub fn answer<R: rand::Rng + ?Sized>(
+/// Answers one datagram from `src` into `out` (cleared first), counting it
+/// in `tally` as the hickory path counts its queries.
+pub fn answer<'s, R: rand::Rng + ?Sized>(
     packet: &[u8],
     src: SocketAddr,
-    snap: &Snapshot,
-    other: &NameCounters,
+    snap: &'s Snapshot,
+    tally: &mut Tally<'s>,
     rng: &mut R,
     out: &mut Vec<u8>,
 ) -> Outcome {
@@ -93,14 +94,22 @@ pub fn answer<R: rand::Rng + ?Sized>(
     };
     match snap.zones.wire.find(key) {
         Found::Outside => {
-            other.count(RecordType::from(q.qtype), ResponseCode::Refused);
+            tally.add(
+                tally
+                    .other()
+                    .cell(RecordType::from(q.qtype), ResponseCode::Refused),
+            );
             r.send(ResponseCode::Refused, false, Sections::EMPTY, 0)
         }
         Found::Missing(zone) => {
             if !zone.simple {
                 return Outcome::Fallback;
             }
-            other.count(RecordType::from(q.qtype), ResponseCode::NXDomain);
+            tally.add(
+                tally
+                    .other()
+                    .cell(RecordType::from(q.qtype), ResponseCode::NXDomain),
+            );
             r.negative(ResponseCode::NXDomain, zone)
         }
         Found::Name(entry, zone) => {
@@ -108,7 +117,7 @@ pub fn answer<R: rand::Rng + ?Sized>(
                 && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA)
             {
                 return match snap.steering.at(i) {
-                    Some(b) => balanced(&mut r, snap, b, src, zone, rng),
+                    Some(b) => balanced(&mut r, snap, b, src, zone, tally, rng),
                     None => Outcome::Fallback,
                 };
             }
@@ -117,7 +126,11 @@ pub fn answer<R: rand::Rng + ?Sized>(
             }
             match entry.rrset(q.qtype) {
                 Some(Rrset::Answer(f)) => {
-                    other.count(RecordType::from(q.qtype), ResponseCode::NoError);
+                    tally.add(
+                        tally
+                            .other()
+                            .cell(RecordType::from(q.qtype), ResponseCode::NoError),
+                    );
                     let s = Sections {
                         answers: f.answers,
                         authorities: f.authorities,
@@ -129,7 +142,11 @@ pub fn answer<R: rand::Rng + ?Sized>(
                 }
                 Some(Rrset::Fallback) => Outcome::Fallback,
                 None => {
-                    other.count(RecordType::from(q.qtype), ResponseCode::NoError);
+                    tally.add(
+                        tally
+                            .other()
+                            .cell(RecordType::from(q.qtype), ResponseCode::NoError),
+                    );
                     r.negative(ResponseCode::NoError, zone)
                 }
             }
@@ -139,12 +156,13 @@ pub fn answer<R: rand::Rng + ?Sized>(
 
 /// A/AAAA at a balanced name: the same decision, counters and scope as
 /// `DnsHandler::balanced`.
-fn balanced<R: rand::Rng + ?Sized>(
+fn balanced<'s, R: rand::Rng + ?Sized>(
     r: &mut Response<'_, '_>,
     snap: &Snapshot,
-    b: &steer::BalancedName,
+    b: &'s steer::BalancedName,
     src: SocketAddr,
     zone: &WireZone,
+    tally: &mut Tally<'s>,
     rng: &mut R,
 ) -> Outcome {
     let ecs =
@@ -168,11 +186,11 @@ fn balanced<R: rand::Rng + ?Sized>(
     };
     let decision = steer::decide(b, &client, family, &inputs, rng, None);
     if decision.basis == Basis::FailOpen || decision.basis == Basis::NoPool {
-        b.counters.fail_open.fetch_add(1, Ordering::Relaxed);
+        tally.add(&b.counters.fail_open);
     }
-    b.counters.count(qtype, ResponseCode::NoError);
+    tally.add(b.counters.cell(qtype, ResponseCode::NoError));
     if let Some(p) = decision.pool.and_then(|p| b.picks.get(p.index())) {
-        p.fetch_add(1, Ordering::Relaxed);
+        tally.add(p);
     }
     let scope = match &ecs {
         Some(cs) if cs.source_prefix() > 0 => decision.scope_prefix.min(cs.source_prefix()),

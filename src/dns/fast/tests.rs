@@ -17,7 +17,7 @@ use ipnet::IpNet;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
-use super::{Outcome, answer, sample};
+use super::{Outcome, Tally, answer, sample};
 use crate::dns::DnsHandler;
 use crate::dns::udp::{answer_with_hickory, encode_udp};
 use crate::metrics::Registry;
@@ -135,7 +135,14 @@ fn fast(f: &Fixture, packet: &[u8]) -> (Outcome, Vec<u8>) {
     let mut rng = SmallRng::seed_from_u64(1);
     let other = f.registry.name(crate::metrics::OTHER_NAME);
     let snap = f.shared.load();
-    let o = answer(packet, src(), &snap, &other, &mut rng, &mut out);
+    let o = answer(
+        packet,
+        src(),
+        &snap,
+        &mut Tally::new(&other),
+        &mut rng,
+        &mut out,
+    );
     (o, out)
 }
 
@@ -517,7 +524,8 @@ fn random_and_mutated_packets_never_panic() {
             }
             p
         };
-        if answer(&packet, src(), &snap, &other, &mut pick_rng, &mut out) == Outcome::Reply {
+        let mut tally = Tally::new(&other);
+        if answer(&packet, src(), &snap, &mut tally, &mut pick_rng, &mut out) == Outcome::Reply {
             replies += 1;
             let m = Message::from_vec(&out)
                 .unwrap_or_else(|e| panic!("reply to {packet:02x?} does not decode: {e}"));
