@@ -78,36 +78,45 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
     if answers == 1 {
         // The usual case, drawn the same way without a candidate list.
         let total: u64 = candidates.clone().map(|c| c.1).sum();
-        if total == 0 {
-            return;
+        if total > 0 {
+            let at = draw(candidates.clone().map(|c| c.1), total, rng);
+            out.extend(
+                candidates
+                    .clone()
+                    .nth(at)
+                    .map(|(i, _)| cfg.endpoints[i].address),
+            );
         }
-        let mut draw = rng.random_range(0..total);
-        let mut chosen = None;
-        for (i, w) in candidates {
-            chosen = Some(i);
-            if draw < w {
-                break;
-            }
-            draw -= w;
-        }
-        out.extend(chosen.map(|i| cfg.endpoints[i].address));
         return;
     }
     let mut candidates: SmallVec<[(usize, u64); 16]> = candidates.collect();
     let want = (answers as usize).min(candidates.len());
     let mut total: u64 = candidates.iter().map(|c| c.1).sum();
-    while out.len() < want && total > 0 {
-        let mut draw = rng.random_range(0..total);
-        let mut idx = candidates.len() - 1;
-        for (i, c) in candidates.iter().enumerate() {
-            if draw < c.1 {
-                idx = i;
-                break;
-            }
-            draw -= c.1;
+    for _ in 0..want {
+        if total == 0 {
+            break;
         }
-        let (i, w) = candidates.swap_remove(idx);
+        let at = draw(candidates.iter().map(|c| c.1), total, rng);
+        let (i, w) = candidates.swap_remove(at);
         total -= w;
         out.push(cfg.endpoints[i].address);
     }
+}
+
+/// The position of a weighted draw among `weights`, which sum to `total` (> 0).
+fn draw<R: rand::Rng + ?Sized>(
+    weights: impl Iterator<Item = u64>,
+    total: u64,
+    rng: &mut R,
+) -> usize {
+    let mut draw = rng.random_range(0..total);
+    let mut at = 0;
+    for (i, w) in weights.enumerate() {
+        at = i;
+        if draw < w {
+            break;
+        }
+        draw -= w;
+    }
+    at
 }

@@ -240,6 +240,30 @@ fn endpoint_draw_follows_weights_without_replacement() {
 }
 
 #[test]
+fn one_answer_draw_follows_weights() {
+    let (config, table) = setup();
+    let health = all_up(&config);
+    let inputs = Inputs {
+        config: &config,
+        health: &health,
+    };
+    let name = table.get("geo.example.test.").unwrap();
+    let mut rng = SmallRng::seed_from_u64(12);
+    // 10.2.3.0/24 -> us, whose IPv4 endpoints weigh 1 and 3.
+    let c = client("10.2.3.4", 32, None, 0);
+    let heavy: IpAddr = "192.0.2.11".parse().unwrap();
+    let n = 20_000;
+    let mut got_heavy = 0;
+    for _ in 0..n {
+        let d = decide(name, &c, Family::V4, &inputs, &mut rng, None);
+        assert_eq!(d.endpoints.len(), 1, "answers = 1");
+        got_heavy += usize::from(d.endpoints[0] == heavy);
+    }
+    let share = got_heavy as f64 / n as f64;
+    assert!((share - 0.75).abs() < 0.02, "weight 3 endpoint {share}");
+}
+
+#[test]
 fn trace_records_every_step() {
     let (config, table) = setup();
     let health = all_up(&config);
