@@ -94,22 +94,14 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
     };
     match snap.zones.wire.find(key) {
         Found::Outside => {
-            tally.add(
-                tally
-                    .other()
-                    .cell(RecordType::from(q.qtype), ResponseCode::Refused),
-            );
+            tally.count_other(RecordType::from(q.qtype), ResponseCode::Refused);
             r.send(ResponseCode::Refused, false, Sections::EMPTY, 0)
         }
         Found::Missing(zone) => {
             if !zone.simple {
                 return Outcome::Fallback;
             }
-            tally.add(
-                tally
-                    .other()
-                    .cell(RecordType::from(q.qtype), ResponseCode::NXDomain),
-            );
+            tally.count_other(RecordType::from(q.qtype), ResponseCode::NXDomain);
             r.negative(ResponseCode::NXDomain, zone)
         }
         Found::Name(entry, zone) => {
@@ -126,11 +118,7 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
             }
             match entry.rrset(q.qtype) {
                 Some(Rrset::Answer(f)) => {
-                    tally.add(
-                        tally
-                            .other()
-                            .cell(RecordType::from(q.qtype), ResponseCode::NoError),
-                    );
+                    tally.count_other(RecordType::from(q.qtype), ResponseCode::NoError);
                     let s = Sections {
                         answers: f.answers,
                         authorities: f.authorities,
@@ -142,11 +130,7 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
                 }
                 Some(Rrset::Fallback) => Outcome::Fallback,
                 None => {
-                    tally.add(
-                        tally
-                            .other()
-                            .cell(RecordType::from(q.qtype), ResponseCode::NoError),
-                    );
+                    tally.count_other(RecordType::from(q.qtype), ResponseCode::NoError);
                     r.negative(ResponseCode::NoError, zone)
                 }
             }
@@ -188,7 +172,7 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
     if decision.basis == Basis::FailOpen || decision.basis == Basis::NoPool {
         tally.add(&b.counters.fail_open);
     }
-    tally.add(b.counters.cell(qtype, ResponseCode::NoError));
+    tally.count(&b.counters, qtype, ResponseCode::NoError);
     if let Some(p) = decision.pool.and_then(|p| b.picks.get(p.index())) {
         tally.add(p);
     }

@@ -9,6 +9,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
 use crate::metrics::NameCounters;
 
 /// Distinct counters held before further ones are added directly.
@@ -30,8 +33,14 @@ impl<'s> Tally<'s> {
         }
     }
 
-    pub fn other(&self) -> &'s NameCounters {
-        self.other
+    /// One more query of `qtype` answered `rcode` for `name`.
+    pub fn count(&mut self, name: &'s NameCounters, qtype: RecordType, rcode: ResponseCode) {
+        self.add(name.cell(qtype, rcode));
+    }
+
+    /// One more query that is not for a balanced name.
+    pub fn count_other(&mut self, qtype: RecordType, rcode: ResponseCode) {
+        self.count(self.other, qtype, rcode);
     }
 
     /// One more on `counter`.
