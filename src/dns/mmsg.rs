@@ -30,17 +30,23 @@ pub const RECV_BUFFER: usize = 4096;
 
 /// Received datagrams and their sources, and the kernel-facing headers of
 /// both directions, reused call after call.
+///
+/// The headers hold raw pointers into the other buffers. Every buffer is a
+/// `Vec` created at its final length and never resized, so its heap block
+/// never moves; and every stored pointer is derived from `Vec::as_mut_ptr`,
+/// never from a reference, so moving a `Batch` (which moves only the `Vec`
+/// handles) or indexing a buffer later does not invalidate it.
 pub struct Batch {
-    bufs: Box<[[u8; RECV_BUFFER]; BATCH]>,
-    names: Box<[libc::sockaddr_storage; BATCH]>,
+    bufs: Vec<[u8; RECV_BUFFER]>,
+    names: Vec<libc::sockaddr_storage>,
     lens: [usize; BATCH],
     count: usize,
     /// recvmmsg's headers: entry i always points at `bufs[i]` and `names[i]`.
-    recv_iovs: Box<[libc::iovec; BATCH]>,
-    recv_hdrs: Box<[libc::mmsghdr; BATCH]>,
+    recv_iovs: Vec<libc::iovec>,
+    recv_hdrs: Vec<libc::mmsghdr>,
     /// sendmmsg's headers, filled per call.
-    send_iovs: Box<[libc::iovec; BATCH]>,
-    send_hdrs: Box<[libc::mmsghdr; BATCH]>,
+    send_iovs: Vec<libc::iovec>,
+    send_hdrs: Vec<libc::mmsghdr>,
 }
 
 impl Default for Batch {
@@ -49,28 +55,36 @@ impl Default for Batch {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
         };
+        // SAFETY: all-zero bytes are a valid mmsghdr (null pointers, zero
+        // lengths) and a valid sockaddr_storage (AF_UNSPEC).
+        let hdrs = || {
+            (0..BATCH)
+                .map(|_| unsafe { zeroed::<libc::mmsghdr>() })
+                .collect()
+        };
         let mut b = Batch {
-            bufs: Box::new([[0; RECV_BUFFER]; BATCH]),
-            // SAFETY (the three zeroed() below): all-zero bytes are a valid
-            // sockaddr_storage (AF_UNSPEC) and a valid mmsghdr (null
-            // pointers, zero lengths).
-            names: Box::new(unsafe { zeroed() }),
+            bufs: vec![[0; RECV_BUFFER]; BATCH],
+            names: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
             lens: [0; BATCH],
             count: 0,
-            recv_iovs: Box::new([iov; BATCH]),
-            recv_hdrs: Box::new(unsafe { zeroed() }),
-            send_iovs: Box::new([iov; BATCH]),
-            send_hdrs: Box::new(unsafe { zeroed() }),
+            recv_iovs: vec![iov; BATCH],
+            recv_hdrs: hdrs(),
+            send_iovs: vec![iov; BATCH],
+            send_hdrs: hdrs(),
         };
+        let bufs = b.bufs.as_mut_ptr();
+        let names = b.names.as_mut_ptr();
+        let recv_iovs = b.recv_iovs.as_mut_ptr();
+        let send_iovs = b.send_iovs.as_mut_ptr();
         for i in 0..BATCH {
-            b.recv_iovs[i].iov_base = b.bufs[i].as_mut_ptr().cast();
+            b.recv_iovs[i].iov_base = bufs.wrapping_add(i).cast();
             b.recv_iovs[i].iov_len = RECV_BUFFER;
             let h = &mut b.recv_hdrs[i].msg_hdr;
-            h.msg_name = (&mut b.names[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_iov = &mut b.recv_iovs[i];
+            h.msg_name = names.wrapping_add(i).cast();
+            h.msg_iov = recv_iovs.wrapping_add(i);
             h.msg_iovlen = 1;
             let h = &mut b.send_hdrs[i].msg_hdr;
-            h.msg_iov = &mut b.send_iovs[i];
+            h.msg_iov = send_iovs.wrapping_add(i);
             h.msg_iovlen = 1;
         }
         b.reset_name_lens(BATCH);
@@ -78,8 +92,9 @@ impl Default for Batch {
     }
 }
 
-// `Batch` holds raw pointers into its own boxes; it never leaves the thread
-// that made it, so it is deliberately neither Send nor Sync (the default).
+// `Batch` holds raw pointers into its own buffers; it never leaves the
+// thread that made it, so it is deliberately neither Send nor Sync (the
+// default for a struct holding raw pointers).
 
 impl Batch {
     /// Blocks until a datagram arrives (or the socket's read timeout passes:
@@ -91,7 +106,7 @@ impl Batch {
         self.count = 0;
         // SAFETY: `recv_hdrs` holds BATCH initialised headers whose name and
         // iov pointers point at BATCH distinct, live buffers of the stated
-        // sizes, all owned by `self` and not otherwise borrowed.
+        // sizes, all owned by `self` (see the struct) and not borrowed now.
         let n = unsafe {
             libc::syscall(
                 libc::SYS_recvmmsg,
@@ -145,9 +160,11 @@ impl Batch {
             // The kernel only reads through these pointers (sendmmsg).
             self.send_iovs[ready].iov_base = reply.as_ptr().cast_mut().cast();
             self.send_iovs[ready].iov_len = reply.len();
+            // The address recvmmsg wrote, through the pointer it wrote it by.
+            let from = &self.recv_hdrs[i].msg_hdr;
             let h = &mut self.send_hdrs[ready].msg_hdr;
-            h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = self.recv_hdrs[i].msg_hdr.msg_namelen;
+            h.msg_name = from.msg_name;
+            h.msg_namelen = from.msg_namelen;
             ready += 1;
         }
         let mut sent = 0;
@@ -159,7 +176,7 @@ impl Batch {
                 libc::syscall(
                     libc::SYS_sendmmsg,
                     libc::c_long::from(socket.as_raw_fd()),
-                    self.send_hdrs[sent..].as_mut_ptr(),
+                    self.send_hdrs.as_mut_ptr().wrapping_add(sent),
                     (ready - sent) as libc::c_long,
                     0 as libc::c_long,
                 )
