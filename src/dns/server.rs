@@ -121,8 +121,11 @@ fn udp_socket(addr: SocketAddr, nonblocking: bool) -> std::io::Result<std::net::
     // Room for bursts: a few MB of queued queries instead of drops.
     let _ = s.set_recv_buffer_size(4 << 20);
     let _ = s.set_send_buffer_size(4 << 20);
+    // Best effort, like the buffer sizes: a kernel that refuses it still serves.
     #[cfg(target_os = "linux")]
-    super::mmsg::dont_fragment(&s, addr.is_ipv6())?;
+    if let Err(e) = super::mmsg::dont_fragment(&s, addr.is_ipv6()) {
+        tracing::warn!(%addr, error = %e, "cannot set DF on UDP answers (IP_MTU_DISCOVER)");
+    }
     s.bind(&addr.into())?;
     Ok(s.into())
 }

@@ -173,7 +173,9 @@ impl Worker {
             }
             let snap = shared.load();
             let mut tally = fast::Tally::new(&other);
-            match fast::answer(&buf[..n], src, &snap, &mut tally, &mut rng, &mut out) {
+            let outcome = fast::answer(&buf[..n], src, &snap, &mut tally, &mut rng, &mut out);
+            tally.flush();
+            match outcome {
                 Outcome::Reply => {
                     let _ = self.socket.send_to(&out, src);
                 }

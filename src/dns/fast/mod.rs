@@ -108,6 +108,12 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
             if let Some(i) = entry.balanced
                 && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA)
             {
+                debug_assert!(
+                    snap.steering
+                        .at(i)
+                        .is_none_or(|b| b.name().as_bytes() == key),
+                    "the wire table and the steering table disagree on balanced name {i}"
+                );
                 return match snap.steering.at(i) {
                     Some(b) => balanced(&mut r, snap, b, src, zone, tally, rng),
                     None => Outcome::Fallback,
