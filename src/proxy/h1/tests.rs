@@ -1,5 +1,5 @@
 //! Tests of the pure parts of the forwarding path: chunked boundaries and
-//! head rewriting. The IO is tested end to end in tests/it/proxy.rs.
+//! head rewriting. The IO is tested end to end in tests/it/proxy/ and tests/it/proxy_h1.rs.
 
 use std::net::{IpAddr, Ipv4Addr};
 
