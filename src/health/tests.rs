@@ -528,3 +528,31 @@ fn smoothed_latency_follows_a_step_within_two_tau() {
     let latency = w.latency().expect("latency");
     assert!(latency > Duration::from_millis(800), "{latency:?}");
 }
+
+#[test]
+fn a_cleared_window_starts_afresh_with_its_span_and_tau() {
+    let mut w = Window::new(Duration::from_secs(60), Duration::from_secs(5));
+    for s in 0..30u64 {
+        w.record(at(s * 1000), s % 2 == 0, Duration::from_millis(1000));
+    }
+    w.clear();
+    assert_eq!((w.count(), w.errors(), w.latency()), (0, 0, None));
+    assert_eq!(w.span(), Duration::from_secs(60));
+    // Long after the old origin: a fresh window takes its origin from here.
+    for s in 100..130u64 {
+        w.record(at(s * 1000), true, Duration::from_millis(10));
+    }
+    assert_eq!((w.count(), w.errors()), (30, 0));
+    let latency = w.latency().expect("latency");
+    assert!((latency.as_secs_f64() - 0.010).abs() < 1e-6, "{latency:?}");
+    // Same tau as before: a step to 1 s shows within two tau (10 s).
+    for s in 130..140u64 {
+        w.record(at(s * 1000), true, Duration::from_millis(1000));
+    }
+    assert!(w.latency().expect("latency") > Duration::from_millis(800));
+    // Same span: the first fresh second's result leaves 60 s after it.
+    w.advance(at(159_999));
+    assert_eq!(w.count(), 40);
+    w.advance(at(160_000));
+    assert_eq!(w.count(), 39);
+}

@@ -66,8 +66,14 @@ impl Window {
     }
 
     /// Forgets every result (an endpoint that comes back up starts afresh).
+    /// Same span and tau; the bucket ring is reused.
     pub fn clear(&mut self) {
-        *self = Window::new(self.span, Duration::from_secs_f64(self.latency.tau));
+        *self.buckets = [Bucket::default(); BUCKETS];
+        self.origin = None;
+        self.head = 0;
+        self.count = 0;
+        self.errors = 0;
+        self.latency = Decayed::new(self.latency.tau);
     }
 
     /// Expires buckets older than the window. Returns true when the totals or
