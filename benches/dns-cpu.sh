@@ -14,22 +14,10 @@ bench=${BENCH_DIR:-$top/../shared/bench}
 bin=${CARGO_TARGET_DIR:-$top/target}/release/geosteer
 ROUNDS=${ROUNDS:-3}; DURATION=${DURATION:-10}
 run=$(mktemp -d /tmp/geosteer-dns-cpu.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; pkill -x gdnsd 2>/dev/null; wait 2>/dev/null; rm -rf "$run"; }
-trap cleanup EXIT
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-[ -x "$bin" ] || cargo build --release --locked --manifest-path "$top/Cargo.toml" >&2
-yes "www.example.test A" | head -100000 >"$run/www.txt"
-
-python3 "$bench/dns/hc-listener.py" 8081 >"$run/hc.log" 2>&1 & pids+=($!)
-mkdir -p /tmp/peers-run/gdnsd/run /tmp/peers-run/gdnsd/state
-taskset -c 0 gdnsd -c "$bench/dns/gdnsd" start >"$run/gdnsd.log" 2>&1 &
-(cd "$top/benches/dns" && GEOSTEER_LOG=warn exec taskset -c 0 "$bin" serve --config geosteer.toml) >"$run/gs.log" 2>&1 &
-gs=$!; pids+=($gs)
-sleep 4
-gd=$(pgrep -x gdnsd | head -1)
-[ -n "$gd" ] || { echo "gdnsd did not start" >&2; exit 1; }
+# shellcheck source=dns/pair.sh
+. "$top/benches/dns/pair.sh"
 
 one() {  # one LABEL PID PORT [dnsperf options]
   local label=$1 pid=$2 port=$3; shift 3

@@ -14,19 +14,8 @@ bench=${BENCH_DIR:-$top/../shared/bench}
 bin=${CARGO_TARGET_DIR:-$top/target}/release/geosteer
 ROUNDS=${ROUNDS:-5}; DURATION=${DURATION:-10}; RATE=${RATE:-20000}
 run=$(mktemp -d /tmp/geosteer-dns-p99.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; pkill -x gdnsd 2>/dev/null; wait 2>/dev/null; rm -rf "$run"; }
-trap cleanup EXIT
-[ -x "$bin" ] || cargo build --release --locked --manifest-path "$top/Cargo.toml" >&2
-yes "www.example.test A" | head -100000 >"$run/www.txt"
-
-python3 "$bench/dns/hc-listener.py" 8081 >"$run/hc.log" 2>&1 & pids+=($!)
-mkdir -p /tmp/peers-run/gdnsd/run /tmp/peers-run/gdnsd/state
-taskset -c 0 gdnsd -c "$bench/dns/gdnsd" start >"$run/gdnsd.log" 2>&1 &
-(cd "$top/benches/dns" && GEOSTEER_LOG=warn exec taskset -c 0 "$bin" serve --config geosteer.toml) >"$run/gs.log" 2>&1 &
-pids+=($!)
-sleep 4
-pgrep -x gdnsd >/dev/null || { echo "gdnsd did not start" >&2; exit 1; }
+# shellcheck source=dns/pair.sh
+. "$top/benches/dns/pair.sh"
 
 one() {  # one LABEL PORT [dnsperf options]
   local label=$1 port=$2; shift 2
