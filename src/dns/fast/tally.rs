@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+use smallvec::SmallVec;
 
 use crate::metrics::NameCounters;
 
@@ -19,8 +20,8 @@ const SLOTS: usize = 8;
 
 pub struct Tally<'s> {
     other: &'s NameCounters,
-    slots: [(Option<&'s AtomicU64>, u64); SLOTS],
-    used: usize,
+    /// (counter, pending adds); never more than SLOTS, so never on the heap.
+    pending: SmallVec<[(&'s AtomicU64, u64); SLOTS]>,
 }
 
 impl<'s> Tally<'s> {
@@ -28,8 +29,7 @@ impl<'s> Tally<'s> {
     pub fn new(other: &'s NameCounters) -> Tally<'s> {
         Tally {
             other,
-            slots: [(None, 0); SLOTS],
-            used: 0,
+            pending: SmallVec::new(),
         }
     }
 
@@ -45,31 +45,24 @@ impl<'s> Tally<'s> {
 
     /// One more on `counter`.
     pub fn add(&mut self, counter: &'s AtomicU64) {
-        for (slot, n) in &mut self.slots[..self.used] {
-            if slot.is_some_and(|c| std::ptr::eq(c, counter)) {
-                *n += 1;
-                return;
-            }
-        }
-        match self.slots.get_mut(self.used) {
-            Some(free) => {
-                *free = (Some(counter), 1);
-                self.used += 1;
-            }
-            None => {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some((_, n)) = self
+            .pending
+            .iter_mut()
+            .find(|(c, _)| std::ptr::eq(*c, counter))
+        {
+            *n += 1;
+        } else if self.pending.len() < SLOTS {
+            self.pending.push((counter, 1));
+        } else {
+            counter.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Applies and forgets what was added.
     pub fn flush(&mut self) {
-        for (slot, n) in &mut self.slots[..self.used] {
-            if let Some(c) = slot.take() {
-                c.fetch_add(*n, Ordering::Relaxed);
-            }
+        for (c, n) in self.pending.drain(..) {
+            c.fetch_add(n, Ordering::Relaxed);
         }
-        self.used = 0;
     }
 }
 
