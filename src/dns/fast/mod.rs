@@ -108,16 +108,15 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
             if let Some(i) = entry.balanced
                 && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA)
             {
-                debug_assert!(
-                    snap.steering
-                        .at(i)
-                        .is_none_or(|b| b.name().as_bytes() == key),
+                let Some(b) = snap.steering.at(i) else {
+                    return Outcome::Fallback;
+                };
+                debug_assert_eq!(
+                    b.name().as_bytes(),
+                    key,
                     "the wire table and the steering table disagree on balanced name {i}"
                 );
-                return match snap.steering.at(i) {
-                    Some(b) => balanced(&mut r, snap, b, src, zone, tally, rng),
-                    None => Outcome::Fallback,
-                };
+                return balanced(&mut r, snap, b, src, zone, tally, rng);
             }
             if entry.fallback || !zone.simple {
                 return Outcome::Fallback;
@@ -196,11 +195,10 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
         .iter()
         .map(|ip| if ip.is_ipv4() { 16 } else { 28 })
         .sum();
-    let total = HEADER + r.question.len() + body_len + r.opt_len();
     let Ok(answers) = u16::try_from(decision.endpoints.len()) else {
         return r.truncated(ResponseCode::NoError, true, scope);
     };
-    if total > r.limit() {
+    if !r.fits(body_len) {
         return r.truncated(ResponseCode::NoError, true, scope);
     }
     let s = Sections {
@@ -310,9 +308,14 @@ impl Response<'_, '_> {
         }
     }
 
+    /// Whether a response with `body_len` bytes of records after the
+    /// question (and our OPT) fits the size limit.
+    fn fits(&self, body_len: usize) -> bool {
+        HEADER + self.question.len() + body_len + self.opt_len() <= self.limit()
+    }
+
     fn send(&mut self, rcode: ResponseCode, aa: bool, s: Sections<'_>, scope: u8) -> Outcome {
-        let total = HEADER + self.question.len() + s.len() + self.opt_len();
-        if total > self.limit() {
+        if !self.fits(s.len()) {
             return self.truncated(rcode, aa, scope);
         }
         self.header(rcode, aa, false, &s);
