@@ -39,7 +39,6 @@ pub const RECV_BUFFER: usize = 4096;
 pub struct Batch {
     bufs: Vec<[u8; RECV_BUFFER]>,
     names: Vec<libc::sockaddr_storage>,
-    lens: [usize; BATCH],
     count: usize,
     /// recvmmsg's headers: entry i always points at `bufs[i]` and `names[i]`.
     recv_iovs: Vec<libc::iovec>,
@@ -65,7 +64,6 @@ impl Default for Batch {
         let mut b = Batch {
             bufs: vec![[0; RECV_BUFFER]; BATCH],
             names: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
-            lens: [0; BATCH],
             count: 0,
             recv_iovs: vec![iov; BATCH],
             recv_hdrs: hdrs(),
@@ -121,14 +119,6 @@ impl Batch {
             return Err(io::Error::last_os_error());
         }
         self.count = (n as usize).min(BATCH);
-        for (len, hdr) in self
-            .lens
-            .iter_mut()
-            .zip(self.recv_hdrs.iter())
-            .take(self.count)
-        {
-            *len = (hdr.msg_len as usize).min(RECV_BUFFER);
-        }
         Ok(self.count)
     }
 
@@ -144,8 +134,10 @@ impl Batch {
         if i >= self.count {
             return None;
         }
-        let src = socket_addr(&self.names[i], self.recv_hdrs[i].msg_hdr.msg_namelen)?;
-        Some((&self.bufs[i][..self.lens[i]], src))
+        let hdr = &self.recv_hdrs[i];
+        let src = socket_addr(&self.names[i], hdr.msg_hdr.msg_namelen)?;
+        let len = (hdr.msg_len as usize).min(RECV_BUFFER);
+        Some((&self.bufs[i][..len], src))
     }
 
     /// Sends `replies[j]` to the source of datagram `to[j]`, as few system
