@@ -70,6 +70,32 @@ pub struct Config {
     pub balance: Vec<Arc<BalanceConfig>>,
     pub proxies: Vec<ProxyConfig>,
     pub backends: Vec<BackendConfig>,
+    /// `[cluster]`: None is a single node deciding alone.
+    pub cluster: Option<ClusterConfig>,
+    /// What fleet nodes compare to detect config skew: a hash of the config
+    /// text outside `[server]` and `[cluster]` (the per-node tables), with
+    /// comments and blank lines left out.
+    pub fingerprint: u64,
+}
+
+/// `[cluster]`: this node's place in a fleet sharing health through etcd.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    /// Client URLs of the etcd cluster (`http://` or `https://`).
+    pub etcd: Vec<String>,
+    /// This node's unique name (default: the host name).
+    pub node: String,
+    /// Key prefix, starting with `/` and without a trailing one.
+    pub prefix: String,
+    /// (latitude, longitude): where this vantage probes from.
+    pub location: Option<(f64, f64)>,
+    /// TTL of the lease the node's verdicts live under.
+    pub lease: Duration,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +110,8 @@ pub struct ServerConfig {
     pub udp_workers: u32,
     /// UDP on the fast-path threads (`dns::udp`); false: hickory's server only.
     pub fast_path: bool,
+    /// Local address probes connect from (None: the kernel's choice).
+    pub probe_source: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +147,9 @@ pub struct MonitorConfig {
     pub min_samples: u32,
     pub max_latency: Duration,
     pub tls_skip_verify: bool,
+    /// Fleet: an endpoint is down when more than this fraction of the fresh
+    /// vantages see it down (0: as soon as one does).
+    pub quorum: f64,
 }
 
 impl MonitorConfig {
@@ -371,5 +402,33 @@ pub fn parse(
     file: &Path,
     base_dir: &Path,
 ) -> Result<(Config, Vec<Warning>), ConfigErrors> {
-    validate::parse(text, file, base_dir)
+    let (mut config, warnings) = validate::parse(text, file, base_dir)?;
+    config.fingerprint = fingerprint(text);
+    Ok((config, warnings))
+}
+
+/// FNV-1a over the config's lines outside `[server]` and `[cluster]`
+/// (trimmed, comments and blank lines skipped): equal on nodes that answer
+/// alike, whatever their names, listen addresses and comments.
+pub fn fingerprint(text: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut skipping = false;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with('[') {
+            let header = line.trim_start_matches('[').trim_end_matches(']').trim();
+            let table = header.split('.').next().unwrap_or("").trim();
+            skipping = table == "server" || table == "cluster";
+        }
+        if skipping {
+            continue;
+        }
+        for b in line.bytes().chain(std::iter::once(b'\n')) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
 }

@@ -27,6 +27,23 @@ pub struct RawConfig<'a> {
     pub proxy: Vec<RawProxy>,
     #[serde(default)]
     pub backends: BTreeMap<String, RawBackend>,
+    pub cluster: Option<RawCluster>,
+}
+
+/// `[cluster]`: several nodes share health through etcd.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub etcd: Vec<String>,
+    pub node: Option<String>,
+    pub prefix: Option<String>,
+    pub location: Option<[f64; 2]>,
+    pub lease: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +58,8 @@ pub struct RawServer {
     pub udp_workers: Option<u32>,
     /// Answer UDP on the fast path (default true); false: hickory only.
     pub fast_path: Option<bool>,
+    /// Local address probes connect from.
+    pub probe_source: Option<String>,
 }
 
 /// `geoip` takes one path, or several (ip-location-db ships IPv4 and IPv6 apart).
@@ -71,6 +90,8 @@ pub struct RawMonitor {
     pub max_latency: Option<String>,
     /// https only: accept any certificate (self-signed origins, tests).
     pub tls_skip_verify: Option<bool>,
+    /// Fleet: the fraction of fresh vantages that must see an endpoint down.
+    pub quorum: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

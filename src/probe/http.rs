@@ -33,13 +33,20 @@ pub struct HttpCheck {
     client: Option<Client>,
     /// (monitor host, target name, port) when `client` is built per check.
     lookup: Option<(String, String, u16)>,
+    /// `server.probe_source`: the local address connections leave from.
+    source: Option<IpAddr>,
     url: String,
     monitor: MonitorConfig,
 }
 
 impl HttpCheck {
     /// `host:port` is where to connect: an IP address or a name.
-    pub fn new(monitor: &MonitorConfig, host: &str, port: u16) -> Result<HttpCheck, String> {
+    pub fn new(
+        monitor: &MonitorConfig,
+        host: &str,
+        port: u16,
+        source: Option<IpAddr>,
+    ) -> Result<HttpCheck, String> {
         install_crypto_provider();
         let scheme = match monitor.kind {
             MonitorKind::Https => "https",
@@ -49,7 +56,7 @@ impl HttpCheck {
         let (url_host, client, lookup) = match (&monitor.host, ip) {
             (Some(name), Some(ip)) => {
                 let pin = [SocketAddr::new(ip, port)];
-                let client = build_client(monitor, Some((name, &pin)))?;
+                let client = build_client(monitor, Some((name, &pin)), source)?;
                 (name.clone(), Some(client), None)
             }
             (Some(name), None) => (
@@ -57,14 +64,21 @@ impl HttpCheck {
                 None,
                 Some((name.clone(), host.to_string(), port)),
             ),
-            (None, Some(IpAddr::V6(v6))) => {
-                (format!("[{v6}]"), Some(build_client(monitor, None)?), None)
-            }
-            (None, _) => (host.to_string(), Some(build_client(monitor, None)?), None),
+            (None, Some(IpAddr::V6(v6))) => (
+                format!("[{v6}]"),
+                Some(build_client(monitor, None, source)?),
+                None,
+            ),
+            (None, _) => (
+                host.to_string(),
+                Some(build_client(monitor, None, source)?),
+                None,
+            ),
         };
         Ok(HttpCheck {
             client,
             lookup,
+            source,
             url: format!("{scheme}://{url_host}:{port}{}", monitor.path),
             monitor: monitor.clone(),
         })
@@ -83,7 +97,7 @@ impl HttpCheck {
                     .await
                     .map_err(|e| format!("connect error: cannot resolve {target}: {e}"))?
                     .collect();
-                build_client(&self.monitor, Some((name, &addrs)))?
+                build_client(&self.monitor, Some((name, &addrs)), self.source)?
             }
             (None, None) => return Err("config error: no client".to_string()),
         };
@@ -138,6 +152,7 @@ pub fn reason(e: &reqwest::Error) -> String {
 fn build_client(
     monitor: &MonitorConfig,
     pin: Option<(&str, &[SocketAddr])>,
+    source: Option<IpAddr>,
 ) -> Result<Client, String> {
     let mut builder = Client::builder()
         .redirect(redirect::Policy::none())
@@ -148,6 +163,9 @@ fn build_client(
         .tls_danger_accept_invalid_certs(monitor.tls_skip_verify);
     if let Some((name, addrs)) = pin {
         builder = builder.resolve_to_addrs(name, addrs);
+    }
+    if let Some(source) = source {
+        builder = builder.local_address(source);
     }
     builder
         .build()

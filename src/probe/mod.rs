@@ -41,6 +41,7 @@ enum Check {
     Tcp {
         host: String,
         port: u16,
+        source: Option<std::net::IpAddr>,
     },
     /// A check that cannot be built (bad Host name, ...): fails every time
     /// with this reason, so the endpoint shows why.
@@ -53,6 +54,7 @@ impl Probe {
         index: u32,
         monitor: &MonitorConfig,
         endpoint: &EndpointConfig,
+        source: Option<std::net::IpAddr>,
     ) -> Probe {
         let (host, port) = match &endpoint.probe {
             Some(p) => (p.host.clone(), p.port),
@@ -62,9 +64,10 @@ impl Probe {
             MonitorKind::Tcp => Check::Tcp {
                 host: host.clone(),
                 port,
+                source,
             },
             MonitorKind::Http | MonitorKind::Https => {
-                match http::HttpCheck::new(monitor, &host, port) {
+                match http::HttpCheck::new(monitor, &host, port, source) {
                     Ok(c) => Check::Http(Box::new(c)),
                     Err(e) => Check::Broken(e),
                 }
@@ -104,7 +107,7 @@ impl Probe {
     async fn check(&self) -> Result<(), String> {
         match &self.check {
             Check::Http(c) => c.check().await,
-            Check::Tcp { host, port } => tcp::check(host, *port).await,
+            Check::Tcp { host, port, source } => tcp::check(host, *port, *source).await,
             Check::Broken(reason) => Err(reason.clone()),
         }
     }
@@ -119,7 +122,13 @@ pub fn probes(config: &Config) -> Vec<Probe> {
             continue;
         };
         for (i, endpoint) in pool.endpoints.iter().enumerate() {
-            out.push(Probe::new(id, i as u32, monitor, endpoint));
+            out.push(Probe::new(
+                id,
+                i as u32,
+                monitor,
+                endpoint,
+                config.server.probe_source,
+            ));
         }
     }
     out

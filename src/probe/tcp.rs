@@ -3,14 +3,42 @@
 
 use std::io;
 
-use tokio::net::TcpStream;
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Connects to `host:port` (an IP or a name) and closes the connection.
-pub async fn check(host: &str, port: u16) -> Result<(), String> {
-    match TcpStream::connect((host, port)).await {
-        Ok(_stream) => Ok(()),
-        Err(e) => Err(io_reason(&e)),
-    }
+/// With `source`, the connection leaves from that local address (to an
+/// address of the same family).
+pub async fn check(host: &str, port: u16, source: Option<IpAddr>) -> Result<(), String> {
+    let Some(source) = source else {
+        return match TcpStream::connect((host, port)).await {
+            Ok(_stream) => Ok(()),
+            Err(e) => Err(io_reason(&e)),
+        };
+    };
+    let dest = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("connect error: cannot resolve {host}: {e}"))?
+        .find(|a| a.is_ipv4() == source.is_ipv4())
+        .ok_or_else(|| {
+            format!("connect error: {host} has no address of probe_source {source}'s family")
+        })?;
+    connect_from(source, dest)
+        .await
+        .map(drop)
+        .map_err(|e| io_reason(&e))
+}
+
+/// A TCP connection from `source` (any port) to `dest`.
+pub async fn connect_from(source: IpAddr, dest: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = if dest.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(dest).await
 }
 
 /// The reason a status page shows for a failed connection.

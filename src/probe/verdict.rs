@@ -59,6 +59,7 @@ mod tests {
             min_samples: 10,
             max_latency: Duration::from_millis(500),
             tls_skip_verify: false,
+            quorum: 0.5,
         }
     }
 

@@ -13,6 +13,7 @@ use super::raw::*;
 use super::*;
 
 mod balance;
+mod cluster;
 mod proxy;
 
 /// Parses TOML text into a validated config.
@@ -213,6 +214,15 @@ impl Validator<'_> {
                 );
             }
         }
+        let cluster = raw.cluster.as_ref().map(|c| self.cluster(c));
+        if cluster.is_some() {
+            for m in &monitors {
+                self.warn(
+                    format!("monitors.{}.quorum", m.name),
+                    cluster::arithmetic(m.quorum),
+                );
+            }
+        }
         Config {
             path: self.file.to_path_buf(),
             server,
@@ -222,6 +232,8 @@ impl Validator<'_> {
             balance,
             proxies,
             backends,
+            cluster,
+            fingerprint: 0,
         }
     }
 
@@ -278,6 +290,16 @@ impl Validator<'_> {
             health_query_allow,
             udp_workers: raw.udp_workers.unwrap_or(0),
             fast_path: raw.fast_path.unwrap_or(true),
+            probe_source: raw.probe_source.as_deref().and_then(|text| {
+                let ip = text.parse::<IpAddr>();
+                if ip.is_err() {
+                    self.err(
+                        "server.probe_source",
+                        format!("{text:?} is not an IP address (probes connect from it)"),
+                    );
+                }
+                ip.ok()
+            }),
         }
     }
 
@@ -408,7 +430,14 @@ impl Validator<'_> {
             min_samples,
             max_latency,
             tls_skip_verify: m.tls_skip_verify.unwrap_or(false),
+            quorum: m.quorum.unwrap_or(0.5),
         };
+        if !(0.0..1.0).contains(&config.quorum) {
+            self.err(
+                key("quorum"),
+                "must be at least 0.0 and below 1.0 (the fraction of vantages that must see an endpoint down; 0.5: a majority)",
+            );
+        }
         if window < interval * min_samples.max(1) && min_samples > 0 {
             self.warn(
                 format!("monitors.{name}.window"),
