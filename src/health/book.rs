@@ -14,7 +14,10 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use super::endpoint::{Endpoint, Outcome};
+use super::fleet::{FleetView, RemoteVantage};
 use super::pool::{Pool, Thresholds};
 use super::{EndpointState, HealthView, Observation, Target};
 use crate::config::{Config, PoolId};
@@ -27,6 +30,12 @@ pub struct HealthBook {
     last_now: Option<Instant>,
     /// Metrics moved since the last `tick`: the next tick reports a change.
     metrics_dirty: bool,
+    /// In a fleet: the other nodes' verdicts and the drains, as last heard.
+    fleet: Option<Arc<FleetView>>,
+    /// From `fleet`: the other vantages' pool latencies.
+    vantages: Arc<[RemoteVantage]>,
+    /// This node's location (`[cluster] location`).
+    here: Option<(f64, f64)>,
 }
 
 impl HealthBook {
@@ -45,6 +54,9 @@ impl HealthBook {
             pools,
             last_now: None,
             metrics_dirty: false,
+            fleet: None,
+            vantages: Arc::from([]),
+            here: config.cluster.as_ref().and_then(|c| c.location),
         }
     }
 
@@ -134,7 +146,42 @@ impl HealthBook {
     pub fn view(&self) -> HealthView {
         HealthView {
             pools: self.pools.iter().map(Pool::view).collect(),
+            fleet: self.fleet.clone(),
+            vantages: self.vantages.clone(),
+            here: self.here,
         }
+    }
+
+    /// Takes what was heard from the fleet: the other vantages' votes on each
+    /// endpoint (of monitored pools) and pool, and the fleet-wide drains,
+    /// which replace local drain flags. States are decided again at once.
+    /// Returns true (the view changed).
+    pub fn set_fleet(&mut self, fleet: Arc<FleetView>) -> bool {
+        self.fleet = Some(fleet);
+        self.apply_fleet();
+        true
+    }
+
+    fn apply_fleet(&mut self) {
+        let Some(fleet) = self.fleet.clone() else {
+            return;
+        };
+        for pool in &mut self.pools {
+            let monitored = pool.monitored();
+            pool.remote = Some(fleet.pool_votes(&pool.name));
+            for e in &mut pool.endpoints {
+                e.draining = fleet.drained(&pool.name, e.address);
+                e.remote = monitored.then(|| fleet.endpoint_votes(&pool.name, e.address));
+            }
+            if let Some(now) = self.last_now {
+                pool.measure(now);
+            }
+            pool.decide(false);
+        }
+        self.vantages = fleet
+            .located(self.pools.iter().map(|p| p.name.as_str()))
+            .into();
+        self.metrics_dirty = true;
     }
 
     /// Switches to `new_config`. An endpoint whose (pool name, address) is
@@ -174,6 +221,8 @@ impl HealthBook {
         self.pools = pools;
         self.generation = generation;
         self.metrics_dirty = true;
+        self.here = new_config.cluster.as_ref().and_then(|c| c.location);
+        self.apply_fleet();
     }
 
     fn saw(&mut self, now: Instant) {

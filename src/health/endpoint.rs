@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::fleet::{RemoteVotes, Votes};
 use super::window::Window;
 use super::{EndpointHealth, EndpointState};
 
@@ -25,6 +26,9 @@ pub struct Endpoint {
     pub last_error: Option<Arc<str>>,
     pub since_unix_ms: u64,
     pub window: Window,
+    /// In a fleet, the other fresh vantages' votes; None alone (or for pools
+    /// without a monitor, whose endpoints are always up).
+    pub remote: Option<RemoteVotes>,
 }
 
 /// One result as the endpoint sees it.
@@ -47,12 +51,41 @@ impl Endpoint {
             last_error: None,
             since_unix_ms: 0,
             window: Window::new(window, tau),
+            remote: None,
         }
     }
 
-    /// Up and not draining: counts toward its pool's metrics and `min_healthy`.
-    pub fn usable(&self) -> bool {
+    /// Up here and not draining: its window counts in its pool's metrics
+    /// (each vantage measures what it sees itself).
+    pub fn measured(&self) -> bool {
         self.state == EndpointState::Up && !self.draining
+    }
+
+    /// The state answers use: this node's own alone, or in a fleet the
+    /// quorum over every fresh vantage's vote.
+    pub fn fleet_state(&self, quorum: f64) -> EndpointState {
+        let Some(remote) = self.remote else {
+            return self.state;
+        };
+        match self.votes(remote).down(quorum) {
+            None => EndpointState::Unknown,
+            Some(true) => EndpointState::Down,
+            Some(false) => EndpointState::Up,
+        }
+    }
+
+    fn votes(&self, remote: RemoteVotes) -> Votes {
+        let local = match self.state {
+            EndpointState::Unknown => None,
+            s => Some(s == EndpointState::Up),
+        };
+        Votes::count(remote, local)
+    }
+
+    /// Up by [`fleet_state`](Self::fleet_state) and not draining: in
+    /// answers, and counted toward its pool's `min_healthy`.
+    pub fn usable(&self, quorum: f64) -> bool {
+        self.fleet_state(quorum) == EndpointState::Up && !self.draining
     }
 
     /// Applies one result. `monitored` is false for pools without a monitor,
@@ -130,9 +163,11 @@ impl Endpoint {
         };
     }
 
-    pub fn view(&self) -> EndpointHealth {
+    pub fn view(&self, quorum: f64) -> EndpointHealth {
         EndpointHealth {
-            state: self.state,
+            state: self.fleet_state(quorum),
+            local: self.state,
+            votes: self.remote.map(|r| self.votes(r)),
             draining: self.draining,
             error_rate: self.window.error_rate(),
             latency: self.window.latency(),

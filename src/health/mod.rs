@@ -12,6 +12,7 @@
 
 mod book;
 mod endpoint;
+pub mod fleet;
 mod pool;
 mod window;
 
@@ -60,7 +61,12 @@ impl PoolState {
 /// What a query needs to know about one endpoint, and what status pages show.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointHealth {
+    /// What answers use: this node's own state, or in a fleet the quorum.
     pub state: EndpointState,
+    /// This node's own probe verdict (equal to `state` alone).
+    pub local: EndpointState,
+    /// In a fleet: the votes `state` was decided from, this node's included.
+    pub votes: Option<fleet::Votes>,
     pub draining: bool,
     /// Error rate over the monitor's window, 0.0..=1.0.
     pub error_rate: f64,
@@ -80,7 +86,13 @@ impl EndpointHealth {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolHealth {
+    /// What answers use: in a fleet, down by the endpoints' quorum states
+    /// and degraded by the quorum of the vantages' judgements.
     pub state: PoolState,
+    /// This node's own judgement of error rate and latency (with hysteresis).
+    pub degraded_here: bool,
+    /// In a fleet: vantages judging the pool degraded, of those that judged.
+    pub degraded_votes: Option<fleet::Votes>,
     pub error_rate: f64,
     pub latency: Option<Duration>,
     /// Endpoints up (draining ones included) and the total.
@@ -93,6 +105,14 @@ pub struct PoolHealth {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HealthView {
     pub pools: Vec<PoolHealth>,
+    /// In a fleet: what was heard from the other nodes, as last handed to the
+    /// writer (shared, not copied, between views).
+    pub fleet: Option<Arc<fleet::FleetView>>,
+    /// In a fleet: the other vantages with a location and their pool
+    /// latencies, for the `latency` policy's nearest vantage.
+    pub vantages: Arc<[fleet::RemoteVantage]>,
+    /// This node's location, when it is part of a fleet and has one.
+    pub here: Option<(f64, f64)>,
 }
 
 impl HealthView {
@@ -115,6 +135,8 @@ impl HealthView {
                     .iter()
                     .map(|_| EndpointHealth {
                         state,
+                        local: state,
+                        votes: None,
                         draining: false,
                         error_rate: 0.0,
                         latency: None,
@@ -129,6 +151,8 @@ impl HealthView {
                     } else {
                         PoolState::Down
                     },
+                    degraded_here: false,
+                    degraded_votes: None,
                     error_rate: 0.0,
                     latency: None,
                     up,
@@ -137,7 +161,10 @@ impl HealthView {
                 }
             })
             .collect();
-        HealthView { pools }
+        HealthView {
+            pools,
+            ..HealthView::default()
+        }
     }
 
     pub fn pool(&self, id: PoolId) -> Option<&PoolHealth> {

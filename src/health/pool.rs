@@ -17,6 +17,7 @@
 use std::time::{Duration, Instant};
 
 use super::endpoint::Endpoint;
+use super::fleet::{RemoteVotes, Votes};
 use super::window::{TAU_DIVISOR, Window, seconds};
 use super::{PoolHealth, PoolState};
 use crate::config::MonitorConfig;
@@ -33,6 +34,8 @@ pub struct Thresholds {
     pub fall: u32,
     /// How often `tick` runs a periodic evaluation (the monitor interval).
     pub interval: Duration,
+    /// Fleet: down / degraded when more than this fraction of vantages say so.
+    pub quorum: f64,
 }
 
 impl Thresholds {
@@ -49,6 +52,7 @@ impl Thresholds {
         rise: 2,
         fall: 3,
         interval: Duration::from_secs(5),
+        quorum: 0.5,
     };
 
     /// How fast smoothed latency follows a change: `window / 12`, but never
@@ -71,6 +75,7 @@ impl Thresholds {
                 rise: m.rise.max(1),
                 fall: m.fall.max(1),
                 interval: m.interval,
+                quorum: m.quorum,
             },
         }
     }
@@ -87,6 +92,12 @@ pub struct Pool {
     /// Real traffic a proxy backend forwarded for this pool.
     pub traffic: Window,
     pub state: PoolState,
+    /// This node's own judgement of the metrics: over threshold, and not yet
+    /// `rise` periodic evaluations back under it. Alone, it is the state's
+    /// degraded; in a fleet, it is this node's vote.
+    pub degraded: bool,
+    /// In a fleet: the other vantages' `degraded` votes.
+    pub remote: Option<RemoteVotes>,
     /// Consecutive periodic evaluations under threshold while degraded.
     good_evals: u32,
     next_eval: Option<Instant>,
@@ -112,6 +123,8 @@ impl Pool {
             endpoints,
             traffic: Window::new(thresholds.window, thresholds.latency_tau()),
             state: PoolState::Down,
+            degraded: false,
+            remote: None,
             good_evals: 0,
             next_eval: None,
             error_rate: 0.0,
@@ -131,7 +144,8 @@ impl Pool {
     }
 
     fn enough_usable(&self) -> bool {
-        let usable = self.endpoints.iter().filter(|e| e.usable()).count();
+        let q = self.thresholds.quorum;
+        let usable = self.endpoints.iter().filter(|e| e.usable(q)).count();
         usable >= self.min_healthy.max(1) as usize
     }
 
@@ -143,7 +157,7 @@ impl Pool {
         let (mut sum, mut weight) = self.traffic.latency_parts(now);
         for e in &mut self.endpoints {
             changed |= e.window.advance(now);
-            if e.usable() {
+            if e.measured() {
                 count += e.window.count();
                 errors += e.window.errors();
                 let (s, w) = e.window.latency_parts(now);
@@ -179,30 +193,45 @@ impl Pool {
     pub fn decide(&mut self, periodic: bool) -> bool {
         let before = self.state;
         let over = self.over_threshold();
-        self.state = if !self.enough_usable() {
+        let enough = self.enough_usable();
+        if !enough {
+            // Coming out of down, endpoints' windows are fresh: no hold.
             self.good_evals = 0;
-            PoolState::Down
+            self.degraded = false;
         } else if over {
             self.good_evals = 0;
+            self.degraded = true;
+        } else if self.degraded {
+            if periodic {
+                self.good_evals += 1;
+            }
+            if self.good_evals >= self.thresholds.rise {
+                self.good_evals = 0;
+                self.degraded = false;
+            }
+        }
+        self.state = if !enough {
+            PoolState::Down
+        } else if self.fleet_degraded() {
             PoolState::Degraded
         } else {
-            match self.state {
-                // Coming out of down, endpoints' windows are fresh: no hold.
-                PoolState::Down | PoolState::Healthy => PoolState::Healthy,
-                PoolState::Degraded => {
-                    if periodic {
-                        self.good_evals += 1;
-                    }
-                    if self.good_evals >= self.thresholds.rise {
-                        self.good_evals = 0;
-                        PoolState::Healthy
-                    } else {
-                        PoolState::Degraded
-                    }
-                }
-            }
+            PoolState::Healthy
         };
         self.state != before
+    }
+
+    /// Alone: this node's judgement. In a fleet: more than `quorum` of the
+    /// vantages (this one included) judge the pool degraded.
+    fn fleet_degraded(&self) -> bool {
+        match self.remote {
+            None => self.degraded,
+            Some(_) => self.degraded_votes().down(self.thresholds.quorum) == Some(true),
+        }
+    }
+
+    /// This node's `degraded` with the other vantages' votes.
+    fn degraded_votes(&self) -> Votes {
+        Votes::count(self.remote.unwrap_or_default(), Some(!self.degraded))
     }
 
     /// Whether `now` is due for a periodic evaluation; schedules the next one.
@@ -219,6 +248,7 @@ impl Pool {
     /// Carries state and hysteresis over from the same pool before a reload.
     pub fn inherit(&mut self, old: &Pool) {
         self.state = old.state;
+        self.degraded = old.degraded;
         self.good_evals = old.good_evals;
         self.next_eval = old.next_eval;
         if old.traffic.span() == self.traffic.span() {
@@ -227,17 +257,20 @@ impl Pool {
     }
 
     pub fn view(&self) -> PoolHealth {
+        let q = self.thresholds.quorum;
         PoolHealth {
             state: self.state,
+            degraded_here: self.degraded,
+            degraded_votes: self.remote.map(|_| self.degraded_votes()),
             error_rate: self.error_rate,
             latency: self.latency,
             up: self
                 .endpoints
                 .iter()
-                .filter(|e| e.state == super::EndpointState::Up)
+                .filter(|e| e.fleet_state(q) == super::EndpointState::Up)
                 .count() as u32,
             total: self.endpoints.len() as u32,
-            endpoints: self.endpoints.iter().map(Endpoint::view).collect(),
+            endpoints: self.endpoints.iter().map(|e| e.view(q)).collect(),
         }
     }
 }

@@ -287,7 +287,8 @@ pub fn decide<R: rand::Rng + ?Sized>(
         _ => None,
     };
     let order = policy::candidate_order(name, client, subnet, inputs, rng, trace.as_deref_mut());
-    let scope_prefix = scope::scope_prefix(name, client, subnet.map(|(len, _)| len));
+    let by_vantage = !inputs.health.vantages.is_empty();
+    let scope_prefix = scope::scope_prefix(name, client, subnet.map(|(len, _)| len), by_vantage);
     if let Some(t) = trace.as_deref_mut() {
         t.step(format!(
             "candidate order: {}",

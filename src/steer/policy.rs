@@ -144,11 +144,16 @@ pub fn candidate_order<'n, R: rand::Rng + ?Sized>(
             order
         }
         Policy::Latency => {
+            let vantage = nearest_vantage(client, inputs.health);
+            let latency = |p: PoolId| match vantage {
+                Some((v, _)) => v.pool_latency.get(p.index()).copied().flatten(),
+                None => inputs.health.pool(p).and_then(|h| h.latency),
+            };
             let mut scored: Vec<(Option<std::time::Duration>, usize, PoolId)> = cfg
                 .pools
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (inputs.health.pool(*p).and_then(|h| h.latency), i, *p))
+                .map(|(i, p)| (latency(*p), i, *p))
                 .collect();
             // Measured pools first, lowest latency first; unmeasured ones keep
             // configured order after them (with no data at all: failover).
@@ -159,6 +164,16 @@ pub fn candidate_order<'n, R: rand::Rng + ?Sized>(
                 (None, None) => a.1.cmp(&b.1),
             });
             if let Some(t) = trace {
+                if !inputs.health.vantages.is_empty() {
+                    t.step(match vantage {
+                        Some((v, km)) => format!(
+                            "nearest vantage to the client: {} ({km:.0} km): its latency figures",
+                            v.node
+                        ),
+                        None => "nearest vantage to the client: this node: its own latency figures"
+                            .to_string(),
+                    });
+                }
                 t.step(format!(
                     "measured latency: {}",
                     scored
@@ -227,4 +242,30 @@ fn geo_match<'n>(
         return (pools, GeoWhy::Continent);
     }
     (&[], GeoWhy::Default)
+}
+
+/// In a fleet, the vantage closest to the client (great-circle distance to
+/// each node's `location`), when it is another node: the `latency` policy
+/// then orders pools by what that vantage measures, since it sees the paths
+/// the client's traffic takes. None: this node is closest, or the client's
+/// or the vantages' locations are unknown (then this node's own figures).
+/// Ties go to this node, then to node names in order, so every node picks
+/// the same vantage for the same client.
+fn nearest_vantage<'h>(
+    client: &Client,
+    health: &'h crate::health::HealthView,
+) -> Option<(&'h crate::health::fleet::RemoteVantage, f64)> {
+    let here = client.location.coords?;
+    let mut best: Option<(&crate::health::fleet::RemoteVantage, f64)> = None;
+    for v in health.vantages.iter() {
+        let km = great_circle_km(here, v.location);
+        if best.is_none_or(|(_, b)| km < b) {
+            best = Some((v, km));
+        }
+    }
+    let (v, km) = best?;
+    match health.here {
+        Some(own) if great_circle_km(here, own) <= km => None,
+        _ => Some((v, km)),
+    }
 }

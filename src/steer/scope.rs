@@ -13,8 +13,17 @@ use crate::config::Policy;
 
 /// `subnet_len`: the prefix length of the name's `subnets` entry holding the
 /// client, if one does.
-pub fn scope_prefix(name: &BalancedName, client: &Client, subnet_len: Option<u8>) -> u8 {
+///
+/// `by_vantage`: the fleet has vantages with locations, so the `latency`
+/// policy's order depends on where the client is.
+pub fn scope_prefix(
+    name: &BalancedName,
+    client: &Client,
+    subnet_len: Option<u8>,
+    by_vantage: bool,
+) -> u8 {
     match name.config.policy {
+        Policy::Latency if by_vantage => client.location.prefix_len,
         Policy::Failover | Policy::Weighted | Policy::Random | Policy::Latency => 0,
         Policy::Proximity => client.location.prefix_len,
         Policy::Geo => {

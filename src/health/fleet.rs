@@ -1,0 +1,225 @@
+//! fleet: what the other nodes of a fleet see, and the quorum over it.
+//!
+//! Each node publishes a [`Verdict`] per endpoint and a [`PoolVerdict`] per
+//! pool under its etcd lease (`cluster` does the IO). What this node heard is
+//! a [`FleetView`]; the health writer hands it to the book, which counts the
+//! remote votes beside its own: an endpoint is down when more than `quorum`
+//! of the fresh vantages (this one included) see it down, and a pool is
+//! degraded when more than `quorum` of them judge it so. Every node counts
+//! the same votes, so every node answers alike.
+//!
+//! Pure: no IO, no clock; times are Unix milliseconds passed in.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One vantage's verdict on one endpoint, as stored in etcd
+/// (`PREFIX/health/NODE/POOL/ENDPOINT`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub up: bool,
+    /// Why it is down (`refused`, `timeout`, `status 503`); None while up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Smoothed probe latency in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Unix ms of the last state change.
+    #[serde(default)]
+    pub since: u64,
+}
+
+/// One vantage's judgement of a pool's error rate and latency
+/// (`PREFIX/health/NODE/POOL/_pool`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolVerdict {
+    /// Over `max_error_rate` or `max_latency`, with the node's hysteresis.
+    pub degraded: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    #[serde(default)]
+    pub error_rate: f64,
+}
+
+/// A node's record (`PREFIX/nodes/NODE`), under its lease.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<[f64; 2]>,
+    /// [`crate::config::fingerprint`] of its config, in hex.
+    pub config: String,
+    /// Its lease's TTL: how long its verdicts outlive its silence.
+    pub lease_ms: u64,
+    pub started: u64,
+    /// Random per process: two processes claiming one name show up.
+    pub instance: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+/// A fleet-wide drain (`PREFIX/drain/POOL/ENDPOINT`, no lease).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrainRecord {
+    pub by: String,
+    pub at: u64,
+}
+
+/// Everything one other node has published.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteNode {
+    pub info: Option<NodeInfo>,
+    /// By pool name, then endpoint address.
+    pub endpoints: HashMap<Arc<str>, HashMap<IpAddr, Verdict>>,
+    pub pools: HashMap<Arc<str>, PoolVerdict>,
+}
+
+/// What this node knows of the fleet: the other nodes' latest verdicts, the
+/// drains, and whether etcd is reachable. Built by `cluster`, read by the
+/// book (through the health writer) and by the admin API.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FleetView {
+    /// This node's name.
+    pub node: Arc<str>,
+    pub connected: bool,
+    /// The other fresh nodes, by name.
+    pub remote: BTreeMap<Arc<str>, RemoteNode>,
+    /// Endpoints drained fleet-wide, by pool name.
+    pub drains: HashMap<Arc<str>, HashSet<IpAddr>>,
+    /// Nodes heard from before that are gone, with when (Unix ms).
+    pub departed: BTreeMap<Arc<str>, u64>,
+    /// Unix ms of the last time etcd answered.
+    pub last_contact: u64,
+    /// Another process publishes under this node's name.
+    pub name_clash: bool,
+}
+
+impl FleetView {
+    /// Drops remote nodes whose lease would have expired by `now_ms`,
+    /// counting from `last_contact`: while cut off from etcd a node keeps the
+    /// verdicts it had for as long as they would have lived, then decides
+    /// from its own. Returns true when anything was dropped.
+    pub fn expire(&mut self, now_ms: u64) -> bool {
+        let stale: Vec<Arc<str>> = self
+            .remote
+            .iter()
+            .filter(|(_, n)| {
+                let ttl = n.info.as_ref().map_or(0, |i| i.lease_ms);
+                now_ms >= self.last_contact.saturating_add(ttl)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &stale {
+            self.remote.remove(name);
+            self.departed.insert(name.clone(), self.last_contact);
+        }
+        !stale.is_empty()
+    }
+
+    /// Fresh vantages, this node included.
+    pub fn vantages(&self) -> usize {
+        self.remote.len() + 1
+    }
+}
+
+/// Remote votes on one endpoint, counted when the fleet view changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RemoteVotes {
+    pub down: u16,
+    pub total: u16,
+}
+
+/// Votes on one endpoint, this node's included: what `_health` and the
+/// status show as `down 2/3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Votes {
+    pub down: u16,
+    pub total: u16,
+}
+
+impl Votes {
+    /// `local`: this node's own verdict (None before its first probe result).
+    pub fn count(remote: RemoteVotes, local: Option<bool>) -> Votes {
+        let (mut down, mut total) = (remote.down, remote.total);
+        if let Some(up) = local {
+            total += 1;
+            down += u16::from(!up);
+        }
+        Votes { down, total }
+    }
+
+    /// Down when more than `quorum` of the votes say so; None without votes.
+    pub fn down(&self, quorum: f64) -> Option<bool> {
+        (self.total > 0).then(|| f64::from(self.down) > quorum * f64::from(self.total))
+    }
+}
+
+/// Another vantage's pool latencies, for the `latency` policy's nearest
+/// vantage: indexed like the config's pools.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteVantage {
+    pub node: Arc<str>,
+    pub location: (f64, f64),
+    pub pool_latency: Vec<Option<Duration>>,
+}
+
+impl FleetView {
+    /// Whether `address` of `pool` is drained fleet-wide.
+    pub fn drained(&self, pool: &str, address: IpAddr) -> bool {
+        self.drains
+            .get(pool)
+            .is_some_and(|set| set.contains(&address))
+    }
+
+    /// The other vantages' votes on one endpoint.
+    pub fn endpoint_votes(&self, pool: &str, address: IpAddr) -> RemoteVotes {
+        let mut votes = RemoteVotes::default();
+        for node in self.remote.values() {
+            if let Some(v) = node.endpoints.get(pool).and_then(|m| m.get(&address)) {
+                votes.total += 1;
+                votes.down += u16::from(!v.up);
+            }
+        }
+        votes
+    }
+
+    /// The other vantages' `degraded` votes on one pool.
+    pub fn pool_votes(&self, pool: &str) -> RemoteVotes {
+        let mut votes = RemoteVotes::default();
+        for node in self.remote.values() {
+            if let Some(v) = node.pools.get(pool) {
+                votes.total += 1;
+                votes.down += u16::from(v.degraded);
+            }
+        }
+        votes
+    }
+
+    /// The other vantages that have a location, with their latency for each
+    /// of `pools` (by name, in config order).
+    pub fn located<'a>(&self, pools: impl Iterator<Item = &'a str> + Clone) -> Vec<RemoteVantage> {
+        self.remote
+            .iter()
+            .filter_map(|(name, node)| {
+                let [lat, lon] = node.info.as_ref()?.location?;
+                let pool_latency = pools
+                    .clone()
+                    .map(|p| {
+                        let ms = node.pools.get(p)?.latency_ms?;
+                        (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0))
+                    })
+                    .collect();
+                Some(RemoteVantage {
+                    node: name.clone(),
+                    location: (lat, lon),
+                    pool_latency,
+                })
+            })
+            .collect()
+    }
+}
