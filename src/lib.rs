@@ -30,6 +30,7 @@ pub mod admin;
 pub mod app;
 pub mod balance;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod dns;
 pub mod explain;

@@ -79,6 +79,8 @@ pub struct Registry {
     names: Mutex<BTreeMap<String, Arc<NameCounters>>>,
     picks: Mutex<BTreeMap<(String, String), Arc<AtomicU64>>>,
     probes: Mutex<BTreeMap<(String, String), Arc<ProbeCounters>>>,
+    /// The fleet link's figures (zero without `[cluster]`).
+    pub cluster: Arc<crate::cluster::ClusterCounters>,
 }
 
 /// The name label for queries that are not at a balanced name (bounded cardinality).

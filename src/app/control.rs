@@ -33,6 +33,8 @@ pub struct Control {
     commands: mpsc::Sender<Command>,
     observations: mpsc::Sender<Observation>,
     pub proxies: Arc<Proxies>,
+    /// The fleet link: drains go through etcd when it is set.
+    cluster: Option<crate::cluster::Cluster>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     /// Cancels the current generation's probes.
@@ -48,6 +50,9 @@ pub enum ActionError {
     NotFound(String),
     #[error("the health writer is not running")]
     Stopped,
+    /// A fleet-wide drain could not be recorded in etcd.
+    #[error("{0}")]
+    Fleet(String),
 }
 
 impl Control {
@@ -59,6 +64,7 @@ impl Control {
         commands: mpsc::Sender<Command>,
         observations: mpsc::Sender<Observation>,
         proxies: Arc<Proxies>,
+        cluster: Option<crate::cluster::Cluster>,
         shutdown: CancellationToken,
         tasks: TaskTracker,
     ) -> Control {
@@ -69,6 +75,7 @@ impl Control {
             commands,
             observations,
             proxies,
+            cluster,
             probes: Mutex::new(shutdown.child_token()),
             shutdown,
             tasks,
@@ -152,6 +159,9 @@ impl Control {
                 "dns_listen, admin_listen, udp_workers and fast_path changes take effect on restart"
             );
         }
+        if current.config.cluster != loaded.config.cluster {
+            tracing::warn!("[cluster] changes take effect on restart");
+        }
         let generation = current.generation + 1;
         let config = loaded.config.clone();
         if let Err(e) = self.proxies.reload(config.clone(), generation).await {
@@ -205,6 +215,14 @@ impl Control {
             .iter()
             .position(|e| e.address == ip)
             .ok_or_else(|| ActionError::NotFound(format!("pool {pool} has no endpoint {ip}")))?;
+        if let Some(cluster) = &self.cluster {
+            cluster
+                .drain(pool, ip, draining)
+                .await
+                .map_err(ActionError::Fleet)?;
+            tracing::info!(pool, endpoint = %ip, draining, "endpoint drain state changed fleet-wide");
+            return Ok(());
+        }
         let (done, wait) = oneshot::channel();
         self.commands
             .send(Command::Drain {
@@ -247,7 +265,7 @@ impl Control {
 pub fn control_error_status(e: &ActionError) -> axum::http::StatusCode {
     match e {
         ActionError::NotFound(_) => axum::http::StatusCode::NOT_FOUND,
-        ActionError::Stopped => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        ActionError::Stopped | ActionError::Fleet(_) => axum::http::StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

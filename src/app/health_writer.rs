@@ -35,6 +35,12 @@ pub enum Command {
         draining: bool,
         done: oneshot::Sender<()>,
     },
+    /// What the fleet's other nodes publish (and the fleet-wide drains), as
+    /// the cluster link last heard it.
+    Fleet {
+        view: Arc<crate::health::fleet::FleetView>,
+        done: oneshot::Sender<()>,
+    },
     /// Swap in a new config: health history is carried over for endpoints
     /// that did not change.
     Reload {
@@ -111,12 +117,15 @@ fn free_unused(retired: &mut Vec<Retired>) {
     }
 }
 
+/// Runs the writer until `cancel`. `published` is notified after every
+/// snapshot it publishes (the fleet link then writes what changed).
 pub async fn run(
     shared: Arc<Shared>,
     registry: Arc<Registry>,
     mut book: HealthBook,
     mut observations: mpsc::Receiver<Observation>,
     mut commands: mpsc::Receiver<Command>,
+    published: Arc<tokio::sync::Notify>,
     cancel: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(PUBLISH_EVERY);
@@ -135,9 +144,9 @@ pub async fn run(
                 // Take whatever else is queued before publishing.
                 while let Ok(obs) = observations.try_recv() {
                     {
-                    let snap = shared.load();
-                    count_probe(&snap.config, snap.generation, &registry, &obs);
-                }
+                        let snap = shared.load();
+                        count_probe(&snap.config, snap.generation, &registry, &obs);
+                    }
                     dirty |= book.observe(obs, Instant::now(), unix_ms());
                 }
             }
@@ -145,6 +154,14 @@ pub async fn run(
                 Command::Drain { pool, endpoint, draining, done } => {
                     book.set_draining(pool, endpoint, draining);
                     shared.publish_health(Arc::new(book.view()));
+                    published.notify_one();
+                    dirty = false;
+                    let _ = done.send(());
+                }
+                Command::Fleet { view, done } => {
+                    book.set_fleet(view);
+                    shared.publish_health(Arc::new(book.view()));
+                    published.notify_one();
                     dirty = false;
                     let _ = done.send(());
                 }
@@ -160,6 +177,7 @@ pub async fn run(
                     });
                     retired.push(Retired::of(&old));
                     drop(old);
+                    published.notify_one();
                     dirty = false;
                     let _ = done.send(());
                 }
@@ -169,6 +187,7 @@ pub async fn run(
                 dirty |= book.tick(Instant::now());
                 if dirty {
                     shared.publish_health(Arc::new(book.view()));
+                    published.notify_one();
                     dirty = false;
                 }
             }

@@ -30,6 +30,8 @@ pub use control::{ActionError, Control, ReloadStatus, control_error_status};
 
 /// Observations queued for the writer before probes wait and proxies drop.
 const OBSERVATION_QUEUE: usize = 65_536;
+/// Longest start-up wait for the first sync with etcd.
+const FIRST_SYNC: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Why `serve` could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,8 @@ pub struct Running {
     dns: DnsServer,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    /// Stops the fleet link (it withdraws this node's verdicts first).
+    cluster_stop: CancellationToken,
 }
 
 /// Loads the config at `path` and starts serving it.
@@ -97,14 +101,40 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
     let tasks = TaskTracker::new();
     let (obs_tx, obs_rx) = mpsc::channel(OBSERVATION_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let published = Arc::new(tokio::sync::Notify::new());
     tasks.spawn(health_writer::run(
         shared.clone(),
         registry.clone(),
         book,
         obs_rx,
         cmd_rx,
+        published.clone(),
         shutdown.clone(),
     ));
+
+    // The fleet link, when `[cluster]` is configured. DNS waits for its
+    // first sync (bounded), so that the first answers already count the
+    // fleet's votes; an unreachable etcd delays start-up by at most that.
+    let cluster_stop = CancellationToken::new();
+    let cluster = match &config.cluster {
+        None => None,
+        Some(c) => {
+            let (cluster, first_sync, handle) = crate::cluster::Cluster::start(
+                c,
+                shared.clone(),
+                cmd_tx.clone(),
+                published,
+                registry.cluster.clone(),
+                cluster_stop.clone(),
+            )
+            .map_err(StartError::Other)?;
+            tasks.spawn(async move {
+                let _ = handle.await;
+            });
+            let _ = tokio::time::timeout(FIRST_SYNC, first_sync).await;
+            Some(cluster)
+        }
+    };
 
     let proxies = Proxies::start(
         config.clone(),
@@ -124,6 +154,7 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
         cmd_tx,
         obs_tx,
         proxies,
+        cluster,
         shutdown.clone(),
         tasks.clone(),
     ));
@@ -183,10 +214,17 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
         dns,
         tasks,
         shutdown,
+        cluster_stop,
     })
 }
 
 impl Running {
+    /// Cuts this node off from etcd without stopping it, as a partition
+    /// would look from here; for tests of the fleet.
+    pub fn stop_fleet_link(&self) {
+        self.cluster_stop.cancel();
+    }
+
     /// A token that, when cancelled, makes `serve` shut down.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -200,6 +238,7 @@ impl Running {
     /// Stops everything: probes stop, proxies drain, DNS finishes in-flight TCP queries.
     pub async fn stop(self) {
         self.control.drain_proxies().await;
+        self.cluster_stop.cancel();
         self.shutdown.cancel();
         self.dns.shutdown().await;
         self.tasks.close();

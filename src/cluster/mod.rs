@@ -1,0 +1,467 @@
+//! cluster: a node's link to its fleet through etcd (IO shell).
+//!
+//! One task per node. It holds a lease, publishes this node's verdicts under
+//! it (only when they change: [`store::worth_writing`]), watches the fleet's
+//! prefix, and hands what it heard ([`FleetView`]) to the health writer,
+//! which counts the votes and publishes the snapshot queries read. Nothing
+//! on the query path waits for etcd: when etcd is unreachable, the node keeps
+//! answering from its own verdicts plus the others' last ones until their
+//! leases would have expired, then from its own alone. On reconnection it
+//! re-publishes everything, reads the whole prefix at one revision and
+//! watches from the next, so no update falls between the read and the watch.
+//!
+//! Drains made through this node's admin API are written to etcd
+//! (`PREFIX/drain/...`, no lease) and applied by every node from its watch.
+//!
+//! - `etcd`: the v3 calls, over etcd's JSON gateway.
+//! - `store`: key layout, applying watch events, what to write.
+
+pub mod etcd;
+pub mod store;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::health_writer::{Command, unix_ms};
+use crate::config::ClusterConfig;
+use crate::health::fleet::{DrainRecord, FleetView, NodeInfo};
+use crate::state::Shared;
+use etcd::{Etcd, EtcdError, Event, Watch, WatchMessage, Write};
+use store::{Layout, Published};
+
+/// Pause between reconnection attempts.
+const RETRY: Duration = Duration::from_secs(1);
+/// What was heard is handed to the writer at most this often.
+const PUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// What the fleet link did, for `/metrics` and the bench.
+#[derive(Debug, Default)]
+pub struct ClusterCounters {
+    /// 1 while etcd answers.
+    pub connected: AtomicU64,
+    /// Fresh vantages, this node included.
+    pub vantages: AtomicU64,
+    /// Write requests sent to etcd (transactions of up to 128 puts/deletes).
+    pub txns: AtomicU64,
+    /// Keys put and deleted.
+    pub puts: AtomicU64,
+    pub deletes: AtomicU64,
+    pub keepalives: AtomicU64,
+    /// Times the link was (re)established.
+    pub syncs: AtomicU64,
+}
+
+/// The handle the admin API's drains go through.
+#[derive(Clone)]
+pub struct Cluster {
+    requests: mpsc::Sender<Request>,
+}
+
+enum Request {
+    Drain {
+        pool: String,
+        address: IpAddr,
+        draining: bool,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+impl Cluster {
+    /// Starts the fleet link. The returned receiver fires once the first
+    /// sync with etcd is done or has failed (start-up waits on it, bounded).
+    pub fn start(
+        config: &ClusterConfig,
+        shared: Arc<Shared>,
+        commands: mpsc::Sender<Command>,
+        published: Arc<Notify>,
+        counters: Arc<ClusterCounters>,
+        cancel: CancellationToken,
+    ) -> Result<(Cluster, oneshot::Receiver<()>, tokio::task::JoinHandle<()>), String> {
+        let etcd = Etcd::new(config)?;
+        let (tx, rx) = mpsc::channel(16);
+        let (first_tx, first_rx) = oneshot::channel();
+        let node: Arc<str> = Arc::from(config.node.as_str());
+        let link = Link {
+            etcd,
+            layout: Layout::new(&config.prefix),
+            config: config.clone(),
+            instance: format!("{:016x}", rand::random::<u64>()),
+            lease: None,
+            written: HashMap::new(),
+            node_written: None,
+            view: FleetView {
+                node,
+                ..FleetView::default()
+            },
+            shared,
+            commands,
+            published,
+            counters,
+            requests: rx,
+            first_sync: Some(first_tx),
+            push_at: None,
+            started: unix_ms(),
+        };
+        let handle = tokio::spawn(link.run(cancel));
+        Ok((Cluster { requests: tx }, first_rx, handle))
+    }
+
+    /// Drains (or returns) an endpoint fleet-wide: written to etcd, then
+    /// applied here before this returns. Fails when etcd is unreachable.
+    pub async fn drain(&self, pool: &str, address: IpAddr, draining: bool) -> Result<(), String> {
+        let (done, wait) = oneshot::channel();
+        self.requests
+            .send(Request::Drain {
+                pool: pool.to_string(),
+                address,
+                draining,
+                done,
+            })
+            .await
+            .map_err(|_| "the fleet link is not running".to_string())?;
+        wait.await
+            .map_err(|_| "the fleet link stopped".to_string())?
+    }
+}
+
+struct Link {
+    etcd: Etcd,
+    layout: Layout,
+    config: ClusterConfig,
+    instance: String,
+    lease: Option<i64>,
+    /// This node's verdicts as last written under the current lease.
+    written: HashMap<String, Published>,
+    /// The node record as last written.
+    node_written: Option<String>,
+    view: FleetView,
+    shared: Arc<Shared>,
+    commands: mpsc::Sender<Command>,
+    published: Arc<Notify>,
+    counters: Arc<ClusterCounters>,
+    requests: mpsc::Receiver<Request>,
+    first_sync: Option<oneshot::Sender<()>>,
+    /// A view change waits here to be handed over (coalesced).
+    push_at: Option<Instant>,
+    /// Unix ms this node started.
+    started: u64,
+}
+
+/// Why a connected session ended.
+enum End {
+    Stop,
+    Lost(String),
+}
+
+impl Link {
+    async fn run(mut self, cancel: CancellationToken) {
+        let mut outage_logged = false;
+        loop {
+            match self.connect().await {
+                Ok(watch) => {
+                    self.counters.syncs.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(
+                        node = %self.view.node,
+                        vantages = self.view.vantages(),
+                        "fleet: synced with etcd"
+                    );
+                    self.first_sync.take().map(|s| s.send(()));
+                    match self.session(watch, &cancel).await {
+                        End::Stop => break,
+                        End::Lost(why) => {
+                            tracing::warn!(
+                                "fleet: lost etcd ({why}); answering from the verdicts already heard, then from this node's own"
+                            );
+                            outage_logged = true;
+                        }
+                    }
+                }
+                Err(e) => {
+                    if !outage_logged {
+                        tracing::warn!(
+                            "fleet: cannot reach etcd ({e}); answering from this node's own verdicts and those already heard until their leases would expire"
+                        );
+                        outage_logged = true;
+                    }
+                    self.first_sync.take().map(|s| s.send(()));
+                }
+            }
+            self.set_connected(false);
+            self.push_now().await;
+            if self.wait_to_retry(&cancel).await {
+                break;
+            }
+        }
+        // Withdraw at once rather than after the lease's TTL.
+        if let Some(lease) = self.lease.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.etcd.revoke(lease)).await;
+        }
+    }
+
+    fn set_connected(&mut self, connected: bool) {
+        self.view.connected = connected;
+        self.counters
+            .connected
+            .store(u64::from(connected), Ordering::Relaxed);
+    }
+
+    /// While cut off: refuse drains, drop remote verdicts as their leases
+    /// would expire. Returns true when stopping.
+    async fn wait_to_retry(&mut self, cancel: &CancellationToken) -> bool {
+        let until = Instant::now() + RETRY;
+        loop {
+            if self.view.expire(unix_ms()) {
+                tracing::warn!(
+                    vantages = self.view.vantages(),
+                    "fleet: remote verdicts expired while etcd is unreachable"
+                );
+                self.push_now().await;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return true,
+                _ = tokio::time::sleep_until(until) => return false,
+                Some(req) = self.requests.recv() => match req {
+                    Request::Drain { done, .. } => {
+                        let _ = done.send(Err("etcd is unreachable: a fleet-wide drain cannot be recorded now".into()));
+                    }
+                },
+                // Keep the local verdicts moving into `written`-less state:
+                // nothing to do until etcd is back.
+                _ = self.published.notified() => {}
+            }
+        }
+    }
+
+    /// Lease, node record, this node's verdicts, a full read, then a watch.
+    async fn connect(&mut self) -> Result<Watch, EtcdError> {
+        self.etcd.authenticate().await?;
+        let lease = match self.lease {
+            Some(id) if self.etcd.keep_alive(id).await? => id,
+            _ => {
+                let id = self.etcd.grant(self.config.lease).await?;
+                self.lease = Some(id);
+                id
+            }
+        };
+        // Whatever was written before the outage may be partial or under a
+        // lease that expired: write everything again.
+        self.written.clear();
+        self.node_written = None;
+        self.publish(lease).await?;
+        let (revision, kvs) = self.etcd.range(&self.layout.root).await?;
+        let mut view = FleetView {
+            node: self.view.node.clone(),
+            departed: std::mem::take(&mut self.view.departed),
+            ..FleetView::default()
+        };
+        let now = unix_ms();
+        let own = format!("{}health/{}/", self.layout.root, self.view.node);
+        let mut stale = Vec::new();
+        for kv in kvs {
+            if kv.key.starts_with(&own) && !self.written.contains_key(&kv.key) {
+                // Left by an earlier run of this node (a removed endpoint).
+                stale.push(Write::Delete(kv.key.clone()));
+            }
+            store::apply(
+                &mut view,
+                &self.layout,
+                &self.instance,
+                &Event::Put(kv),
+                now,
+            );
+        }
+        if !stale.is_empty() {
+            self.write(&stale).await?;
+        }
+        let watch = self.etcd.watch(&self.layout.root, revision + 1).await?;
+        view.last_contact = now;
+        self.view = view;
+        self.set_connected(true);
+        self.push_now().await;
+        Ok(watch)
+    }
+
+    async fn session(&mut self, mut watch: Watch, cancel: &CancellationToken) -> End {
+        let lease = match self.lease {
+            Some(l) => l,
+            None => return End::Lost("no lease".into()),
+        };
+        let mut keepalive = tokio::time::interval(self.config.lease / 3);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        keepalive.tick().await;
+        loop {
+            let push_at = self.push_at;
+            tokio::select! {
+                _ = cancel.cancelled() => return End::Stop,
+                message = watch.next() => match message {
+                    Ok(WatchMessage::Events(events)) => {
+                        let now = unix_ms();
+                        self.view.last_contact = now;
+                        let mut changed = false;
+                        for e in &events {
+                            changed |= store::apply(&mut self.view, &self.layout, &self.instance, e, now);
+                        }
+                        if changed {
+                            self.schedule_push();
+                        }
+                    }
+                    Ok(WatchMessage::Nothing) => self.view.last_contact = unix_ms(),
+                    Ok(WatchMessage::Ended(why)) => return End::Lost(format!("watch ended: {why}")),
+                    Err(e) => return End::Lost(e.to_string()),
+                },
+                _ = keepalive.tick() => {
+                    self.counters.keepalives.fetch_add(1, Ordering::Relaxed);
+                    match self.etcd.keep_alive(lease).await {
+                        Ok(true) => self.view.last_contact = unix_ms(),
+                        Ok(false) => {
+                            self.lease = None;
+                            return End::Lost("this node's lease expired".into());
+                        }
+                        Err(e) => return End::Lost(e.to_string()),
+                    }
+                }
+                _ = self.published.notified() => {
+                    if let Err(e) = self.publish(lease).await {
+                        return End::Lost(e.to_string());
+                    }
+                }
+                Some(req) = self.requests.recv() => {
+                    if let Err(e) = self.request(req).await {
+                        return End::Lost(e.to_string());
+                    }
+                }
+                _ = async { tokio::time::sleep_until(push_at.unwrap_or_else(Instant::now)).await }, if push_at.is_some() => {
+                    self.push_now().await;
+                }
+            }
+        }
+    }
+
+    async fn request(&mut self, req: Request) -> Result<(), EtcdError> {
+        match req {
+            Request::Drain {
+                pool,
+                address,
+                draining,
+                done,
+            } => {
+                let key = self.layout.drain(&pool, address);
+                let write = if draining {
+                    let record = DrainRecord {
+                        by: self.view.node.to_string(),
+                        at: unix_ms(),
+                    };
+                    Write::Put(key, serde_json::to_string(&record).unwrap_or_default(), 0)
+                } else {
+                    Write::Delete(key)
+                };
+                match self.write(std::slice::from_ref(&write)).await {
+                    Ok(()) => {
+                        let set = self
+                            .view
+                            .drains
+                            .entry(Arc::from(pool.as_str()))
+                            .or_default();
+                        if draining {
+                            set.insert(address);
+                        } else {
+                            set.remove(&address);
+                        }
+                        self.push_now().await;
+                        let _ = done.send(Ok(()));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let _ = done.send(Err(e.to_string()));
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes this node's record and verdicts where they changed.
+    async fn publish(&mut self, lease: i64) -> Result<(), EtcdError> {
+        let snap = self.shared.load_full();
+        let mut writes = Vec::new();
+        let info = NodeInfo {
+            location: self.config.location.map(|(a, b)| [a, b]),
+            config: format!("{:016x}", snap.config.fingerprint),
+            lease_ms: self.config.lease.as_millis() as u64,
+            started: self.started,
+            instance: self.instance.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let record = serde_json::to_string(&info).unwrap_or_default();
+        if self.node_written.as_deref() != Some(&record) {
+            writes.push(Write::Put(
+                self.layout.node(&self.view.node),
+                record.clone(),
+                lease,
+            ));
+        }
+        let desired =
+            store::local_verdicts(&self.layout, &self.view.node, &snap.config, &snap.health);
+        drop(snap);
+        writes.extend(store::plan(&mut self.written, desired, lease));
+        if writes.is_empty() {
+            return Ok(());
+        }
+        match self.write(&writes).await {
+            Ok(()) => {
+                self.node_written = Some(record);
+                Ok(())
+            }
+            Err(e) => {
+                // Unknown what landed: write everything on reconnection.
+                self.written.clear();
+                Err(e)
+            }
+        }
+    }
+
+    async fn write(&self, writes: &[Write]) -> Result<(), EtcdError> {
+        let txns = self.etcd.write(writes).await?;
+        self.counters.txns.fetch_add(txns as u64, Ordering::Relaxed);
+        for w in writes {
+            match w {
+                Write::Put(..) => &self.counters.puts,
+                Write::Delete(_) => &self.counters.deletes,
+            }
+            .fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn schedule_push(&mut self) {
+        if self.push_at.is_none() {
+            self.push_at = Some(Instant::now() + PUSH_EVERY);
+        }
+    }
+
+    /// Hands the view to the health writer and waits until it is published.
+    async fn push_now(&mut self) {
+        self.push_at = None;
+        self.counters
+            .vantages
+            .store(self.view.vantages() as u64, Ordering::Relaxed);
+        let (done, wait) = oneshot::channel();
+        let sent = self
+            .commands
+            .send(Command::Fleet {
+                view: Arc::new(self.view.clone()),
+                done,
+            })
+            .await;
+        if sent.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
