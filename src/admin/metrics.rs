@@ -139,6 +139,9 @@ pub async fn render(State(st): State<AdminState>) -> Response {
             "geosteer_probe_duration_seconds_count{{pool=\"{pool}\",endpoint=\"{ep}\"}} {count}"
         );
     }
+    if snap.config.cluster.is_some() {
+        cluster(&mut out, &st.registry.cluster, &snap);
+    }
     st.control.proxy_metrics(&mut out);
     (
         [(
@@ -154,4 +157,67 @@ fn esc(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// The fleet link: connection, vantages, what it wrote to etcd.
+fn cluster(out: &mut String, c: &crate::cluster::ClusterCounters, snap: &crate::state::Snapshot) {
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let fleet = snap.health.fleet.as_deref();
+    let skew = crate::admin::cluster::view(snap).is_some_and(|v| v.config_skew);
+    let rows: [(&str, &str, &str, u64); 8] = [
+        (
+            "geosteer_cluster_connected",
+            "gauge",
+            "1 while etcd answers this node.",
+            get(&c.connected),
+        ),
+        (
+            "geosteer_cluster_vantages",
+            "gauge",
+            "Fresh vantages whose verdicts count, this node included.",
+            fleet.map_or(1, |f| f.vantages() as u64),
+        ),
+        (
+            "geosteer_cluster_config_skew",
+            "gauge",
+            "1 when a fresh node runs a config whose hash differs from this node's.",
+            u64::from(skew),
+        ),
+        (
+            "geosteer_cluster_etcd_txns_total",
+            "counter",
+            "Write transactions sent to etcd (up to 128 puts and deletes each).",
+            get(&c.txns),
+        ),
+        (
+            "geosteer_cluster_etcd_puts_total",
+            "counter",
+            "Keys this node put in etcd (its verdicts, node record, drains).",
+            get(&c.puts),
+        ),
+        (
+            "geosteer_cluster_etcd_deletes_total",
+            "counter",
+            "Keys this node deleted in etcd.",
+            get(&c.deletes),
+        ),
+        (
+            "geosteer_cluster_etcd_keepalives_total",
+            "counter",
+            "Lease keep-alives sent to etcd.",
+            get(&c.keepalives),
+        ),
+        (
+            "geosteer_cluster_syncs_total",
+            "counter",
+            "Times the link to etcd was (re)established with a full read.",
+            get(&c.syncs),
+        ),
+    ];
+    for (name, kind, help, value) in rows {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
 }

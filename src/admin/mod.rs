@@ -4,12 +4,14 @@
 //!
 //! - `views`: the Serialize shapes of status and pool health.
 //! - `actions`: drain, undrain, reload.
+//! - `cluster`: the fleet's nodes and votes (`/api/v1/cluster`).
 //! - `auth`: the bearer token on every POST.
 //! - `metrics`: Prometheus text.
 //! - `page`: `GET /`.
 
 mod actions;
 mod auth;
+pub mod cluster;
 mod metrics;
 mod page;
 pub mod views;
@@ -41,6 +43,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/", get(page::index))
         .route("/metrics", get(metrics::render))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/cluster", get(cluster::get))
         .route("/api/v1/pools/{pool}/health", get(pool_health))
         .route("/api/v1/explain", get(explain))
         .route("/api/v1/reload", post(actions::reload))

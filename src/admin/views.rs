@@ -11,6 +11,9 @@ use crate::state::Snapshot;
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub config: ConfigInfo,
+    /// The fleet, when `[cluster]` is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<super::cluster::ClusterView>,
     pub pools: Vec<PoolView>,
     pub balance: Vec<BalanceView>,
     pub backends: serde_json::Value,
@@ -36,6 +39,9 @@ pub struct PoolView {
     pub total: u32,
     pub monitor: Option<String>,
     pub endpoints: Vec<EndpointView>,
+    /// Fleet: vantages judging the pool degraded (error rate or latency).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded_votes: Option<crate::health::fleet::Votes>,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,6 +56,12 @@ pub struct EndpointView {
     pub since_unix_ms: u64,
     /// DNS endpoints carry no in-flight count; proxy servers do (see backends).
     pub in_flight: Option<u64>,
+    /// Fleet: this node's own verdict (`state` is the fleet's quorum).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_state: Option<EndpointState>,
+    /// Fleet: every fresh vantage's vote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub votes: Option<super::cluster::VotesView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,6 +91,8 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
                 last_error: eh.and_then(|x| x.last_error.as_deref().map(str::to_string)),
                 since_unix_ms: eh.map(|x| x.since_unix_ms).unwrap_or(0),
                 in_flight: None,
+                local_state: eh.filter(|x| x.votes.is_some()).map(|x| x.local),
+                votes: eh.and_then(|x| super::cluster::votes(snap, &cfg.name, e.address, x)),
             }
         })
         .collect();
@@ -101,6 +115,7 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
         total,
         monitor: snap.config.monitor_of(id).map(|m| m.name.clone()),
         endpoints,
+        degraded_votes: h.and_then(|h| h.degraded_votes),
     }
 }
 
@@ -122,6 +137,7 @@ pub fn status(st: &AdminState) -> Status {
         })
         .collect();
     Status {
+        cluster: super::cluster::view(&snap),
         config: ConfigInfo {
             path: snap.config.path.display().to_string(),
             generation: snap.generation,

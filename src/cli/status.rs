@@ -71,6 +71,69 @@ fn render(v: &serde_json::Value) -> String {
                 s(&e["in_flight"]),
                 s(&e["last_error"])
             ));
+            if let Some(summary) = e["votes"]["summary"].as_str() {
+                out.push_str(&format!("{:<16} {:<28} votes: {summary}\n", "", ""));
+            }
+        }
+    }
+    if let Some(c) = v.get("cluster").filter(|c| c.is_object()) {
+        out.push_str(&format!(
+            "\nFLEET {} ({} vantages, etcd {}{}{})\n",
+            s(&c["node"]),
+            s(&c["vantages"]),
+            if c["connected"].as_bool() == Some(true) {
+                "connected"
+            } else {
+                "UNREACHABLE"
+            },
+            if c["config_skew"].as_bool() == Some(true) {
+                ", CONFIG SKEW"
+            } else {
+                ""
+            },
+            if c["name_clash"].as_bool() == Some(true) {
+                ", NAME USED TWICE"
+            } else {
+                ""
+            },
+        ));
+        out.push_str(&format!(
+            "  {:<16} {:<18} {:<18} {:<10} {}\n",
+            "NODE", "LOCATION", "CONFIG", "STATE", "LAST SEEN"
+        ));
+        for n in c["nodes"].as_array().into_iter().flatten() {
+            let location = match n["location"].as_array() {
+                Some(l) if l.len() == 2 => format!(
+                    "{:.2},{:.2}",
+                    l[0].as_f64().unwrap_or(0.0),
+                    l[1].as_f64().unwrap_or(0.0)
+                ),
+                _ => "-".into(),
+            };
+            let mut config = s(&n["config"]);
+            if n["config_skew"].as_bool() == Some(true) {
+                config.push_str(" SKEW");
+            }
+            let state = match (n["this_node"].as_bool(), n["connected"].as_bool()) {
+                (Some(true), _) => "this node",
+                (_, Some(true)) => "fresh",
+                _ => "gone",
+            };
+            out.push_str(&format!(
+                "  {:<16} {:<18} {:<18} {:<10} {}\n",
+                s(&n["name"]),
+                location,
+                config,
+                state,
+                ago(n["last_seen_unix_ms"].as_u64())
+            ));
+        }
+        for d in c["drains"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  drained fleet-wide: {} {}\n",
+                s(&d["pool"]),
+                s(&d["address"])
+            ));
         }
     }
     for b in v["backends"].as_array().into_iter().flatten() {
@@ -87,4 +150,18 @@ fn render(v: &serde_json::Value) -> String {
         }
     }
     out
+}
+
+/// "3s ago" from a Unix-ms time.
+fn ago(at: Option<u64>) -> String {
+    let Some(at) = at else {
+        return "-".into();
+    };
+    let now = crate::app::health_writer::unix_ms();
+    let secs = now.saturating_sub(at) / 1000;
+    if secs == 0 {
+        "now".into()
+    } else {
+        format!("{secs}s ago")
+    }
 }

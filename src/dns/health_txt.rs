@@ -40,5 +40,15 @@ fn line(pool: &str, index: usize, health: &HealthView) -> String {
     if draining > 0 {
         let _ = write!(s, " draining={draining}");
     }
+    // In a fleet: how many vantages vote each endpoint down (the most
+    // disputed first), so `dig` shows the quorum too.
+    if let Some(v) = h
+        .endpoints
+        .iter()
+        .filter_map(|e| e.votes)
+        .max_by_key(|v| (v.down, v.total))
+    {
+        let _ = write!(s, " votes={}/{}", v.down, v.total);
+    }
     s
 }

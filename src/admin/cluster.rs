@@ -1,0 +1,232 @@
+//! cluster: `GET /api/v1/cluster`, the fleet as this node sees it: every
+//! node (name, location, config hash, last seen, connected), config skew,
+//! drains, and per endpoint the votes its state was decided from.
+
+use std::net::IpAddr;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::AdminState;
+use crate::app::health_writer::unix_ms;
+use crate::health::fleet::FleetView;
+use crate::health::{EndpointHealth, EndpointState};
+use crate::state::Snapshot;
+
+#[derive(Debug, Serialize)]
+pub struct ClusterView {
+    /// This node's name.
+    pub node: String,
+    /// etcd answers this node.
+    pub connected: bool,
+    pub last_contact_unix_ms: u64,
+    /// Fresh vantages, this node included.
+    pub vantages: usize,
+    /// Some node runs a config whose hash differs from this node's.
+    pub config_skew: bool,
+    /// Another process publishes under this node's name.
+    pub name_clash: bool,
+    pub nodes: Vec<NodeView>,
+    pub drains: Vec<DrainView>,
+    /// Endpoints on which the vantages do not all agree.
+    pub disputed: Vec<DisputedView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeView {
+    pub name: String,
+    pub this_node: bool,
+    pub location: Option<[f64; 2]>,
+    pub config: Option<String>,
+    pub config_skew: bool,
+    /// Its lease lives (its verdicts count).
+    pub connected: bool,
+    /// When it was last known alive (Unix ms): now for this node, the last
+    /// contact with etcd for fresh nodes, its departure for others.
+    pub last_seen_unix_ms: u64,
+    pub started_unix_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DrainView {
+    pub pool: String,
+    pub address: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DisputedView {
+    pub pool: String,
+    pub address: String,
+    pub state: EndpointState,
+    pub votes: VotesView,
+}
+
+/// Votes on one endpoint: `down 2/3: fra1 refused, sin1 timeout; iad1 up`.
+#[derive(Debug, Serialize)]
+pub struct VotesView {
+    pub down: u16,
+    pub total: u16,
+    pub summary: String,
+    pub by: Vec<VoteView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VoteView {
+    pub node: String,
+    pub up: bool,
+    pub reason: Option<String>,
+    pub latency_ms: Option<f64>,
+}
+
+pub async fn get(State(st): State<AdminState>) -> Response {
+    let snap = st.shared.load_full();
+    match view(&snap) {
+        Some(v) => Json(v).into_response(),
+        None => super::error(
+            StatusCode::NOT_FOUND,
+            "this node is not part of a fleet: no [cluster] in its config",
+        ),
+    }
+}
+
+pub fn view(snap: &Snapshot) -> Option<ClusterView> {
+    let cluster = snap.config.cluster.as_ref()?;
+    let own_hash = format!("{:016x}", snap.config.fingerprint);
+    let empty = FleetView::default();
+    let fleet = snap.health.fleet.as_deref().unwrap_or(&empty);
+    let now = unix_ms();
+    let mut nodes = vec![NodeView {
+        name: cluster.node.clone(),
+        this_node: true,
+        location: cluster.location.map(|(a, b)| [a, b]),
+        config: Some(own_hash.clone()),
+        config_skew: false,
+        connected: fleet.connected,
+        last_seen_unix_ms: now,
+        started_unix_ms: None,
+    }];
+    for (name, node) in &fleet.remote {
+        let config = node.info.as_ref().map(|i| i.config.clone());
+        nodes.push(NodeView {
+            name: name.to_string(),
+            this_node: false,
+            location: node.info.as_ref().and_then(|i| i.location),
+            config_skew: config.as_deref().is_some_and(|c| c != own_hash),
+            config,
+            connected: true,
+            last_seen_unix_ms: fleet.last_contact,
+            started_unix_ms: node.info.as_ref().map(|i| i.started),
+        });
+    }
+    for (name, when) in &fleet.departed {
+        nodes.push(NodeView {
+            name: name.to_string(),
+            this_node: false,
+            location: None,
+            config: None,
+            config_skew: false,
+            connected: false,
+            last_seen_unix_ms: *when,
+            started_unix_ms: None,
+        });
+    }
+    let mut drains: Vec<DrainView> = fleet
+        .drains
+        .iter()
+        .flat_map(|(pool, set)| {
+            set.iter().map(move |a| DrainView {
+                pool: pool.to_string(),
+                address: a.to_string(),
+            })
+        })
+        .collect();
+    drains.sort_by(|a, b| (&a.pool, &a.address).cmp(&(&b.pool, &b.address)));
+    let mut disputed = Vec::new();
+    for (pool, ph) in snap.config.pools.iter().zip(&snap.health.pools) {
+        for (e, eh) in pool.endpoints.iter().zip(&ph.endpoints) {
+            if let Some(v) = votes(snap, &pool.name, e.address, eh)
+                && v.down > 0
+            {
+                disputed.push(DisputedView {
+                    pool: pool.name.clone(),
+                    address: e.address.to_string(),
+                    state: eh.state,
+                    votes: v,
+                });
+            }
+        }
+    }
+    Some(ClusterView {
+        node: cluster.node.clone(),
+        connected: fleet.connected,
+        last_contact_unix_ms: fleet.last_contact,
+        vantages: fleet.vantages(),
+        config_skew: nodes.iter().any(|n| n.config_skew),
+        name_clash: fleet.name_clash,
+        nodes,
+        drains,
+        disputed,
+    })
+}
+
+/// Every fresh vantage's vote on one endpoint, this node's first; None
+/// outside a fleet (or for pools without a monitor).
+pub fn votes(
+    snap: &Snapshot,
+    pool: &str,
+    address: IpAddr,
+    eh: &EndpointHealth,
+) -> Option<VotesView> {
+    let counted = eh.votes?;
+    let fleet = snap.health.fleet.as_deref()?;
+    let mut by = Vec::new();
+    if eh.local != EndpointState::Unknown {
+        by.push(VoteView {
+            node: fleet.node.to_string(),
+            up: eh.local == EndpointState::Up,
+            reason: (eh.local == EndpointState::Down)
+                .then(|| eh.last_error.as_deref().map(str::to_string))
+                .flatten(),
+            latency_ms: eh.latency.map(|l| l.as_secs_f64() * 1000.0),
+        });
+    }
+    for (node, remote) in &fleet.remote {
+        if let Some(v) = remote.endpoints.get(pool).and_then(|m| m.get(&address)) {
+            by.push(VoteView {
+                node: node.to_string(),
+                up: v.up,
+                reason: v.reason.clone(),
+                latency_ms: v.latency_ms,
+            });
+        }
+    }
+    let down: Vec<String> = by
+        .iter()
+        .filter(|v| !v.up)
+        .map(|v| match &v.reason {
+            Some(r) => format!("{} {r}", v.node),
+            None => v.node.clone(),
+        })
+        .collect();
+    let up: Vec<&str> = by
+        .iter()
+        .filter(|v| v.up)
+        .map(|v| v.node.as_str())
+        .collect();
+    let mut summary = format!("down {}/{}", counted.down, counted.total);
+    if !down.is_empty() {
+        summary.push_str(&format!(": {}", down.join(", ")));
+    }
+    if !up.is_empty() {
+        summary.push_str(&format!("; {} up", up.join(", ")));
+    }
+    Some(VotesView {
+        down: counted.down,
+        total: counted.total,
+        summary,
+        by,
+    })
+}
