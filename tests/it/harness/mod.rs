@@ -2,7 +2,9 @@
 //! UDP/TCP sockets, HTTP origins, and small GeoIP databases built at run time.
 
 pub mod dig;
+pub mod etcd;
 pub mod geosteer;
 pub mod http;
 pub mod mmdb;
 pub mod origin;
+pub mod vantage_origin;

@@ -1,0 +1,102 @@
+//! A real etcd server (Debian's `etcd-server`) on loopback ports, with its
+//! data in a temp folder; a test can kill it and start it again on the same
+//! ports and data, as an operator's etcd would come back.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Etcd {
+    pub client: SocketAddr,
+    peer: SocketAddr,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+/// The etcd binary: `$ETCD_BIN`, else `etcd` on PATH. A test that needs it
+/// fails with this message when it is missing (never skips).
+fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("ETCD_BIN") {
+        return PathBuf::from(p);
+    }
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = PathBuf::from(dir).join("etcd");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "the fleet tests need a real etcd: install it (apt-get install etcd-server) or set ETCD_BIN; .ci/run installs it"
+    );
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+}
+
+impl Etcd {
+    pub fn start() -> Etcd {
+        let mut etcd = Etcd {
+            client: free_port(),
+            peer: free_port(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            child: None,
+        };
+        etcd.run();
+        etcd
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.client)
+    }
+
+    fn run(&mut self) {
+        let client = format!("http://{}", self.client);
+        let peer = format!("http://{}", self.peer);
+        let log = std::fs::File::create(self.dir.path().join("etcd.log")).expect("log file");
+        let child = Command::new(binary())
+            .arg("--name=test")
+            .arg(format!(
+                "--data-dir={}",
+                self.dir.path().join("data").display()
+            ))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--initial-advertise-peer-urls={peer}"))
+            .arg(format!("--initial-cluster=test={peer}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start etcd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect_timeout(&self.client, Duration::from_millis(200)).is_err() {
+            assert!(Instant::now() < deadline, "etcd did not start: see its log");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no goodbye to anyone.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same ports and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.run();
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
