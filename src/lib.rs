@@ -16,6 +16,8 @@
 //!
 //! IO shells (own sockets, tasks and timers; call the core):
 //! - [`probe`]: a worker per monitored endpoint, sending `Observation`s.
+//! - [`cluster`]: a fleet node's link to etcd: publishes this node's
+//!   verdicts, watches the others', hands them to the health writer.
 //!
 //! The data path of one DNS query over UDP: a `dns::udp` worker thread →
 //! `dns::fast::answer` loads one `state::Snapshot` → `steer::decide` (balanced
