@@ -339,3 +339,178 @@ pub fn plan(
     }
     writes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str, value: &str) -> Event {
+        Event::Put(Kv {
+            key: key.into(),
+            value: value.as_bytes().to_vec(),
+        })
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        let l = Layout::new("/geo");
+        let ip: IpAddr = "2001:db8::1".parse().expect("ip");
+        let k = l.endpoint("fra1", "eu/west", ip);
+        assert_eq!(k, "/geo/health/fra1/eu/west/2001:db8::1");
+        assert_eq!(
+            l.parse(&k),
+            Some(Key::Endpoint {
+                node: "fra1",
+                pool: "eu/west",
+                address: ip
+            })
+        );
+        assert_eq!(
+            l.parse(&l.pool("fra1", "p")),
+            Some(Key::Pool {
+                node: "fra1",
+                pool: "p"
+            })
+        );
+        assert_eq!(l.parse(&l.node("fra1")), Some(Key::Node("fra1")));
+        assert_eq!(
+            l.parse(&l.drain("p", ip)),
+            Some(Key::Drain {
+                pool: "p",
+                address: ip
+            })
+        );
+        assert_eq!(l.parse("/geo/health/fra1/p/not-an-ip"), None);
+        assert_eq!(l.parse("/other/nodes/fra1"), None);
+    }
+
+    #[test]
+    fn watch_events_build_the_view_and_a_node_leaving_takes_its_verdicts() {
+        let l = Layout::new("/g");
+        let mut view = FleetView {
+            node: "n1".into(),
+            ..FleetView::default()
+        };
+        let node = r#"{"config":"ab","lease_ms":2000,"started":1,"instance":"x"}"#;
+        assert!(apply(&mut view, &l, "me", &put("/g/nodes/n2", node), 5));
+        assert!(apply(
+            &mut view,
+            &l,
+            "me",
+            &put(
+                "/g/health/n2/p/192.0.2.1",
+                r#"{"up":false,"reason":"refused"}"#
+            ),
+            5
+        ));
+        assert!(apply(
+            &mut view,
+            &l,
+            "me",
+            &put("/g/health/n2/p/_pool", r#"{"degraded":true}"#),
+            5
+        ));
+        // The same value again changes nothing; our own keys are skipped.
+        assert!(!apply(
+            &mut view,
+            &l,
+            "me",
+            &put("/g/health/n2/p/_pool", r#"{"degraded":true}"#),
+            5
+        ));
+        assert!(!apply(
+            &mut view,
+            &l,
+            "me",
+            &put("/g/health/n1/p/192.0.2.1", r#"{"up":false}"#),
+            5
+        ));
+        let ip: IpAddr = "192.0.2.1".parse().expect("ip");
+        assert_eq!(
+            view.endpoint_votes("p", ip),
+            crate::health::fleet::RemoteVotes { down: 1, total: 1 }
+        );
+        assert_eq!(view.pool_votes("p").down, 1);
+        // Garbage is ignored, not fatal.
+        assert!(!apply(
+            &mut view,
+            &l,
+            "me",
+            &put("/g/health/n2/p/192.0.2.9", "{oops"),
+            5
+        ));
+        // Drains come and go.
+        assert!(apply(
+            &mut view,
+            &l,
+            "me",
+            &put("/g/drain/p/192.0.2.1", r#"{"by":"n2","at":1}"#),
+            5
+        ));
+        assert!(view.drained("p", ip));
+        assert!(apply(
+            &mut view,
+            &l,
+            "me",
+            &Event::Delete("/g/drain/p/192.0.2.1".into()),
+            5
+        ));
+        assert!(!view.drained("p", ip));
+        // Another process under our name is noticed.
+        assert!(apply(&mut view, &l, "me", &put("/g/nodes/n1", node), 5));
+        assert!(view.name_clash);
+        // The node's record goes (lease expired): so does everything it said.
+        assert!(apply(
+            &mut view,
+            &l,
+            "me",
+            &Event::Delete("/g/nodes/n2".into()),
+            7
+        ));
+        assert_eq!(view.vantages(), 1);
+        assert_eq!(view.departed.get("n2"), Some(&7));
+    }
+
+    #[test]
+    fn only_changes_that_matter_are_written() {
+        let mut written = HashMap::new();
+        let verdict = |up: bool, latency: f64, error_rate: f64| {
+            Published::Endpoint(Verdict {
+                up,
+                reason: (!up).then(|| "timeout".into()),
+                latency_ms: Some(latency),
+                error_rate,
+                since: 1,
+            })
+        };
+        let desired = |v: Published| BTreeMap::from([("k".to_string(), v)]);
+        assert_eq!(
+            plan(&mut written, desired(verdict(true, 10.0, 0.0)), 7).len(),
+            1
+        );
+        // Probe-to-probe jitter: nothing to write.
+        assert!(plan(&mut written, desired(verdict(true, 12.0, 0.0)), 7).is_empty());
+        assert!(plan(&mut written, desired(verdict(true, 14.0, 0.0)), 7).is_empty());
+        // A real move in latency, then in error rate (small moves after it
+        // are not), then the state.
+        assert_eq!(
+            plan(&mut written, desired(verdict(true, 40.0, 0.0)), 7).len(),
+            1
+        );
+        assert_eq!(
+            plan(&mut written, desired(verdict(true, 40.0, 0.1)), 7).len(),
+            1
+        );
+        assert!(plan(&mut written, desired(verdict(true, 40.0, 0.12)), 7).is_empty());
+        let writes = plan(&mut written, desired(verdict(false, 40.0, 0.1)), 7);
+        assert!(
+            matches!(&writes[..], [Write::Put(k, v, 7)] if k == "k" && v.contains("\"up\":false"))
+        );
+        // A key no longer desired (endpoint removed by a reload) is deleted.
+        assert_eq!(
+            plan(&mut written, BTreeMap::new(), 7),
+            vec![Write::Delete("k".into())]
+        );
+        assert!(written.is_empty());
+    }
+}

@@ -257,3 +257,91 @@ fn lines_after_a_bulk_read_table_keep_their_numbers() {
     let e = parse_err(&text);
     assert!(e.starts_with(&format!("g.toml:{line}")), "line {line}: {e}");
 }
+
+#[test]
+fn cluster_defaults_errors_and_quorum_arithmetic() {
+    let pool = "[monitors.web]\ntype = \"tcp\"\nquorum = 0.5\n[pools.p]\nmonitor = \"web\"\nendpoints = [{ address = \"192.0.2.1\" }]\n";
+    let (c, warnings) = parse_ok(&format!(
+        "{MIN}{pool}[cluster]\netcd = [\"https://127.0.0.1:2379\"]\nnode = \"fra1\"\nlocation = [50.1, 8.7]\nca = \"ca.pem\"\n"
+    ));
+    let cl = c.cluster.as_ref().expect("cluster");
+    assert_eq!(
+        (cl.node.as_str(), cl.prefix.as_str()),
+        ("fra1", "/geosteer")
+    );
+    assert_eq!(cl.lease, Duration::from_secs(10));
+    assert_eq!(cl.location, Some((50.1, 8.7)));
+    assert_eq!(cl.ca.as_deref(), Some(Path::new("/etc/geosteer/ca.pem")));
+    let arithmetic = warnings
+        .iter()
+        .find(|w| w.key == "monitors.web.quorum")
+        .map(|w| w.message.clone())
+        .unwrap_or_default();
+    assert!(
+        arithmetic.contains("1 of 1, 2 of 2, 2 of 3, 3 of 4, 3 of 5"),
+        "{arithmetic}"
+    );
+    // Alone, no quorum warning.
+    let (alone, warnings) = parse_ok(&format!("{MIN}{pool}"));
+    assert!(alone.cluster.is_none());
+    assert!(!warnings.iter().any(|w| w.key.ends_with("quorum")));
+
+    for (bad, key) in [
+        ("etcd = []\nnode = \"a\"\n", "cluster.etcd"),
+        (
+            "etcd = [\"127.0.0.1:2379\"]\nnode = \"a\"\n",
+            "cluster.etcd[0]",
+        ),
+        (
+            "etcd = [\"http://e:2379\"]\nnode = \"a/b\"\n",
+            "cluster.node",
+        ),
+        (
+            "etcd = [\"http://e:2379\"]\nnode = \"a\"\nprefix = \"geo/\"\n",
+            "cluster.prefix",
+        ),
+        (
+            "etcd = [\"http://e:2379\"]\nnode = \"a\"\nlease = \"1s\"\n",
+            "cluster.lease",
+        ),
+        (
+            "etcd = [\"http://e:2379\"]\nnode = \"a\"\nusername = \"u\"\n",
+            "cluster.username",
+        ),
+        (
+            "etcd = [\"http://e:2379\"]\nnode = \"a\"\nca = \"ca.pem\"\n",
+            "cluster.ca",
+        ),
+        (
+            "etcd = [\"http://e:2379\"]\nnode = \"a\"\nlocation = [95.0, 0.0]\n",
+            "cluster.location",
+        ),
+        (
+            "etcd = [\"http://e:2379\"]\nnode = \"a\"\nnodes = 3\n",
+            "cluster",
+        ),
+    ] {
+        let e = parse_err(&format!("{MIN}[cluster]\n{bad}"));
+        assert!(e.contains(key), "{bad}: {e}");
+    }
+    let e = parse_err(&format!(
+        "{MIN}[monitors.web]\ntype = \"tcp\"\nquorum = 1.0\n"
+    ));
+    assert!(e.contains("monitors.web.quorum"), "{e}");
+    let e = parse_err(
+        &format!("{MIN}").replace("[server]\n", "[server]\nprobe_source = \"localhost\"\n"),
+    );
+    assert!(e.contains("server.probe_source"), "{e}");
+}
+
+#[test]
+fn the_fingerprint_ignores_per_node_tables_and_comments_only() {
+    let shared = "[pools.p]\nendpoints = [{ address = \"192.0.2.1\" }]\n";
+    let a = format!("[server]\ndns_listen = [\"127.0.0.1:1\"]\n{shared}[cluster]\nnode = \"a\"\n");
+    let b = format!(
+        "# node b\n[server]\ndns_listen = [\"127.0.0.1:2\"]\nprobe_source = \"127.0.0.12\"\n\n{shared}[cluster]\nnode = \"b\"\n"
+    );
+    assert_eq!(fingerprint(&a), fingerprint(&b));
+    let c = a.replace("192.0.2.1", "192.0.2.9");
+    assert_ne!(fingerprint(&a), fingerprint(&c));
+}
