@@ -328,9 +328,7 @@ fn cluster_defaults_errors_and_quorum_arithmetic() {
         "{MIN}[monitors.web]\ntype = \"tcp\"\nquorum = 1.0\n"
     ));
     assert!(e.contains("monitors.web.quorum"), "{e}");
-    let e = parse_err(
-        &format!("{MIN}").replace("[server]\n", "[server]\nprobe_source = \"localhost\"\n"),
-    );
+    let e = parse_err(&MIN.replace("[server]\n", "[server]\nprobe_source = \"localhost\"\n"));
     assert!(e.contains("server.probe_source"), "{e}");
 }
 
