@@ -610,3 +610,47 @@ async fn a_node_running_another_config_is_flagged() {
     n1.stop().await;
     n2.stop().await;
 }
+
+#[tokio::test]
+async fn a_reload_keeps_the_lease_and_withdraws_removed_endpoints() {
+    let etcd = Etcd::start();
+    let (fleet, _a, _b) = fleet_of_three("reload", &etcd, 0.5).await;
+    let (n1, n2) = (fleet.node(1, None).await, fleet.node(2, None).await);
+    wait_for("two vantages", Duration::from_secs(10), async || {
+        vantages(&n2).await == 2
+    })
+    .await;
+    let votes_on_a = async |node: &TestServer| {
+        let (_, status) =
+            get_json(&format!("http://{}/api/v1/status", node.running.admin_addr)).await;
+        status["pools"][0]["endpoints"][0]["votes"]["total"].as_u64()
+    };
+    wait_for("both vote on a", Duration::from_secs(10), async || {
+        votes_on_a(&n2).await == Some(2)
+    })
+    .await;
+
+    // Node 1 drops a's endpoint (a new address in its place): its verdict on
+    // the old one is withdrawn, the new one is published after its first
+    // probe, and node 1 stays a vantage throughout (same lease).
+    let text = std::fs::read_to_string(n1.config_path()).expect("config");
+    std::fs::write(n1.config_path(), text.replace(A, "192.0.2.3")).expect("write config");
+    n1.running.reload().await.expect("reload");
+    wait_for(
+        "node 1's old verdict withdrawn",
+        Duration::from_secs(10),
+        async || votes_on_a(&n2).await == Some(1),
+    )
+    .await;
+    assert_eq!(vantages(&n2).await, 2, "node 1 kept its lease");
+    let (_, status) = get_json(&format!("http://{}/api/v1/status", n1.running.admin_addr)).await;
+    assert_eq!(status["pools"][0]["endpoints"][0]["address"], "192.0.2.3");
+    wait_for(
+        "node 1's new endpoint published",
+        Duration::from_secs(10),
+        async || votes_on_a(&n1).await == Some(1),
+    )
+    .await;
+    n1.stop().await;
+    n2.stop().await;
+}
