@@ -84,6 +84,12 @@ pub struct ServerConfig {
     pub udp_workers: u32,
     /// UDP on the fast-path threads (`dns::udp`); false: hickory's server only.
     pub fast_path: bool,
+    /// RFC 5001 NSID sent to queries that ask for it, and the CHAOS
+    /// `id.server` / `hostname.bind` answer: printable ASCII, 1..=128 bytes.
+    pub nsid: Option<String>,
+    /// The CHAOS `version.bind` / `version.server` answer: printable ASCII,
+    /// 1..=255 bytes (one TXT string). None: REFUSED.
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -41,6 +41,10 @@ pub struct RawServer {
     pub udp_workers: Option<u32>,
     /// Answer UDP on the fast path (default true); false: hickory only.
     pub fast_path: Option<bool>,
+    /// RFC 5001 name server identifier, also the CHAOS `id.server` answer.
+    pub nsid: Option<String>,
+    /// What CHAOS `version.bind` / `version.server` answer.
+    pub version: Option<String>,
 }
 
 /// `geoip` takes one path, or several (ip-location-db ships IPv4 and IPv6 apart).

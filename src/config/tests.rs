@@ -257,3 +257,38 @@ fn lines_after_a_bulk_read_table_keep_their_numbers() {
     let e = parse_err(&text);
     assert!(e.starts_with(&format!("g.toml:{line}")), "line {line}: {e}");
 }
+
+#[test]
+fn nsid_and_version_are_optional_printable_strings() {
+    let (c, _) = parse_ok(MIN);
+    assert_eq!((c.server.nsid, c.server.version), (None, None));
+    let with = MIN.replace(
+        "[zones]",
+        "nsid = \"fra1\"\nversion = \"geosteer 1.0\"\n[zones]",
+    );
+    let (c, _) = parse_ok(&with);
+    assert_eq!(c.server.nsid.as_deref(), Some("fra1"));
+    assert_eq!(c.server.version.as_deref(), Some("geosteer 1.0"));
+    let long = "x".repeat(129);
+    for (value, key, says) in [
+        ("\"\"", "server.nsid", "must not be empty"),
+        (
+            &format!("\"{long}\""),
+            "server.nsid",
+            "129 bytes long; at most 128",
+        ),
+        ("\"fra\\u00e91\"", "server.nsid", "not printable ASCII"),
+        ("\"a\\tb\"", "server.nsid", "not printable ASCII"),
+    ] {
+        let e = parse_err(&MIN.replace("[zones]", &format!("nsid = {value}\n[zones]")));
+        assert!(e.contains(key) && e.contains(says), "{value}: {e}");
+    }
+    let e = parse_err(&MIN.replace(
+        "[zones]",
+        &format!("version = \"{}\"\n[zones]", "v".repeat(256)),
+    ));
+    assert!(
+        e.contains("server.version") && e.contains("at most 255"),
+        "{e}"
+    );
+}

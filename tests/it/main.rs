@@ -7,6 +7,7 @@ mod admin;
 mod check;
 mod dns;
 mod failover;
+mod identity;
 mod probe;
 mod proxy;
 mod proxy_backend;
