@@ -221,3 +221,60 @@ fn what_cannot_be_loaded_is_refused_with_file_and_line() {
     // The same head loads when nothing is wrong (so the cases fail for their line).
     assert_eq!(load(&[("z.zone", HEAD)]), Ok(3));
 }
+
+#[test]
+fn the_shipped_example_zone_meets_zonemasters_soa_and_ns_checks() {
+    use hickory_proto::rr::{RData, RecordType};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones/example.test.zone");
+    let (records, warnings) =
+        geosteer::zone::read_zone(&path, "example.test.").unwrap_or_else(|e| panic!("{e}"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let apex = LowerName::from_str("example.test.").expect("name");
+    let soa = records
+        .get(&RrKey::new(apex.clone(), RecordType::SOA))
+        .and_then(|s| s.records_without_rrsigs().next())
+        .map(|r| match &r.data {
+            RData::SOA(soa) => soa.clone(),
+            other => panic!("not a SOA: {other:?}"),
+        })
+        .expect("SOA at the apex");
+    let (refresh, retry, expire, minimum) = (soa.refresh, soa.retry, soa.expire, soa.minimum);
+    // Zonemaster ZONE01..ZONE05 (and RFC 1912 §2.2).
+    assert!(refresh >= 14400, "refresh {refresh}");
+    assert!(retry >= 3600 && retry < refresh, "retry {retry}");
+    assert!(
+        expire >= 604800 && i64::from(expire) >= 7 * i64::from(refresh),
+        "expire {expire}"
+    );
+    assert!((300..=86400).contains(&minimum), "minimum {minimum}");
+    let ns: Vec<Name> = records
+        .get(&RrKey::new(apex, RecordType::NS))
+        .expect("NS at the apex")
+        .records_without_rrsigs()
+        .filter_map(|r| match &r.data {
+            RData::NS(ns) => Some(ns.0.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(ns.len() >= 2, "Zonemaster wants two NS names: {ns:?}");
+    for name in &ns {
+        let key = RrKey::new(LowerName::new(name), RecordType::A);
+        assert!(
+            records.contains_key(&key),
+            "in-zone NS {name} has no address"
+        );
+    }
+    // BIND loads it too.
+    let out = Command::new("named-checkzone")
+        .args(["example.test"])
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run named-checkzone ({e}): apt-get install -y bind9-utils")
+        });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
