@@ -86,14 +86,14 @@ impl Loaded {
 
     pub fn from_config(
         config: Config,
-        warnings: Vec<Warning>,
+        mut warnings: Vec<Warning>,
         registry: &Registry,
     ) -> Result<Loaded, ConfigErrors> {
         let started = Instant::now();
         let zones = Zones::load(&config);
         let geo = GeoDb::open(&config.server.geoip)
             .map_err(|e| ConfigError::new(&config.path, "server.geoip", e.to_string()));
-        let (zones, geo) = match (zones, geo) {
+        let (mut zones, geo) = match (zones, geo) {
             (Ok(z), Ok(g)) => (z, g),
             (z, g) => {
                 let mut errors = z.err().map(|e| e.0).unwrap_or_default();
@@ -101,6 +101,7 @@ impl Loaded {
                 return Err(ConfigErrors(errors));
             }
         };
+        warnings.append(&mut zones.warnings);
         let zones_time = started.elapsed();
         let started = Instant::now();
         let steering = SteeringTable::compile(&config, registry);

@@ -112,6 +112,12 @@ pub struct ServerConfig {
     pub fast_path: bool,
     /// Local address probes connect from (None: the kernel's choice).
     pub probe_source: Option<IpAddr>,
+    /// RFC 5001 NSID sent to queries that ask for it, and the CHAOS
+    /// `id.server` / `hostname.bind` answer: printable ASCII, 1..=128 bytes.
+    pub nsid: Option<String>,
+    /// The CHAOS `version.bind` / `version.server` answer: printable ASCII,
+    /// 1..=255 bytes (one TXT string). None: REFUSED.
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -60,6 +60,10 @@ pub struct RawServer {
     pub fast_path: Option<bool>,
     /// Local address probes connect from.
     pub probe_source: Option<String>,
+    /// RFC 5001 name server identifier, also the CHAOS `id.server` answer.
+    pub nsid: Option<String>,
+    /// What CHAOS `version.bind` / `version.server` answer.
+    pub version: Option<String>,
 }
 
 /// `geoip` takes one path, or several (ip-location-db ships IPv4 and IPv6 apart).

@@ -342,4 +342,36 @@ fn the_fingerprint_ignores_per_node_tables_and_comments_only() {
     assert_eq!(fingerprint(&a), fingerprint(&b));
     let c = a.replace("192.0.2.1", "192.0.2.9");
     assert_ne!(fingerprint(&a), fingerprint(&c));
+fn nsid_and_version_are_optional_printable_strings() {
+    let (c, _) = parse_ok(MIN);
+    assert_eq!((c.server.nsid, c.server.version), (None, None));
+    let with = MIN.replace(
+        "[zones]",
+        "nsid = \"fra1\"\nversion = \"geosteer 1.0\"\n[zones]",
+    );
+    let (c, _) = parse_ok(&with);
+    assert_eq!(c.server.nsid.as_deref(), Some("fra1"));
+    assert_eq!(c.server.version.as_deref(), Some("geosteer 1.0"));
+    let long = "x".repeat(129);
+    for (value, key, says) in [
+        ("\"\"", "server.nsid", "must not be empty"),
+        (
+            &format!("\"{long}\""),
+            "server.nsid",
+            "129 bytes long; at most 128",
+        ),
+        ("\"fra\\u00e91\"", "server.nsid", "not printable ASCII"),
+        ("\"a\\tb\"", "server.nsid", "not printable ASCII"),
+    ] {
+        let e = parse_err(&MIN.replace("[zones]", &format!("nsid = {value}\n[zones]")));
+        assert!(e.contains(key) && e.contains(says), "{value}: {e}");
+    }
+    let e = parse_err(&MIN.replace(
+        "[zones]",
+        &format!("version = \"{}\"\n[zones]", "v".repeat(256)),
+    ));
+    assert!(
+        e.contains("server.version") && e.contains("at most 255"),
+        "{e}"
+    );
 }

@@ -4,7 +4,7 @@
 
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::Record;
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption, NSIDPayload};
 use hickory_proto::serialize::binary::BinEncoder;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
@@ -13,18 +13,44 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 /// The largest UDP payload we send or advertise (DNS flag day 2020).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 
-/// The response OPT record: our payload size, and the ECS option echoed with
-/// `scope` when the query carried one.
-pub fn response_edns(request_edns: &Edns, ecs: Option<(&ClientSubnet, u8)>) -> Edns {
+/// What the response OPT record carries besides the payload size.
+#[derive(Clone, Copy, Default)]
+pub struct Opt<'a> {
+    /// The query's ECS option, echoed with `scope`.
+    pub ecs: Option<&'a ClientSubnet>,
+    pub scope: u8,
+    /// `server.nsid`: [`reply`] sends it only when the query has an NSID
+    /// option (RFC 5001 §2.1: never unasked).
+    pub nsid: Option<&'a str>,
+}
+
+/// The response OPT record: our payload size, the ECS option echoed with
+/// its scope when the query carried one, and `opt.nsid` if any (the caller
+/// checks [`nsid_asked`]; any payload in the query's option is ignored, as
+/// RFC 5001 §2.1 says).
+pub fn response_edns(request_edns: &Edns, opt: Opt<'_>) -> Edns {
     let mut edns = Edns::new();
     edns.set_max_payload(request_edns.max_payload().clamp(512, MAX_UDP_PAYLOAD));
     edns.set_version(0);
-    if let Some((cs, scope)) = ecs {
+    if let Some(cs) = opt.ecs {
         let mut out = *cs;
-        out.set_scope_prefix(scope);
+        out.set_scope_prefix(opt.scope);
         edns.options_mut().insert(EdnsOption::Subnet(out));
     }
+    if let Some(id) = opt.nsid
+        && let Ok(payload) = NSIDPayload::new(id.as_bytes())
+    {
+        edns.options_mut().insert(EdnsOption::NSID(payload));
+    }
     edns
+}
+
+/// Whether the query carries an NSID option.
+pub fn nsid_asked(request: &Request) -> bool {
+    request
+        .edns
+        .as_ref()
+        .is_some_and(|e| e.option(EdnsCode::NSID).is_some())
 }
 
 /// The byte limit for a UDP response to this request.
@@ -43,18 +69,18 @@ pub struct Sections<'r> {
 }
 
 /// Sends an authoritative response whose OPT record (when the query had one)
-/// echoes the query's ECS option with `scope`.
+/// carries what `opt` says (`response_edns`).
 pub async fn reply<R: ResponseHandler>(
     request: &Request,
-    ecs: Option<&ClientSubnet>,
-    scope: u8,
+    opt: Opt<'_>,
     sections: Sections<'_>,
     handle: R,
 ) -> ResponseInfo {
-    let edns = request
-        .edns
-        .as_ref()
-        .map(|e| response_edns(e, ecs.map(|cs| (cs, scope))));
+    let opt = Opt {
+        nsid: opt.nsid.filter(|_| nsid_asked(request)),
+        ..opt
+    };
+    let edns = request.edns.as_ref().map(|e| response_edns(e, opt));
     send(request, edns.as_ref(), sections, handle).await
 }
 

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use hickory_proto::op::{Edns, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::ClientSubnet;
 use hickory_proto::rr::rdata::{A, AAAA, TXT};
-use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
 
-use super::answer::{self, Sections};
+use super::answer::{self, Opt, Sections};
+use super::chaos;
 use super::client::{self, ecs_of};
 use super::health_txt;
 use crate::metrics::{NameCounters, OTHER_NAME, Registry};
@@ -73,6 +74,9 @@ impl RequestHandler for DnsHandler {
             let query = &request.queries.queries()[0];
             let name = query.name().to_string();
             let qtype = query.query_type();
+            if query.query_class() == DNSClass::CH {
+                return self.chaos(&snap, request, &name, qtype, response).await;
+            }
             if let Some(b) = snap.steering.get(&name) {
                 return match qtype {
                     RecordType::A | RecordType::AAAA | RecordType::ANY => {
@@ -97,6 +101,7 @@ impl RequestHandler for DnsHandler {
                 EcsEcho {
                     inner: response,
                     ecs,
+                    nsid: nsid_if_asked(&snap, request),
                 },
             )
             .await;
@@ -168,8 +173,11 @@ impl DnsHandler {
         }
         answer::reply(
             request,
-            ecs.as_ref(),
-            scope,
+            Opt {
+                ecs: ecs.as_ref(),
+                scope,
+                nsid: snap.config.server.nsid.as_deref(),
+            },
             Sections {
                 rcode: ResponseCode::NoError,
                 answers: &answers,
@@ -203,6 +211,7 @@ impl DnsHandler {
                     EcsEcho {
                         inner: response,
                         ecs,
+                        nsid: nsid_if_asked(snap, request),
                     },
                 )
                 .await;
@@ -213,8 +222,11 @@ impl DnsHandler {
         self.count_other(request, ResponseCode::NoError);
         answer::reply(
             request,
-            ecs.as_ref(),
-            0,
+            Opt {
+                ecs: ecs.as_ref(),
+                scope: 0,
+                nsid: snap.config.server.nsid.as_deref(),
+            },
             Sections {
                 rcode: ResponseCode::NoError,
                 answers: &[],
@@ -244,8 +256,11 @@ impl DnsHandler {
             self.count_other(request, ResponseCode::Refused);
             return answer::reply(
                 request,
-                ecs.as_ref(),
-                0,
+                Opt {
+                    ecs: ecs.as_ref(),
+                    scope: 0,
+                    nsid: snap.config.server.nsid.as_deref(),
+                },
                 Sections {
                     rcode: ResponseCode::Refused,
                     answers: &[],
@@ -263,10 +278,52 @@ impl DnsHandler {
         self.count_other(request, ResponseCode::NoError);
         answer::reply(
             request,
-            ecs.as_ref(),
-            0,
+            Opt {
+                ecs: ecs.as_ref(),
+                scope: 0,
+                nsid: snap.config.server.nsid.as_deref(),
+            },
             Sections {
                 rcode: ResponseCode::NoError,
+                answers: &answers,
+                soa: &[],
+            },
+            response,
+        )
+        .await
+    }
+
+    /// CHAOS TXT: `id.server` and friends (`chaos`). The fast path hands
+    /// every class but IN to this handler.
+    async fn chaos<R: ResponseHandler>(
+        &self,
+        snap: &Snapshot,
+        request: &Request,
+        name: &str,
+        qtype: RecordType,
+        response: R,
+    ) -> ResponseInfo {
+        let ecs = ecs_of(request);
+        let (rcode, answers) = match chaos::answer(&snap.config.server, name, qtype) {
+            chaos::Chaos::Refused => (ResponseCode::Refused, Vec::new()),
+            chaos::Chaos::NoData => (ResponseCode::NoError, Vec::new()),
+            chaos::Chaos::Text(text) => {
+                let owner = request.queries.queries()[0].original().name().clone();
+                let mut r = Record::from_rdata(owner, 0, RData::TXT(TXT::new(vec![text.into()])));
+                r.dns_class = DNSClass::CH;
+                (ResponseCode::NoError, vec![r])
+            }
+        };
+        self.count_other(request, rcode);
+        answer::reply(
+            request,
+            Opt {
+                ecs: ecs.as_ref(),
+                scope: 0,
+                nsid: snap.config.server.nsid.as_deref(),
+            },
+            Sections {
+                rcode,
                 answers: &answers,
                 soa: &[],
             },
@@ -283,6 +340,16 @@ impl DnsHandler {
     }
 }
 
+/// `server.nsid` for a query that asked for it (allocates only then).
+fn nsid_if_asked(snap: &Snapshot, request: &Request) -> Option<String> {
+    snap.config
+        .server
+        .nsid
+        .as_ref()
+        .filter(|_| answer::nsid_asked(request))
+        .cloned()
+}
+
 fn strip_prefix_ci<'n>(name: &'n str, prefix: &str) -> Option<&'n str> {
     if name.len() > prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix) {
         Some(&name[prefix.len()..])
@@ -297,12 +364,16 @@ pub fn lower_name(name: &str) -> Option<LowerName> {
 }
 
 /// Wraps the catalog's response handle: echoes the query's ECS option with
-/// scope 0 (the zone's answers do not depend on the client, RFC 7871 §7.2.1)
-/// and caps the advertised UDP payload.
+/// scope 0 (the zone's answers do not depend on the client, RFC 7871 §7.2.1),
+/// adds our NSID when asked, and caps the advertised UDP payload. The OPT is
+/// rebuilt from the query's, so the catalog's own NSID (never set) and
+/// options are replaced.
 #[derive(Clone)]
 struct EcsEcho<R> {
     inner: R,
     ecs: Option<ClientSubnet>,
+    /// `server.nsid` when the query asked for it.
+    nsid: Option<String>,
 }
 
 #[async_trait::async_trait]
@@ -321,7 +392,14 @@ impl<R: ResponseHandler> ResponseHandler for EcsEcho<R> {
         let Some(current) = response.edns().cloned() else {
             return self.inner.send_response(response).await;
         };
-        let edns: Edns = answer::response_edns(&current, self.ecs.as_ref().map(|cs| (cs, 0)));
+        let edns: Edns = answer::response_edns(
+            &current,
+            Opt {
+                ecs: self.ecs.as_ref(),
+                scope: 0,
+                nsid: self.nsid.as_deref(),
+            },
+        );
         let mut r: MessageResponse<'_, 'a, _, _, _, _> = response;
         r.set_edns(&edns);
         self.inner.send_response(r).await

@@ -9,8 +9,10 @@
 //! - `client`: ECS or packet source → the address steering uses.
 //! - `answer`: response encoding, EDNS/ECS echo, UDP truncation with OPT.
 //! - `health_txt`: the `_health.<name>` TXT lines.
+//! - `chaos`: CHAOS TXT `id.server`, `hostname.bind`, `version.bind`, `version.server`.
 
 pub mod answer;
+pub mod chaos;
 pub mod client;
 pub mod fast;
 pub mod handler;

@@ -4,10 +4,14 @@
 //! answers and which RRsets exist. `dns::fast::table` compiles the same
 //! records into wire fragments for the UDP fast path.
 //!
-//! hickory's zone parser reports no line numbers, so on a parse error we find
-//! the first failing record by re-parsing prefixes that end at record
-//! boundaries (`line`): error path only.
+//! Zone files are read as BIND reads them: `bind` rewrites the text for
+//! hickory's parser (`$GENERATE`, `$INCLUDE` with an origin, `@` in RDATA, the
+//! SOA MINIMUM as default TTL), one record per line, remembering where each
+//! line came from. hickory's parser reports no line numbers, so on a parse
+//! error we find the first failing record by re-parsing prefixes (`line`):
+//! error path only.
 
+pub mod bind;
 mod line;
 
 use std::collections::{BTreeMap, HashSet};
@@ -20,7 +24,7 @@ use hickory_proto::serialize::txt::Parser;
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 
-use crate::config::{Config, ConfigError, ConfigErrors, ZoneConfig};
+use crate::config::{Config, ConfigError, ConfigErrors, Warning, ZoneConfig};
 use crate::dns::fast::table::{self, WireZones, ZoneFragments};
 
 /// One loaded zone.
@@ -48,7 +52,17 @@ pub struct Zones {
     pub catalog: Catalog,
     /// The same zones compiled for the UDP fast path.
     pub wire: WireZones,
+    /// What BIND would warn about in the zone files (`geosteer check` prints them).
+    pub warnings: Vec<Warning>,
     zones: Vec<Zone>,
+}
+
+/// One zone file, loaded.
+struct LoadedZone {
+    zone: Zone,
+    handler: Arc<dyn ZoneHandler>,
+    wire: ZoneFragments,
+    warnings: Vec<Warning>,
 }
 
 impl Zones {
@@ -56,15 +70,17 @@ impl Zones {
     /// A or AAAA records in its zone file.
     pub fn load(config: &Config) -> Result<Zones, ConfigErrors> {
         let mut errors = Vec::new();
+        let mut warnings = Vec::new();
         let mut catalog = Catalog::new();
         let mut zones = Vec::new();
         let mut fragments = Vec::new();
         for zc in &config.zones {
             match load_zone(zc) {
-                Ok((zone, handler, wire)) => {
-                    catalog.upsert(zone.origin.clone(), vec![handler]);
-                    zones.push(zone);
-                    fragments.push(wire);
+                Ok(z) => {
+                    catalog.upsert(z.zone.origin.clone(), vec![z.handler]);
+                    zones.push(z.zone);
+                    fragments.push(z.wire);
+                    warnings.extend(z.warnings);
                 }
                 Err(e) => errors.push(e),
             }
@@ -72,6 +88,7 @@ impl Zones {
         let mut set = Zones {
             catalog,
             wire: WireZones::default(),
+            warnings,
             zones,
         };
         for (i, b) in config.balance.iter().enumerate() {
@@ -135,13 +152,11 @@ impl Zones {
     }
 }
 
-fn load_zone(zc: &ZoneConfig) -> Result<(Zone, Arc<dyn ZoneHandler>, ZoneFragments), ConfigError> {
+fn load_zone(zc: &ZoneConfig) -> Result<LoadedZone, ConfigError> {
     let path = &zc.path;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::file(path, format!("cannot read zone file: {e}")))?;
+    let (records, warnings) = read_zone(path, &zc.origin)?;
     let origin = Name::from_str(&zc.origin)
         .map_err(|e| ConfigError::file(path, format!("bad zone origin {}: {e}", zc.origin)))?;
-    let records = parse_zone(&text, path, &origin)?;
     let lower_origin = LowerName::new(&origin);
     let mut rrsets = HashSet::new();
     let mut names = HashSet::new();
@@ -186,29 +201,81 @@ fn load_zone(zc: &ZoneConfig) -> Result<(Zone, Arc<dyn ZoneHandler>, ZoneFragmen
         AxfrPolicy::Deny,
     )
     .map_err(|e| ConfigError::file(path, e))?;
-    Ok((
-        Zone {
+    Ok(LoadedZone {
+        zone: Zone {
             origin: lower_origin,
             negative_soa,
             rrsets,
             names,
         },
-        Arc::new(handler),
+        handler: Arc::new(handler),
         wire,
-    ))
+        warnings,
+    })
 }
 
-/// Parses zone text; on error, names the first failing line.
-pub fn parse_zone(
-    text: &str,
-    path: &Path,
-    origin: &Name,
-) -> Result<BTreeMap<RrKey, RecordSet>, ConfigError> {
-    match Parser::new(text, Some(path.to_path_buf()), Some(origin.clone())).parse() {
-        Ok((_, records)) => Ok(records),
+/// Zone records and the warnings BIND would print for them.
+pub type Parsed = (BTreeMap<RrKey, RecordSet>, Vec<Warning>);
+
+/// Parses zone text (the file at `path`) as BIND does; on error, names the
+/// file (an `$INCLUDE`d one where it is there) and line.
+pub fn parse_zone(text: &str, path: &Path, origin: &Name) -> Result<Parsed, ConfigError> {
+    let rw = bind::rewrite(text, path, origin)?;
+    match Parser::new(
+        rw.text.as_str(),
+        Some(path.to_path_buf()),
+        Some(origin.clone()),
+    )
+    .parse()
+    {
+        Ok((_, mut records)) => {
+            let mut warnings = rw.warnings;
+            one_ttl_per_rrset(&mut records, path, &mut warnings);
+            Ok((records, warnings))
+        }
         Err(e) => {
-            let line = line::first_failing_line(text, path, origin);
-            Err(ConfigError::file(path, format!("zone parse error: {e}")).at_line(line))
+            let at = line::first_failing_line(&rw.text, path, origin).and_then(|l| rw.source(l));
+            let (file, line) = match at {
+                Some((file, line)) => (file, Some(line)),
+                None => (path, None),
+            };
+            Err(ConfigError::file(file, format!("zone parse error: {e}")).at_line(line))
         }
     }
+}
+
+/// RFC 2181 §5.2: the records of an RRset share one TTL. Where a file gives
+/// them different ones, BIND keeps the first record's TTL for all, with a
+/// warning; so do we.
+fn one_ttl_per_rrset(
+    records: &mut BTreeMap<RrKey, RecordSet>,
+    path: &Path,
+    warnings: &mut Vec<Warning>,
+) {
+    for (key, set) in records.iter_mut() {
+        let mut ttls = set.records_without_rrsigs().map(|r| r.ttl);
+        let Some(first) = ttls.next() else {
+            continue;
+        };
+        if ttls.any(|t| t != first) {
+            warnings.push(Warning {
+                key: path.display().to_string(),
+                message: format!(
+                    "{} {}: the records have different TTLs; all take the first one's ({first}), as BIND does",
+                    key.name, key.record_type
+                ),
+            });
+            set.set_ttl(first);
+        }
+    }
+}
+
+/// Reads and parses the zone file at `path` for `origin` (`example.test.`),
+/// as `geosteer check` and `serve` do.
+pub fn read_zone(path: &Path, origin: &str) -> Result<Parsed, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::file(path, format!("cannot read zone file: {e}")))?;
+    let origin = Name::from_str(origin)
+        .map_err(|e| ConfigError::file(path, format!("bad zone origin {origin}: {e}")))?;
+    parse_zone(&text, path, &origin)
 }

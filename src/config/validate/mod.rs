@@ -9,6 +9,12 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::bulk;
+
+/// `server.nsid`: every answer to an NSID query carries it, so it stays
+/// short enough to leave room for records in a 512-byte answer.
+const MAX_NSID: usize = 128;
+/// `server.version`: one TXT character-string.
+const MAX_VERSION: usize = 255;
 use super::raw::*;
 use super::*;
 
@@ -282,6 +288,8 @@ impl Validator<'_> {
                 Err(e) => self.err(format!("server.health_query_allow[{i}]"), e),
             }
         }
+        let nsid = self.identifier("server.nsid", raw.nsid, MAX_NSID);
+        let version = self.identifier("server.version", raw.version, MAX_VERSION);
         ServerConfig {
             dns_listen,
             admin_listen,
@@ -300,7 +308,32 @@ impl Validator<'_> {
                 }
                 ip.ok()
             }),
+            nsid,
+            version,
         }
+    }
+
+    /// `server.nsid` and `server.version`: printable ASCII (space included)
+    /// of 1..=`max` bytes, so that `dig` shows it as typed and it fits one
+    /// TXT string; None when absent or invalid (the error is recorded).
+    fn identifier(&mut self, key: &str, value: Option<String>, max: usize) -> Option<String> {
+        let v = value?;
+        if v.is_empty() {
+            self.err(key, "must not be empty (remove the key to disable)");
+            return None;
+        }
+        if v.len() > max {
+            self.err(key, format!("is {} bytes long; at most {max}", v.len()));
+            return None;
+        }
+        if let Some(c) = v.chars().find(|c| !(' '..='~').contains(c)) {
+            self.err(
+                key,
+                format!("{c:?} is not printable ASCII (letters, digits, punctuation, space)"),
+            );
+            return None;
+        }
+        Some(v)
     }
 
     fn zones(&mut self, raw: &std::collections::BTreeMap<String, String>) -> Vec<ZoneConfig> {

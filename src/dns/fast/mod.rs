@@ -72,7 +72,8 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
         Parsed::Drop => return Outcome::Drop,
         Parsed::Fallback => return Outcome::Fallback,
     }
-    // Meta types (ANY, AXFR, IXFR, OPT, ...) and other classes are hickory's.
+    // Meta types (ANY, AXFR, IXFR, OPT, ...) and other classes (CHAOS
+    // `id.server`, `version.bind`: `dns::chaos`) are hickory's.
     if q.qclass != CLASS_IN
         || q.qtype == 0
         || q.qtype == wire::OPT

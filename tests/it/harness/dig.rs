@@ -6,8 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, Query};
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption, NSIDPayload};
+use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -21,6 +21,9 @@ pub struct Ask {
     /// EDNS payload size; None sends no OPT record.
     pub edns: Option<u16>,
     pub ecs: Option<(IpAddr, u8)>,
+    /// Send an empty NSID option (RFC 5001).
+    pub nsid: bool,
+    pub class: DNSClass,
 }
 
 impl Ask {
@@ -30,7 +33,17 @@ impl Ask {
             qtype,
             edns: Some(1232),
             ecs: None,
+            nsid: false,
+            class: DNSClass::IN,
         }
+    }
+    pub fn nsid(mut self) -> Ask {
+        self.nsid = true;
+        self
+    }
+    pub fn class(mut self, class: DNSClass) -> Ask {
+        self.class = class;
+        self
     }
     pub fn ecs(mut self, subnet: &str) -> Ask {
         let (ip, prefix) = subnet.split_once('/').expect("ip/prefix");
@@ -48,16 +61,20 @@ impl Ask {
     pub fn message(&self) -> Message {
         let mut m = Message::query();
         m.metadata.recursion_desired = true;
-        m.add_query(Query::query(
-            Name::from_str(&self.name).expect("name"),
-            self.qtype,
-        ));
+        let mut q = Query::query(Name::from_str(&self.name).expect("name"), self.qtype);
+        q.set_query_class(self.class);
+        m.add_query(q);
         if let Some(size) = self.edns {
             let mut e = Edns::new();
             e.set_max_payload(size);
             if let Some((ip, prefix)) = self.ecs {
                 e.options_mut()
                     .insert(EdnsOption::Subnet(ClientSubnet::new(ip, prefix, 0)));
+            }
+            if self.nsid {
+                e.options_mut().insert(EdnsOption::NSID(
+                    NSIDPayload::new(Vec::new()).expect("empty NSID"),
+                ));
             }
             m.set_edns(e);
         }
@@ -176,6 +193,35 @@ pub fn ecs(m: &Message) -> Option<(IpAddr, u8, u8)> {
     }
 }
 
+/// The NSID option of a response, as text.
+pub fn nsid(m: &Message) -> Option<String> {
+    match m.edns.as_ref()?.option(EdnsCode::NSID)? {
+        EdnsOption::NSID(p) => Some(String::from_utf8_lossy(p.as_ref()).into_owned()),
+        _ => None,
+    }
+}
+
 pub fn ip(s: &str) -> IpAddr {
     s.parse().expect("ip")
+}
+
+/// Runs the real `dig` (bind9-dnsutils) against `server` with `args`, off
+/// the test's runtime (the server under test may be answering on it), and
+/// returns its standard output. Panics, saying what to install, if `dig` is
+/// missing: a test that needs it never passes by skipping.
+pub async fn real_dig(server: SocketAddr, args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new("dig");
+    cmd.arg(format!("@{}", server.ip()))
+        .args(["-p", &server.port().to_string()])
+        .args(["+time=3", "+tries=1"])
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("dig task")
+        .unwrap_or_else(|e| {
+            panic!("cannot run `dig` ({e}): install it with `apt-get install -y bind9-dnsutils`")
+        });
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "dig {args:?} failed: {text}");
+    text
 }
