@@ -5,6 +5,7 @@ mod harness;
 
 mod admin;
 mod check;
+mod cli;
 mod dns;
 mod failover;
 mod probe;
