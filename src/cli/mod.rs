@@ -4,6 +4,7 @@ mod admin_client;
 mod check;
 mod explain;
 mod man;
+mod notify;
 mod serve;
 mod status;
 

@@ -14,3 +14,4 @@ mod proxy_backend;
 mod proxy_h1;
 mod reload;
 mod steering;
+mod systemd;
