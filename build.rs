@@ -1,22 +1,30 @@
 //! Build script: puts the git commit into `geosteer --version` when the crate
-//! is built from a checkout. From a source archive (no `.git`) or without a
-//! `git` binary the version is the package version alone; the build never
-//! fails for want of git.
+//! is built from a checkout, or names the one given in `GEOSTEER_COMMIT`
+//! (a container build, whose context holds no `.git`). From a source archive
+//! (no `.git`) or without a `git` binary the version is the package version
+//! alone; the build never fails for want of git.
 
 use std::path::Path;
 use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=GEOSTEER_COMMIT");
     let version = env!("CARGO_PKG_VERSION");
     let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
     let dir = Path::new(&dir);
-    // Only this crate's own checkout: a source archive unpacked inside some
-    // other repository must not report that repository's commit.
-    let full = match dir.join(".git").exists() {
-        true => commit(dir).map(|c| format!("{version} ({c})")),
-        false => None,
+    let given = std::env::var("GEOSTEER_COMMIT")
+        .ok()
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    let hash = match given {
+        Some(c) => Some(c),
+        // Only this crate's own checkout: a source archive unpacked inside
+        // some other repository must not report that repository's commit.
+        None if dir.join(".git").exists() => commit(dir),
+        None => None,
     };
+    let full = hash.map(|c| format!("{version} ({c})"));
     println!(
         "cargo:rustc-env=GEOSTEER_VERSION={}",
         full.as_deref().unwrap_or(version)

@@ -88,7 +88,7 @@ fn the_man_page_is_roff_and_names_every_subcommand() {
 }
 
 #[test]
-fn version_names_the_commit_of_a_checkout() {
+fn version_names_the_commit_of_a_checkout_or_the_one_given() {
     let version = run(&["--version"]);
     let version = version.trim();
     let pkg = env!("CARGO_PKG_VERSION");
@@ -99,6 +99,11 @@ fn version_names_the_commit_of_a_checkout() {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(given) = option_env!("GEOSTEER_COMMIT").filter(|c| !c.trim().is_empty()) {
+        // A build that was told its commit (the Containerfile's build argument).
+        assert_eq!(version, format!("geosteer {pkg} ({})", given.trim()));
+        return;
+    }
     match head {
         Some(head) if std::path::Path::new(dir).join(".git").exists() => {
             // "geosteer 0.1.0 (abc1234)": a prefix of HEAD's full hash.
