@@ -3,6 +3,8 @@
 mod admin_client;
 mod check;
 mod explain;
+mod man;
+mod notify;
 mod serve;
 mod status;
 
@@ -18,8 +20,15 @@ pub const DEFAULT_ADMIN: &str = "http://127.0.0.1:8053";
 #[derive(Debug, Parser)]
 #[command(
     name = "geosteer",
-    version,
-    about = "Health-aware global DNS load balancer"
+    // The package version, and the git commit when built from a checkout (build.rs).
+    version = env!("GEOSTEER_VERSION"),
+    about = "Health-aware global DNS load balancer",
+    long_about = "Health-aware global DNS load balancer: an authoritative DNS server that \
+answers each A/AAAA query for a balanced name with endpoints of the pool picked from the \
+client's location, the configured weights and the live health of each pool.\n\n\
+serve reloads its config on SIGHUP and drains and exits on SIGTERM or SIGINT; under \
+systemd (Type=notify) it reports READY=1 once its DNS sockets answer. Log filter: \
+GEOSTEER_LOG. Admin token for drain and undrain: GEOSTEER_ADMIN_TOKEN."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,20 +45,25 @@ pub enum LogFormat {
 pub enum Command {
     /// Serve DNS, probes, the admin API and proxies from a config.
     Serve {
+        /// The config file; relative paths in it are relative to its folder.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Log lines as text or as JSON objects (on standard error).
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
     /// Validate a config and its zone files without serving.
     Check {
+        /// The config file to validate, with the zone files it names.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Show, step by step, how the answer for one client is chosen.
     Explain {
+        /// The balanced name (e.g. www.example.test).
         #[arg(long)]
         name: String,
+        /// The query type: A or AAAA.
         #[arg(long = "type", default_value = "A")]
         qtype: String,
         /// Client address, or subnet as in an ECS option (IP/PREFIX).
@@ -67,23 +81,38 @@ pub enum Command {
     },
     /// Print pools and endpoints of a running server.
     Status {
+        /// The running server's admin API.
         #[arg(long, default_value = DEFAULT_ADMIN)]
         admin: String,
     },
     /// Drain an endpoint of a pool (out of every answer at once).
     Drain {
+        /// The pool's name.
         pool: String,
+        /// The endpoint's address, as in the config.
         endpoint: String,
+        /// The running server's admin API (token: GEOSTEER_ADMIN_TOKEN).
         #[arg(long, default_value = DEFAULT_ADMIN)]
         admin: String,
     },
     /// Return a drained endpoint to rotation.
     Undrain {
+        /// The pool's name.
         pool: String,
+        /// The endpoint's address, as in the config.
         endpoint: String,
+        /// The running server's admin API (token: GEOSTEER_ADMIN_TOKEN).
         #[arg(long, default_value = DEFAULT_ADMIN)]
         admin: String,
     },
+    /// Print a shell completion script (e.g. `geosteer completions bash`).
+    Completions {
+        /// The shell: bash, zsh, fish (also elvish, powershell).
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, in roff (`geosteer man > geosteer.1`).
+    Man,
 }
 
 /// Runs one subcommand; the exit code is the process's.
@@ -110,6 +139,8 @@ pub fn run(cli: Cli) -> ExitCode {
             endpoint,
             admin,
         } => status::drain(&admin, &pool, &endpoint, false),
+        Command::Completions { shell } => man::completions(shell),
+        Command::Man => man::man(),
     };
     match result {
         Ok(code) => code,

@@ -1,4 +1,6 @@
 //! `geosteer serve`: runs everything until SIGTERM or SIGINT; SIGHUP reloads.
+//! Under systemd (`Type=notify`) it says READY once DNS answers, RELOADING
+//! and READY around a reload, and STOPPING when it begins to shut down.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -6,6 +8,7 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 use super::LogFormat;
+use super::notify::{self, READY, RELOADING, STOPPING};
 
 /// Default log filter: hickory logs two lines per query at INFO, which costs
 /// about a third of the query path.
@@ -26,7 +29,15 @@ pub fn run(path: &Path, format: LogFormat) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         };
+        // app::start returns with the DNS sockets bound and their workers
+        // running: a query sent from now on is answered.
+        let addrs: Vec<String> = running.dns_addrs.iter().map(|a| a.to_string()).collect();
+        notify::notify(&format!(
+            "{READY}\nSTATUS=answering DNS on {}",
+            addrs.join(", ")
+        ));
         wait_for_signals(&running).await?;
+        notify::notify(STOPPING);
         tracing::info!("shutting down");
         running.stop().await;
         Ok(ExitCode::SUCCESS)
@@ -59,9 +70,17 @@ async fn wait_for_signals(running: &crate::app::Running) -> anyhow::Result<()> {
             _ = stop.cancelled() => return Ok(()),
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading {}", running.config_path.display());
-                if let Err(e) = running.reload().await {
-                    tracing::error!("reload failed, still serving the previous config: {e}");
-                }
+                notify::notify(RELOADING);
+                let status = match running.reload().await {
+                    Ok(()) => "STATUS=reloaded".to_string(),
+                    Err(e) => {
+                        tracing::error!("reload failed, still serving the previous config: {e}");
+                        // One line: the first problem, the rest are in the log.
+                        let first = e.to_string().lines().next().unwrap_or_default().to_string();
+                        format!("STATUS=reload failed, serving the previous config: {first}")
+                    }
+                };
+                notify::notify(&format!("{READY}\n{status}"));
             }
         }
     }

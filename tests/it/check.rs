@@ -60,6 +60,34 @@ fn the_shipped_default_config_passes() {
     );
 }
 
+/// The config the Containerfile installs as /etc/geosteer/geosteer.toml,
+/// with its GeoIP path (/usr/share/geosteer/geoip in the image) pointed at
+/// the checkout's copy and the example zone beside it, as in the image.
+#[test]
+fn the_container_config_passes() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let shipped = std::fs::read_to_string(format!("{root}/dist/container/geosteer.toml"))
+        .expect("dist/container/geosteer.toml");
+    assert!(shipped.contains("\"/usr/share/geosteer/geoip/country.mmdb\""));
+    assert!(shipped.contains("dns_listen = [\"0.0.0.0:53\"]"));
+    let config = shipped.replace("/usr/share/geosteer/geoip/", &format!("{root}/geoip/"));
+    let zone = std::fs::read(format!("{root}/zones/example.test.zone")).expect("zone");
+    let (dir, path) = write_config(&config, &[]);
+    std::fs::create_dir(dir.path().join("zones")).expect("zones folder");
+    std::fs::write(dir.path().join("zones/example.test.zone"), zone).expect("zone");
+    let out = Command::new(env!("CARGO_BIN_EXE_geosteer"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run geosteer check");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A broken config: its text, extra files beside it, and what the error must name.
 type Case<'a> = (String, Vec<(&'a str, &'a [u8])>, &'a [&'a str]);
 

@@ -5,6 +5,7 @@ mod harness;
 
 mod admin;
 mod check;
+mod cli;
 mod dns;
 mod failover;
 mod fleet;
@@ -15,4 +16,5 @@ mod proxy_backend;
 mod proxy_h1;
 mod reload;
 mod steering;
+mod systemd;
 mod zonefiles;

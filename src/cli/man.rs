@@ -1,0 +1,90 @@
+//! `geosteer completions SHELL` and `geosteer man`: shell completion scripts
+//! (clap_complete) and a roff man page (clap_mangen), both generated from the
+//! same clap definitions as the parser, so they cannot drift from it.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::CommandFactory;
+use clap_mangen::Man;
+
+use super::Cli;
+
+/// Prints the completion script for `shell`.
+pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "geosteer", &mut script);
+    print(&script)
+}
+
+/// Prints the man page.
+pub fn man() -> anyhow::Result<ExitCode> {
+    print(&render().context("rendering the man page")?)
+}
+
+/// One page for the whole tool: clap_mangen's top-level sections, then a
+/// section per subcommand with its description, synopsis and options (rather
+/// than the `geosteer-serve(1)`-style references of clap_mangen's own
+/// SUBCOMMANDS section, pages nobody installs), so that
+/// `geosteer man > geosteer.1` is the whole manual.
+fn render() -> std::io::Result<Vec<u8>> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut page = Vec::new();
+    let top = Man::new(cmd.clone());
+    top.render_title(&mut page)?;
+    top.render_name_section(&mut page)?;
+    top.render_synopsis_section(&mut page)?;
+    top.render_description_section(&mut page)?;
+    top.render_options_section(&mut page)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("geosteer {}", sub.get_name());
+        writeln!(page, ".SH \"{}\"", name.to_uppercase())?;
+        let man = Man::new(sub.clone());
+        for part in [
+            Man::render_description_section,
+            Man::render_synopsis_section,
+            Man::render_options_section,
+        ] {
+            let mut text = Vec::new();
+            part(&man, &mut text)?;
+            // The subcommand's parts share its one heading.
+            page.extend(text.split_inclusive(|&b| b == b'\n').flat_map(|line| {
+                if line.starts_with(b".SH ") {
+                    b".PP\n"
+                } else {
+                    line
+                }
+            }));
+        }
+    }
+    top.render_version_section(&mut page)?;
+    Ok(with_title_first(&page))
+}
+
+/// clap_mangen defines the `Aq` string (an apostrophe that groff and other
+/// formatters both print) before every section, the title included; man(7)
+/// wants `.TH` first. Keeps one definition, right after the title.
+fn with_title_first(page: &[u8]) -> Vec<u8> {
+    const AQ: [&[u8]; 2] = [b".ie \\n(.g .ds Aq \\(aq\n", b".el .ds Aq '\n"];
+    let mut out = Vec::with_capacity(page.len());
+    for line in page.split_inclusive(|&b| b == b'\n') {
+        if AQ.contains(&line) {
+            continue;
+        }
+        out.extend_from_slice(line);
+        if line.starts_with(b".TH ") {
+            AQ.iter().for_each(|l| out.extend_from_slice(l));
+        }
+    }
+    out
+}
+
+fn print(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("writing to standard output")?;
+    Ok(ExitCode::SUCCESS)
+}
