@@ -19,7 +19,6 @@
 pub mod etcd;
 pub mod store;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +33,7 @@ use crate::config::ClusterConfig;
 use crate::health::fleet::{DrainRecord, FleetView, NodeInfo};
 use crate::state::Shared;
 use etcd::{Etcd, EtcdError, Event, Watch, WatchMessage, Write};
-use store::{Layout, Published};
+use store::{Layout, Ledger};
 
 /// Pause between reconnection attempts.
 const RETRY: Duration = Duration::from_secs(1);
@@ -94,7 +93,7 @@ impl Cluster {
             config: config.clone(),
             instance: format!("{:016x}", rand::random::<u64>()),
             lease: None,
-            written: HashMap::new(),
+            ledger: Ledger::default(),
             node_written: None,
             view: FleetView {
                 node,
@@ -138,7 +137,7 @@ struct Link {
     instance: String,
     lease: Option<i64>,
     /// This node's verdicts as last written under the current lease.
-    written: HashMap<String, Published>,
+    ledger: Ledger,
     /// The node record as last written.
     node_written: Option<String>,
     view: FleetView,
@@ -252,7 +251,7 @@ impl Link {
         };
         // Whatever was written before the outage may be partial or under a
         // lease that expired: write everything again.
-        self.written.clear();
+        self.ledger.forget();
         self.node_written = None;
         self.publish(lease).await?;
         let (revision, kvs) = self.etcd.range(&self.layout.root).await?;
@@ -265,7 +264,7 @@ impl Link {
         let own = format!("{}health/{}/", self.layout.root, self.view.node);
         let mut stale = Vec::new();
         for kv in kvs {
-            if kv.key.starts_with(&own) && !self.written.contains_key(&kv.key) {
+            if kv.key.starts_with(&own) && !self.ledger.holds(&kv.key) {
                 // Left by an earlier run of this node (a removed endpoint).
                 stale.push(Write::Delete(kv.key.clone()));
             }
@@ -407,10 +406,21 @@ impl Link {
                 lease,
             ));
         }
-        let desired =
-            store::local_verdicts(&self.layout, &self.view.node, &snap.config, &snap.health);
+        if snap.generation != self.ledger.generation() {
+            // A reload: carry over what is still ours, withdraw the rest.
+            let old = std::mem::take(&mut self.ledger);
+            let (ledger, deletes) = Ledger::new(
+                &self.layout,
+                &self.view.node,
+                &snap.config,
+                snap.generation,
+                old,
+            );
+            self.ledger = ledger;
+            writes.extend(deletes);
+        }
+        writes.extend(self.ledger.plan(&snap.health, lease));
         drop(snap);
-        writes.extend(store::plan(&mut self.written, desired, lease));
         if writes.is_empty() {
             return Ok(());
         }
@@ -421,7 +431,7 @@ impl Link {
             }
             Err(e) => {
                 // Unknown what landed: write everything on reconnection.
-                self.written.clear();
+                self.ledger.forget();
                 Err(e)
             }
         }

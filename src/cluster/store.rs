@@ -8,11 +8,11 @@
 //! ```
 //!
 //! A node writes its verdicts only when they change in a way that matters
-//! ([`worth_writing`]): up/down, the reason, the state's start, an error rate
-//! moved by 5 points, a latency moved by 20 % and 5 ms. In steady state the
+//! ([`Ledger::plan`]): an endpoint's up/down, reason or the state's start; a
+//! pool's degraded vote, or its latency by 20 % and 5 ms. In steady state the
 //! only traffic is the lease keep-alive.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -216,81 +216,175 @@ fn remote_entry<'v>(view: &'v mut FleetView, node: &str) -> &'v mut RemoteNode {
     view.remote.entry(Arc::from(node)).or_default()
 }
 
-/// A value this node has published, to compare the next one with.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Published {
-    Endpoint(Verdict),
-    Pool(PoolVerdict),
+/// This node's verdicts as written to etcd, slot by slot in one config
+/// generation's order, so that comparing the health view with them after
+/// every snapshot (up to ten a second) allocates nothing but the writes.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    generation: u64,
+    pools: Vec<PoolSlots>,
 }
 
-/// This node's own verdicts as they should stand in etcd now, by key.
-/// Endpoints without a first probe result (unknown) have no verdict yet, and
-/// pools without a monitor publish nothing: every node counts their
-/// endpoints as up anyway.
-pub fn local_verdicts(
-    layout: &Layout,
-    node: &str,
-    config: &Config,
-    health: &HealthView,
-) -> BTreeMap<String, Published> {
-    let mut out = BTreeMap::new();
-    for (pool, ph) in config.pools.iter().zip(&health.pools) {
-        if pool.monitor.is_none() {
-            continue;
+#[derive(Debug)]
+struct PoolSlots {
+    /// None for pools without a monitor: every node counts their endpoints
+    /// as up, so they publish nothing.
+    key: Option<String>,
+    written: Option<PoolVerdict>,
+    endpoints: Vec<(String, Option<Verdict>)>,
+}
+
+impl Ledger {
+    /// The ledger for `config` (of `generation`). What `old` wrote for keys
+    /// that remain is kept; the returned deletes withdraw the rest (endpoints
+    /// and pools a reload removed).
+    pub fn new(
+        layout: &Layout,
+        node: &str,
+        config: &Config,
+        generation: u64,
+        old: Ledger,
+    ) -> (Ledger, Vec<Write>) {
+        let mut before: HashMap<String, Slot> = old.into_slots().collect();
+        let pools = config
+            .pools
+            .iter()
+            .map(|pool| {
+                let monitored = pool.monitor.is_some();
+                let key = monitored.then(|| layout.pool(node, &pool.name));
+                let written = key.as_ref().and_then(|k| match before.remove(k) {
+                    Some(Slot::Pool(v)) => Some(v),
+                    _ => None,
+                });
+                let endpoints = pool
+                    .endpoints
+                    .iter()
+                    .map(|e| {
+                        let key = layout.endpoint(node, &pool.name, e.address);
+                        let written = match monitored.then(|| before.remove(&key)).flatten() {
+                            Some(Slot::Endpoint(v)) => Some(v),
+                            _ => None,
+                        };
+                        (key, written)
+                    })
+                    .collect();
+                PoolSlots {
+                    key,
+                    written,
+                    endpoints,
+                }
+            })
+            .collect();
+        let deletes = before.into_keys().map(Write::Delete).collect();
+        (Ledger { generation, pools }, deletes)
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Forgets what was written (after a failed write, or on a new lease):
+    /// the next plan writes everything.
+    pub fn forget(&mut self) {
+        for p in &mut self.pools {
+            p.written = None;
+            for e in &mut p.endpoints {
+                e.1 = None;
+            }
         }
-        out.insert(
-            layout.pool(node, &pool.name),
-            Published::Pool(PoolVerdict {
+    }
+
+    /// Whether `key` is one of this node's verdict keys now.
+    pub fn holds(&self, key: &str) -> bool {
+        self.pools
+            .iter()
+            .any(|p| p.key.as_deref() == Some(key) || p.endpoints.iter().any(|(k, _)| k == key))
+    }
+
+    /// The writes that bring etcd to `health` (a view of this ledger's
+    /// generation), puts under `lease`. The ledger records them as done; the
+    /// caller calls [`forget`](Self::forget) if they fail.
+    pub fn plan(&mut self, health: &HealthView, lease: i64) -> Vec<Write> {
+        let mut writes = Vec::new();
+        for (slots, ph) in self.pools.iter_mut().zip(&health.pools) {
+            let Some(pool_key) = &slots.key else {
+                continue;
+            };
+            let verdict = PoolVerdict {
                 degraded: ph.degraded_here,
                 latency_ms: ph.latency.map(|l| l.as_secs_f64() * 1000.0),
                 error_rate: ph.error_rate,
-            }),
-        );
-        for (e, eh) in pool.endpoints.iter().zip(&ph.endpoints) {
-            let up = match eh.local {
-                EndpointState::Unknown => continue,
-                s => s == EndpointState::Up,
             };
-            out.insert(
-                layout.endpoint(node, &pool.name, e.address),
-                Published::Endpoint(Verdict {
-                    up,
-                    reason: if up {
-                        None
-                    } else {
-                        eh.last_error.as_deref().map(str::to_string)
-                    },
-                    latency_ms: eh.latency.map(|l| l.as_secs_f64() * 1000.0),
-                    error_rate: eh.error_rate,
-                    since: eh.since_unix_ms,
-                }),
-            );
+            if slots
+                .written
+                .as_ref()
+                .is_none_or(|w| pool_moved(w, &verdict))
+            {
+                put(&mut writes, pool_key, &verdict, lease);
+                slots.written = Some(verdict);
+            }
+            for ((key, written), eh) in slots.endpoints.iter_mut().zip(&ph.endpoints) {
+                let up = match eh.local {
+                    EndpointState::Unknown => {
+                        if written.take().is_some() {
+                            writes.push(Write::Delete(key.clone()));
+                        }
+                        continue;
+                    }
+                    s => s == EndpointState::Up,
+                };
+                let reason = if up { None } else { eh.last_error.as_deref() };
+                let changed = written.as_ref().is_none_or(|w| {
+                    w.up != up || w.reason.as_deref() != reason || w.since != eh.since_unix_ms
+                });
+                if changed {
+                    let verdict = Verdict {
+                        up,
+                        reason: reason.map(str::to_string),
+                        latency_ms: eh.latency.map(|l| l.as_secs_f64() * 1000.0),
+                        error_rate: eh.error_rate,
+                        since: eh.since_unix_ms,
+                    };
+                    put(&mut writes, key, &verdict, lease);
+                    *written = Some(verdict);
+                }
+            }
         }
+        writes
     }
-    out
+
+    fn into_slots(self) -> impl Iterator<Item = (String, Slot)> {
+        self.pools.into_iter().flat_map(|p| {
+            let pool = p.key.zip(p.written).map(|(k, v)| (k, Slot::Pool(v)));
+            let endpoints = p
+                .endpoints
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, Slot::Endpoint(v))));
+            pool.into_iter().chain(endpoints)
+        })
+    }
 }
 
-/// Whether `new` differs from what was `old`ly written enough to write it.
-pub fn worth_writing(old: &Published, new: &Published) -> bool {
-    match (old, new) {
-        (Published::Endpoint(a), Published::Endpoint(b)) => {
-            a.up != b.up
-                || a.reason != b.reason
-                || a.since != b.since
-                || moved_rate(a.error_rate, b.error_rate)
-                || moved_latency(a.latency_ms, b.latency_ms)
-        }
-        (Published::Pool(a), Published::Pool(b)) => {
-            a.degraded != b.degraded
-                || moved_rate(a.error_rate, b.error_rate)
-                || moved_latency(a.latency_ms, b.latency_ms)
-        }
-        _ => true,
+/// A written value, carried across a reload by key.
+enum Slot {
+    Pool(PoolVerdict),
+    Endpoint(Verdict),
+}
+
+fn put<T: serde::Serialize>(writes: &mut Vec<Write>, key: &str, value: &T, lease: i64) {
+    if let Ok(json) = serde_json::to_string(value) {
+        writes.push(Write::Put(key.to_string(), json, lease));
     }
 }
 
-fn moved_rate(a: f64, b: f64) -> bool {
-    (a - b).abs() >= 0.05 || ((a == 0.0) != (b == 0.0))
+/// Whether a pool's verdict moved enough to write: its degraded vote, or
+/// its latency by 20 % and 5 ms (the nearest-vantage `latency` policy reads
+/// it). An endpoint's verdict is written when its state, reason or the
+/// state's start change; its latency and error rate ride along, for
+/// display, and are not reasons to write on their own: in steady state the
+/// only traffic is the lease keep-alive.
+pub fn pool_moved(old: &PoolVerdict, new: &PoolVerdict) -> bool {
+    old.degraded != new.degraded || moved_latency(old.latency_ms, new.latency_ms)
 }
 
 fn moved_latency(a: Option<f64>, b: Option<f64>) -> bool {
@@ -302,42 +396,6 @@ fn moved_latency(a: Option<f64>, b: Option<f64>) -> bool {
         (None, None) => false,
         _ => true,
     }
-}
-
-/// The writes that bring etcd from `written` to `desired` (puts under
-/// `lease`, deletes of what is no longer desired). `written` is updated as
-/// if they succeed; the caller resets it on failure.
-pub fn plan(
-    written: &mut HashMap<String, Published>,
-    desired: BTreeMap<String, Published>,
-    lease: i64,
-) -> Vec<Write> {
-    let mut writes = Vec::new();
-    let stale: Vec<String> = written
-        .keys()
-        .filter(|k| !desired.contains_key(*k))
-        .cloned()
-        .collect();
-    for key in stale {
-        written.remove(&key);
-        writes.push(Write::Delete(key));
-    }
-    for (key, value) in desired {
-        let write = written
-            .get(&key)
-            .is_none_or(|old| worth_writing(old, &value));
-        if write {
-            let json = match &value {
-                Published::Endpoint(v) => serde_json::to_string(v),
-                Published::Pool(v) => serde_json::to_string(v),
-            };
-            if let Ok(json) = json {
-                writes.push(Write::Put(key.clone(), json, lease));
-                written.insert(key, value);
-            }
-        }
-    }
-    writes
 }
 
 #[cfg(test)]
@@ -472,45 +530,77 @@ mod tests {
     }
 
     #[test]
-    fn only_changes_that_matter_are_written() {
-        let mut written = HashMap::new();
-        let verdict = |up: bool, latency: f64, error_rate: f64| {
-            Published::Endpoint(Verdict {
-                up,
-                reason: (!up).then(|| "timeout".into()),
-                latency_ms: Some(latency),
-                error_rate,
-                since: 1,
-            })
+    fn only_changes_that_matter_are_written_and_reloads_withdraw() {
+        use crate::health::HealthBook;
+        use crate::health::{Observation, Source, Target};
+        use std::time::{Duration, Instant};
+        let text = "[server]\ndns_listen = [\"127.0.0.1:53\"]\n[monitors.m]\ntype = \"tcp\"\nfall = 1\nrise = 1\n[pools.p]\nmonitor = \"m\"\nendpoints = [{ address = \"192.0.2.1\" }, { address = \"192.0.2.2\" }]\n[pools.plain]\nendpoints = [{ address = \"192.0.2.9\" }]\n";
+        let parse = |t: &str| {
+            crate::config::parse(t, std::path::Path::new("t.toml"), std::path::Path::new("."))
+                .map(|c| c.0)
+                .unwrap_or_else(|e| panic!("{e}"))
         };
-        let desired = |v: Published| BTreeMap::from([("k".to_string(), v)]);
-        assert_eq!(
-            plan(&mut written, desired(verdict(true, 10.0, 0.0)), 7).len(),
-            1
-        );
-        // Probe-to-probe jitter: nothing to write.
-        assert!(plan(&mut written, desired(verdict(true, 12.0, 0.0)), 7).is_empty());
-        assert!(plan(&mut written, desired(verdict(true, 14.0, 0.0)), 7).is_empty());
-        // A real move in latency, then in error rate (small moves after it
-        // are not), then the state.
-        assert_eq!(
-            plan(&mut written, desired(verdict(true, 40.0, 0.0)), 7).len(),
-            1
-        );
-        assert_eq!(
-            plan(&mut written, desired(verdict(true, 40.0, 0.1)), 7).len(),
-            1
-        );
-        assert!(plan(&mut written, desired(verdict(true, 40.0, 0.12)), 7).is_empty());
-        let writes = plan(&mut written, desired(verdict(false, 40.0, 0.1)), 7);
+        let config = parse(text);
+        let layout = Layout::new("/g");
+        let mut book = HealthBook::new(&config, 1);
+        let t0 = Instant::now();
+        let probe = |book: &mut HealthBook, i: u32, ok: bool, ms: u64, at: u64| {
+            book.observe(
+                Observation {
+                    generation: 1,
+                    target: Target::Endpoint(crate::config::PoolId(0), i),
+                    source: Source::Probe,
+                    ok,
+                    latency: Duration::from_millis(ms),
+                    error: (!ok).then(|| "refused".to_string()),
+                },
+                t0 + Duration::from_millis(at),
+                at,
+            );
+        };
+        let (mut ledger, deletes) = Ledger::new(&layout, "n1", &config, 1, Ledger::default());
+        assert!(deletes.is_empty());
+        // Before any probe: the pool's verdict only (endpoints are unknown;
+        // the pool without a monitor publishes nothing).
+        let w = ledger.plan(&book.view(), 7);
         assert!(
-            matches!(&writes[..], [Write::Put(k, v, 7)] if k == "k" && v.contains("\"up\":false"))
+            matches!(&w[..], [Write::Put(k, _, 7)] if k == "/g/health/n1/p/_pool"),
+            "{w:?}"
         );
-        // A key no longer desired (endpoint removed by a reload) is deleted.
+        probe(&mut book, 0, true, 1, 10);
+        probe(&mut book, 1, true, 1, 10);
+        // Both endpoints' first verdicts, and the pool's (its latency appeared).
+        let w = ledger.plan(&book.view(), 7);
+        assert_eq!(w.len(), 3, "{w:?}");
+        // Probe-to-probe jitter in latency: nothing to write.
+        probe(&mut book, 0, true, 3, 20);
+        probe(&mut book, 1, true, 2, 20);
+        assert!(ledger.plan(&book.view(), 7).is_empty());
+        // A state change is written, with its reason.
+        probe(&mut book, 1, false, 1, 30);
+        let w = ledger.plan(&book.view(), 7);
+        assert!(
+            w.iter().any(|w| matches!(w, Write::Put(k, v, 7) if k == "/g/health/n1/p/192.0.2.2" && v.contains("\"reason\":\"refused\""))),
+            "{w:?}"
+        );
+        assert!(ledger.plan(&book.view(), 7).is_empty(), "written once");
+        // After a failed write everything is written again.
+        ledger.forget();
+        assert_eq!(ledger.plan(&book.view(), 7).len(), 3);
+        // A reload drops 192.0.2.2: its key is withdrawn, the rest carried.
+        let smaller = parse(&text.replace(", { address = \"192.0.2.2\" }", ""));
+        let (mut ledger, deletes) = Ledger::new(&layout, "n1", &smaller, 2, ledger);
         assert_eq!(
-            plan(&mut written, BTreeMap::new(), 7),
-            vec![Write::Delete("k".into())]
+            deletes,
+            vec![Write::Delete("/g/health/n1/p/192.0.2.2".into())]
         );
-        assert!(written.is_empty());
+        assert!(ledger.holds("/g/health/n1/p/192.0.2.1"));
+        assert!(!ledger.holds("/g/health/n1/p/192.0.2.2"));
+        let mut book2 = book.clone();
+        book2.reload(&smaller, 2, t0 + Duration::from_millis(40));
+        assert!(
+            ledger.plan(&book2.view(), 7).is_empty(),
+            "kept verdicts are not rewritten"
+        );
     }
 }

@@ -342,6 +342,9 @@ fn the_fingerprint_ignores_per_node_tables_and_comments_only() {
     assert_eq!(fingerprint(&a), fingerprint(&b));
     let c = a.replace("192.0.2.1", "192.0.2.9");
     assert_ne!(fingerprint(&a), fingerprint(&c));
+}
+
+#[test]
 fn nsid_and_version_are_optional_printable_strings() {
     let (c, _) = parse_ok(MIN);
     assert_eq!((c.server.nsid, c.server.version), (None, None));
