@@ -330,7 +330,7 @@ def writes(binary, endpoints):
     tmp = tempfile.mkdtemp(prefix="geosteer-fleet-writes-")
     etcd = Etcd(tmp)
     listeners = Listeners(pools)
-    lines = ['[monitors.hc]\ntype = "tcp"\ninterval = "10s"\ntimeout = "2s"\nfall = 1\nrise = 1\n']
+    lines = ['[monitors.hc]\ntype = "tcp"\ninterval = "10s"\ntimeout = "2s"\nfall = 2\nrise = 2\n']
     for p in range(pools):
         eps = ", ".join(
             f'{{ address = "10.{p // 250}.{p % 250}.{e + 1}", probe = "127.0.0.1:{listeners.ports[p]}" }}'
@@ -392,7 +392,7 @@ def writes(binary, endpoints):
         print(
             f"writes: region failure ({failed} pools, {failed * per} endpoints down), {window} s: "
             f"{p3 - p2:.0f} etcd proposals ({(p3 - p2) / window:.2f}/s); geosteer txns {d('geosteer_cluster_etcd_txns_total'):.0f}, "
-            f"keys put {d('geosteer_cluster_etcd_puts_total'):.0f}",
+            f"keys put {d('geosteer_cluster_etcd_puts_total'):.0f}; re-syncs with etcd over the whole run {s3.get('geosteer_cluster_syncs_total', 0) - 3:.0f}",
             flush=True,
         )
     finally:

@@ -12,7 +12,10 @@ use tokio::net::{TcpSocket, TcpStream};
 pub async fn check(host: &str, port: u16, source: Option<IpAddr>) -> Result<(), String> {
     let Some(source) = source else {
         return match TcpStream::connect((host, port)).await {
-            Ok(stream) => Ok(abort(stream)),
+            Ok(stream) => {
+                abort(stream);
+                Ok(())
+            }
             Err(e) => Err(io_reason(&e)),
         };
     };
