@@ -98,6 +98,15 @@ lease = "2s"
         )
     }
 
+    /// Nodes 1, 2 and 3, without locations.
+    async fn three(&self) -> (TestServer, TestServer, TestServer) {
+        (
+            self.node(1, None).await,
+            self.node(2, None).await,
+            self.node(3, None).await,
+        )
+    }
+
     async fn node(&self, n: u8, location: Option<(f64, f64)>) -> TestServer {
         let db = mmdb::standard_country_db();
         TestServer::start(&self.config(n, location), &[("country.mmdb", &db)]).await
@@ -163,6 +172,24 @@ async fn wait_for(what: &str, within: Duration, mut check: impl AsyncFnMut() -> 
     }
 }
 
+/// Some vantage votes an endpoint down that others see up.
+async fn disputed(node: &TestServer) -> bool {
+    cluster(node).await["disputed"]
+        .as_array()
+        .is_some_and(|d| !d.is_empty())
+}
+
+/// One node's entry in a `/api/v1/cluster` answer (null when absent).
+fn node_named(cluster: &serde_json::Value, name: &str) -> serde_json::Value {
+    cluster["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["name"] == name)
+        .cloned()
+        .unwrap_or_default()
+}
+
 async fn vantages(node: &TestServer) -> u64 {
     cluster(node).await["vantages"].as_u64().unwrap_or(0)
 }
@@ -189,11 +216,7 @@ async fn fleet_of_three(
 async fn one_broken_vantage_moves_nothing_two_move_every_node() {
     let etcd = Etcd::start();
     let (fleet, a, _b) = fleet_of_three("quorum", &etcd, 0.5).await;
-    let (n1, n2, n3) = (
-        fleet.node(1, None).await,
-        fleet.node(2, None).await,
-        fleet.node(3, None).await,
-    );
+    let (n1, n2, n3) = fleet.three().await;
     let nodes = [&n1, &n2, &n3];
     wait_for("three vantages", Duration::from_secs(10), async || {
         vantages(&n1).await == 3
@@ -206,10 +229,7 @@ async fn one_broken_vantage_moves_nothing_two_move_every_node() {
     wait_for(
         "node 1's own verdict: down",
         Duration::from_secs(10),
-        async || {
-            let c = cluster(&n3).await;
-            c["disputed"].as_array().is_some_and(|d| !d.is_empty())
-        },
+        async || disputed(&n3).await,
     )
     .await;
     all_keep_answering(
@@ -294,11 +314,7 @@ async fn one_broken_vantage_moves_nothing_two_move_every_node() {
 async fn a_drain_on_one_node_drains_every_node_and_outlives_it() {
     let etcd = Etcd::start();
     let (fleet, _a, _b) = fleet_of_three("drain", &etcd, 0.5).await;
-    let (n1, n2, n3) = (
-        fleet.node(1, None).await,
-        fleet.node(2, None).await,
-        fleet.node(3, None).await,
-    );
+    let (n1, n2, n3) = fleet.three().await;
     wait_for("three vantages", Duration::from_secs(10), async || {
         vantages(&n3).await == 3
     })
@@ -406,11 +422,7 @@ async fn a_killed_node_s_votes_expire_with_its_lease() {
     wait_for(
         "node 1's vote counted",
         Duration::from_secs(10),
-        async || {
-            cluster(&n3).await["disputed"]
-                .as_array()
-                .is_some_and(|d| !d.is_empty())
-        },
+        async || disputed(&n3).await,
     )
     .await;
     all_keep_answering(
@@ -433,13 +445,7 @@ async fn a_killed_node_s_votes_expire_with_its_lease() {
     .await;
     let c = cluster(&n1).await;
     assert_eq!(c["vantages"], 2, "{c}");
-    let gone = c["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|n| n["name"] == "n2")
-        .cloned()
-        .unwrap_or_default();
+    let gone = node_named(&c, "n2");
     assert_eq!(gone["connected"], false, "n2 is listed as gone: {c}");
     n1.stop().await;
     n3.stop().await;
@@ -449,11 +455,7 @@ async fn a_killed_node_s_votes_expire_with_its_lease() {
 async fn losing_etcd_never_stops_answers_and_the_fleet_converges_after() {
     let mut etcd = Etcd::start();
     let (fleet, a, _b) = fleet_of_three("partition", &etcd, 0.5).await;
-    let (n1, n2, n3) = (
-        fleet.node(1, None).await,
-        fleet.node(2, None).await,
-        fleet.node(3, None).await,
-    );
+    let (n1, n2, n3) = fleet.three().await;
     let nodes = [&n1, &n2, &n3];
     wait_for("three vantages", Duration::from_secs(10), async || {
         vantages(&n1).await == 3
@@ -463,11 +465,7 @@ async fn losing_etcd_never_stops_answers_and_the_fleet_converges_after() {
     wait_for(
         "node 1's vote counted",
         Duration::from_secs(10),
-        async || {
-            cluster(&n2).await["disputed"]
-                .as_array()
-                .is_some_and(|d| !d.is_empty())
-        },
+        async || disputed(&n2).await,
     )
     .await;
 
@@ -594,13 +592,7 @@ async fn a_node_running_another_config_is_flagged() {
     })
     .await;
     let c = cluster(&n1).await;
-    let n2_view = c["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|n| n["name"] == "n2")
-        .cloned()
-        .unwrap_or_default();
+    let n2_view = node_named(&c, "n2");
     assert_eq!(n2_view["config_skew"], true, "{c}");
     let (_, metrics) = get(&format!("http://{}/metrics", n1.running.admin_addr)).await;
     assert!(
