@@ -12,6 +12,9 @@ pub struct Etcd {
     peer: SocketAddr,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// (CA, server certificate, server key) PEM paths: clients speak TLS
+    /// and must show a certificate the CA signed.
+    tls: Option<[PathBuf; 3]>,
 }
 
 /// The etcd binary: `$ETCD_BIN`, else `etcd` on PATH. A test that needs it
@@ -39,25 +42,44 @@ fn free_port() -> SocketAddr {
 
 impl Etcd {
     pub fn start() -> Etcd {
+        Etcd::start_with(None)
+    }
+
+    /// An etcd that serves clients over TLS and requires client certificates.
+    pub fn start_tls(ca: PathBuf, cert: PathBuf, key: PathBuf) -> Etcd {
+        Etcd::start_with(Some([ca, cert, key]))
+    }
+
+    fn start_with(tls: Option<[PathBuf; 3]>) -> Etcd {
         let mut etcd = Etcd {
             client: free_port(),
             peer: free_port(),
             dir: tempfile::tempdir().expect("tempdir"),
             child: None,
+            tls,
         };
         etcd.run();
         etcd
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.client)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.client)
     }
 
     fn run(&mut self) {
-        let client = format!("http://{}", self.client);
+        let client = self.url();
         let peer = format!("http://{}", self.peer);
         let log = std::fs::File::create(self.dir.path().join("etcd.log")).expect("log file");
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        if let Some([ca, cert, key]) = &self.tls {
+            command
+                .arg(format!("--trusted-ca-file={}", ca.display()))
+                .arg(format!("--cert-file={}", cert.display()))
+                .arg(format!("--key-file={}", key.display()))
+                .arg("--client-cert-auth");
+        }
+        let child = command
             .arg("--name=test")
             .arg(format!(
                 "--data-dir={}",
