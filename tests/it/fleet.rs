@@ -328,12 +328,13 @@ async fn a_drain_on_one_node_drains_every_node_and_outlives_it() {
     )
     .await;
     assert_eq!(code, 200, "{body}");
-    // Applied on node 1 before the call returned; on the others within a second.
+    // Applied on node 1 before the call returned; on the others within the
+    // watch delay (tens of ms here; the bound is generous for a busy CI).
     assert_eq!(
         answer(&n1, None).await,
         vec![B.parse::<IpAddr>().expect("ip")]
     );
-    all_answer(&[&n2, &n3], B, Duration::from_secs(1), "drained on node 1").await;
+    all_answer(&[&n2, &n3], B, Duration::from_secs(3), "drained on node 1").await;
     let drains = cluster(&n3).await["drains"].clone();
     assert_eq!(drains[0]["pool"], "a", "{drains}");
 
@@ -361,7 +362,7 @@ async fn a_drain_on_one_node_drains_every_node_and_outlives_it() {
     all_answer(
         &[&n2, &n3],
         A,
-        Duration::from_secs(2),
+        Duration::from_secs(3),
         "undrained on node 2",
     )
     .await;
