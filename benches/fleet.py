@@ -259,6 +259,31 @@ ttl = 5
             f"min {min(times):.2f} s, median {statistics.median(times):.2f} s, max {max(times):.2f} s "
             f"(bound: 1 s x fall 2 + 500 ms timeout = 2.5 s, plus the watch delay)"
         )
+        # A drain on node 1: how long until the other nodes' answers follow.
+        drains = []
+        for rep in range(reps):
+            wait_until("all answer a", 30, lambda: all_answer(nodes, "192.0.2.1"))
+            admin1 = nodes[0][2]
+            url = f"http://127.0.0.1:{admin1}/api/v1/pools/a/endpoints/192.0.2.1/drain"
+            t0 = time.monotonic()
+            urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10).read()
+            returned = time.monotonic() - t0
+            pending = {dns for _, dns, _ in nodes[1:]}
+            qid = 0
+            while pending and time.monotonic() - t0 < 10:
+                for dns in list(pending):
+                    qid = (qid + 1) & 0xFFFF
+                    if query(dns, qid) == {"192.0.2.2"}:
+                        pending.discard(dns)
+            if pending:
+                sys.exit("a drain never reached the other nodes")
+            drains.append(time.monotonic() - t0)
+            print(f"drain run {rep + 1}: call returned after {returned * 1000:.0f} ms, other nodes followed after {drains[-1] * 1000:.0f} ms", flush=True)
+            urllib.request.urlopen(urllib.request.Request(url.replace("/drain", "/undrain"), method="POST"), timeout=10).read()
+        print(
+            f"drain on one node -> every other node's answer, {reps} runs: min {min(drains) * 1000:.0f} ms, "
+            f"median {statistics.median(drains) * 1000:.0f} ms, max {max(drains) * 1000:.0f} ms"
+        )
     finally:
         for p, _, _ in nodes:
             p.terminate()
