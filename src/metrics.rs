@@ -81,6 +81,8 @@ pub struct Registry {
     probes: Mutex<BTreeMap<(String, String), Arc<ProbeCounters>>>,
     /// The fleet link's figures (zero without `[cluster]`).
     pub cluster: Arc<crate::cluster::ClusterCounters>,
+    /// Responses rate limiting dropped or truncated.
+    pub rrl: Arc<crate::dns::rrl::RrlCounters>,
 }
 
 /// The name label for queries that are not at a balanced name (bounded cardinality).

@@ -139,6 +139,25 @@ pub async fn render(State(st): State<AdminState>) -> Response {
             "geosteer_probe_duration_seconds_count{{pool=\"{pool}\",endpoint=\"{ep}\"}} {count}"
         );
     }
+    let rrl = &st.registry.rrl;
+    for (name, help, value) in [
+        (
+            "geosteer_dns_rrl_dropped_total",
+            "UDP responses dropped by response rate limiting.",
+            &rrl.dropped,
+        ),
+        (
+            "geosteer_dns_rrl_slipped_total",
+            "UDP responses sent truncated (empty, TC set) by response rate limiting.",
+            &rrl.slipped,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            value.load(Ordering::Relaxed)
+        );
+    }
     if snap.config.cluster.is_some() {
         cluster(&mut out, &st.registry.cluster, &snap);
     }

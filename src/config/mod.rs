@@ -118,6 +118,44 @@ pub struct ServerConfig {
     /// The CHAOS `version.bind` / `version.server` answer: printable ASCII,
     /// 1..=255 bytes (one TXT string). None: REFUSED.
     pub version: Option<String>,
+    /// Response rate limiting on UDP (`[server.rrl]`).
+    pub rrl: RrlConfig,
+}
+
+/// `[server.rrl]`: responses per second per client prefix and answer kind
+/// (see `dns::rrl`). On by default, with BIND's and Knot's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RrlConfig {
+    pub enabled: bool,
+    pub responses_per_second: u32,
+    /// How many seconds of debt an account may run up (BIND's `window`).
+    pub window_secs: u32,
+    /// Every `slip`-th dropped response goes out truncated (0: none).
+    pub slip: u32,
+    pub exempt: Vec<IpNet>,
+    pub table_size: usize,
+}
+
+impl Default for RrlConfig {
+    fn default() -> RrlConfig {
+        RrlConfig {
+            enabled: true,
+            responses_per_second: 20,
+            window_secs: 15,
+            slip: 2,
+            exempt: vec![
+                IpNet::V4(ipnet::Ipv4Net::new_assert(
+                    std::net::Ipv4Addr::new(127, 0, 0, 0),
+                    8,
+                )),
+                IpNet::V6(ipnet::Ipv6Net::new_assert(
+                    std::net::Ipv6Addr::LOCALHOST,
+                    128,
+                )),
+            ],
+            table_size: 100_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

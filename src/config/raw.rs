@@ -64,6 +64,20 @@ pub struct RawServer {
     pub nsid: Option<String>,
     /// What CHAOS `version.bind` / `version.server` answer.
     pub version: Option<String>,
+    /// `[server.rrl]`: response rate limiting.
+    pub rrl: Option<RawRrl>,
+}
+
+/// `[server.rrl]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRrl {
+    pub enabled: Option<bool>,
+    pub responses_per_second: Option<u32>,
+    pub window: Option<String>,
+    pub slip: Option<u32>,
+    pub exempt: Option<Vec<String>>,
+    pub table_size: Option<u32>,
 }
 
 /// `geoip` takes one path, or several (ip-location-db ships IPv4 and IPv6 apart).

@@ -28,14 +28,35 @@ pub struct DnsHandler {
     shared: Arc<Shared>,
     /// Queries not at a balanced name.
     other: Arc<NameCounters>,
+    /// Response rate limiting of UDP answers (`dns::udp` applies it).
+    rrl: Arc<super::rrl::Rrl>,
+    /// This handler answers for hickory's own UDP server (no fast path):
+    /// it gates UDP responses itself ([`super::rrl::gate`]).
+    gate_udp: bool,
 }
 
 impl DnsHandler {
     pub fn new(shared: Arc<Shared>, registry: &Registry) -> DnsHandler {
+        let table_size = shared.load().config.server.rrl.table_size;
         DnsHandler {
             shared,
             other: registry.name(OTHER_NAME),
+            rrl: Arc::new(super::rrl::Rrl::new(table_size, registry.rrl.clone())),
+            gate_udp: false,
         }
+    }
+
+    /// The same handler, gating UDP responses itself: for hickory's own UDP
+    /// server, whose answers do not pass through `dns::udp`.
+    pub fn gating_udp(&self) -> DnsHandler {
+        DnsHandler {
+            gate_udp: true,
+            ..self.clone()
+        }
+    }
+
+    pub fn rrl(&self) -> &Arc<super::rrl::Rrl> {
+        &self.rrl
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -61,6 +82,22 @@ impl DnsHandler {
 #[async_trait::async_trait]
 impl RequestHandler for DnsHandler {
     async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response: R,
+    ) -> ResponseInfo {
+        if self.gate_udp {
+            match super::rrl::gate::Gate::of(request, self, response) {
+                Ok(gate) => return self.answer::<_, T>(request, gate).await,
+                Err(response) => return self.answer::<_, T>(request, response).await,
+            }
+        }
+        self.answer::<_, T>(request, response).await
+    }
+}
+
+impl DnsHandler {
+    async fn answer<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
         response: R,

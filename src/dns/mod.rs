@@ -9,6 +9,7 @@
 //! - `client`: ECS or packet source → the address steering uses.
 //! - `answer`: response encoding, EDNS/ECS echo, UDP truncation with OPT.
 //! - `health_txt`: the `_health.<name>` TXT lines.
+//! - `rrl`: response rate limiting of UDP answers (per client prefix and kind).
 //! - `chaos`: CHAOS TXT `id.server`, `hostname.bind`, `version.bind`, `version.server`.
 
 pub mod answer;
@@ -19,6 +20,7 @@ pub mod handler;
 pub mod health_txt;
 #[cfg(target_os = "linux")]
 mod mmsg;
+pub mod rrl;
 pub mod server;
 pub mod udp;
 

@@ -41,7 +41,13 @@ impl DnsServer {
         fast_path: bool,
         handler: DnsHandler,
     ) -> Result<DnsServer, BindError> {
-        let mut server = Server::new(handler.clone());
+        // Without the fast path hickory's server sends UDP answers itself:
+        // its handler applies rate limiting (the fast path's workers do).
+        let mut server = Server::new(if fast_path {
+            handler.clone()
+        } else {
+            handler.gating_udp()
+        });
         let mut addrs = Vec::new();
         let mut fast_sockets = Vec::new();
         for want in listen {

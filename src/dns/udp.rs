@@ -117,6 +117,7 @@ impl Worker {
         let mut rng = SmallRng::from_rng(&mut rand::rng());
         let shared = self.handler.shared().clone();
         let other = self.handler.other_counters().clone();
+        let rrl = self.handler.rrl().clone();
         while !self.stop.load(Ordering::Relaxed) {
             // Timeouts (the stop poll), ICMP errors reported on the socket,
             // interrupted calls: none of them ends the loop.
@@ -126,6 +127,7 @@ impl Worker {
             let snap = shared.load();
             let mut tally = fast::Tally::new(&other);
             let mut ready = 0;
+            let now = rrl.now();
             for i in 0..n {
                 let Some((packet, src)) = batch.datagram(i) else {
                     continue;
@@ -143,8 +145,12 @@ impl Worker {
                     &mut replies[ready],
                 ) {
                     Outcome::Reply => {
-                        to[ready] = i;
-                        ready += 1;
+                        let limits = &snap.config.server.rrl;
+                        let zones = &snap.config.zones;
+                        if rrl.admit(limits, zones, src.ip(), &mut replies[ready], now) {
+                            to[ready] = i;
+                            ready += 1;
+                        }
                     }
                     Outcome::Drop => {}
                     Outcome::Fallback => self.fallback(packet, src),
@@ -177,7 +183,11 @@ impl Worker {
             tally.flush();
             match outcome {
                 Outcome::Reply => {
-                    let _ = self.socket.send_to(&out, src);
+                    let (limits, zones) = (&snap.config.server.rrl, &snap.config.zones);
+                    let rrl = self.handler.rrl();
+                    if rrl.admit(limits, zones, src.ip(), &mut out, rrl.now()) {
+                        let _ = self.socket.send_to(&out, src);
+                    }
                 }
                 Outcome::Drop => {}
                 Outcome::Fallback => self.fallback(&buf[..n], src),
@@ -194,6 +204,7 @@ impl Worker {
         let reply = UdpReply {
             socket: self.socket.clone(),
             dst: src,
+            limit: Some(self.handler.clone()),
         };
         let bytes = packet.to_vec();
         let slot = InFlight(self.in_flight.clone());
@@ -249,6 +260,8 @@ pub async fn answer_with_hickory<R: ResponseHandler>(
 pub struct UdpReply {
     socket: Arc<UdpSocket>,
     dst: SocketAddr,
+    /// Rate limiting (the handler's table and the current `[server.rrl]`).
+    limit: Option<DnsHandler>,
 }
 
 #[async_trait::async_trait]
@@ -264,7 +277,15 @@ impl ResponseHandler for UdpReply {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
-        let (info, bytes) = encode_udp(response)?;
+        let (info, mut bytes) = encode_udp(response)?;
+        if let Some(h) = &self.limit {
+            let snap = h.shared().load();
+            let (limits, zones) = (&snap.config.server.rrl, &snap.config.zones);
+            let rrl = h.rrl();
+            if !rrl.admit(limits, zones, self.dst.ip(), &mut bytes, rrl.now()) {
+                return Ok(info);
+            }
+        }
         self.socket.send_to(&bytes, self.dst)?;
         Ok(info)
     }

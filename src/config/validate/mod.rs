@@ -310,7 +310,56 @@ impl Validator<'_> {
             }),
             nsid,
             version,
+            rrl: self.rrl(raw.rrl.as_ref()),
         }
+    }
+
+    fn rrl(&mut self, raw: Option<&RawRrl>) -> RrlConfig {
+        let mut c = RrlConfig::default();
+        let Some(r) = raw else {
+            return c;
+        };
+        let key = |k: &str| format!("server.rrl.{k}");
+        c.enabled = r.enabled.unwrap_or(true);
+        if let Some(rate) = r.responses_per_second {
+            if !(1..=1_000_000).contains(&rate) {
+                self.err(
+                    key("responses_per_second"),
+                    "must be 1-1000000 (set enabled = false to turn rate limiting off)",
+                );
+            }
+            c.responses_per_second = rate.max(1);
+        }
+        let window = self.duration(&key("window"), r.window.as_deref(), Duration::from_secs(15));
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&window) {
+            self.err(key("window"), "must be 1s-1h");
+        }
+        c.window_secs = window.as_secs().clamp(1, 3600) as u32;
+        if let Some(slip) = r.slip {
+            if slip > 10 {
+                self.err(
+                    key("slip"),
+                    "must be 0-10 (0: drop every response over the limit; 1: truncate every one)",
+                );
+            }
+            c.slip = slip.min(10);
+        }
+        if let Some(exempt) = &r.exempt {
+            c.exempt.clear();
+            for (i, n) in exempt.iter().enumerate() {
+                match parse_net(n) {
+                    Ok(net) => c.exempt.push(net),
+                    Err(e) => self.err(format!("server.rrl.exempt[{i}]"), e),
+                }
+            }
+        }
+        if let Some(size) = r.table_size {
+            if !(1..=16_777_216).contains(&size) {
+                self.err(key("table_size"), "must be 1-16777216 accounts");
+            }
+            c.table_size = size.clamp(1, 16_777_216) as usize;
+        }
+        c
     }
 
     /// `server.nsid` and `server.version`: printable ASCII (space included)
