@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::app::Control;
+use crate::control::Control;
 use crate::health::PoolState;
 use crate::metrics::Registry;
 use crate::state::Shared;

@@ -1,5 +1,11 @@
 //! control: the operator's levers on a running server, shared by the admin
 //! API and signals: reload, drain and undrain, and the probe tasks' lifecycle.
+//! `app` builds a [`Control`] and hands it to `admin`; neither reaches into
+//! the other. What the levers ask of the health writer is a [`Command`].
+
+mod command;
+
+pub use command::Command;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -10,12 +16,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::health_writer::{Command, unix_ms};
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::health::Observation;
 use crate::metrics::Registry;
 use crate::proxy::Proxies;
 use crate::state::{Loaded, Shared};
+use crate::wallclock::unix_ms;
 
 /// What status shows about reloads.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -57,7 +63,7 @@ pub enum ActionError {
 
 impl Control {
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
+    pub(crate) fn new(
         config_path: PathBuf,
         shared: Arc<Shared>,
         registry: Arc<Registry>,
@@ -96,7 +102,7 @@ impl Control {
     }
 
     /// Starts the probes of one config generation, stopping the previous ones.
-    pub(super) fn spawn_probes(&self, config: Arc<Config>, generation: u64) {
+    pub(crate) fn spawn_probes(&self, config: Arc<Config>, generation: u64) {
         let token = self.shutdown.child_token();
         let old = std::mem::replace(
             &mut *self.probes.lock().unwrap_or_else(|e| e.into_inner()),
@@ -256,7 +262,7 @@ impl Control {
     }
 
     /// On shutdown: proxies stop taking work and let in-flight requests finish.
-    pub(super) async fn drain_proxies(&self) {
+    pub(crate) async fn drain_proxies(&self) {
         self.proxies.shutdown().await;
     }
 }
