@@ -4,20 +4,39 @@
 //! Pure core (no tokio, no sockets, no clock; `now` and `rng` are arguments):
 //! - [`config`]: `geosteer.toml` → typed, validated `Config`.
 //! - [`geo`]: client address → country, continent, coordinates.
-//! - [`health`]: endpoint and pool health; the `HealthView` queries read.
+//! - [`steer`]: (balanced name, client location, health) → `Decision`: the
+//!   candidate order per policy, the health walk, fail-open, the ECS scope.
+//! - [`health`]: endpoint and pool health; the `HealthBook` its one writer
+//!   owns and the `HealthView` queries read.
 //! - [`balance`]: picks a proxy backend's server (round robin, smooth weighted,
 //!   least connections, ip hash, power of two) and passive ejection.
 //!
-//! IO shells:
-//! - [`proxy`]: L7 (HTTP/1.1, HTTP/2, TLS) and L4 listeners, forwarding,
-//!   rate limits, draining; see [`proxy::Proxies`].
-//! - [`health`]: endpoint and pool health; the `HealthBook` its one writer
-//!   owns and the `HealthView` queries read.
+//! Shared state between the two:
+//! - [`state`]: the one `Snapshot` (config, steering table, zones, GeoIP,
+//!   health) behind an arc-swap; a query does one `load()`.
+//! - [`zone`]: zone files → the catalog and the fast path's fragments.
+//! - [`metrics`]: the data path's counters (plain relaxed atomics).
+//! - [`explain`]: the decision trace for `geosteer explain` and the admin API.
 //!
 //! IO shells (own sockets, tasks and timers; call the core):
+//! - [`dns`]: UDP (fast path, batched syscalls) and TCP listeners, the
+//!   hickory request handler, answers.
 //! - [`probe`]: a worker per monitored endpoint, sending `Observation`s.
+//! - [`proxy`]: L7 (HTTP/1.1, HTTP/2, TLS) and L4 listeners, forwarding,
+//!   rate limits, draining; see [`proxy::Proxies`].
 //! - [`cluster`]: a fleet node's link to etcd: publishes this node's
 //!   verdicts, watches the others', hands them to the health writer.
+//! - [`control`]: the operator's levers (reload, drain, undrain) and the
+//!   `Command`s they send the health writer; `app` builds it, `admin` uses it.
+//! - [`admin`]: the JSON admin API, `/metrics` and the status page.
+//! - [`app`]: starts and stops all of the above from one config; owns the
+//!   health writer.
+//! - [`cli`]: one file per subcommand; `main` only parses and calls it.
+//! - [`wallclock`]: Unix time for what operators read.
+//!
+//! Dependency direction: `cli → app → {dns, probe, proxy, cluster, admin,
+//! control} → state → {steer, health, balance, geo} → config`. `admin` reaches
+//! the running server only through `control`; it never names `app`.
 //!
 //! The data path of one DNS query over UDP: a `dns::udp` worker thread →
 //! `dns::fast::answer` loads one `state::Snapshot` → `steer::decide` (balanced
@@ -34,6 +53,7 @@ pub mod balance;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod control;
 pub mod dns;
 pub mod explain;
 pub mod geo;
@@ -43,4 +63,5 @@ pub mod probe;
 pub mod proxy;
 pub mod state;
 pub mod steer;
+pub mod wallclock;
 pub mod zone;

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::{AdminState, error};
-use crate::app::control_error_status;
+use crate::control::control_error_status;
 
 pub async fn reload(State(st): State<AdminState>) -> Response {
     match st.control.reload().await {

@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AdminState;
-use crate::app::health_writer::unix_ms;
 use crate::health::fleet::FleetView;
 use crate::health::{EndpointHealth, EndpointState};
 use crate::state::Snapshot;
+use crate::wallclock::unix_ms;
 
 #[derive(Debug, Serialize)]
 pub struct ClusterView {

@@ -6,7 +6,7 @@
 //! - `actions`: drain, undrain, reload.
 //! - `cluster`: the fleet's nodes and votes (`/api/v1/cluster`).
 //! - `auth`: the bearer token on every POST.
-//! - `metrics`: Prometheus text.
+//! - `metrics`: Prometheus text from one `prometheus-client` registry.
 //! - `page`: `GET /`.
 
 mod actions;
@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::app::Control;
+use crate::control::Control;
 use crate::health::PoolState;
 use crate::metrics::Registry;
 use crate::state::Shared;
@@ -39,9 +39,10 @@ pub struct AdminState {
 
 /// The admin API's routes; tests call it without a socket too.
 pub fn router(state: AdminState) -> Router {
+    let exposition = Arc::new(metrics::registry(&state));
     Router::new()
         .route("/", get(page::index))
-        .route("/metrics", get(metrics::render))
+        .route("/metrics", get(move || metrics::render(exposition.clone())))
         .route("/api/v1/status", get(status))
         .route("/api/v1/cluster", get(cluster::get))
         .route("/api/v1/pools/{pool}/health", get(pool_health))

@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use super::AdminState;
-use crate::app::ReloadStatus;
 use crate::config::PoolId;
+use crate::control::ReloadStatus;
 use crate::health::{EndpointState, PoolState};
 use crate::state::Snapshot;
 

@@ -13,49 +13,21 @@
 //! of snapshots, not 50k.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, PoolId};
+use crate::config::Config;
+use crate::control::Command;
 use crate::health::HealthBook;
 use crate::health::{Observation, Source, Target};
 use crate::metrics::Registry;
-use crate::state::{Loaded, Shared, Snapshot};
+use crate::state::{Shared, Snapshot};
+use crate::wallclock::unix_ms;
 
 /// Longest delay between an observation and the snapshot that shows it.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(100);
-
-/// What the admin API and reloads ask of the writer.
-pub enum Command {
-    Drain {
-        pool: PoolId,
-        endpoint: u32,
-        draining: bool,
-        done: oneshot::Sender<()>,
-    },
-    /// What the fleet's other nodes publish (and the fleet-wide drains), as
-    /// the cluster link last heard it.
-    Fleet {
-        view: Arc<crate::health::fleet::FleetView>,
-        done: oneshot::Sender<()>,
-    },
-    /// Swap in a new config: health history is carried over for endpoints
-    /// that did not change.
-    Reload {
-        loaded: Loaded,
-        generation: u64,
-        done: oneshot::Sender<()>,
-    },
-}
-
-pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// Counts a probe result in the metrics registry (by pool and endpoint name).
 pub fn count_probe(config: &Config, generation: u64, registry: &Registry, obs: &Observation) {

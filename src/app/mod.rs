@@ -6,7 +6,6 @@
 //! one full probe round runs (bounded by the longest monitor timeout) and only
 //! then are the DNS sockets bound, so the first answer already follows health.
 
-mod control;
 pub mod health_writer;
 
 use std::net::SocketAddr;
@@ -19,14 +18,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ConfigErrors;
+use crate::control::Control;
 use crate::dns::DnsHandler;
 use crate::dns::server::{BindError, DnsServer};
 use crate::health::HealthBook;
 use crate::metrics::Registry;
 use crate::proxy::Proxies;
 use crate::state::{Loaded, Shared, Snapshot};
-
-pub use control::{ActionError, Control, ReloadStatus, control_error_status};
 
 /// Observations queued for the writer before probes wait and proxies drop.
 const OBSERVATION_QUEUE: usize = 65_536;
@@ -80,7 +78,7 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
     let started = Instant::now();
     for obs in crate::probe::first_round(&config, generation).await {
         health_writer::count_probe(&config, generation, &registry, &obs);
-        book.observe(obs, Instant::now(), health_writer::unix_ms());
+        book.observe(obs, Instant::now(), crate::wallclock::unix_ms());
     }
     if config.pools.iter().any(|p| p.monitor.is_some()) {
         tracing::info!(

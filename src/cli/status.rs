@@ -157,7 +157,7 @@ fn ago(at: Option<u64>) -> String {
     let Some(at) = at else {
         return "-".into();
     };
-    let now = crate::app::health_writer::unix_ms();
+    let now = crate::wallclock::unix_ms();
     let secs = now.saturating_sub(at) / 1000;
     if secs == 0 {
         "now".into()

@@ -28,10 +28,11 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::health_writer::{Command, unix_ms};
 use crate::config::ClusterConfig;
+use crate::control::Command;
 use crate::health::fleet::{DrainRecord, FleetView, NodeInfo};
 use crate::state::Shared;
+use crate::wallclock::unix_ms;
 use etcd::{Etcd, EtcdError, Event, Watch, WatchMessage, Write};
 use store::{Layout, Ledger};
 

@@ -342,6 +342,117 @@ fn geoip2_city_schema() {
     assert_eq!(db.locate(ip("2001:db8:2::1")).country, None);
 }
 
+/// DB-IP City Lite shape (dbip-city-lite-YYYY-MM.mmdb): the GeoIP2 City
+/// layout (`continent.code`, `country.iso_code`, `location.latitude` and
+/// `longitude`) plus DB-IP's own fields, in one IPv6 tree holding IPv4 too.
+fn dbip_city_lite_writer() -> Writer {
+    let names = |en: &str| Value::map([("en", en), ("de", "x"), ("fr", "y")]);
+    let city = |geoname: u32, name: &str, cc: &str, lat: f64, lon: f64| {
+        Value::map([
+            ("city", Value::map([("names", names(name))])),
+            (
+                "continent",
+                Value::map([
+                    ("code", Value::from("EU")),
+                    ("geoname_id", Value::from(6255148_u32)),
+                    ("names", names("Europe")),
+                ]),
+            ),
+            (
+                "country",
+                Value::map([
+                    ("geoname_id", Value::from(geoname)),
+                    ("is_in_european_union", Value::from(true)),
+                    ("iso_code", Value::from(cc)),
+                    ("names", names(cc)),
+                ]),
+            ),
+            (
+                "location",
+                Value::map([
+                    ("latitude", Value::from(lat)),
+                    ("longitude", Value::from(lon)),
+                ]),
+            ),
+            (
+                "subdivisions",
+                Value::array([Value::map([("names", names("somewhere"))])]),
+            ),
+        ])
+    };
+    let mut w = Writer::new("DBIP-City-Lite");
+    insert(
+        &mut w,
+        "5.1.0.0/16",
+        city(2264397, "Lisbon", "PT", 38.7223, -9.1393),
+    );
+    insert(
+        &mut w,
+        "5.2.0.0/16",
+        city(798544, "Warsaw", "PL", 52.2298, 21.0118),
+    );
+    insert(
+        &mut w,
+        "2a02:2f0::/32",
+        city(798544, "Warsaw", "PL", 52.2298, 21.0118),
+    );
+    w
+}
+
+#[test]
+fn dbip_city_lite_schema() {
+    let dir = TempDir::new().unwrap();
+    let db = open(&[write(&dir, "dbip-city-lite.mmdb", &dbip_city_lite_writer())]);
+    let lisbon = db.locate(ip("5.1.2.3"));
+    assert_country(lisbon, "PT", Eu, 16);
+    assert_eq!(lisbon.coords, Some((38.7223, -9.1393)));
+    let warsaw = db.locate(ip("5.2.2.3"));
+    assert_country(warsaw, "PL", Eu, 16);
+    assert_eq!(warsaw.coords, Some((52.2298, 21.0118)));
+    let warsaw6 = db.locate(ip("2a02:2f0::1"));
+    assert_country(warsaw6, "PL", Eu, 32);
+    assert_eq!(warsaw6.coords, Some((52.2298, 21.0118)));
+}
+
+#[test]
+fn a_city_and_a_country_database_mixed() {
+    // A city database for IPv4 (as DB-IP and GeoLite2 City ship one tree,
+    // here holding IPv4 only) beside a country database for IPv6: each family
+    // is answered from its own file, in either order.
+    let dir = TempDir::new().unwrap();
+    let mut city = Writer::new("DBIP-City-Lite");
+    insert(
+        &mut city,
+        "5.1.0.0/16",
+        Value::map([
+            ("continent", Value::map([("code", "EU")])),
+            ("country", Value::map([("iso_code", "PT")])),
+            (
+                "location",
+                Value::map([
+                    ("latitude", Value::from(41.15)),
+                    ("longitude", Value::from(-8.61)),
+                ]),
+            ),
+        ]),
+    );
+    let city = write(&dir, "city.mmdb", &city);
+    let country = write(
+        &dir,
+        "country.mmdb",
+        &country_code_writer(IpVersion::V6, false, true),
+    );
+    for paths in [[city.clone(), country.clone()], [country, city]] {
+        let db = open(&paths);
+        let porto = db.locate(ip("5.1.9.9"));
+        assert_country(porto, "PT", Eu, 16);
+        assert_eq!(porto.coords, Some((41.15, -8.61)), "city coordinates");
+        let jp = db.locate(ip("2001:db8::1"));
+        assert_country(jp, "JP", As, 32);
+        assert_eq!(jp.coords, centroid_of(Country(*b"JP")), "country centroid");
+    }
+}
+
 // === tables ===
 
 #[test]

@@ -10,6 +10,7 @@ mod dns;
 mod failover;
 mod fleet;
 mod identity;
+mod metrics;
 mod probe;
 mod proxy;
 mod proxy_backend;

@@ -165,6 +165,102 @@ async fn proximity_falls_back_to_country_centroids() {
 }
 }
 
+#[tokio::test]
+async fn proximity_tells_apart_cities_a_country_centroid_would_not() {
+    // Pools on both US coasts and at both ends of Europe. The US centroid
+    // (Kansas) is nearer Virginia than Oregon, and one centroid per country
+    // cannot tell Seattle from New York: only city coordinates can.
+    let pools = "
+[pools.us-west]
+location = [45.6, -121.2]
+endpoints = [{ address = \"192.0.2.1\" }]
+[pools.us-east]
+location = [39.0, -77.5]
+endpoints = [{ address = \"192.0.2.2\" }]
+[pools.eu-west]
+location = [40.4, -3.7]
+endpoints = [{ address = \"192.0.2.3\" }]
+[pools.eu-east]
+location = [50.1, 19.9]
+endpoints = [{ address = \"192.0.2.4\" }]
+[[balance]]
+name = \"near.example.test\"
+policy = \"proximity\"
+pools = [\"us-east\", \"us-west\", \"eu-west\", \"eu-east\"]
+";
+    // GeoLite2-City shape for IPv4, and the same cities again as a country
+    // database would see them (one point per country) for contrast.
+    let city = mmdb::city_db(&[
+        ("100.64.1.0/24", "US", "NA", 47.61, -122.33), // Seattle
+        ("100.64.2.0/24", "US", "NA", 40.71, -74.01),  // New York
+        ("198.51.100.0/24", "PT", "EU", 38.72, -9.14), // Lisbon
+        ("203.0.113.0/24", "PL", "EU", 52.23, 21.01),  // Warsaw
+    ]);
+    let country = mmdb::country_db(&[("100.64.1.0/24", "US"), ("100.64.2.0/24", "US")]);
+    let pool_at = |a: &IpAddr| match a.to_string().as_str() {
+        "192.0.2.1" => "us-west",
+        "192.0.2.2" => "us-east",
+        "192.0.2.3" => "eu-west",
+        "192.0.2.4" => "eu-east",
+        other => panic!("unexpected address {other}"),
+    };
+    let q = "near.example.test.";
+    let cfg = format!("{}{pools}", server_header("geoip = \"geo.mmdb\""));
+    let s = TestServer::start(&cfg, &[("geo.mmdb", &city)]).await;
+    assert_eq!(
+        pool_at(&a(&s, q, "100.64.1.0/24").await[0]),
+        "us-west",
+        "Seattle"
+    );
+    assert_eq!(
+        pool_at(&a(&s, q, "100.64.2.0/24").await[0]),
+        "us-east",
+        "New York"
+    );
+    assert_eq!(
+        pool_at(&a(&s, q, "198.51.100.0/24").await[0]),
+        "eu-west",
+        "Lisbon"
+    );
+    assert_eq!(
+        pool_at(&a(&s, q, "203.0.113.0/24").await[0]),
+        "eu-east",
+        "Warsaw"
+    );
+    s.stop().await;
+    // With countries only, both US cities land on the centroid's nearest pool.
+    let s = TestServer::start(&cfg, &[("geo.mmdb", &country)]).await;
+    assert_eq!(pool_at(&a(&s, q, "100.64.1.0/24").await[0]), "us-east");
+    assert_eq!(pool_at(&a(&s, q, "100.64.2.0/24").await[0]), "us-east");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_geoip_list_may_mix_a_city_and_a_country_database() {
+    // City coordinates for IPv4 (GeoLite2-City or DB-IP City Lite), a
+    // country database for IPv6: proximity uses each where it answers.
+    let city = mmdb::city_db(&[("100.64.1.0/24", "US", "NA", 47.61, -122.33)]);
+    let country = mmdb::country_db(&[("2001:db8::/32", "DE")]);
+    let balance = "[[balance]]\nname = \"near.example.test\"\npolicy = \"proximity\"\npools = [\"us\", \"eu\", \"ap\"]\n";
+    let cfg = format!(
+        "{}{POOLS}\n{balance}",
+        server_header("geoip = [\"city.mmdb\", \"country.mmdb\"]")
+    );
+    let s = TestServer::start(&cfg, &[("city.mmdb", &city), ("country.mmdb", &country)]).await;
+    let q = "near.example.test.";
+    assert_eq!(
+        pool_of(&a(&s, q, "100.64.1.0/24").await[0]),
+        "us",
+        "Seattle (city)"
+    );
+    assert_eq!(
+        pool_of(&a(&s, q, "2001:db8::/48").await[0]),
+        "eu",
+        "DE (country)"
+    );
+    s.stop().await;
+}
+
 both_paths! {
 async fn weighted_draws_pools_by_weight() {
     let balance =

@@ -1,5 +1,11 @@
 //! control: the operator's levers on a running server, shared by the admin
 //! API and signals: reload, drain and undrain, and the probe tasks' lifecycle.
+//! `app` builds a [`Control`] and hands it to `admin`; neither reaches into
+//! the other. What the levers ask of the health writer is a [`Command`].
+
+mod command;
+
+pub use command::Command;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -10,12 +16,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::health_writer::{Command, unix_ms};
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::health::Observation;
 use crate::metrics::Registry;
 use crate::proxy::Proxies;
 use crate::state::{Loaded, Shared};
+use crate::wallclock::unix_ms;
 
 /// What status shows about reloads.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -57,7 +63,7 @@ pub enum ActionError {
 
 impl Control {
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
+    pub(crate) fn new(
         config_path: PathBuf,
         shared: Arc<Shared>,
         registry: Arc<Registry>,
@@ -96,7 +102,7 @@ impl Control {
     }
 
     /// Starts the probes of one config generation, stopping the previous ones.
-    pub(super) fn spawn_probes(&self, config: Arc<Config>, generation: u64) {
+    pub(crate) fn spawn_probes(&self, config: Arc<Config>, generation: u64) {
         let token = self.shutdown.child_token();
         let old = std::mem::replace(
             &mut *self.probes.lock().unwrap_or_else(|e| e.into_inner()),
@@ -256,7 +262,7 @@ impl Control {
     }
 
     /// On shutdown: proxies stop taking work and let in-flight requests finish.
-    pub(super) async fn drain_proxies(&self) {
+    pub(crate) async fn drain_proxies(&self) {
         self.proxies.shutdown().await;
     }
 }
@@ -266,158 +272,5 @@ pub fn control_error_status(e: &ActionError) -> axum::http::StatusCode {
     match e {
         ActionError::NotFound(_) => axum::http::StatusCode::NOT_FOUND,
         ActionError::Stopped | ActionError::Fleet(_) => axum::http::StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
-impl Control {
-    /// Appends the proxies' figures to a Prometheus text page.
-    pub fn proxy_metrics(&self, out: &mut String) {
-        use std::fmt::Write;
-        let backends = self.proxies.status();
-        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-        // Every server with its label set, once.
-        let servers: Vec<(String, &crate::proxy::ServerStatus)> = backends
-            .iter()
-            .flat_map(|b| {
-                let name = esc(&b.name);
-                b.servers
-                    .iter()
-                    .map(move |s| (format!("backend=\"{name}\",server=\"{}\"", s.address), s))
-            })
-            .collect();
-        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-
-        family(
-            out,
-            "geosteer_proxy_requests_total",
-            "counter",
-            "Requests (or L4 connections) sent to a server.",
-        );
-        for (l, s) in &servers {
-            let _ = writeln!(out, "geosteer_proxy_requests_total{{{l}}} {}", s.requests);
-        }
-        family(
-            out,
-            "geosteer_proxy_responses_total",
-            "counter",
-            "Server responses by status class.",
-        );
-        for (l, s) in &servers {
-            for (i, n) in s.responses.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "geosteer_proxy_responses_total{{{l},class=\"{}xx\"}} {n}",
-                    i + 1
-                );
-            }
-        }
-        family(
-            out,
-            "geosteer_proxy_errors_total",
-            "counter",
-            "Failed requests (connect error, timeout, 5xx).",
-        );
-        for (l, s) in &servers {
-            let _ = writeln!(out, "geosteer_proxy_errors_total{{{l}}} {}", s.errors);
-        }
-        family(
-            out,
-            "geosteer_proxy_in_flight",
-            "gauge",
-            "Requests in flight.",
-        );
-        for (l, s) in &servers {
-            let _ = writeln!(out, "geosteer_proxy_in_flight{{{l}}} {}", s.in_flight);
-        }
-        family(
-            out,
-            "geosteer_proxy_idle_connections",
-            "gauge",
-            "Keep-alive connections to the server waiting in the pool.",
-        );
-        for (l, s) in &servers {
-            let _ = writeln!(
-                out,
-                "geosteer_proxy_idle_connections{{{l}}} {}",
-                s.idle_connections
-            );
-        }
-        family(
-            out,
-            "geosteer_proxy_server_up",
-            "gauge",
-            "1 when the server takes new requests (up, not ejected, not draining).",
-        );
-        for (l, s) in &servers {
-            let _ = writeln!(
-                out,
-                "geosteer_proxy_server_up{{{l},state=\"{}\"}} {}",
-                s.state,
-                u8::from(s.state == "up")
-            );
-        }
-        family(
-            out,
-            "geosteer_proxy_request_duration_seconds",
-            "histogram",
-            "Time from sending a request to the server to its response head (L4: connection lifetime).",
-        );
-        for (l, s) in &servers {
-            let mut cumulative = 0;
-            for (i, n) in s.latency.counts.iter().enumerate() {
-                cumulative += n;
-                match crate::proxy::stats::BOUNDS_MS.get(i) {
-                    Some(ms) => {
-                        let _ = writeln!(
-                            out,
-                            "geosteer_proxy_request_duration_seconds_bucket{{{l},le=\"{}\"}} {cumulative}",
-                            *ms as f64 / 1000.0
-                        );
-                    }
-                    None => {
-                        let _ = writeln!(
-                            out,
-                            "geosteer_proxy_request_duration_seconds_bucket{{{l},le=\"+Inf\"}} {cumulative}"
-                        );
-                    }
-                }
-            }
-            let _ = writeln!(
-                out,
-                "geosteer_proxy_request_duration_seconds_sum{{{l}}} {}",
-                s.latency.sum.as_secs_f64()
-            );
-            let _ = writeln!(
-                out,
-                "geosteer_proxy_request_duration_seconds_count{{{l}}} {cumulative}"
-            );
-        }
-        family(
-            out,
-            "geosteer_proxy_rate_limited_total",
-            "counter",
-            "Requests answered 429 by rate limiting, by backend.",
-        );
-        for b in &backends {
-            let _ = writeln!(
-                out,
-                "geosteer_proxy_rate_limited_total{{backend=\"{}\"}} {}",
-                esc(&b.name),
-                b.rate_limited
-            );
-        }
-        family(
-            out,
-            "geosteer_proxy_observations_dropped_total",
-            "counter",
-            "Traffic outcomes dropped because the health writer's queue was full.",
-        );
-        let _ = writeln!(
-            out,
-            "geosteer_proxy_observations_dropped_total {}",
-            self.proxies.observations_dropped()
-        );
     }
 }

@@ -1,0 +1,70 @@
+//! dns: the data path's query counters, read from their atomics at scrape time.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+
+use super::{counter, counters};
+use crate::metrics::Registry;
+
+/// Queries by balanced name (or `other`), type and rcode; picks; fail-open.
+pub struct Dns {
+    pub registry: Arc<Registry>,
+}
+
+impl fmt::Debug for Dns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Dns")
+    }
+}
+
+impl Collector for Dns {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let names = self.registry.names();
+        counters(
+            &mut enc,
+            "geosteer_dns_queries",
+            "DNS queries answered, by balanced name (or \"other\"), type and rcode.",
+            names.iter().flat_map(|(name, c)| {
+                c.nonzero()
+                    .into_iter()
+                    .map(move |(t, r, v)| ([("name", name.as_str()), ("type", t), ("rcode", r)], v))
+            }),
+        )?;
+        let picks = self.registry.picks();
+        counters(
+            &mut enc,
+            "geosteer_dns_pool_picks",
+            "Answers by balanced name and chosen pool.",
+            picks
+                .iter()
+                .filter(|(_, v)| *v > 0)
+                .map(|((name, pool), v)| ([("name", name.as_str()), ("pool", pool.as_str())], *v)),
+        )?;
+        let rrl = &self.registry.rrl;
+        counter(
+            &mut enc,
+            "geosteer_dns_rrl_dropped",
+            "UDP responses dropped by response rate limiting.",
+            rrl.dropped.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut enc,
+            "geosteer_dns_rrl_slipped",
+            "UDP responses sent truncated (empty, TC set) by response rate limiting.",
+            rrl.slipped.load(Ordering::Relaxed),
+        )?;
+        counters(
+            &mut enc,
+            "geosteer_dns_fail_open",
+            "Answers given from the fallback pool (or none) because no pool was usable.",
+            names.iter().filter_map(|(name, c)| {
+                let v = c.fail_open.load(Ordering::Relaxed);
+                (v > 0).then_some(([("name", name.as_str())], v))
+            }),
+        )
+    }
+}

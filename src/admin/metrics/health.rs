@@ -1,0 +1,240 @@
+//! health: pool and endpoint states from the current snapshot, probe results
+//! and latency from their atomics, and the fleet link's figures.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+
+use super::{Series, counter, counters, gauge, gauges, histograms};
+use crate::health::{EndpointState, PoolState};
+use crate::metrics::{PROBE_BUCKETS, ProbeCounters, Registry};
+use crate::state::{Shared, Snapshot};
+
+pub struct Health {
+    pub shared: Arc<Shared>,
+    pub registry: Arc<Registry>,
+}
+
+impl fmt::Debug for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Health")
+    }
+}
+
+impl Collector for Health {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let snap = self.shared.load_full();
+        states(&mut enc, &snap)?;
+        probes(&mut enc, &self.registry.probes())?;
+        if snap.config.cluster.is_some() {
+            cluster(&mut enc, &self.registry.cluster, &snap)?;
+        }
+        Ok(())
+    }
+}
+
+/// One row per endpoint with its labels, for the families below.
+struct Endpoint<'a> {
+    pool: &'a str,
+    address: String,
+    health: &'a crate::health::EndpointHealth,
+}
+
+fn states(enc: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
+    let pools: Vec<_> = snap
+        .config
+        .pools
+        .iter()
+        .zip(&snap.health.pools)
+        .map(|(p, h)| (p.name.as_str(), h))
+        .collect();
+    let endpoints: Vec<Endpoint> = snap
+        .config
+        .pools
+        .iter()
+        .zip(&snap.health.pools)
+        .flat_map(|(p, h)| {
+            p.endpoints
+                .iter()
+                .zip(&h.endpoints)
+                .map(move |(e, eh)| Endpoint {
+                    pool: &p.name,
+                    address: e.address.to_string(),
+                    health: eh,
+                })
+        })
+        .collect();
+    gauges(
+        enc,
+        "geosteer_pool_state",
+        "Pool state: 1 for the current state, 0 for the others.",
+        pools.iter().flat_map(|(pool, h)| {
+            [PoolState::Healthy, PoolState::Degraded, PoolState::Down]
+                .into_iter()
+                .map(move |s| {
+                    (
+                        [("pool", *pool), ("state", s.as_str())],
+                        u64::from(h.state == s),
+                    )
+                })
+        }),
+    )?;
+    gauges(
+        enc,
+        "geosteer_pool_error_rate",
+        "Pool error rate over its window (0 to 1).",
+        pools
+            .iter()
+            .map(|(pool, h)| ([("pool", *pool)], h.error_rate)),
+    )?;
+    gauges(
+        enc,
+        "geosteer_pool_latency_seconds",
+        "Pool smoothed latency.",
+        pools
+            .iter()
+            .filter_map(|(pool, h)| Some(([("pool", *pool)], h.latency?.as_secs_f64()))),
+    )?;
+    gauges(
+        enc,
+        "geosteer_endpoint_up",
+        "Endpoint usable in answers (up and not draining); state is up, down or unknown.",
+        endpoints.iter().map(|e| {
+            let state = match e.health.state {
+                EndpointState::Up => "up",
+                EndpointState::Down => "down",
+                EndpointState::Unknown => "unknown",
+            };
+            (
+                [
+                    ("pool", e.pool),
+                    ("endpoint", e.address.as_str()),
+                    ("state", state),
+                ],
+                u64::from(e.health.usable()),
+            )
+        }),
+    )?;
+    gauges(
+        enc,
+        "geosteer_endpoint_latency_seconds",
+        "Endpoint smoothed probe latency.",
+        endpoints.iter().filter_map(|e| {
+            Some((
+                [("pool", e.pool), ("endpoint", e.address.as_str())],
+                e.health.latency?.as_secs_f64(),
+            ))
+        }),
+    )
+}
+
+type Probes = [((String, String), Arc<ProbeCounters>)];
+
+fn probes(enc: &mut DescriptorEncoder, probes: &Probes) -> fmt::Result {
+    counters(
+        enc,
+        "geosteer_probe_results",
+        "Probe results by pool, endpoint and result (ok or failed).",
+        probes.iter().flat_map(|((pool, ep), c)| {
+            [("ok", &c.ok), ("failed", &c.failed)].map(|(result, v)| {
+                (
+                    [
+                        ("pool", pool.as_str()),
+                        ("endpoint", ep.as_str()),
+                        ("result", result),
+                    ],
+                    v.load(Ordering::Relaxed),
+                )
+            })
+        }),
+    )?;
+    histograms(
+        enc,
+        "geosteer_probe_duration_seconds",
+        "Probe latency.",
+        probes.iter().map(|((pool, ep), c)| Series {
+            labels: [("pool", pool.as_str()), ("endpoint", ep.as_str())],
+            buckets: probe_buckets(c),
+            sum: c.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }),
+    )
+}
+
+/// [`ProbeCounters`] keeps cumulative counts (then the total), bumped in that
+/// order without a lock. Racing: a scrape may see a bucket bumped and the next
+/// not yet; taking the running maximum keeps the histogram monotone.
+fn probe_buckets(c: &ProbeCounters) -> Vec<(f64, u64)> {
+    let bounds = PROBE_BUCKETS.iter().copied().chain([f64::INFINITY]);
+    let mut below = 0;
+    bounds
+        .zip(&c.buckets)
+        .map(|(bound, n)| {
+            let cumulative = n.load(Ordering::Relaxed).max(below);
+            let here = cumulative - below;
+            below = cumulative;
+            (bound, here)
+        })
+        .collect()
+}
+
+/// The fleet link: connection, vantages, what it wrote to etcd.
+fn cluster(
+    enc: &mut DescriptorEncoder,
+    c: &crate::cluster::ClusterCounters,
+    snap: &Snapshot,
+) -> fmt::Result {
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let fleet = snap.health.fleet.as_deref();
+    let skew = crate::admin::cluster::view(snap).is_some_and(|v| v.config_skew);
+    gauge(
+        enc,
+        "geosteer_cluster_connected",
+        "1 while etcd answers this node.",
+        get(&c.connected),
+    )?;
+    gauge(
+        enc,
+        "geosteer_cluster_vantages",
+        "Fresh vantages whose verdicts count, this node included.",
+        fleet.map_or(1, |f| f.vantages() as u64),
+    )?;
+    gauge(
+        enc,
+        "geosteer_cluster_config_skew",
+        "1 when a fresh node runs a config whose hash differs from this node's.",
+        u64::from(skew),
+    )?;
+    for (name, help, v) in [
+        (
+            "geosteer_cluster_etcd_txns",
+            "Write transactions sent to etcd (up to 128 puts and deletes each).",
+            &c.txns,
+        ),
+        (
+            "geosteer_cluster_etcd_puts",
+            "Keys this node put in etcd (its verdicts, node record, drains).",
+            &c.puts,
+        ),
+        (
+            "geosteer_cluster_etcd_deletes",
+            "Keys this node deleted in etcd.",
+            &c.deletes,
+        ),
+        (
+            "geosteer_cluster_etcd_keepalives",
+            "Lease keep-alives sent to etcd.",
+            &c.keepalives,
+        ),
+        (
+            "geosteer_cluster_syncs",
+            "Times the link to etcd was (re)established with a full read.",
+            &c.syncs,
+        ),
+    ] {
+        counter(enc, name, help, get(v))?;
+    }
+    Ok(())
+}

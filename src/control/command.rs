@@ -1,0 +1,32 @@
+//! command: what the control surface (admin actions, reloads, the fleet
+//! link) asks of the one health writer, which applies commands in order.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::config::PoolId;
+use crate::state::Loaded;
+
+/// What the admin API and reloads ask of the writer.
+pub enum Command {
+    Drain {
+        pool: PoolId,
+        endpoint: u32,
+        draining: bool,
+        done: oneshot::Sender<()>,
+    },
+    /// What the fleet's other nodes publish (and the fleet-wide drains), as
+    /// the cluster link last heard it.
+    Fleet {
+        view: Arc<crate::health::fleet::FleetView>,
+        done: oneshot::Sender<()>,
+    },
+    /// Swap in a new config: health history is carried over for endpoints
+    /// that did not change.
+    Reload {
+        loaded: Loaded,
+        generation: u64,
+        done: oneshot::Sender<()>,
+    },
+}

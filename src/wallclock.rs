@@ -1,0 +1,13 @@
+//! wallclock: the time operators read (status ages, reload and drain times,
+//! fleet records), as Unix milliseconds. The pure core never calls it; it
+//! takes `now` as an argument.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
