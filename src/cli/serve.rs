@@ -20,6 +20,10 @@ pub fn run(path: &Path, format: LogFormat) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async {
+        // Handlers first: a SIGHUP that arrives while starting, or right
+        // after READY (systemd's ExecReload, a test), must not find the
+        // default action, which ends the process.
+        let mut signals = Signals::install()?;
         let running = match crate::app::start(path).await {
             Ok(r) => r,
             Err(e) => {
@@ -36,7 +40,7 @@ pub fn run(path: &Path, format: LogFormat) -> anyhow::Result<ExitCode> {
             "{READY}\nSTATUS=answering DNS on {}",
             addrs.join(", ")
         ));
-        wait_for_signals(&running).await?;
+        signals.wait(&running).await;
         notify::notify(STOPPING);
         tracing::info!("shutting down");
         running.stop().await;
@@ -56,31 +60,47 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
+/// The signals `serve` acts on: SIGTERM and SIGINT stop, SIGHUP reloads.
 #[cfg(unix)]
-async fn wait_for_signals(running: &crate::app::Running) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let stop = running.shutdown_token();
-    loop {
-        tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
-            _ = stop.cancelled() => return Ok(()),
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP: reloading {}", running.config_path.display());
-                notify::notify(RELOADING);
-                let status = match running.reload().await {
-                    Ok(()) => "STATUS=reloaded".to_string(),
-                    Err(e) => {
-                        tracing::error!("reload failed, still serving the previous config: {e}");
-                        // One line: the first problem, the rest are in the log.
-                        let first = e.to_string().lines().next().unwrap_or_default().to_string();
-                        format!("STATUS=reload failed, serving the previous config: {first}")
-                    }
-                };
-                notify::notify(&format!("{READY}\n{status}"));
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Until a stop: reloads on every SIGHUP meanwhile.
+    async fn wait(&mut self, running: &crate::app::Running) {
+        let stop = running.shutdown_token();
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = stop.cancelled() => return,
+                _ = self.hup.recv() => {
+                    tracing::info!("SIGHUP: reloading {}", running.config_path.display());
+                    notify::notify(RELOADING);
+                    let status = match running.reload().await {
+                        Ok(()) => "STATUS=reloaded".to_string(),
+                        Err(e) => {
+                            tracing::error!("reload failed, still serving the previous config: {e}");
+                            // One line: the first problem, the rest are in the log.
+                            let first = e.to_string().lines().next().unwrap_or_default().to_string();
+                            format!("STATUS=reload failed, serving the previous config: {first}")
+                        }
+                    };
+                    notify::notify(&format!("{READY}\n{status}"));
+                }
             }
         }
     }
