@@ -35,6 +35,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod dns;
+pub mod events;
 pub mod explain;
 pub mod geo;
 pub mod health;
