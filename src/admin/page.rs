@@ -14,6 +14,14 @@ use axum::response::{Html, IntoResponse, Response};
 use super::{AdminState, views};
 use crate::events::{Event, Series};
 
+/// Every 5 s the page fetches itself and swaps in the new body, counting
+/// refreshes in `<body data-refreshes>`; without script, a meta refresh does
+/// it. Not a navigation: headless Chromium's `--virtual-time-budget` never
+/// finishes across one (and the browser test checks the counter).
+const REFRESH: &str = "let refreshes=0;setInterval(async()=>{try{const r=await fetch(location.href,{cache:'no-store'});\
+const d=new DOMParser().parseFromString(await r.text(),'text/html');d.body.dataset.refreshes=++refreshes;\
+document.body.replaceWith(d.body);}catch(e){}},5000);";
+
 /// `GET /api/v1/events`: the events, newest first, and each pool's samples.
 pub async fn events(State(st): State<AdminState>) -> Response {
     Json(serde_json::json!({
@@ -80,8 +88,8 @@ pub async fn index(State(st): State<AdminState>) -> Html<String> {
         event_rows.push_str("<tr><td colspan=\"5\">no state changes since start-up</td></tr>");
     }
     Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
-<title>geosteer</title><style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+        "<!doctype html><html><head><meta charset=\"utf-8\"><noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>\
+<script>{REFRESH}</script><title>geosteer</title><style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
 td,th{{padding:.25em .8em;text-align:left;border-bottom:1px solid #ddd}}.pool td{{font-weight:600}}\
 .healthy td:nth-child(3),.up td:nth-child(3),td.ok{{color:#080}}.degraded td:nth-child(3),td.degraded,td.drained{{color:#b60}}.down td:nth-child(3),td.down,td.failed,td.fail_open,.err{{color:#c00}}\
 td.healthy,td.up,td.recovered,td.undrained{{color:#080}}svg{{vertical-align:middle;margin-right:.6em}}.history small{{color:#666;margin-right:.8em}}h2{{font-size:1.1em;margin-top:1.6em}}</style></head>\
@@ -90,6 +98,7 @@ td.healthy,td.up,td.recovered,td.undrained{{color:#080}}svg{{vertical-align:midd
 <h2>Last {count} state changes (newest first; <a href=\"/api/v1/events\">JSON</a>)</h2>\
 <table id=\"events\"><tr><th>time (UTC)</th><th>what</th><th>subject</th><th>state</th><th>reason</th></tr>{event_rows}</table></body></html>",
         count = crate::events::CAPACITY,
+        REFRESH = REFRESH,
         path = esc(&status.config.path),
         generation = status.config.generation,
     ))
