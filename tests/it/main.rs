@@ -15,6 +15,7 @@ mod proxy;
 mod proxy_backend;
 mod proxy_h1;
 mod reload;
+mod status_page;
 mod steering;
 mod systemd;
 mod zonefiles;
