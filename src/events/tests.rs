@@ -167,3 +167,63 @@ fn a_reload_is_recorded_and_compares_endpoints_by_address() {
         (Kind::Reload, "ok")
     );
 }
+
+#[test]
+fn fleet_votes_and_fleet_wide_drains_are_recorded_with_their_cause() {
+    use crate::health::fleet::{FleetView, RemoteNode, Verdict};
+    let config = parse(TOML);
+    let t0 = Instant::now();
+    let mut book = HealthBook::new(&config, 1);
+    book.observe(probe(0, true), t0, 1_000);
+    book.observe(probe(1, true), t0, 1_000);
+    let log = Arc::new(EventLog::default());
+    let mut rec = Recorder::new(log.clone(), &config, Arc::new(book.view()), 1_000);
+    // Two other vantages see eu's endpoint refused: 2 of 3 say down.
+    let mut fleet = FleetView {
+        node: "n1".into(),
+        connected: true,
+        ..Default::default()
+    };
+    for name in ["n2", "n3"] {
+        let mut node = RemoteNode::default();
+        node.endpoints.entry("eu".into()).or_default().insert(
+            "192.0.2.1".parse().expect("ip"),
+            Verdict {
+                up: false,
+                reason: Some("refused".into()),
+                latency_ms: None,
+                error_rate: 0.0,
+                since: 1,
+            },
+        );
+        fleet.remote.insert(name.into(), node);
+    }
+    fleet
+        .drains
+        .entry("us".into())
+        .or_default()
+        .insert("192.0.2.9".parse().expect("ip"));
+    book.set_fleet(Arc::new(fleet));
+    rec.published(&config, Arc::new(book.view()), Cause::Fleet, 2_000);
+    let events = log.events();
+    let endpoint = events
+        .iter()
+        .find(|e| e.kind == Kind::Endpoint)
+        .unwrap_or_else(|| panic!("no endpoint event in {events:?}"));
+    assert_eq!(endpoint.state, "down");
+    assert_eq!(
+        endpoint.reason,
+        "2 of 3 vantages see it down; here: probes passing"
+    );
+    let drain = events
+        .iter()
+        .find(|e| e.kind == Kind::Drain)
+        .unwrap_or_else(|| panic!("no drain event in {events:?}"));
+    assert_eq!(drain.endpoint.as_deref(), Some("192.0.2.9"));
+    assert_eq!(drain.reason, "fleet-wide (etcd)");
+    // Both pools down: the name fails open (no usable pool), and says so.
+    assert!(
+        events.iter().any(|e| e.kind == Kind::FailOpen),
+        "{events:?}"
+    );
+}
