@@ -122,7 +122,7 @@ fn event_row(out: &mut String, e: &Event) {
     };
     let _ = write!(
         out,
-        "<tr class=\"event {kind}\"><td>{time}</td><td>{kind}</td><td>{subject}</td><td class=\"{cls}\">{state}</td><td>{reason}</td></tr>",
+        "<tr class=\"event ev-{kind}\"><td>{time}</td><td>{kind}</td><td>{subject}</td><td class=\"{cls}\">{state}</td><td>{reason}</td></tr>",
         time = clock(e.at_unix_ms),
         subject = esc(&subject.join(" ")),
         cls = esc(&e.state),
