@@ -552,7 +552,12 @@ fn pool_reason(
 ) -> String {
     let up = format!("{} of {} endpoints up", p.up, p.total);
     match p.state {
-        PoolState::Down => format!("{up}, min_healthy {}", min_healthy.max(1)),
+        PoolState::Down => format!(
+            "{} of {} endpoints up and not draining, min_healthy {}",
+            p.endpoints.iter().filter(|e| e.usable()).count(),
+            p.total,
+            min_healthy.max(1)
+        ),
         PoolState::Degraded => {
             if let Some(v) = p.degraded_votes.filter(|_| !p.degraded_here) {
                 return format!("{} of {} vantages judge it degraded", v.down, v.total);
