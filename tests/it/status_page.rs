@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::geosteer::{TestServer, server_header};
-use crate::harness::http::get_json;
+use crate::harness::http::{get_json, post};
 use crate::harness::origin::Origin;
 
 /// Virtual time the page is given: past its 5 s refresh.
@@ -81,7 +81,7 @@ fn run_chromium(bin: &str, profile: &Path, args: &[String], url: &str) -> String
             "--disable-dev-shm-usage",
             "--no-first-run",
             "--hide-scrollbars",
-            "--window-size=1100,440",
+            "--window-size=1100,620",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--virtual-time-budget={VIRTUAL_TIME_MS}"))
@@ -150,6 +150,21 @@ async fn the_status_page_shows_a_dead_origin_and_its_event_in_chromium() {
     };
     assert!(!reason.is_empty(), "a down endpoint without a reason");
 
+    // A drain and a failed reload are recorded too.
+    let (code, body) = post(
+        &format!("{base}/api/v1/pools/eu/endpoints/192.0.2.2/drain"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let good = std::fs::read_to_string(s.config_path()).expect("config");
+    std::fs::write(s.config_path(), "[server\n").expect("write config");
+    assert!(
+        s.running.reload().await.is_err(),
+        "a broken config reloaded"
+    );
+    std::fs::write(s.config_path(), good).expect("write config");
+
     // The JSON history: the down event, with the same reason, newest first.
     let (code, ev) = get_json(&format!("{base}/api/v1/events")).await;
     assert_eq!(code, 200, "{ev}");
@@ -162,6 +177,18 @@ async fn the_status_page_shows_a_dead_origin_and_its_event_in_chromium() {
     assert_eq!(down["from"], "up", "{ev}");
     assert_eq!(down["pool"], "eu", "{ev}");
     assert_eq!(down["reason"], reason.as_str(), "{ev}");
+    let kinds: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or(""),
+                e["state"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(kinds[0], ("reload", "failed"), "{ev}");
+    assert!(kinds.contains(&("drain", "drained")), "{ev}");
+    assert!(kinds.contains(&("pool", "down")), "{ev}");
     let times: Vec<u64> = events
         .iter()
         .map(|e| e["at_unix_ms"].as_u64().expect("at_unix_ms"))
@@ -230,7 +257,10 @@ async fn the_status_page_shows_a_dead_origin_and_its_event_in_chromium() {
         "the down row lacks the reason {reason:?}: {}",
         endpoint_rows[0]
     );
-    let event_rows = rows_with(&dom, &["class=\"event endpoint\"", "eu 192.0.2.1", "down"]);
+    let event_rows = rows_with(
+        &dom,
+        &["class=\"event ev-endpoint\"", "eu 192.0.2.1", "down"],
+    );
     assert!(
         event_rows
             .iter()
