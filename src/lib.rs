@@ -17,10 +17,12 @@
 //! - [`zone`]: zone files → the catalog and the fast path's fragments.
 //! - [`metrics`]: the data path's counters (plain relaxed atomics).
 //! - [`explain`]: the decision trace for `geosteer explain` and the admin API.
+//! - [`events`]: the last state changes and per-pool samples the health
+//!   writer records, for the status page and `/api/v1/events`.
 //!
 //! IO shells (own sockets, tasks and timers; call the core):
 //! - [`dns`]: UDP (fast path, batched syscalls) and TCP listeners, the
-//!   hickory request handler, answers.
+//!   hickory request handler, answers, response rate limiting.
 //! - [`probe`]: a worker per monitored endpoint, sending `Observation`s.
 //! - [`proxy`]: L7 (HTTP/1.1, HTTP/2, TLS) and L4 listeners, forwarding,
 //!   rate limits, draining; see [`proxy::Proxies`].
@@ -55,6 +57,7 @@ pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod dns;
+pub mod events;
 pub mod explain;
 pub mod geo;
 pub mod health;

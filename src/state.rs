@@ -124,12 +124,16 @@ impl Loaded {
 /// The published snapshot. Readers call [`Shared::load`] once per query.
 pub struct Shared {
     current: ArcSwap<Snapshot>,
+    /// What changed and when (status page, `/api/v1/events`): written by the
+    /// health writer only, read by the admin API; never by queries.
+    pub events: Arc<crate::events::EventLog>,
 }
 
 impl Shared {
     pub fn new(snapshot: Snapshot) -> Shared {
         Shared {
             current: ArcSwap::from_pointee(snapshot),
+            events: Arc::default(),
         }
     }
 

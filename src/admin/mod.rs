@@ -44,6 +44,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/", get(page::index))
         .route("/metrics", get(move || metrics::render(exposition.clone())))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/events", get(page::events))
         .route("/api/v1/cluster", get(cluster::get))
         .route("/api/v1/pools/{pool}/health", get(pool_health))
         .route("/api/v1/explain", get(explain))

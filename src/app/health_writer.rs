@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::control::Command;
+use crate::events::{Cause, Recorder};
 use crate::health::HealthBook;
 use crate::health::{Observation, Source, Target};
 use crate::metrics::Registry;
@@ -89,8 +90,17 @@ fn free_unused(retired: &mut Vec<Retired>) {
     }
 }
 
+/// Publishes `book`'s view and records what changed in the event log.
+fn publish(shared: &Shared, book: &HealthBook, recorder: &mut Recorder, cause: Cause) {
+    let view = Arc::new(book.view());
+    shared.publish_health(view.clone());
+    recorder.published(&shared.load().config, view, cause, unix_ms());
+}
+
 /// Runs the writer until `cancel`. `published` is notified after every
-/// snapshot it publishes (the fleet link then writes what changed).
+/// snapshot it publishes (the fleet link then writes what changed). Every
+/// publish is compared with the previous one and the state changes go to
+/// `shared.events` (see `crate::events`).
 pub async fn run(
     shared: Arc<Shared>,
     registry: Arc<Registry>,
@@ -104,6 +114,15 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty = false;
     let mut retired: Vec<Retired> = Vec::new();
+    let mut recorder = {
+        let snap = shared.load();
+        Recorder::new(
+            shared.events.clone(),
+            &snap.config,
+            snap.health.clone(),
+            unix_ms(),
+        )
+    };
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -125,27 +144,29 @@ pub async fn run(
             Some(cmd) = commands.recv() => match cmd {
                 Command::Drain { pool, endpoint, draining, done } => {
                     book.set_draining(pool, endpoint, draining);
-                    shared.publish_health(Arc::new(book.view()));
+                    publish(&shared, &book, &mut recorder, Cause::Drain);
                     published.notify_one();
                     dirty = false;
                     let _ = done.send(());
                 }
                 Command::Fleet { view, done } => {
                     book.set_fleet(view);
-                    shared.publish_health(Arc::new(book.view()));
+                    publish(&shared, &book, &mut recorder, Cause::Fleet);
                     published.notify_one();
                     dirty = false;
                     let _ = done.send(());
                 }
                 Command::Reload { loaded, generation, done } => {
                     book.reload(&loaded.config, generation, Instant::now());
+                    let view = Arc::new(book.view());
+                    recorder.published(&loaded.config, view.clone(), Cause::Reload(generation), unix_ms());
                     let old = shared.swap(Snapshot {
                         generation,
                         config: loaded.config,
                         steering: loaded.steering,
                         zones: loaded.zones,
                         geo: loaded.geo,
-                        health: Arc::new(book.view()),
+                        health: view,
                     });
                     retired.push(Retired::of(&old));
                     drop(old);
@@ -158,10 +179,12 @@ pub async fn run(
                 free_unused(&mut retired);
                 dirty |= book.tick(Instant::now());
                 if dirty {
-                    shared.publish_health(Arc::new(book.view()));
+                    publish(&shared, &book, &mut recorder, Cause::Health);
                     published.notify_one();
                     dirty = false;
                 }
+                let snap = shared.load();
+                recorder.tick(&snap.config, &snap.health, unix_ms());
             }
         }
     }

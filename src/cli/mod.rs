@@ -84,6 +84,9 @@ pub enum Command {
         /// The running server's admin API.
         #[arg(long, default_value = DEFAULT_ADMIN)]
         admin: String,
+        /// Print the last state changes instead (newest first).
+        #[arg(long)]
+        events: bool,
     },
     /// Drain an endpoint of a pool (out of every answer at once).
     Drain {
@@ -128,7 +131,10 @@ pub fn run(cli: Cli) -> ExitCode {
             down,
             admin,
         } => explain::run(&name, &qtype, &client, config, &down, admin),
-        Command::Status { admin } => status::status(&admin),
+        Command::Status { admin, events } => match events {
+            true => status::events(&admin),
+            false => status::status(&admin),
+        },
         Command::Drain {
             pool,
             endpoint,

@@ -11,6 +11,14 @@ pub fn status(admin: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `status --events`: the last state changes, newest first.
+pub fn events(admin: &str) -> anyhow::Result<ExitCode> {
+    let body = get(admin, "/api/v1/events")?;
+    let v: serde_json::Value = serde_json::from_str(&body)?;
+    print!("{}", render_events(&v));
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn drain(admin: &str, pool: &str, endpoint: &str, on: bool) -> anyhow::Result<ExitCode> {
     let verb = if on { "drain" } else { "undrain" };
     post(
@@ -148,6 +156,54 @@ fn render(v: &serde_json::Value) -> String {
                 s(&sv["errors"])
             ));
         }
+    }
+    out
+}
+
+/// The events JSON as lines: time (UTC), how long ago, kind, subject, state, reason.
+fn render_events(v: &serde_json::Value) -> String {
+    let events = v["events"].as_array().cloned().unwrap_or_default();
+    if events.is_empty() {
+        return "no state changes since start-up\n".into();
+    }
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let mut out = format!(
+        "{:<23} {:>9}  {:<9} {:<28} {:<22} {}\n",
+        "TIME (UTC)", "AGO", "KIND", "SUBJECT", "STATE", "REASON"
+    );
+    for e in &events {
+        let at = e["at_unix_ms"].as_u64().unwrap_or(0);
+        let time = humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(at),
+        )
+        .to_string()
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_string();
+        let mut subject: Vec<String> = [text(&e["pool"]), text(&e["endpoint"])]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+        subject.extend(
+            e["names"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|n| text(n).trim_end_matches('.').to_string()),
+        );
+        let mut state = text(&e["state"]);
+        if let Some(from) = e["from"].as_str() {
+            state.push_str(&format!(" (was {from})"));
+        }
+        out.push_str(&format!(
+            "{:<23} {:>9}  {:<9} {:<28} {:<22} {}\n",
+            time,
+            ago(Some(at)),
+            text(&e["kind"]),
+            subject.join(" "),
+            state,
+            text(&e["reason"])
+        ));
     }
     out
 }

@@ -135,6 +135,13 @@ impl Control {
             }
             Err(e) => {
                 st.last_reload_error = Some(e.to_string());
+                // The one event the health writer never sees: nothing reached it.
+                self.shared
+                    .events
+                    .record([crate::events::Event::reload_failed(
+                        unix_ms(),
+                        &e.to_string(),
+                    )]);
                 tracing::error!("reload failed, still serving the previous config:\n{e}");
             }
         }

@@ -17,6 +17,7 @@ mod proxy_backend;
 mod proxy_h1;
 mod reload;
 mod rrl;
+mod status_page;
 mod steering;
 mod systemd;
 mod zonefiles;
