@@ -169,6 +169,10 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
         &config.server.dns_listen,
         udp_sockets,
         config.server.fast_path,
+        crate::dns::tcp::Limits {
+            idle: config.server.tcp_idle_timeout,
+            max_connections: config.server.tcp_max_connections,
+        },
         handler,
     )?;
 

@@ -120,6 +120,12 @@ pub struct ServerConfig {
     pub version: Option<String>,
     /// Response rate limiting on UDP (`[server.rrl]`).
     pub rrl: RrlConfig,
+    /// DNS over TCP (RFC 7766): a connection with nothing in flight that
+    /// sends nothing for this long is closed.
+    pub tcp_idle_timeout: Duration,
+    /// DNS over TCP: open connections at most; at the limit a new one closes
+    /// the connection idle longest.
+    pub tcp_max_connections: usize,
 }
 
 /// `[server.rrl]`: responses per second per client prefix and answer kind

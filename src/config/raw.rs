@@ -66,6 +66,10 @@ pub struct RawServer {
     pub version: Option<String>,
     /// `[server.rrl]`: response rate limiting.
     pub rrl: Option<RawRrl>,
+    /// DNS over TCP: idle connections close after this long.
+    pub tcp_idle_timeout: Option<String>,
+    /// DNS over TCP: open connections at most (the idle longest makes room).
+    pub tcp_max_connections: Option<u32>,
 }
 
 /// `[server.rrl]`.

@@ -3,6 +3,7 @@
 //!
 //! - `server`: binds every `dns_listen` address (UDP sockets with SO_REUSEPORT, TCP).
 //! - `udp`: a thread per UDP socket running the fast path, falling back to hickory.
+//! - `tcp`: TCP per RFC 7766: pipelined queries, idle timeout, connection limit.
 //! - `fast`: parses a query and writes its answer with no allocation (balanced
 //!   names and the zones' plain RRsets); says when hickory must answer instead.
 //! - `handler`: the `RequestHandler`: balanced names, `_health` TXT, else the zone catalog.
@@ -22,6 +23,7 @@ pub mod health_txt;
 mod mmsg;
 pub mod rrl;
 pub mod server;
+pub mod tcp;
 pub mod udp;
 
 pub use handler::DnsHandler;

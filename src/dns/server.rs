@@ -13,13 +13,14 @@ use tokio_util::sync::CancellationToken;
 use super::DnsHandler;
 use super::udp::UdpWorkers;
 
-/// Idle time after which a DNS TCP connection is closed (RFC 7766 suggests seconds).
-const TCP_IDLE: Duration = Duration::from_secs(10);
-
 /// The running DNS listeners.
 pub struct DnsServer {
+    /// hickory's server: UDP without the fast path (TCP is `dns::tcp`'s).
     server: Server<DnsHandler>,
     udp: Option<UdpWorkers>,
+    /// Our TCP listeners (`dns::tcp`) and their connections.
+    tcp_stop: CancellationToken,
+    tcp_tasks: tokio_util::task::TaskTracker,
     /// Bound addresses, in config order (port 0 resolved).
     pub addrs: Vec<SocketAddr>,
 }
@@ -39,8 +40,11 @@ impl DnsServer {
         listen: &[SocketAddr],
         udp_sockets: usize,
         fast_path: bool,
+        tcp_limits: super::tcp::Limits,
         handler: DnsHandler,
     ) -> Result<DnsServer, BindError> {
+        let tcp_stop = CancellationToken::new();
+        let tcp_tasks = tokio_util::task::TaskTracker::new();
         // Without the fast path hickory's server sends UDP answers itself:
         // its handler applies rate limiting (the fast path's workers do).
         let mut server = Server::new(if fast_path {
@@ -83,7 +87,13 @@ impl DnsServer {
                     server.register_socket(tokio::net::UdpSocket::from_std(s).map_err(err)?);
                 }
             }
-            server.register_listener(tcp, TCP_IDLE, 64 * 1024);
+            tcp_tasks.spawn(super::tcp::serve(
+                tcp,
+                handler.clone(),
+                tcp_limits,
+                tcp_stop.clone(),
+                tcp_tasks.clone(),
+            ));
             tracing::info!(%addr, udp_sockets = udp_sockets.max(1), fast_path, "listening for DNS on UDP and TCP");
             addrs.push(addr);
         }
@@ -98,7 +108,13 @@ impl DnsServer {
         } else {
             None
         };
-        Ok(DnsServer { server, udp, addrs })
+        Ok(DnsServer {
+            server,
+            udp,
+            tcp_stop,
+            tcp_tasks,
+            addrs,
+        })
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -110,6 +126,10 @@ impl DnsServer {
         if let Some(udp) = self.udp.take() {
             udp.stop().await;
         }
+        // TCP: stop accepting and reading; queries already read are answered.
+        self.tcp_stop.cancel();
+        self.tcp_tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.tcp_tasks.wait()).await;
         if let Err(e) = self.server.shutdown_gracefully().await {
             tracing::warn!(error = %e, "DNS server shut down with an error");
         }

@@ -20,4 +20,5 @@ mod rrl;
 mod status_page;
 mod steering;
 mod systemd;
+mod tcp;
 mod zonefiles;

@@ -311,6 +311,19 @@ impl Validator<'_> {
             nsid,
             version,
             rrl: self.rrl(raw.rrl.as_ref()),
+            tcp_idle_timeout: self.duration(
+                "server.tcp_idle_timeout",
+                raw.tcp_idle_timeout.as_deref(),
+                Duration::from_secs(10),
+            ),
+            tcp_max_connections: match raw.tcp_max_connections {
+                Some(0) => {
+                    self.err("server.tcp_max_connections", "must be at least 1");
+                    1
+                }
+                Some(n) => n as usize,
+                None => 1000,
+            },
         }
     }
 
