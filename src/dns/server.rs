@@ -15,8 +15,9 @@ use super::udp::UdpWorkers;
 
 /// The running DNS listeners.
 pub struct DnsServer {
-    /// hickory's server: UDP without the fast path (TCP is `dns::tcp`'s).
-    server: Server<DnsHandler>,
+    /// hickory's server: UDP without the fast path (TCP is `dns::tcp`'s);
+    /// None with the fast path, where it would serve nothing.
+    server: Option<Server<DnsHandler>>,
     udp: Option<UdpWorkers>,
     /// Our TCP listeners (`dns::tcp`) and their connections.
     tcp_stop: CancellationToken,
@@ -109,7 +110,7 @@ impl DnsServer {
             None
         };
         Ok(DnsServer {
-            server,
+            server: (!fast_path).then_some(server),
             udp,
             tcp_stop,
             tcp_tasks,
@@ -117,8 +118,9 @@ impl DnsServer {
         })
     }
 
+    /// Cancelling it stops the TCP listeners (as `shutdown` does first).
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.server.shutdown_token().clone()
+        self.tcp_stop.clone()
     }
 
     /// Stops accepting, lets in-flight TCP queries finish, and returns.
@@ -130,7 +132,9 @@ impl DnsServer {
         self.tcp_stop.cancel();
         self.tcp_tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tcp_tasks.wait()).await;
-        if let Err(e) = self.server.shutdown_gracefully().await {
+        if let Some(mut server) = self.server.take()
+            && let Err(e) = server.shutdown_gracefully().await
+        {
             tracing::warn!(error = %e, "DNS server shut down with an error");
         }
     }
