@@ -46,14 +46,11 @@ fn next(sock: &UnixDatagram, wait: Duration) -> String {
 #[test]
 fn ready_is_sent_once_dns_answers_and_reload_and_stop_are_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // A separate process needs a fixed port; pick a free one.
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("free port")
-        .port();
+    // Port 0: READY's STATUS line says which port was bound (a port picked
+    // here and bound there could be taken meanwhile by another test).
     let config = format!(
         "{}[pools.p]\nendpoints = [{{ address = \"192.0.2.1\" }}]\n[[balance]]\nname = \"www.example.test\"\npolicy = \"failover\"\npools = [\"p\"]\n",
-        server_header("").replace("127.0.0.1:0\"]", &format!("127.0.0.1:{port}\"]"))
+        server_header("")
     );
     let config_path = dir.path().join("geosteer.toml");
     std::fs::write(&config_path, &config).expect("write config");
@@ -73,7 +70,12 @@ fn ready_is_sent_once_dns_answers_and_reload_and_stop_are_reported() {
     );
     let ready = next(&sock, Duration::from_secs(20));
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
-    assert!(ready.contains(&format!("127.0.0.1:{port}")), "{ready:?}");
+    let port: u16 = ready
+        .lines()
+        .find_map(|l| l.strip_prefix("STATUS=answering DNS on 127.0.0.1:"))
+        .and_then(|p| p.split(',').next())
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("READY names the DNS address: {ready:?}"));
 
     // READY means answering: the first query, sent once, gets its answer.
     let rt = tokio::runtime::Builder::new_current_thread()

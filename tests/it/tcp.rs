@@ -126,9 +126,14 @@ async fn at_the_limit_the_connection_idle_longest_makes_room() {
 async fn two_thousand_idle_connections_do_not_lock_a_new_client_out() {
     // The default limit (1,000): the test holds 2,000 connections open.
     let s = TestServer::start(&server_header(""), &[]).await;
+    // From 127.0.0.2: their 2,000 ephemeral ports are then taken on that
+    // address only, never one another test picks on 127.0.0.1.
     let mut idle = Vec::with_capacity(2000);
     for _ in 0..2000 {
-        match TcpStream::connect(s.dns).await {
+        let from = tokio::net::TcpSocket::new_v4().expect("socket");
+        from.bind("127.0.0.2:0".parse().expect("addr"))
+            .expect("bind 127.0.0.2");
+        match from.connect(s.dns).await {
             Ok(c) => idle.push(c),
             Err(e) => panic!("connection {} failed: {e} (raise `ulimit -n`)", idle.len()),
         }

@@ -51,15 +51,21 @@ impl Etcd {
     }
 
     fn start_with(tls: Option<[PathBuf; 3]>) -> Etcd {
-        let mut etcd = Etcd {
-            client: free_port(),
-            peer: free_port(),
-            dir: tempfile::tempdir().expect("tempdir"),
-            child: None,
-            tls,
-        };
-        etcd.run();
-        etcd
+        // A port found free here may be taken before etcd binds it (other
+        // tests run meanwhile): try again on fresh ports.
+        for _ in 0..3 {
+            let mut etcd = Etcd {
+                client: free_port(),
+                peer: free_port(),
+                dir: tempfile::tempdir().expect("tempdir"),
+                child: None,
+                tls: tls.clone(),
+            };
+            if etcd.try_run() {
+                return etcd;
+            }
+        }
+        panic!("etcd did not start three times: see its log");
     }
 
     pub fn url(&self) -> String {
@@ -68,6 +74,11 @@ impl Etcd {
     }
 
     fn run(&mut self) {
+        assert!(self.try_run(), "etcd did not start: see its log");
+    }
+
+    /// Starts etcd; false when it exits before serving (its ports taken).
+    fn try_run(&mut self) -> bool {
         let client = self.url();
         let peer = format!("http://{}", self.peer);
         let log = std::fs::File::create(self.dir.path().join("etcd.log")).expect("log file");
@@ -97,9 +108,17 @@ impl Etcd {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect_timeout(&self.client, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < deadline, "etcd did not start: see its log");
+            let exited = self
+                .child
+                .as_mut()
+                .is_none_or(|c| c.try_wait().ok().flatten().is_some());
+            if exited || Instant::now() > deadline {
+                self.kill();
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+        true
     }
 
     /// SIGKILL: no goodbye to anyone.
