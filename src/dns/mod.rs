@@ -3,6 +3,7 @@
 //!
 //! - `server`: binds every `dns_listen` address (UDP sockets with SO_REUSEPORT, TCP).
 //! - `udp`: a thread per UDP socket running the fast path, falling back to hickory.
+//! - `raw`: a message's bytes through the handler to encoded bytes (UDP fallbacks, TCP).
 //! - `tcp`: TCP per RFC 7766: pipelined queries, idle timeout, connection limit.
 //! - `fast`: parses a query and writes its answer with no allocation (balanced
 //!   names and the zones' plain RRsets); says when hickory must answer instead.
@@ -21,6 +22,7 @@ pub mod handler;
 pub mod health_txt;
 #[cfg(target_os = "linux")]
 mod mmsg;
+pub mod raw;
 pub mod rrl;
 pub mod server;
 pub mod tcp;

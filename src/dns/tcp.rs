@@ -19,13 +19,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::NetError;
-use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::server::{ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -34,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::DnsHandler;
+use super::raw;
 
 /// Queries of one connection answered at once; the next waits for a slot.
 pub const PIPELINE: usize = 16;
@@ -182,7 +180,7 @@ async fn connection(
         busy.fetch_add(1, Ordering::Relaxed);
         let (handler, tx, busy2, last2) = (handler.clone(), tx.clone(), busy.clone(), last.clone());
         tasks.spawn(async move {
-            answer(&handler, msg, peer, TcpReply { tx }).await;
+            raw::answer(&handler, msg, peer, Protocol::Tcp, TcpReply { tx }).await;
             last2.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
             busy2.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
@@ -200,38 +198,6 @@ async fn read_message(reader: &mut tokio::net::tcp::OwnedReadHalf) -> std::io::R
     let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
     reader.read_exact(&mut msg).await?;
     Ok(msg)
-}
-
-/// One query as hickory's TCP server handles it: a message that does not
-/// decode gets FORMERR when its header does, silence otherwise.
-async fn answer(handler: &DnsHandler, bytes: Vec<u8>, peer: SocketAddr, reply: TcpReply) {
-    let header = match <Header as BinDecodable>::read(&mut BinDecoder::new(&bytes)) {
-        Ok(h) => h,
-        Err(_) => return,
-    };
-    match Request::from_bytes(bytes, peer, Protocol::Tcp) {
-        Ok(request) => {
-            if request.metadata.message_type == MessageType::Response {
-                return;
-            }
-            handler
-                .handle_request::<_, TokioTime>(&request, reply)
-                .await;
-        }
-        Err(_) => {
-            let mut metadata =
-                Metadata::new(header.metadata.id, MessageType::Response, OpCode::Query);
-            metadata.response_code = ResponseCode::FormErr;
-            let h = Header {
-                metadata,
-                counts: HeaderCounts::default(),
-            };
-            let mut out = Vec::with_capacity(12);
-            if h.emit(&mut BinEncoder::new(&mut out)).is_ok() {
-                let _ = reply.tx.send(out).await;
-            }
-        }
-    }
 }
 
 /// Hands an encoded answer to the connection's writer.
@@ -253,24 +219,7 @@ impl ResponseHandler for TcpReply {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
-        let id = response.metadata().id;
-        let mut bytes = Vec::with_capacity(512);
-        let mut enc = BinEncoder::new(&mut bytes);
-        enc.set_max_size(u16::MAX);
-        let info = match response.destructive_emit(&mut enc) {
-            Ok(info) => info,
-            Err(_) => {
-                bytes.clear();
-                let mut metadata = Metadata::new(id, MessageType::Response, OpCode::Query);
-                metadata.response_code = ResponseCode::ServFail;
-                let header = Header {
-                    metadata,
-                    counts: HeaderCounts::default(),
-                };
-                header.emit(&mut BinEncoder::new(&mut bytes))?;
-                ResponseInfo::from(header)
-            }
-        };
+        let (info, bytes) = raw::encode(response, u16::MAX)?;
         let _ = self.tx.send(bytes).await;
         Ok(info)
     }

@@ -17,20 +17,18 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::NetError;
-use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
+use hickory_server::server::{ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponse;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::runtime::Handle;
 
 use super::DnsHandler;
 use super::fast::{self, Outcome};
+use super::raw;
 
 /// Fallback queries answered at once, over all workers of a server.
 pub const MAX_FALLBACK_IN_FLIGHT: usize = 1024;
@@ -209,7 +207,7 @@ impl Worker {
         let bytes = packet.to_vec();
         let slot = InFlight(self.in_flight.clone());
         self.runtime.spawn(async move {
-            answer_with_hickory(&handler, bytes, src, reply).await;
+            raw::answer(&handler, bytes, src, Protocol::Udp, reply).await;
             drop(slot);
         });
     }
@@ -221,36 +219,6 @@ struct InFlight(Arc<AtomicUsize>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// What hickory's `Server` does with one UDP datagram, with our handler.
-pub async fn answer_with_hickory<R: ResponseHandler>(
-    handler: &DnsHandler,
-    bytes: Vec<u8>,
-    src: SocketAddr,
-    mut reply: R,
-) {
-    let Ok(header) = Header::read(&mut BinDecoder::new(&bytes)) else {
-        return;
-    };
-    match Request::from_bytes(bytes, src, Protocol::Udp) {
-        Ok(request) => {
-            if request.metadata.message_type == MessageType::Response {
-                return;
-            }
-            handler
-                .handle_request::<_, TokioTime>(&request, reply)
-                .await;
-        }
-        Err(_) => {
-            let Ok(queries) = Queries::read(&mut BinDecoder::new(&[]), 0) else {
-                return;
-            };
-            let response = MessageResponseBuilder::new(&queries, None)
-                .error_msg(&header.metadata, ResponseCode::FormErr);
-            let _ = reply.send_response(response).await;
-        }
     }
 }
 
@@ -277,7 +245,7 @@ impl ResponseHandler for UdpReply {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
-        let (info, mut bytes) = encode_udp(response)?;
+        let (info, mut bytes) = raw::encode_udp(response)?;
         if let Some(h) = &self.limit {
             let snap = h.shared().load();
             let (limits, zones) = (&snap.config.server.rrl, &snap.config.zones);
@@ -289,38 +257,4 @@ impl ResponseHandler for UdpReply {
         self.socket.send_to(&bytes, self.dst)?;
         Ok(info)
     }
-}
-
-/// Encodes a response for UDP as hickory's own handle does: at most the
-/// response OPT's payload size (512 without EDNS), and a bare SERVFAIL when
-/// it cannot be encoded.
-pub fn encode_udp<'a, A, N, S, D>(
-    response: MessageResponse<'_, 'a, A, N, S, D>,
-) -> Result<(ResponseInfo, Vec<u8>), NetError>
-where
-    A: Iterator<Item = &'a Record> + Send + 'a,
-    N: Iterator<Item = &'a Record> + Send + 'a,
-    S: Iterator<Item = &'a Record> + Send + 'a,
-    D: Iterator<Item = &'a Record> + Send + 'a,
-{
-    let id = response.metadata().id;
-    let max = response.edns().map_or(512, |e| e.max_payload());
-    let mut bytes = Vec::with_capacity(512);
-    let mut enc = BinEncoder::new(&mut bytes);
-    enc.set_max_size(max);
-    let info = match response.destructive_emit(&mut enc) {
-        Ok(info) => info,
-        Err(_) => {
-            bytes.clear();
-            let mut metadata = Metadata::new(id, MessageType::Response, OpCode::Query);
-            metadata.response_code = ResponseCode::ServFail;
-            let header = Header {
-                metadata,
-                counts: HeaderCounts::default(),
-            };
-            header.emit(&mut BinEncoder::new(&mut bytes))?;
-            ResponseInfo::from(header)
-        }
-    };
-    Ok((info, bytes))
 }

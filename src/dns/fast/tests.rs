@@ -19,9 +19,10 @@ use rand::{RngExt, SeedableRng};
 
 use super::{Outcome, Tally, answer, sample};
 use crate::dns::DnsHandler;
-use crate::dns::udp::{answer_with_hickory, encode_udp};
+use crate::dns::raw::{self, encode_udp};
 use crate::metrics::Registry;
 use crate::state::Shared;
+use hickory_server::net::xfer::Protocol;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -173,10 +174,11 @@ fn hickory(f: &Fixture, packet: &[u8]) -> Option<Vec<u8>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    rt.block_on(answer_with_hickory(
+    rt.block_on(raw::answer(
         &f.handler,
         packet.to_vec(),
         src(),
+        Protocol::Udp,
         capture.clone(),
     ));
     capture.0.lock().expect("lock").take()
