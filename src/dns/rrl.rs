@@ -256,12 +256,7 @@ pub fn classify<'b>(
         return Some((kind, &buf[..len]));
     }
     // NXDOMAIN: the longest served zone the name is in.
-    let zone = zones
-        .iter()
-        .map(|z| z.origin.as_bytes())
-        .filter(|o| in_zone(&buf[..len], o))
-        .max_by_key(|o| o.len());
-    match zone {
+    match zone_of(&buf[..len], zones) {
         Some(origin) => {
             let n = origin.len().min(buf.len());
             buf[..n].copy_from_slice(&origin[..n]);
@@ -271,9 +266,19 @@ pub fn classify<'b>(
     }
 }
 
+/// The longest served zone `name` (lower-case dotted) is in: the account
+/// NXDOMAIN answers are charged to.
+pub(crate) fn zone_of<'z>(name: &[u8], zones: &'z [crate::config::ZoneConfig]) -> Option<&'z [u8]> {
+    zones
+        .iter()
+        .map(|z| z.origin.as_bytes())
+        .filter(|o| in_zone(name, o))
+        .max_by_key(|o| o.len())
+}
+
 /// Whether dotted `name` is `origin` or below it (both lower case, with the
 /// trailing dot).
-pub(crate) fn in_zone(name: &[u8], origin: &[u8]) -> bool {
+fn in_zone(name: &[u8], origin: &[u8]) -> bool {
     origin == b"."
         || name == origin
         || (name.len() > origin.len()

@@ -13,7 +13,7 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 
-use super::{Kind, Rrl, Verdict, in_zone};
+use super::{Kind, Rrl, Verdict, zone_of};
 use crate::dns::DnsHandler;
 
 /// Wraps hickory's UDP response handle for one query from `client`.
@@ -58,15 +58,10 @@ impl<R> Gate<R> {
             ResponseCode::NoError => (Kind::Positive, self.name.as_bytes()),
             ResponseCode::NXDomain => {
                 let name = self.name.as_bytes();
-                let zone = snap
-                    .config
-                    .zones
-                    .iter()
-                    .map(|z| z.origin.as_bytes())
-                    .filter(|o| in_zone(name, o))
-                    .max_by_key(|o| o.len())
-                    .unwrap_or(name);
-                (Kind::NxDomain, zone)
+                (
+                    Kind::NxDomain,
+                    zone_of(name, &snap.config.zones).unwrap_or(name),
+                )
             }
             _ => (Kind::Error, &[][..]),
         };
