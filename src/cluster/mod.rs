@@ -46,8 +46,6 @@ const PUSH_EVERY: Duration = Duration::from_millis(50);
 pub struct ClusterCounters {
     /// 1 while etcd answers.
     pub connected: AtomicU64,
-    /// Fresh vantages, this node included.
-    pub vantages: AtomicU64,
     /// Write requests sent to etcd (transactions of up to 128 puts/deletes).
     pub txns: AtomicU64,
     /// Keys put and deleted.
@@ -364,16 +362,22 @@ impl Link {
                 };
                 match self.write(std::slice::from_ref(&write)).await {
                     Ok(()) => {
-                        let set = self
-                            .view
-                            .drains
-                            .entry(Arc::from(pool.as_str()))
-                            .or_default();
-                        if draining {
-                            set.insert(address);
-                        } else {
-                            set.remove(&address);
-                        }
+                        // Applied here as the watch will deliver it, so the
+                        // drain holds before this returns.
+                        let event = match write {
+                            Write::Put(key, value, _) => Event::Put(etcd::Kv {
+                                key,
+                                value: value.into_bytes(),
+                            }),
+                            Write::Delete(key) => Event::Delete(key),
+                        };
+                        store::apply(
+                            &mut self.view,
+                            &self.layout,
+                            &self.instance,
+                            &event,
+                            unix_ms(),
+                        );
                         self.push_now().await;
                         let _ = done.send(Ok(()));
                         Ok(())
@@ -460,9 +464,6 @@ impl Link {
     /// Hands the view to the health writer and waits until it is published.
     async fn push_now(&mut self) {
         self.push_at = None;
-        self.counters
-            .vantages
-            .store(self.view.vantages() as u64, Ordering::Relaxed);
         let (done, wait) = oneshot::channel();
         let sent = self
             .commands
