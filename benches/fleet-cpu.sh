@@ -17,8 +17,6 @@ run=$(mktemp -d /tmp/geosteer-fleet-cpu.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$run"; }
 trap cleanup EXIT
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
 [ -x "$bin" ] || cargo build --release --locked --manifest-path "$top/Cargo.toml" >&2
 yes "www.example.test A" | head -100000 >"$run/www.txt"
 
@@ -37,17 +35,8 @@ sleep 2
 sleep 5
 curl -sf http://127.0.0.1:8055/api/v1/cluster | grep -q '"connected":true' || { echo "the fleet node is not connected to etcd" >&2; cat "$run/on.log" >&2; exit 1; }
 
-one() {  # one LABEL PID PORT [dnsperf options]
-  local label=$1 pid=$2 port=$3; shift 3
-  local before after out qps lost
-  taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$run/www.txt" -l 2 -c 10 -T 1 -q 500 -t 1 "$@" >/dev/null 2>&1
-  before=$(ticks "$pid")
-  out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$run/www.txt" -l "$DURATION" -c 10 -T 1 -q 500 -t 1 "$@" 2>&1)
-  after=$(ticks "$pid")
-  qps=$(echo "$out" | awk '/Queries per second/ {print $4}')
-  lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
-  python3 -c "q=$qps; t=($after-$before)/$hz; print(f'$label\t{q:.0f}\t$lost\t{t*1e6/(q*$DURATION):.2f}')"
-}
+# shellcheck source=dns/cpu.sh
+. "$top/benches/dns/cpu.sh"
 
 printf "server\tqps\tlost\tcpu_us_per_query\n"
 for r in $(seq "$ROUNDS"); do
