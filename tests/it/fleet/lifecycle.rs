@@ -1,0 +1,165 @@
+//! A fleet over time: a node killed, etcd lost and back, a reload.
+
+use super::*;
+
+#[tokio::test]
+async fn a_killed_node_s_votes_expire_with_its_lease() {
+    let etcd = Etcd::start();
+    // quorum 0.4: one of three is not enough (0.33), one of two is (0.5).
+    let (fleet, a, _b) = fleet_of_three("kill", &etcd, 0.4).await;
+    let n1 = fleet.node(1, None).await;
+    let mut n2 = ProcessNode::start(&fleet.config(2, None));
+    let n3 = fleet.node(3, None).await;
+    wait_for("three vantages", Duration::from_secs(15), async || {
+        vantages(&n1).await == 3
+    })
+    .await;
+    a.set(&source(1), Path::Close);
+    wait_for(
+        "node 1's vote counted",
+        Duration::from_secs(10),
+        async || disputed(&n3).await,
+    )
+    .await;
+    all_keep_answering(
+        &[&n1, &n3],
+        A,
+        Duration::from_secs(1),
+        "1 of 3 is under quorum 0.4",
+    )
+    .await;
+
+    // SIGKILL node 2 (which saw a up): its lease (2 s) expires, and 1 of the
+    // 2 vantages left is over the quorum.
+    n2.kill();
+    all_answer(
+        &[&n1, &n3],
+        B,
+        Duration::from_secs(10),
+        "node 2's lease expired",
+    )
+    .await;
+    let c = cluster(&n1).await;
+    assert_eq!(c["vantages"], 2, "{c}");
+    let gone = node_named(&c, "n2");
+    assert_eq!(gone["connected"], false, "n2 is listed as gone: {c}");
+    n1.stop().await;
+    n3.stop().await;
+}
+
+#[tokio::test]
+async fn losing_etcd_never_stops_answers_and_the_fleet_converges_after() {
+    let mut etcd = Etcd::start();
+    let (fleet, a, _b) = fleet_of_three("partition", &etcd, 0.5).await;
+    let (n1, n2, n3) = fleet.three().await;
+    let nodes = [&n1, &n2, &n3];
+    wait_for("three vantages", Duration::from_secs(10), async || {
+        vantages(&n1).await == 3
+    })
+    .await;
+    a.set(&source(1), Path::Close);
+    wait_for(
+        "node 1's vote counted",
+        Duration::from_secs(10),
+        async || disputed(&n2).await,
+    )
+    .await;
+
+    etcd.kill();
+    // Every node keeps answering, and says it is cut off.
+    wait_for("etcd loss noticed", Duration::from_secs(10), async || {
+        cluster(&n2).await["connected"] == false
+    })
+    .await;
+    let (_, metrics) = get(&format!("http://{}/metrics", n2.running.admin_addr)).await;
+    assert!(
+        metrics.contains("geosteer_cluster_connected 0"),
+        "{metrics}"
+    );
+    // Once the others' leases would have expired, each node decides alone:
+    // node 1 steers away (its own path is broken), the others stay.
+    wait_for(
+        "remote verdicts expired",
+        Duration::from_secs(10),
+        async || vantages(&n1).await == 1,
+    )
+    .await;
+    assert_eq!(
+        answer(&n1, None).await,
+        vec![B.parse::<IpAddr>().expect("ip")]
+    );
+    assert_eq!(
+        answer(&n2, None).await,
+        vec![A.parse::<IpAddr>().expect("ip")]
+    );
+
+    // etcd comes back: every node re-publishes and re-reads, and the quorum
+    // (1 of 3) puts node 1 back in line with the others.
+    etcd.restart();
+    wait_for(
+        "three vantages again",
+        Duration::from_secs(15),
+        async || vantages(&n1).await == 3 && vantages(&n3).await == 3,
+    )
+    .await;
+    all_answer(
+        &nodes,
+        A,
+        Duration::from_secs(10),
+        "converged after etcd returned",
+    )
+    .await;
+    let (_, metrics) = get(&format!("http://{}/metrics", n1.running.admin_addr)).await;
+    assert!(
+        metrics.contains("geosteer_cluster_connected 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("geosteer_cluster_vantages 3"), "{metrics}");
+    for n in [n1, n2, n3] {
+        n.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_reload_keeps_the_lease_and_withdraws_removed_endpoints() {
+    let etcd = Etcd::start();
+    let (fleet, _a, _b) = fleet_of_three("reload", &etcd, 0.5).await;
+    let (n1, n2) = (fleet.node(1, None).await, fleet.node(2, None).await);
+    wait_for("two vantages", Duration::from_secs(10), async || {
+        vantages(&n2).await == 2
+    })
+    .await;
+    let votes_on_a = async |node: &TestServer| {
+        let (_, status) =
+            get_json(&format!("http://{}/api/v1/status", node.running.admin_addr)).await;
+        status["pools"][0]["endpoints"][0]["votes"]["total"].as_u64()
+    };
+    wait_for("both vote on a", Duration::from_secs(10), async || {
+        votes_on_a(&n2).await == Some(2)
+    })
+    .await;
+
+    // Node 1 drops a's endpoint (a new address in its place): its verdict on
+    // the old one is withdrawn, the new one is published after its first
+    // probe, and node 1 stays a vantage throughout (same lease).
+    let text = std::fs::read_to_string(n1.config_path()).expect("config");
+    std::fs::write(n1.config_path(), text.replace(A, "192.0.2.3")).expect("write config");
+    n1.running.reload().await.expect("reload");
+    wait_for(
+        "node 1's old verdict withdrawn",
+        Duration::from_secs(10),
+        async || votes_on_a(&n2).await == Some(1),
+    )
+    .await;
+    assert_eq!(vantages(&n2).await, 2, "node 1 kept its lease");
+    let (_, status) = get_json(&format!("http://{}/api/v1/status", n1.running.admin_addr)).await;
+    assert_eq!(status["pools"][0]["endpoints"][0]["address"], "192.0.2.3");
+    wait_for(
+        "node 1's new endpoint published",
+        Duration::from_secs(10),
+        async || votes_on_a(&n1).await == Some(1),
+    )
+    .await;
+    n1.stop().await;
+    n2.stop().await;
+}
