@@ -28,7 +28,6 @@ import shutil
 import socket
 import socketserver
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -38,11 +37,10 @@ import urllib.request
 
 POLL = 0.02
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import failover as bench_failover  # noqa: E402  (its DNS client and free_port)
 
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = bench_failover.free_port
 
 
 class Etcd:
@@ -117,31 +115,8 @@ class PickyOrigin:
 
 
 def query(port, qid):
-    q = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0)
-    for label in ("www", "example", "test"):
-        q += bytes([len(label)]) + label.encode()
-    q += b"\0" + struct.pack(">HH", 1, 1)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.5)
-        s.sendto(q, ("127.0.0.1", port))
-        try:
-            data, _ = s.recvfrom(4096)
-        except socket.timeout:
-            return None
-    an = struct.unpack(">H", data[6:8])[0]
-    at = 12
-    while data[at] != 0:
-        at += 1 + data[at]
-    at += 5
-    out = set()
-    for _ in range(an):
-        at += 2 if data[at] & 0xC0 == 0xC0 else 0
-        rtype, _c, _t, rdlen = struct.unpack(">HHIH", data[at : at + 10])
-        at += 10
-        if rtype == 1 and rdlen == 4:
-            out.add(socket.inet_ntoa(data[at : at + 4]))
-        at += rdlen
-    return out
+    """The balanced name's A addresses from one UDP query (None: no reply)."""
+    return bench_failover.query(port, "www.example.test", qid)
 
 
 ZONE = (
