@@ -169,6 +169,36 @@ pub struct ZoneConfig {
     /// Zone apex, lower case, fully qualified with the trailing dot (`example.test.`).
     pub origin: String,
     pub path: PathBuf,
+    /// `[transfer."ZONE"]`; None: transfers are refused.
+    pub transfer: Option<TransferConfig>,
+}
+
+/// `[transfer."ZONE"]`: zone transfers (AXFR/IXFR over TCP) and NOTIFY.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferConfig {
+    /// Client prefixes allowed to transfer (and to be answered with TSIG).
+    pub allow: Vec<IpNet>,
+    /// When set, a transfer must also be signed with this key.
+    pub tsig: Option<TsigKey>,
+    /// Secondaries told of a new serial (RFC 1996).
+    pub notify: Vec<SocketAddr>,
+}
+
+/// A TSIG key (RFC 8945), HMAC-SHA256.
+#[derive(Clone, PartialEq)]
+pub struct TsigKey {
+    /// Key name, lower case, fully qualified (`xfr.example.`).
+    pub name: String,
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for TsigKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigKey")
+            .field("name", &self.name)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,6 +28,28 @@ pub struct RawConfig<'a> {
     #[serde(default)]
     pub backends: BTreeMap<String, RawBackend>,
     pub cluster: Option<RawCluster>,
+    /// `[transfer."ZONE"]`: zone transfers to secondaries.
+    #[serde(default)]
+    pub transfer: BTreeMap<String, RawTransfer>,
+}
+
+/// `[transfer."ZONE"]`: who may transfer a zone, and whom to NOTIFY.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransfer {
+    #[serde(default)]
+    pub allow_transfer: Vec<String>,
+    pub tsig: Option<RawTsig>,
+    #[serde(default)]
+    pub notify: Vec<String>,
+}
+
+/// A TSIG key (HMAC-SHA256).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTsig {
+    pub name: String,
+    pub secret: String,
 }
 
 /// `[cluster]`: several nodes share health through etcd.

@@ -378,3 +378,69 @@ fn nsid_and_version_are_optional_printable_strings() {
         "{e}"
     );
 }
+
+#[test]
+fn transfer_tables_attach_to_their_zone() {
+    let secret = "3q2+7wAAAAD/////AQIDBAUGBwgJCgsMDQ4PEBESExQ=";
+    let ok = format!(
+        "{MIN}[transfer.\"example.test\"]\nallow_transfer = [\"192.0.2.0/24\", \"2001:db8::1\"]\n\
+         notify = [\"192.0.2.53\", \"[2001:db8::53]:5300\"]\ntsig = {{ name = \"Xfr.Key\", secret = \"{secret}\" }}\n"
+    );
+    let (c, warnings) = parse_ok(&ok);
+    let t = c.zones[0].transfer.as_ref().expect("transfer attached");
+    assert_eq!(t.allow.len(), 2);
+    assert_eq!(
+        t.notify,
+        [
+            "192.0.2.53:53".parse::<SocketAddr>().unwrap(),
+            "[2001:db8::53]:5300".parse().unwrap()
+        ]
+    );
+    let key = t.tsig.as_ref().expect("key");
+    assert_eq!((key.name.as_str(), key.secret.len()), ("xfr.key.", 32));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(
+        !format!("{key:?}").contains(secret),
+        "Debug must not print the secret"
+    );
+
+    let (c, _) = parse_ok(MIN);
+    assert!(c.zones[0].transfer.is_none(), "no table: transfers refused");
+    let short = ok.replace(secret, "c2hvcnQ=");
+    let (_, warnings) = parse_ok(&short);
+    assert!(
+        warnings.iter().any(|w| w.message.contains("at least 32")),
+        "{warnings:?}"
+    );
+    let (_, warnings) = parse_ok(&format!(
+        "{MIN}[transfer.\"example.test\"]\nnotify = [\"192.0.2.53\"]\n"
+    ));
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.message.contains("every transfer of this zone is refused")),
+        "{warnings:?}"
+    );
+    for (text, says) in [
+        (
+            format!("{MIN}[transfer.\"other.test\"]\nallow_transfer = [\"192.0.2.1\"]\n"),
+            "other.test. is not a zone of [zones]",
+        ),
+        (
+            format!("{MIN}[transfer.\"example.test\"]\nallow_transfer = [\"192.0.2.1/16\"]\n"),
+            "transfer.\"example.test\".allow_transfer[0]",
+        ),
+        (
+            format!("{MIN}[transfer.\"example.test\"]\nnotify = [\"nowhere\"]\n"),
+            "transfer.\"example.test\".notify[0]",
+        ),
+        (ok.replace(secret, "not base64!"), "is not base64"),
+        (
+            format!("{MIN}[transfer.\"example.test\"]\nallow = [\"192.0.2.1\"]\n"),
+            "unknown field `allow`",
+        ),
+    ] {
+        let e = parse_err(&text);
+        assert!(e.contains(says), "{text}\n=> {e}");
+    }
+}

@@ -160,8 +160,18 @@ impl Control {
                     format!("reload task failed: {e}"),
                 ))
             })??;
-        loaded.log("new config loaded");
+        let mut loaded = loaded;
         let current = self.shared.load_full();
+        // Transfers: the zones keep the versions the last snapshot served.
+        if let Some(zones) = Arc::get_mut(&mut loaded.zones) {
+            for note in zones.carry_history(&current.zones) {
+                loaded.warnings.push(crate::config::Warning {
+                    key: "zones".into(),
+                    message: note,
+                });
+            }
+        }
+        loaded.log("new config loaded");
         let (old, new) = (&current.config.server, &loaded.config.server);
         let listen_changed = old.dns_listen != new.dns_listen
             || old.admin_listen != new.admin_listen
@@ -202,6 +212,8 @@ impl Control {
             })?;
         let _ = wait.await;
         self.spawn_probes(config, generation);
+        let notices = crate::dns::notify::due(Some(&current.zones), &self.shared.load().zones);
+        crate::dns::notify::spawn(notices, &self.tasks, &self.shutdown);
         Ok(())
     }
 

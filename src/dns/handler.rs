@@ -86,6 +86,18 @@ impl RequestHandler for DnsHandler {
         request: &Request,
         response: R,
     ) -> ResponseInfo {
+        let transfer = request
+            .queries
+            .queries()
+            .first()
+            .is_some_and(|q| matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR));
+        if transfer {
+            // TCP transfers never get here (`dns::tcp` hands them to `xfr`).
+            return self.transfer_udp(request, response).await;
+        }
+        if let Some(sig) = &request.signature {
+            return self.signed::<_, T>(request, sig, response).await;
+        }
         if self.gate_udp {
             match super::rrl::gate::Gate::of(request, self, response) {
                 Ok(gate) => return self.answer::<_, T>(request, gate).await,
@@ -97,6 +109,72 @@ impl RequestHandler for DnsHandler {
 }
 
 impl DnsHandler {
+    /// AXFR or IXFR over UDP: `xfr` decides (an IXFR gets the SOA alone).
+    async fn transfer_udp<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        mut response: R,
+    ) -> ResponseInfo {
+        let header = hickory_proto::op::Header {
+            metadata: request.metadata,
+            counts: Default::default(),
+        };
+        let answer = super::xfr::answer(self, request.as_slice().to_vec(), request.src(), false);
+        let Some(bytes) = answer.messages.first() else {
+            return ResponseInfo::from(header);
+        };
+        let sent = match answer.signer {
+            Some(signer) => {
+                let mut reply = super::tsig::TsigReply {
+                    inner: response,
+                    signer,
+                    peer: request.src(),
+                };
+                super::tsig::send_encoded(&mut reply, bytes).await
+            }
+            None => super::tsig::send_encoded(&mut response, bytes).await,
+        };
+        sent.unwrap_or_else(|_| ResponseInfo::from(header))
+    }
+
+    /// A TSIG-signed query (a secondary's SOA check): answered and signed
+    /// with the key of that name, or NOTAUTH with the TSIG error. Transfers
+    /// themselves are `xfr`'s.
+    async fn signed<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        sig: &Record<hickory_proto::rr::rdata::TSIG>,
+        mut response: R,
+    ) -> ResponseInfo {
+        let snap = self.shared.load_full();
+        let key = super::tsig::key_named(&snap.config, &sig.name);
+        let now = crate::wallclock::unix_ms() / 1000;
+        match super::tsig::verify(request.as_slice(), sig, key, now) {
+            Ok(signer) => {
+                let reply = super::tsig::TsigReply {
+                    inner: response,
+                    signer,
+                    peer: request.src(),
+                };
+                self.answer::<_, T>(request, reply).await
+            }
+            Err(failure) => {
+                tracing::info!(peer = %request.src(), error = ?failure.error, "signed query refused: TSIG check failed");
+                let header = hickory_proto::op::Header {
+                    metadata: request.metadata,
+                    counts: Default::default(),
+                };
+                let info = ResponseInfo::from(header);
+                let Some(bytes) = failure.answer(request.as_slice()) else {
+                    return info;
+                };
+                super::tsig::send_encoded(&mut response, &bytes)
+                    .await
+                    .unwrap_or(info)
+            }
+        }
+    }
+
     async fn answer<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,

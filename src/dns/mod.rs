@@ -12,6 +12,8 @@
 //! - `answer`: response encoding, EDNS/ECS echo, UDP truncation with OPT.
 //! - `health_txt`: the `_health.<name>` TXT lines.
 //! - `rrl`: response rate limiting of UDP answers (per client prefix and kind).
+//! - `xfr`: zone transfers out (AXFR, IXFR) over TCP; `tsig` signs them.
+//! - `notify`: NOTIFY to secondaries when a zone's serial changes.
 //! - `chaos`: CHAOS TXT `id.server`, `hostname.bind`, `version.bind`, `version.server`.
 
 pub mod answer;
@@ -22,10 +24,13 @@ pub mod handler;
 pub mod health_txt;
 #[cfg(target_os = "linux")]
 mod mmsg;
+pub mod notify;
 pub mod raw;
 pub mod rrl;
 pub mod server;
 pub mod tcp;
+pub mod tsig;
 pub mod udp;
+pub mod xfr;
 
 pub use handler::DnsHandler;

@@ -180,7 +180,15 @@ async fn connection(
         busy.fetch_add(1, Ordering::Relaxed);
         let (handler, tx, busy2, last2) = (handler.clone(), tx.clone(), busy.clone(), last.clone());
         tasks.spawn(async move {
-            raw::answer(&handler, msg, peer, Protocol::Tcp, TcpReply { tx }).await;
+            if super::xfr::is_transfer(&msg) {
+                for m in super::xfr::answer(&handler, msg, peer, true).messages {
+                    if tx.send(m).await.is_err() {
+                        break;
+                    }
+                }
+            } else {
+                raw::answer(&handler, msg, peer, Protocol::Tcp, TcpReply { tx }).await;
+            }
             last2.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
             busy2.fetch_sub(1, Ordering::Relaxed);
             drop(permit);

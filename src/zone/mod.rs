@@ -12,6 +12,7 @@
 //! error path only.
 
 pub mod bind;
+pub mod history;
 mod line;
 
 use std::collections::{BTreeMap, HashSet};
@@ -24,7 +25,7 @@ use hickory_proto::serialize::txt::Parser;
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 
-use crate::config::{Config, ConfigError, ConfigErrors, Warning, ZoneConfig};
+use crate::config::{Config, ConfigError, ConfigErrors, TransferConfig, Warning, ZoneConfig};
 use crate::dns::fast::table::{self, WireZones, ZoneFragments};
 
 /// One loaded zone.
@@ -35,6 +36,10 @@ pub struct Zone {
     pub negative_soa: Record,
     rrsets: HashSet<RrKey>,
     names: HashSet<LowerName>,
+    /// The zone file's records now and at earlier serials (transfers).
+    pub versions: history::Versions,
+    /// `[transfer."ZONE"]`: None refuses transfers.
+    pub transfer: Option<TransferConfig>,
 }
 
 impl Zone {
@@ -130,6 +135,31 @@ impl Zones {
         }
     }
 
+    /// Takes over each zone's transfer history from `previous` (the zones
+    /// the last snapshot served). Returns, per zone, what the operator should
+    /// hear about its serial.
+    pub fn carry_history(&mut self, previous: &Zones) -> Vec<String> {
+        let mut notes = Vec::new();
+        for zone in &mut self.zones {
+            let Some(old) = previous.zones.iter().find(|z| z.origin == zone.origin) else {
+                continue;
+            };
+            if let Some(note) = zone.versions.carry(&old.versions) {
+                notes.push(format!("zone {}: {note}", zone.origin));
+            }
+        }
+        notes
+    }
+
+    /// The zone whose apex is `origin` exactly.
+    pub fn apex(&self, origin: &LowerName) -> Option<&Zone> {
+        self.zones.iter().find(|z| &z.origin == origin)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Zone> {
+        self.zones.iter()
+    }
+
     /// The zone holding `name` (longest matching origin).
     pub fn find(&self, name: &LowerName) -> Option<&Zone> {
         self.find_indexed(name).map(|(_, z)| z)
@@ -194,6 +224,8 @@ fn load_zone(zc: &ZoneConfig) -> Result<LoadedZone, ConfigError> {
             ConfigError::file(path, format!("zone {origin} has no SOA record at its apex"))
         })?;
     let wire = table::compile_zone(&lower_origin, &records, &negative_soa);
+    let content = history::Content::new(&records)
+        .ok_or_else(|| ConfigError::file(path, format!("zone {origin} has no SOA record")))?;
     let handler = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
         origin.clone(),
         records,
@@ -207,6 +239,8 @@ fn load_zone(zc: &ZoneConfig) -> Result<LoadedZone, ConfigError> {
             negative_soa,
             rrsets,
             names,
+            versions: history::Versions::new(content),
+            transfer: zc.transfer.clone(),
         },
         handler: Arc::new(handler),
         wire,

@@ -21,4 +21,5 @@ mod status_page;
 mod steering;
 mod systemd;
 mod tcp;
+mod transfer;
 mod zonefiles;

@@ -17,6 +17,7 @@ mod balance;
 mod cluster;
 mod proxy;
 mod server;
+mod transfer;
 
 /// Parses TOML text into a validated config.
 pub fn parse(text: &str, file: &Path, base: &Path) -> Result<(Config, Vec<Warning>), ConfigErrors> {
@@ -139,7 +140,8 @@ impl Validator<'_> {
 
     fn config(&mut self, raw: RawConfig<'_>) -> Config {
         let server = self.server(raw.server);
-        let zones = self.zones(&raw.zones);
+        let mut zones = self.zones(&raw.zones);
+        self.transfers(&raw.transfer, &mut zones);
         let monitors: Vec<MonitorConfig> = raw
             .monitors
             .iter()
@@ -216,6 +218,7 @@ impl Validator<'_> {
                 );
             }
         }
+        self.balanced_not_transferred(&zones, &balance);
         let cluster = raw.cluster.as_ref().map(|c| self.cluster(c));
         if cluster.is_some() {
             for m in &monitors {
@@ -254,6 +257,7 @@ impl Validator<'_> {
             zones.push(ZoneConfig {
                 origin: name,
                 path: self.path(path),
+                transfer: None,
             });
         }
         zones

@@ -5,6 +5,7 @@ pub mod dig;
 pub mod etcd;
 pub mod geosteer;
 pub mod http;
+pub mod knot;
 pub mod mmdb;
 pub mod origin;
 pub mod vantage_origin;
