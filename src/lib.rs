@@ -15,6 +15,8 @@
 //! - [`state`]: the one `Snapshot` (config, steering table, zones, GeoIP,
 //!   health) behind an arc-swap; a query does one `load()`.
 //! - [`zone`]: zone files → the catalog and the fast path's fragments.
+//! - [`dnssec`]: keys, signatures made when a snapshot is built, compact
+//!   denial, the lock-free cache of signatures made on demand.
 //! - [`metrics`]: the data path's counters (plain relaxed atomics).
 //! - [`explain`]: the decision trace for `geosteer explain` and the admin API.
 //! - [`events`]: the last state changes and per-pool samples the health
@@ -57,6 +59,7 @@ pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod dns;
+pub mod dnssec;
 pub mod events;
 pub mod explain;
 pub mod geo;

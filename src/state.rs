@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub config: Arc<Config>,
     pub steering: Arc<SteeringTable>,
     pub zones: Arc<Zones>,
+    /// The signed zones' signatures (`[dnssec]`), re-made in the background.
+    pub dnssec: Arc<crate::dnssec::Signatures>,
     pub geo: Arc<GeoDb>,
     pub health: Arc<HealthView>,
 }
@@ -32,6 +34,7 @@ pub struct Loaded {
     pub config: Arc<Config>,
     pub steering: Arc<SteeringTable>,
     pub zones: Arc<Zones>,
+    pub dnssec: Arc<crate::dnssec::Signatures>,
     pub geo: Arc<GeoDb>,
     pub warnings: Vec<Warning>,
     /// Where the load's time went, for the start-up and reload logs.
@@ -102,6 +105,8 @@ impl Loaded {
             }
         };
         warnings.append(&mut zones.warnings);
+        let now = (crate::wallclock::unix_ms() / 1000) as u32;
+        let dnssec = crate::dnssec::Signatures::build(&config, &zones, now)?;
         let zones_time = started.elapsed();
         let started = Instant::now();
         let steering = SteeringTable::compile(&config, registry);
@@ -114,6 +119,7 @@ impl Loaded {
             config: Arc::new(config),
             steering: Arc::new(steering),
             zones: Arc::new(zones),
+            dnssec: Arc::new(dnssec),
             geo: Arc::new(geo),
             warnings,
             timing,
@@ -163,8 +169,23 @@ impl Shared {
             config: cur.config.clone(),
             steering: cur.steering.clone(),
             zones: cur.zones.clone(),
+            dnssec: cur.dnssec.clone(),
             geo: cur.geo.clone(),
             health: health.clone(),
+        });
+    }
+
+    /// A new snapshot with the signatures replaced (the health writer's
+    /// re-signing), everything else reused.
+    pub fn publish_signatures(&self, dnssec: Arc<crate::dnssec::Signatures>) {
+        self.current.rcu(|cur| Snapshot {
+            generation: cur.generation,
+            config: cur.config.clone(),
+            steering: cur.steering.clone(),
+            zones: cur.zones.clone(),
+            dnssec: dnssec.clone(),
+            geo: cur.geo.clone(),
+            health: cur.health.clone(),
         });
     }
 }

@@ -156,6 +156,12 @@ pub async fn run(
                     dirty = false;
                     let _ = done.send(());
                 }
+                Command::Resign { dnssec, generation } => {
+                    if shared.load().generation == generation {
+                        shared.publish_signatures(dnssec);
+                        published.notify_one();
+                    }
+                }
                 Command::Reload { loaded, generation, done } => {
                     book.reload(&loaded.config, generation, Instant::now());
                     let view = Arc::new(book.view());
@@ -165,6 +171,7 @@ pub async fn run(
                         config: loaded.config,
                         steering: loaded.steering,
                         zones: loaded.zones,
+                        dnssec: loaded.dnssec,
                         geo: loaded.geo,
                         health: view,
                     });

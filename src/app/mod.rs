@@ -91,6 +91,7 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
         config: config.clone(),
         steering: loaded.steering.clone(),
         zones: loaded.zones.clone(),
+        dnssec: loaded.dnssec.clone(),
         geo: loaded.geo.clone(),
         health: Arc::new(book.view()),
     }));
@@ -145,6 +146,7 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
     let proxy_addrs = proxies.listen_addrs();
     let proxies = Arc::new(proxies);
 
+    tasks.spawn(resign(shared.clone(), cmd_tx.clone(), shutdown.clone()));
     let control = Arc::new(Control::new(
         path.to_path_buf(),
         shared.clone(),
@@ -221,6 +223,45 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
         shutdown,
         cluster_stop,
     })
+}
+
+/// Re-signs the signed zones `refresh` before their signatures expire, off
+/// the query path (a blocking thread), and hands the result to the health
+/// writer, which publishes it.
+async fn resign(
+    shared: Arc<Shared>,
+    commands: mpsc::Sender<crate::control::Command>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let snap = shared.load_full();
+        let now = (crate::wallclock::unix_ms() / 1000) as u32;
+        if snap.dnssec.due(now) {
+            let (generation, current) = (snap.generation, snap.dnssec.clone());
+            drop(snap);
+            let started = Instant::now();
+            let Ok(dnssec) = tokio::task::spawn_blocking(move || current.resign(now)).await else {
+                return;
+            };
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                expires = dnssec.earliest_expiry().unwrap_or(0),
+                "zones re-signed"
+            );
+            let dnssec = Arc::new(dnssec);
+            if commands
+                .send(crate::control::Command::Resign { dnssec, generation })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
 }
 
 impl Running {

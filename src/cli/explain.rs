@@ -61,6 +61,7 @@ fn offline(
         config: loaded.config,
         steering: loaded.steering,
         zones: loaded.zones,
+        dnssec: loaded.dnssec,
         geo: loaded.geo,
         health: Arc::new(health),
     };

@@ -171,6 +171,21 @@ pub struct ZoneConfig {
     pub path: PathBuf,
     /// `[transfer."ZONE"]`; None: transfers are refused.
     pub transfer: Option<TransferConfig>,
+    /// `[dnssec."ZONE"]`; None: the zone is not signed.
+    pub dnssec: Option<DnssecConfig>,
+}
+
+/// `[dnssec."ZONE"]`: the zone's keys and signing policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnssecConfig {
+    /// PKCS#8 PEM private keys (ECDSA P-256 or Ed25519), resolved paths.
+    pub keys: Vec<PathBuf>,
+    /// The key signing the DNSKEY RRset (the others sign the rest); None:
+    /// every key signs everything.
+    pub ksk: Option<PathBuf>,
+    pub validity: Duration,
+    /// Re-sign this long before signatures expire.
+    pub refresh: Duration,
 }
 
 /// `[transfer."ZONE"]`: zone transfers (AXFR/IXFR over TCP) and NOTIFY.

@@ -31,6 +31,20 @@ pub struct RawConfig<'a> {
     /// `[transfer."ZONE"]`: zone transfers to secondaries.
     #[serde(default)]
     pub transfer: BTreeMap<String, RawTransfer>,
+    /// `[dnssec."ZONE"]`: signing keys and policy.
+    #[serde(default)]
+    pub dnssec: BTreeMap<String, RawDnssec>,
+}
+
+/// `[dnssec."ZONE"]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnssec {
+    pub keys: Vec<String>,
+    pub ksk: Option<String>,
+    pub signature_validity: Option<String>,
+    pub refresh: Option<String>,
+    pub nsec: Option<String>,
 }
 
 /// `[transfer."ZONE"]`: who may transfer a zone, and whom to NOTIFY.

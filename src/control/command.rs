@@ -29,4 +29,11 @@ pub enum Command {
         generation: u64,
         done: oneshot::Sender<()>,
     },
+    /// The signed zones signed again before their signatures expire; for
+    /// the config `generation` they were made from (a reload since then
+    /// brought its own).
+    Resign {
+        dnssec: Arc<crate::dnssec::Signatures>,
+        generation: u64,
+    },
 }

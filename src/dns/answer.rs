@@ -22,6 +22,8 @@ pub struct Opt<'a> {
     /// `server.nsid`: [`reply`] sends it only when the query has an NSID
     /// option (RFC 5001 §2.1: never unasked).
     pub nsid: Option<&'a str>,
+    /// Set DO in the response (an answer from a signed zone to a DO query).
+    pub dnssec_ok: bool,
 }
 
 /// The response OPT record: our payload size, the ECS option echoed with
@@ -32,6 +34,9 @@ pub fn response_edns(request_edns: &Edns, opt: Opt<'_>) -> Edns {
     let mut edns = Edns::new();
     edns.set_max_payload(request_edns.max_payload().clamp(512, MAX_UDP_PAYLOAD));
     edns.set_version(0);
+    if opt.dnssec_ok {
+        edns.set_dnssec_ok(true);
+    }
     if let Some(cs) = opt.ecs {
         let mut out = *cs;
         out.set_scope_prefix(opt.scope);
@@ -43,6 +48,11 @@ pub fn response_edns(request_edns: &Edns, opt: Opt<'_>) -> Edns {
         edns.options_mut().insert(EdnsOption::NSID(payload));
     }
     edns
+}
+
+/// Whether the query has the DO bit (RFC 3225).
+pub fn dnssec_ok(request: &Request) -> bool {
+    request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok)
 }
 
 /// Whether the query carries an NSID option.

@@ -96,7 +96,7 @@ impl RequestHandler for DnsHandler {
             return self.transfer_udp(request, response).await;
         }
         if let Some(sig) = &request.signature {
-            return self.signed::<_, T>(request, sig, response).await;
+            return self.tsig_signed::<_, T>(request, sig, response).await;
         }
         if self.gate_udp {
             match super::rrl::gate::Gate::of(request, self, response) {
@@ -140,7 +140,7 @@ impl DnsHandler {
     /// A TSIG-signed query (a secondary's SOA check): answered and signed
     /// with the key of that name, or NOTAUTH with the TSIG error. Transfers
     /// themselves are `xfr`'s.
-    async fn signed<R: ResponseHandler, T: Time>(
+    async fn tsig_signed<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
         sig: &Record<hickory_proto::rr::rdata::TSIG>,
@@ -192,11 +192,20 @@ impl DnsHandler {
             if query.query_class() == DNSClass::CH {
                 return self.chaos(&snap, request, &name, qtype, response).await;
             }
+            // A DO query in a signed zone: answered with its signatures.
+            let do_bit = answer::dnssec_ok(request);
+            let signed = (query.query_class() == DNSClass::IN
+                && (do_bit || qtype == RecordType::DNSKEY))
+                .then(|| snap.zones.find_index(query.name()))
+                .flatten()
+                .and_then(|i| snap.dnssec.zone(i));
             if let Some(b) = snap.steering.get(&name) {
                 return match qtype {
                     RecordType::A | RecordType::AAAA | RecordType::ANY => {
-                        self.balanced(&snap, request, b, qtype, response).await
+                        self.balanced(&snap, request, b, qtype, signed, response)
+                            .await
                     }
+                    _ if signed.is_some() => self.dnssec(&snap, request, signed, response).await,
                     _ => self.balanced_other(&snap, request, qtype, response).await,
                 };
             }
@@ -205,6 +214,9 @@ impl DnsHandler {
                 && let Some(b) = snap.steering.get(rest)
             {
                 return self.health(&snap, request, b, response).await;
+            }
+            if signed.is_some() {
+                return self.dnssec(&snap, request, signed, response).await;
             }
         }
         let ecs = ecs_of(request);
@@ -226,12 +238,57 @@ impl DnsHandler {
 }
 
 impl DnsHandler {
+    /// A DO query in a signed zone, outside the balanced answers: the
+    /// zone's records with their signatures, or a signed denial.
+    async fn dnssec<R: ResponseHandler>(
+        &self,
+        snap: &Snapshot,
+        request: &Request,
+        signed: Option<&crate::dnssec::SignedZone>,
+        response: R,
+    ) -> ResponseInfo {
+        let Some(signed) = signed else {
+            return answer::failed(request);
+        };
+        let query = &request.queries.queries()[0];
+        let now = (crate::wallclock::unix_ms() / 1000) as u32;
+        let (rcode, mut answers, mut authority) =
+            super::signed::answer(signed, query.name(), query.query_type(), now);
+        let do_bit = answer::dnssec_ok(request);
+        if !do_bit {
+            // A DNSKEY query without DO: the keys, no signatures or proofs.
+            let plain =
+                |r: &Record| !matches!(r.record_type(), RecordType::RRSIG | RecordType::NSEC);
+            answers.retain(plain);
+            authority.retain(plain);
+        }
+        let ecs = ecs_of(request);
+        self.count_other(request, rcode);
+        answer::reply(
+            request,
+            Opt {
+                ecs: ecs.as_ref(),
+                scope: 0,
+                nsid: snap.config.server.nsid.as_deref(),
+                dnssec_ok: do_bit,
+            },
+            Sections {
+                rcode,
+                answers: &answers,
+                soa: &authority,
+            },
+            response,
+        )
+        .await
+    }
+
     async fn balanced<R: ResponseHandler>(
         &self,
         snap: &Snapshot,
         request: &Request,
         b: &steer::BalancedName,
         qtype: RecordType,
+        signed: Option<&crate::dnssec::SignedZone>,
         response: R,
     ) -> ResponseInfo {
         let ecs = ecs_of(request);
@@ -266,7 +323,7 @@ impl DnsHandler {
             _ => 0,
         };
         let owner = request.queries.queries()[0].original().name().clone();
-        let answers: Vec<Record> = decision
+        let mut answers: Vec<Record> = decision
             .endpoints
             .iter()
             .map(|ip| {
@@ -277,10 +334,19 @@ impl DnsHandler {
                 Record::from_rdata(owner.clone(), decision.ttl, rdata)
             })
             .collect();
-        let soa = if answers.is_empty() {
-            self.soa_for(snap, request)
-        } else {
-            Vec::new()
+        let soa = match signed {
+            Some(signed) => {
+                let now = (crate::wallclock::unix_ms() / 1000) as u32;
+                if answers.is_empty() {
+                    super::signed::denial(signed, request.queries.queries()[0].name(), now)
+                } else {
+                    let sigs = signed.balanced_sigs(&answers, now);
+                    answers.extend(sigs);
+                    Vec::new()
+                }
+            }
+            None if answers.is_empty() => self.soa_for(snap, request),
+            None => Vec::new(),
         };
         b.counters.count(qtype, ResponseCode::NoError);
         if let Some(p) = decision.pool.and_then(|p| b.picks.get(p.index())) {
@@ -292,6 +358,7 @@ impl DnsHandler {
                 ecs: ecs.as_ref(),
                 scope,
                 nsid: snap.config.server.nsid.as_deref(),
+                dnssec_ok: signed.is_some(),
             },
             Sections {
                 rcode: ResponseCode::NoError,
@@ -341,6 +408,7 @@ impl DnsHandler {
                 ecs: ecs.as_ref(),
                 scope: 0,
                 nsid: snap.config.server.nsid.as_deref(),
+                dnssec_ok: false,
             },
             Sections {
                 rcode: ResponseCode::NoError,
@@ -375,6 +443,7 @@ impl DnsHandler {
                     ecs: ecs.as_ref(),
                     scope: 0,
                     nsid: snap.config.server.nsid.as_deref(),
+                    dnssec_ok: false,
                 },
                 Sections {
                     rcode: ResponseCode::Refused,
@@ -397,6 +466,7 @@ impl DnsHandler {
                 ecs: ecs.as_ref(),
                 scope: 0,
                 nsid: snap.config.server.nsid.as_deref(),
+                dnssec_ok: false,
             },
             Sections {
                 rcode: ResponseCode::NoError,
@@ -436,6 +506,7 @@ impl DnsHandler {
                 ecs: ecs.as_ref(),
                 scope: 0,
                 nsid: snap.config.server.nsid.as_deref(),
+                dnssec_ok: false,
             },
             Sections {
                 rcode,
@@ -513,6 +584,7 @@ impl<R: ResponseHandler> ResponseHandler for EcsEcho<R> {
                 ecs: self.ecs.as_ref(),
                 scope: 0,
                 nsid: self.nsid.as_deref(),
+                dnssec_ok: false,
             },
         );
         let mut r: MessageResponse<'_, 'a, _, _, _, _> = response;

@@ -28,6 +28,7 @@ pub mod notify;
 pub mod raw;
 pub mod rrl;
 pub mod server;
+pub mod signed;
 pub mod tcp;
 pub mod tsig;
 pub mod udp;

@@ -40,6 +40,8 @@ pub struct Zone {
     pub versions: history::Versions,
     /// `[transfer."ZONE"]`: None refuses transfers.
     pub transfer: Option<TransferConfig>,
+    /// The zone file's records, kept for signing when `[dnssec."ZONE"]` is set.
+    pub records: Option<Arc<BTreeMap<RrKey, RecordSet>>>,
 }
 
 impl Zone {
@@ -49,6 +51,12 @@ impl Zone {
 
     pub fn has_name(&self, name: &LowerName) -> bool {
         self.names.contains(name)
+    }
+
+    /// Every name that exists in the zone (empty non-terminals and balanced
+    /// names included).
+    pub fn names(&self) -> &HashSet<LowerName> {
+        &self.names
     }
 }
 
@@ -165,6 +173,11 @@ impl Zones {
         self.find_indexed(name).map(|(_, z)| z)
     }
 
+    /// The index (in `iter()` order) of the zone holding `name`.
+    pub fn find_index(&self, name: &LowerName) -> Option<usize> {
+        self.find_indexed(name).map(|(i, _)| i)
+    }
+
     fn find_indexed(&self, name: &LowerName) -> Option<(usize, &Zone)> {
         self.zones
             .iter()
@@ -223,6 +236,10 @@ fn load_zone(zc: &ZoneConfig) -> Result<LoadedZone, ConfigError> {
         .ok_or_else(|| {
             ConfigError::file(path, format!("zone {origin} has no SOA record at its apex"))
         })?;
+    if zc.dnssec.is_some() {
+        unsigned_features(&records, &lower_origin).map_err(|e| ConfigError::file(path, e))?;
+    }
+    let kept = zc.dnssec.as_ref().map(|_| Arc::new(records.clone()));
     let wire = table::compile_zone(&lower_origin, &records, &negative_soa);
     let content = history::Content::new(&records)
         .ok_or_else(|| ConfigError::file(path, format!("zone {origin} has no SOA record")))?;
@@ -241,11 +258,36 @@ fn load_zone(zc: &ZoneConfig) -> Result<LoadedZone, ConfigError> {
             names,
             versions: history::Versions::new(content),
             transfer: zc.transfer.clone(),
+            records: kept,
         },
         handler: Arc::new(handler),
         wire,
         warnings,
     })
+}
+
+/// What signing does not cover yet: delegations (a referral needs a DS or a
+/// proof that there is none) and wildcards (a proof that no closer name
+/// exists). A signed zone holding them is refused rather than half-signed.
+fn unsigned_features(
+    records: &BTreeMap<RrKey, RecordSet>,
+    origin: &LowerName,
+) -> Result<(), String> {
+    for key in records.keys() {
+        if key.name.is_wildcard() {
+            return Err(format!(
+                "{}: wildcards are not supported in a signed zone ([dnssec]) yet",
+                key.name
+            ));
+        }
+        if key.record_type == RecordType::NS && &key.name != origin {
+            return Err(format!(
+                "{}: delegations are not supported in a signed zone ([dnssec]) yet",
+                key.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Zone records and the warnings BIND would print for them.

@@ -15,6 +15,7 @@ use super::*;
 
 mod balance;
 mod cluster;
+mod dnssec;
 mod proxy;
 mod server;
 mod transfer;
@@ -142,6 +143,7 @@ impl Validator<'_> {
         let server = self.server(raw.server);
         let mut zones = self.zones(&raw.zones);
         self.transfers(&raw.transfer, &mut zones);
+        self.dnssec(&raw.dnssec, &mut zones);
         let monitors: Vec<MonitorConfig> = raw
             .monitors
             .iter()
@@ -258,6 +260,7 @@ impl Validator<'_> {
                 origin: name,
                 path: self.path(path),
                 transfer: None,
+                dnssec: None,
             });
         }
         zones

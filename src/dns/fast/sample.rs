@@ -111,6 +111,7 @@ pub fn snapshot(dir: &Path, geoip: Option<&Path>) -> Result<(Snapshot, Registry)
         config: loaded.config,
         steering: loaded.steering,
         zones: loaded.zones,
+        dnssec: loaded.dnssec,
         geo: loaded.geo,
     };
     Ok((snap, registry))

@@ -66,6 +66,8 @@ pub struct Edns {
     /// The requestor's UDP payload size.
     pub payload: u16,
     pub ecs: Option<Ecs>,
+    /// The DO bit (RFC 3225).
+    pub dnssec_ok: bool,
 }
 
 /// One standard query with one question, parsed without allocating. About
@@ -246,7 +248,15 @@ fn read_opt(p: &[u8], at: usize) -> Option<(Edns, usize)> {
         }
         opts = &opts[4 + len..];
     }
-    Some((Edns { payload, ecs }, end))
+    let dnssec_ok = rr[7] & 0x80 != 0;
+    Some((
+        Edns {
+            payload,
+            ecs,
+            dnssec_ok,
+        },
+        end,
+    ))
 }
 
 /// ECS in its canonical form only: a known family, a prefix that fits it, and

@@ -171,6 +171,7 @@ fn responses_are_charged_by_name_zone_or_rcode() {
         origin: "example.test.".into(),
         path: "z".into(),
         transfer: None,
+        dnssec: None,
     }];
     let mut buf = [0u8; 256];
     assert_eq!(

@@ -1,0 +1,99 @@
+//! keys: a zone's signing keys from PKCS#8 PEM files (ECDSA P-256 →
+//! algorithm 13, Ed25519 → 15), their DNSKEY records, key tags and DS.
+
+use std::path::{Path, PathBuf};
+
+use hickory_proto::dnssec::crypto::{EcdsaSigningKey, Ed25519SigningKey};
+use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS};
+use hickory_proto::dnssec::{Algorithm, DigestType, SigningKey};
+use hickory_proto::rr::{Name, RData, Record};
+use rustls_pki_types::PrivatePkcs8KeyDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::config::{ConfigError, DnssecConfig};
+
+/// DNSKEY flags: a zone key (256), plus the secure entry point bit for a KSK (257).
+const ZONE_KEY: u16 = 256;
+const SEP: u16 = 1;
+
+/// One key of a zone.
+pub struct Key {
+    pub path: PathBuf,
+    pub signing: Box<dyn SigningKey>,
+    pub dnskey: DNSKEY,
+    pub tag: u16,
+    /// Signs the DNSKEY RRset.
+    pub ksk: bool,
+    /// Signs every other RRset.
+    pub zsk: bool,
+}
+
+impl Key {
+    pub fn algorithm(&self) -> Algorithm {
+        self.signing.algorithm()
+    }
+
+    pub fn flags(&self) -> u16 {
+        self.dnskey.flags()
+    }
+}
+
+/// Reads a PKCS#8 PEM key: ECDSA P-256 or Ed25519.
+fn read_key(path: &Path) -> Result<Box<dyn SigningKey>, String> {
+    let der = PrivatePkcs8KeyDer::from_pem_file(path).map_err(|e| {
+        format!("cannot read a PKCS#8 PEM private key ({e}); make one with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out KEY.pem` or `-algorithm ED25519`")
+    })?;
+    if let Ok(k) = EcdsaSigningKey::from_pkcs8(&der, Algorithm::ECDSAP256SHA256) {
+        return Ok(Box::new(k));
+    }
+    if let Ok(k) = Ed25519SigningKey::from_pkcs8(&der) {
+        return Ok(Box::new(k));
+    }
+    Err("not an ECDSA P-256 or Ed25519 key (RSA and other curves are not supported)".into())
+}
+
+/// The zone's keys as `[dnssec."ZONE"]` lists them: one key signs
+/// everything (flags 257); with `ksk` naming one of two or more, it signs
+/// the DNSKEY RRset and the others the rest.
+pub fn load(cfg: &DnssecConfig) -> Result<Vec<Key>, ConfigError> {
+    let mut keys = Vec::new();
+    let split = cfg.ksk.is_some();
+    for path in &cfg.keys {
+        let signing = read_key(path).map_err(|e| ConfigError::file(path, e))?;
+        let public = signing
+            .to_public_key()
+            .map_err(|e| ConfigError::file(path, format!("cannot derive the public key: {e}")))?;
+        let ksk = !split || cfg.ksk.as_deref() == Some(path.as_path());
+        let zsk = !split || !ksk;
+        let flags = ZONE_KEY | if ksk { SEP } else { 0 };
+        let dnskey = DNSKEY::with_flags(flags, public);
+        let tag = dnskey
+            .calculate_key_tag()
+            .map_err(|e| ConfigError::file(path, format!("cannot compute the key tag: {e}")))?;
+        keys.push(Key {
+            path: path.clone(),
+            signing,
+            dnskey,
+            tag,
+            ksk,
+            zsk,
+        });
+    }
+    Ok(keys)
+}
+
+/// The DS record (SHA-256) of a KSK, for the parent zone.
+pub fn ds(origin: &Name, key: &Key, ttl: u32) -> Option<Record> {
+    let digest = key.dnskey.to_digest(origin, DigestType::SHA256).ok()?;
+    let ds = DS::new(
+        key.tag,
+        key.algorithm(),
+        DigestType::SHA256,
+        digest.as_ref().to_vec(),
+    );
+    Some(Record::from_rdata(
+        origin.clone(),
+        ttl,
+        RData::DNSSEC(DNSSECRData::DS(ds)),
+    ))
+}

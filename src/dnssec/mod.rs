@@ -1,0 +1,491 @@
+//! dnssec: signing. A zone with `[dnssec."ZONE"]` keys is signed when its
+//! snapshot is built: every RRset of its zone file, its DNSKEY RRset, the
+//! NODATA proof of every name (compact denial, RFC 9824: an NSEC from the
+//! name to its immediate successor listing the types it has) and, for each
+//! balanced name, every single-endpoint answer and each pool's full answer.
+//! A query with the DO bit is answered from these; what was not prepared (an
+//! answer of some endpoints of a pool, a name that does not exist) is signed
+//! on the spot once and kept in a lock-free cache ([`cache`]), so the query
+//! path never waits for a lock, and a signature is computed at most once per
+//! set and validity period.
+//!
+//! Signatures are valid from an hour before signing (clock skew) for
+//! `signature_validity`; the zones are re-signed in the background
+//! `refresh` before the earliest expiry and published through the health
+//! writer like any other snapshot change.
+
+pub mod cache;
+pub mod keys;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hickory_proto::dnssec::TBS;
+use hickory_proto::dnssec::rdata::{DNSSECRData, NSEC, RRSIG, SigInput};
+use hickory_proto::rr::{
+    DNSClass, LowerName, Name, RData, Record, RecordSet, RecordType, RrKey, SerialNumber,
+};
+
+use crate::config::DnssecConfig;
+
+/// RFC 9824 §3: the NXNAME pseudo-type marks a name that does not exist.
+pub const NXNAME: RecordType = RecordType::Unknown(128);
+/// Signatures start this long before they are made (resolvers' clocks lag).
+const BACKDATE: u32 = 3600;
+
+/// Signatures made since start-up (`geosteer_dnssec_signatures_total`).
+pub static SIGNATURES: AtomicU64 = AtomicU64::new(0);
+
+/// A zone's keys and signing policy.
+pub struct Signer {
+    pub origin: Name,
+    pub keys: Vec<keys::Key>,
+    /// Seconds a signature is valid.
+    pub validity: u32,
+    /// Re-sign this long before the earliest expiry.
+    pub refresh: u32,
+}
+
+impl Signer {
+    pub fn new(origin: Name, cfg: &DnssecConfig) -> Result<Signer, crate::config::ConfigError> {
+        Ok(Signer {
+            origin,
+            keys: keys::load(cfg)?,
+            validity: cfg.validity.as_secs().min(u64::from(u32::MAX / 2)) as u32,
+            refresh: cfg.refresh.as_secs().min(u64::from(u32::MAX / 2)) as u32,
+        })
+    }
+
+    /// The RRSIGs over `rrset` (one name, type and TTL), made at `now`
+    /// (Unix seconds): by the KSKs for the DNSKEY RRset, else by the ZSKs.
+    pub fn sign(&self, rrset: &[Record], now: u32) -> Vec<Record> {
+        let Some(first) = rrset.first() else {
+            return Vec::new();
+        };
+        let (name, rtype, ttl) = (&first.name, first.record_type(), first.ttl);
+        let mut out = Vec::with_capacity(1);
+        for key in &self.keys {
+            let wanted = if rtype == RecordType::DNSKEY {
+                key.ksk
+            } else {
+                key.zsk
+            };
+            if !wanted {
+                continue;
+            }
+            let input = SigInput {
+                type_covered: rtype,
+                algorithm: key.algorithm(),
+                num_labels: name.num_labels(),
+                original_ttl: ttl,
+                sig_expiration: SerialNumber::new(now.wrapping_add(self.validity)),
+                sig_inception: SerialNumber::new(now.wrapping_sub(BACKDATE)),
+                key_tag: key.tag,
+                signer_name: self.origin.clone(),
+            };
+            let Ok(tbs) = TBS::from_input(name, DNSClass::IN, &input, rrset.iter()) else {
+                continue;
+            };
+            let Ok(sig) = key.signing.sign(&tbs) else {
+                tracing::error!(key = %key.path.display(), "signing failed");
+                continue;
+            };
+            SIGNATURES.fetch_add(1, Ordering::Relaxed);
+            let rrsig = RRSIG::from_sig(input, sig);
+            out.push(Record::from_rdata(
+                name.clone(),
+                ttl,
+                RData::DNSSEC(DNSSECRData::RRSIG(rrsig)),
+            ));
+        }
+        out
+    }
+
+    /// The DNSKEY RRset.
+    pub fn dnskeys(&self, ttl: u32) -> Vec<Record> {
+        self.keys
+            .iter()
+            .map(|k| {
+                Record::from_rdata(
+                    self.origin.clone(),
+                    ttl,
+                    RData::DNSSEC(DNSSECRData::DNSKEY(k.dnskey.clone())),
+                )
+            })
+            .collect()
+    }
+
+    /// Compact denial (RFC 9824): an NSEC from `name` to its immediate
+    /// successor (`\000.name`) listing `types` (plus RRSIG and NSEC).
+    pub fn nsec(&self, name: &Name, types: &BTreeSet<RecordType>, ttl: u32) -> Record {
+        let next = Name::from_labels(std::iter::once(&b"\x00"[..]).chain(name.iter()))
+            .unwrap_or_else(|_| name.clone());
+        let mut all: BTreeSet<RecordType> = types.clone();
+        all.insert(RecordType::RRSIG);
+        all.insert(RecordType::NSEC);
+        Record::from_rdata(
+            name.clone(),
+            ttl,
+            RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(next, all))),
+        )
+    }
+}
+
+/// What a signed zone answers DO queries from, built with its snapshot.
+pub struct SignedZone {
+    pub signer: std::sync::Arc<Signer>,
+    /// The zone file's RRsets (DNSKEY included) and their RRSIGs.
+    pub rrsets: HashMap<RrKey, (Vec<Record>, Vec<Record>)>,
+    /// Per existing name (balanced names and empty non-terminals included):
+    /// the NODATA proof, NSEC and RRSIGs.
+    pub nodata: HashMap<LowerName, Vec<Record>>,
+    /// The negative-answer SOA (TTL lowered to MINIMUM) with its RRSIGs.
+    pub negative: Vec<Record>,
+    /// NSEC TTL: min(SOA TTL, MINIMUM), RFC 9077.
+    pub nsec_ttl: u32,
+    /// Balanced answers signed in advance: (name, type, sorted addresses).
+    pub balanced: HashMap<(LowerName, RecordType, Vec<IpAddr>), Vec<Record>>,
+    /// When these signatures were made and the earliest one expires (Unix s).
+    pub signed_at: u32,
+    pub expires: u32,
+    /// Answers signed on demand (NXDOMAIN proofs, other endpoint sets).
+    pub cache: cache::SigCache,
+}
+
+/// A balanced name's answers as steering can give them.
+pub struct BalancedSets {
+    pub name: Name,
+    pub ttl: u32,
+    /// Every endpoint address of every pool the name can use.
+    pub singles: Vec<IpAddr>,
+    /// Each pool's full address list.
+    pub pools: Vec<Vec<IpAddr>>,
+}
+
+/// The records of an A or AAAA answer.
+pub fn address_records(name: &Name, ttl: u32, addrs: &[IpAddr]) -> Vec<Record> {
+    addrs
+        .iter()
+        .map(|ip| {
+            let rdata = match ip {
+                IpAddr::V4(a) => RData::A(hickory_proto::rr::rdata::A(*a)),
+                IpAddr::V6(a) => RData::AAAA(hickory_proto::rr::rdata::AAAA(*a)),
+            };
+            Record::from_rdata(name.clone(), ttl, rdata)
+        })
+        .collect()
+}
+
+impl SignedZone {
+    /// Signs `records` (the zone file's, with `names` every existing name,
+    /// empty non-terminals included) and the balanced names' answers.
+    pub fn build(
+        signer: std::sync::Arc<Signer>,
+        records: &std::collections::BTreeMap<RrKey, RecordSet>,
+        names: &std::collections::HashSet<LowerName>,
+        negative_soa: &Record,
+        balanced: &[BalancedSets],
+        now: u32,
+    ) -> SignedZone {
+        let soa_ttl = records
+            .iter()
+            .find(|(k, _)| k.record_type == RecordType::SOA)
+            .and_then(|(_, s)| s.records_without_rrsigs().next())
+            .map_or(negative_soa.ttl, |r| r.ttl);
+        let nsec_ttl = negative_soa.ttl.min(soa_ttl);
+        let mut rrsets = HashMap::new();
+        let mut types: HashMap<LowerName, BTreeSet<RecordType>> = HashMap::new();
+        for (key, set) in records {
+            let rs: Vec<Record> = set.records_without_rrsigs().cloned().collect();
+            let sigs = signer.sign(&rs, now);
+            types
+                .entry(key.name.clone())
+                .or_default()
+                .insert(key.record_type);
+            rrsets.insert(key.clone(), (rs, sigs));
+        }
+        let origin = LowerName::new(&signer.origin);
+        let dnskeys = signer.dnskeys(soa_ttl);
+        let dnskey_sigs = signer.sign(&dnskeys, now);
+        rrsets.insert(
+            RrKey::new(origin.clone(), RecordType::DNSKEY),
+            (dnskeys, dnskey_sigs),
+        );
+        types.entry(origin).or_default().insert(RecordType::DNSKEY);
+        let mut negative = vec![negative_soa.clone()];
+        let mut soa_set = negative_soa.clone();
+        soa_set.ttl = soa_ttl;
+        negative.extend(signer.sign(&[soa_set], now).into_iter().map(|mut r| {
+            r.ttl = negative_soa.ttl;
+            r
+        }));
+        let mut signed_balanced = HashMap::new();
+        for b in balanced {
+            let entry = types.entry(LowerName::new(&b.name)).or_default();
+            for ip in &b.singles {
+                entry.insert(family_type(ip));
+            }
+            let mut sets: Vec<Vec<IpAddr>> = b.singles.iter().map(|ip| vec![*ip]).collect();
+            for pool in &b.pools {
+                for rtype in [RecordType::A, RecordType::AAAA] {
+                    let mut set: Vec<IpAddr> = pool
+                        .iter()
+                        .copied()
+                        .filter(|ip| family_type(ip) == rtype)
+                        .collect();
+                    set.sort();
+                    if set.len() > 1 {
+                        sets.push(set);
+                    }
+                }
+            }
+            for set in sets {
+                let rtype = family_type(&set[0]);
+                let key = (LowerName::new(&b.name), rtype, set.clone());
+                if signed_balanced.contains_key(&key) {
+                    continue;
+                }
+                let rs = address_records(&b.name, b.ttl, &set);
+                signed_balanced.insert(key, signer.sign(&rs, now));
+            }
+        }
+        let mut nodata = HashMap::new();
+        for name in names.iter().chain(types.keys()) {
+            if nodata.contains_key(name) {
+                continue;
+            }
+            let t = types.get(name).cloned().unwrap_or_default();
+            let nsec = signer.nsec(&Name::from(name), &t, nsec_ttl);
+            let mut proof = vec![nsec.clone()];
+            proof.extend(signer.sign(&[nsec], now));
+            nodata.insert(name.clone(), proof);
+        }
+        SignedZone {
+            expires: now.wrapping_add(signer.validity),
+            signer,
+            rrsets,
+            nodata,
+            negative,
+            nsec_ttl,
+            balanced: signed_balanced,
+            signed_at: now,
+            cache: cache::SigCache::new(4096),
+        }
+    }
+
+    /// The RRSIGs of a balanced answer: prepared, cached, or made now.
+    pub fn balanced_sigs(&self, answers: &[Record], now: u32) -> Vec<Record> {
+        let Some(first) = answers.first() else {
+            return Vec::new();
+        };
+        let mut addrs: Vec<IpAddr> = answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                _ => None,
+            })
+            .collect();
+        addrs.sort();
+        let key = (LowerName::new(&first.name), first.record_type(), addrs);
+        if let Some(sigs) = self.balanced.get(&key)
+            && sigs.first().is_some_and(|s| s.ttl == first.ttl)
+        {
+            return sigs.clone();
+        }
+        let mut id = Vec::with_capacity(64);
+        id.push(b'B');
+        id.extend_from_slice(key.0.to_string().as_bytes());
+        id.extend_from_slice(&u16::from(key.1).to_be_bytes());
+        id.extend_from_slice(&first.ttl.to_be_bytes());
+        for ip in &key.2 {
+            id.extend_from_slice(ip.to_string().as_bytes());
+            id.push(b',');
+        }
+        self.cached(id, now, || {
+            let mut sorted = answers.to_vec();
+            sorted.sort();
+            self.signer.sign(&sorted, now)
+        })
+    }
+
+    /// The compact NXDOMAIN proof for `name` (NSEC with NXNAME, signed).
+    pub fn nxname(&self, name: &Name, now: u32) -> Vec<Record> {
+        let lower = name.to_lowercase();
+        let mut id = Vec::with_capacity(64);
+        id.push(b'N');
+        id.extend_from_slice(lower.to_string().as_bytes());
+        self.cached(id, now, || {
+            let types: BTreeSet<RecordType> = [NXNAME].into_iter().collect();
+            let nsec = self.signer.nsec(&lower, &types, self.nsec_ttl);
+            let mut proof = vec![nsec.clone()];
+            proof.extend(self.signer.sign(&[nsec], now));
+            proof
+        })
+    }
+
+    fn cached(&self, id: Vec<u8>, now: u32, make: impl FnOnce() -> Vec<Record>) -> Vec<Record> {
+        if let Some(hit) = self.cache.get(&id, now) {
+            return hit;
+        }
+        let made = make();
+        // Reused until `refresh` before it expires.
+        let good_until = now
+            .wrapping_add(self.signer.validity)
+            .wrapping_sub(self.signer.refresh);
+        self.cache.put(id, made.clone(), good_until);
+        made
+    }
+
+    /// Whether the signatures are due for refreshing at `now`.
+    pub fn due(&self, now: u32) -> bool {
+        now.wrapping_add(self.signer.refresh) as i64 - self.expires as i64 >= 0
+    }
+}
+
+fn family_type(ip: &IpAddr) -> RecordType {
+    match ip {
+        IpAddr::V4(_) => RecordType::A,
+        IpAddr::V6(_) => RecordType::AAAA,
+    }
+}
+
+/// What one signed zone is signed from, kept to re-sign it.
+struct Inputs {
+    signer: std::sync::Arc<Signer>,
+    records: std::sync::Arc<std::collections::BTreeMap<RrKey, RecordSet>>,
+    names: std::collections::HashSet<LowerName>,
+    negative_soa: Record,
+    balanced: Vec<BalancedSets>,
+}
+
+/// The signed data of every zone, in the snapshot beside the zones.
+#[derive(Default)]
+pub struct Signatures {
+    /// Per zone, in `Zones::iter()` order.
+    pub zones: Vec<Option<std::sync::Arc<SignedZone>>>,
+    inputs: Vec<Option<std::sync::Arc<Inputs>>>,
+}
+
+impl Signatures {
+    /// Loads the keys of every `[dnssec]` zone and signs it at `now`.
+    pub fn build(
+        config: &crate::config::Config,
+        zones: &crate::zone::Zones,
+        now: u32,
+    ) -> Result<Signatures, crate::config::ConfigErrors> {
+        let mut out = Signatures::default();
+        let mut errors = Vec::new();
+        for (zc, zone) in config.zones.iter().zip(zones.iter()) {
+            let (Some(cfg), Some(records)) = (&zc.dnssec, &zone.records) else {
+                out.zones.push(None);
+                out.inputs.push(None);
+                continue;
+            };
+            let origin = Name::from(&zone.origin);
+            let signer = match Signer::new(origin.clone(), cfg) {
+                Ok(s) => std::sync::Arc::new(s),
+                Err(e) => {
+                    errors.push(e);
+                    out.zones.push(None);
+                    out.inputs.push(None);
+                    continue;
+                }
+            };
+            let inputs = std::sync::Arc::new(Inputs {
+                signer,
+                records: records.clone(),
+                names: zone.names().clone(),
+                negative_soa: zone.negative_soa.clone(),
+                balanced: balanced_sets(config, &zone.origin),
+            });
+            out.zones.push(Some(std::sync::Arc::new(inputs.sign(now))));
+            out.inputs.push(Some(inputs));
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(crate::config::ConfigErrors(errors))
+        }
+    }
+
+    /// The same zones signed again at `now` (the refresh).
+    pub fn resign(&self, now: u32) -> Signatures {
+        Signatures {
+            zones: self
+                .inputs
+                .iter()
+                .map(|i| i.as_ref().map(|i| std::sync::Arc::new(i.sign(now))))
+                .collect(),
+            inputs: self.inputs.clone(),
+        }
+    }
+
+    /// Whether any zone is signed.
+    pub fn any(&self) -> bool {
+        self.zones.iter().any(Option::is_some)
+    }
+
+    /// Whether some zone's signatures are within `refresh` of expiring.
+    pub fn due(&self, now: u32) -> bool {
+        self.zones.iter().flatten().any(|z| z.due(now))
+    }
+
+    /// The earliest signature expiry (Unix seconds), if any zone is signed.
+    pub fn earliest_expiry(&self) -> Option<u32> {
+        self.zones.iter().flatten().map(|z| z.expires).min()
+    }
+
+    pub fn zone(&self, index: usize) -> Option<&SignedZone> {
+        self.zones.get(index)?.as_deref()
+    }
+}
+
+impl Inputs {
+    fn sign(&self, now: u32) -> SignedZone {
+        SignedZone::build(
+            self.signer.clone(),
+            &self.records,
+            &self.names,
+            &self.negative_soa,
+            &self.balanced,
+            now,
+        )
+    }
+}
+
+/// The answers the balanced names inside `origin` can give.
+fn balanced_sets(config: &crate::config::Config, origin: &LowerName) -> Vec<BalancedSets> {
+    let mut out = Vec::new();
+    for b in &config.balance {
+        let Ok(name) = Name::from_ascii(&b.name) else {
+            continue;
+        };
+        if !origin.zone_of(&LowerName::new(&name)) {
+            continue;
+        }
+        let mut ids: Vec<crate::config::PoolId> = b.pools.clone();
+        ids.extend(b.fallback);
+        ids.extend(b.countries.values().flatten().copied());
+        ids.extend(b.continents.values().flatten().copied());
+        ids.extend(b.subnets.iter().flat_map(|(_, p)| p.iter().copied()));
+        ids.sort_by_key(|p| p.index());
+        ids.dedup_by_key(|p| p.index());
+        let pools: Vec<Vec<IpAddr>> = ids
+            .iter()
+            .filter_map(|id| config.pools.get(id.index()))
+            .map(|p| p.endpoints.iter().map(|e| e.address).collect())
+            .collect();
+        let mut singles: Vec<IpAddr> = pools.iter().flatten().copied().collect();
+        singles.sort();
+        singles.dedup();
+        out.push(BalancedSets {
+            name,
+            ttl: b.ttl,
+            singles,
+            pools,
+        });
+    }
+    out
+}
