@@ -1,10 +1,16 @@
 //! The DNSSEC test harness proved against a real signer: Knot DNS signs a
-//! zone; BIND's `delv` validates it from a trust anchor and rejects it
-//! from a wrong one; openssl keys give the DNSKEY Knot publishes.
+//! zone; a real validating resolver (unbound) and BIND's `delv` validate
+//! it from a trust anchor, and reject it from a wrong one; openssl keys
+//! give the DNSKEY Knot publishes.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 
 use crate::harness::delv::{anchor_file, delv};
+use crate::harness::dig::{addrs, ip};
 use crate::harness::keys::{self, Alg};
 use crate::harness::knot_signer::KnotSigner;
+use crate::harness::unbound::{Unbound, ad, answer_types, authority_types, rcode};
 
 const ZONE: &str = "signed.test";
 
@@ -21,6 +27,90 @@ www IN A 192.0.2.10
 
 async fn knot() -> KnotSigner {
     KnotSigner::start(ZONE, &zone_text()).await
+}
+
+/// A validated A record, NXDOMAIN and NODATA, each with AD, from `anchor`.
+async fn assert_validates(knot: &KnotSigner, anchor: &str) {
+    let u = Unbound::start(knot.addr, ZONE, anchor);
+    let m = u.ask("www.signed.test.", RecordType::A, None).await;
+    assert_eq!(rcode(&m), ResponseCode::NoError, "{}", u.log());
+    assert!(ad(&m), "no AD on a signed answer: {m:?}\n{}", u.log());
+    assert_eq!(addrs(&m), vec![ip("192.0.2.10")]);
+    assert!(answer_types(&m).contains(&RecordType::RRSIG), "{m:?}");
+
+    let m = u.ask("nope.signed.test.", RecordType::A, None).await;
+    assert_eq!(rcode(&m), ResponseCode::NXDomain, "{}", u.log());
+    assert!(ad(&m), "no AD on a signed NXDOMAIN: {m:?}\n{}", u.log());
+    assert!(authority_types(&m).contains(&RecordType::NSEC), "{m:?}");
+
+    let m = u.ask("www.signed.test.", RecordType::AAAA, None).await;
+    assert_eq!(rcode(&m), ResponseCode::NoError, "{}", u.log());
+    assert!(m.answers.is_empty(), "NODATA has no answer: {m:?}");
+    assert!(ad(&m), "no AD on a signed NODATA: {m:?}\n{}", u.log());
+    assert!(authority_types(&m).contains(&RecordType::NSEC), "{m:?}");
+}
+
+#[tokio::test]
+async fn unbound_validates_knot_from_its_dnskey() {
+    let knot = knot().await;
+    let anchor = knot.dnskey();
+    assert!(anchor.contains(" DNSKEY 257 3 13 "), "{anchor}");
+    assert_validates(&knot, &anchor).await;
+}
+
+#[tokio::test]
+async fn unbound_validates_knot_from_its_ds() {
+    let knot = knot().await;
+    let anchor = knot.ds();
+    assert!(anchor.contains(" DS "), "{anchor}");
+    assert_validates(&knot, &anchor).await;
+}
+
+/// Bogus answers are SERVFAIL, never AD: from the DNSKEY of an unrelated key
+/// and from Knot's own key with its bytes changed.
+#[tokio::test]
+async fn unbound_fails_a_wrong_trust_anchor() {
+    let knot = knot().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unrelated = keys::dnskey(
+        &keys::generate(dir.path(), "other.pem", Alg::EcdsaP256),
+        ZONE,
+        Alg::EcdsaP256,
+    );
+    let right = knot.dnskey();
+    let key = right.split_whitespace().last().expect("key field");
+    let flipped: String = key
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match (i, c) {
+            (10, 'A') => 'B',
+            (10, _) => 'A',
+            (_, c) => c,
+        })
+        .collect();
+    let corrupted = right.replace(key, &flipped);
+    assert_ne!(corrupted, right);
+    for anchor in [unrelated, corrupted] {
+        let u = Unbound::start(knot.addr, ZONE, &anchor);
+        for (name, qtype) in [
+            ("www.signed.test.", RecordType::A),
+            ("nope.signed.test.", RecordType::A),
+        ] {
+            let m = u.ask(name, qtype, None).await;
+            assert_eq!(
+                rcode(&m),
+                ResponseCode::ServFail,
+                "{name} with anchor {anchor}: {m:?}\n{}",
+                u.log()
+            );
+            assert!(!ad(&m));
+        }
+        assert!(
+            u.log().contains("validation failure"),
+            "unbound logs why (val-log-level 2):\n{}",
+            u.log()
+        );
+    }
 }
 
 #[tokio::test]

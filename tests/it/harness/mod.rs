@@ -1,6 +1,6 @@
 //! Test harness: an in-process geosteer on port 0, a DNS client over real
 //! UDP/TCP sockets, HTTP origins, and small GeoIP databases built at run time;
-//! real Knot, delv and openssl for DNSSEC.
+//! real Knot, unbound, delv and openssl for DNSSEC.
 
 pub mod delv;
 pub mod dig;
@@ -12,4 +12,5 @@ pub mod knot;
 pub mod knot_signer;
 pub mod mmdb;
 pub mod origin;
+pub mod unbound;
 pub mod vantage_origin;
