@@ -1,15 +1,18 @@
 //! The DNSSEC test harness proved against a real signer: Knot DNS signs a
 //! zone; a real validating resolver (unbound) and BIND's `delv` validate
 //! it from a trust anchor, and reject it from a wrong one; openssl keys
-//! give the DNSKEY Knot publishes.
+//! give the DNSKEY Knot publishes; unbound forwards a client's ECS subnet
+//! to geosteer, which steers on it.
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use crate::harness::delv::{anchor_file, delv};
-use crate::harness::dig::{addrs, ip};
+use crate::harness::dig::{addrs, ecs, ip};
+use crate::harness::geosteer::{TestServer, server_header};
 use crate::harness::keys::{self, Alg};
 use crate::harness::knot_signer::KnotSigner;
+use crate::harness::mmdb;
 use crate::harness::unbound::{Unbound, ad, answer_types, authority_types, rcode};
 
 const ZONE: &str = "signed.test";
@@ -157,4 +160,56 @@ async fn keys_give_the_dnskey_knot_publishes() {
         keys::dnskey(&pems[0], ZONE, Alg::EcdsaP256),
         knot.dnskey().trim_end()
     );
+}
+
+/// geosteer unsigned behind unbound (no anchor: insecure): the ECS subnet
+/// a client sends unbound reaches geosteer, which answers per subnet, and
+/// unbound keeps one answer per subnet.
+#[tokio::test]
+async fn unbound_forwards_ecs_to_geosteer() {
+    let cfg = format!(
+        "{}[pools.fb]
+endpoints = [{{ address = \"192.0.2.99\" }}]
+[pools.us]
+endpoints = [{{ address = \"192.0.2.1\" }}]
+[pools.eu]
+endpoints = [{{ address = \"192.0.2.2\" }}]
+[[balance]]
+name = \"geo.example.test\"
+policy = \"geo\"
+pools = [\"fb\", \"us\", \"eu\"]
+countries = {{ DE = [\"eu\"], US = [\"us\"] }}
+",
+        server_header("geoip = \"geo.mmdb\"")
+    );
+    let geo = mmdb::standard_country_db();
+    let s = TestServer::start(&cfg, &[("geo.mmdb", &geo)]).await;
+    let u = Unbound::start(s.dns, "example.test", "");
+    let q = "geo.example.test.";
+    for round in 0..2 {
+        let eu = u.ask(q, RecordType::A, Some("5.9.0.0/24")).await;
+        assert_eq!(
+            addrs(&eu),
+            vec![ip("192.0.2.2")],
+            "round {round}\n{}",
+            u.log()
+        );
+        assert!(!ad(&eu), "an insecure zone is never AD");
+        let us = u.ask(q, RecordType::A, Some("8.8.8.0/24")).await;
+        assert_eq!(
+            addrs(&us),
+            vec![ip("192.0.2.1")],
+            "round {round}\n{}",
+            u.log()
+        );
+        // unbound answers the client's ECS with geosteer's scope.
+        let (addr, source, scope) = ecs(&us).expect("ECS in unbound's answer");
+        assert_eq!((addr, source), (ip("8.8.8.0"), 24));
+        assert_eq!(scope, 24, "geosteer's scope for 8.8.8.0/24");
+    }
+    // Without ECS, unbound sends its client's (127.0.0.1, in no country).
+    let none = u.ask(q, RecordType::A, None).await;
+    assert_eq!(addrs(&none), vec![ip("192.0.2.99")], "{}", u.log());
+    drop(u);
+    s.stop().await;
 }
