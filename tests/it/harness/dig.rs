@@ -24,6 +24,8 @@ pub struct Ask {
     /// Send an empty NSID option (RFC 5001).
     pub nsid: bool,
     pub class: DNSClass,
+    /// Set the DO bit (RFC 3225): ask for RRSIGs and NSEC records.
+    pub dnssec_ok: bool,
 }
 
 impl Ask {
@@ -35,6 +37,7 @@ impl Ask {
             ecs: None,
             nsid: false,
             class: DNSClass::IN,
+            dnssec_ok: false,
         }
     }
     pub fn nsid(mut self) -> Ask {
@@ -48,6 +51,11 @@ impl Ask {
     pub fn ecs(mut self, subnet: &str) -> Ask {
         let (ip, prefix) = subnet.split_once('/').expect("ip/prefix");
         self.ecs = Some((ip.parse().expect("ip"), prefix.parse().expect("prefix")));
+        self
+    }
+    /// Sets the DO bit (only sent with EDNS, which is on by default).
+    pub fn dnssec_ok(mut self) -> Ask {
+        self.dnssec_ok = true;
         self
     }
     pub fn no_edns(mut self) -> Ask {
@@ -67,6 +75,7 @@ impl Ask {
         if let Some(size) = self.edns {
             let mut e = Edns::new();
             e.set_max_payload(size);
+            e.set_dnssec_ok(self.dnssec_ok);
             if let Some((ip, prefix)) = self.ecs {
                 e.options_mut()
                     .insert(EdnsOption::Subnet(ClientSubnet::new(ip, prefix, 0)));

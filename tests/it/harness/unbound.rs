@@ -1,0 +1,211 @@
+//! A real validating resolver, Debian's `unbound`, in front of one
+//! authoritative server: a stub zone pointing at it, an optional trust
+//! anchor for that zone (none: the zone is insecure, as unbound has no root
+//! anchor here), ECS (the subnetcache module) forwarding the client's subnet
+//! to the authoritative server. Its config, log and pid file live in a temp
+//! folder; it listens on 127.0.0.54, an address no other test binds.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+use crate::harness::dig::{self, Ask};
+
+pub struct Unbound {
+    /// Where unbound answers (UDP and TCP).
+    pub addr: SocketAddr,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+fn binary() -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/local/sbin", "/usr/bin"] {
+        let p = PathBuf::from(dir).join("unbound");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("the DNSSEC tests need a validating resolver: apt-get install -y unbound");
+}
+
+fn free_addr() -> SocketAddr {
+    UdpSocket::bind("127.0.0.54:0")
+        .and_then(|s| s.local_addr())
+        .expect("free port on 127.0.0.54")
+}
+
+/// The config for a resolver on `addr` with `zone` stubbed to `auth`.
+/// `anchor_file`: unbound's `trust-anchor-file` (zone-file DNSKEY or DS
+/// lines), none for an insecure zone.
+fn config(dir: &str, addr: SocketAddr, auth: SocketAddr, zone: &str, anchor: bool) -> String {
+    let zone = zone.trim_end_matches('.');
+    let anchor = if anchor {
+        format!("  trust-anchor-file: \"{dir}/anchor.txt\"\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "server:
+  interface: {ip}
+  port: {port}
+  so-reuseport: no
+  do-ip6: no
+  num-threads: 1
+  access-control: 127.0.0.0/8 allow
+  username: \"\"
+  chroot: \"\"
+  directory: \"{dir}\"
+  pidfile: \"{dir}/unbound.pid\"
+  use-syslog: no
+  logfile: \"{dir}/unbound.log\"
+  log-time-ascii: yes
+  verbosity: 1
+  val-log-level: 2
+  do-not-query-localhost: no
+  qname-minimisation: no
+  trust-anchor-signaling: no
+  auto-trust-anchor-file: \"\"
+{anchor}  local-zone: \"{zone}.\" transparent
+  module-config: \"subnetcache validator iterator\"
+  send-client-subnet: {auth_ip}
+  client-subnet-always-forward: yes
+remote-control:
+  control-enable: no
+stub-zone:
+  name: \"{zone}.\"
+  stub-addr: {auth_ip}@{auth_port}
+",
+        ip = addr.ip(),
+        port = addr.port(),
+        auth_ip = auth.ip(),
+        auth_port = auth.port(),
+    )
+}
+
+impl Unbound {
+    /// Starts unbound resolving `zone` at `auth`. `trust_anchor` holds
+    /// DNSKEY or DS records of `zone` in zone-file text, one a line; empty
+    /// for no anchor (answers for the zone are then insecure, never AD).
+    /// Waits (at most 15 s) until it serves.
+    pub fn start(auth: SocketAddr, zone: &str, trust_anchor: &str) -> Unbound {
+        // A port found free here may be taken before unbound binds it
+        // (other tests run meanwhile): try again on fresh ports.
+        let mut logs = String::new();
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().expect("tempdir for unbound");
+            let mut u = Unbound {
+                addr: free_addr(),
+                dir,
+                child: None,
+            };
+            if u.try_run(auth, zone, trust_anchor) {
+                return u;
+            }
+            logs.push_str(&u.log());
+        }
+        panic!("unbound did not start three times; its logs:\n{logs}");
+    }
+
+    fn try_run(&mut self, auth: SocketAddr, zone: &str, trust_anchor: &str) -> bool {
+        let path = self.dir.path();
+        let d = path.to_str().expect("temp path is UTF-8");
+        let anchor = !trust_anchor.trim().is_empty();
+        if anchor {
+            std::fs::write(path.join("anchor.txt"), format!("{trust_anchor}\n"))
+                .expect("write unbound trust anchor");
+        }
+        let conf_path = path.join("unbound.conf");
+        std::fs::write(&conf_path, config(d, self.addr, auth, zone, anchor))
+            .expect("write unbound.conf");
+        // Errors before the log file opens (a bad config) go to stderr.
+        let stderr = std::fs::File::create(path.join("unbound.stderr")).expect("unbound.stderr");
+        let child = Command::new(binary())
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start unbound: {e}"));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if self.log().contains("start of service") {
+                return true;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .is_none_or(|c| c.try_wait().ok().flatten().is_some());
+            if exited || Instant::now() > deadline {
+                self.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything unbound wrote: its stderr, then its log file.
+    pub fn log(&self) -> String {
+        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name));
+        format!(
+            "{}{}",
+            read("unbound.stderr").unwrap_or_default(),
+            read("unbound.log").unwrap_or_default()
+        )
+    }
+
+    /// Asks unbound (RD and DO set), with an ECS option for `ecs`
+    /// ("5.9.0.0/24") if given.
+    pub async fn ask(&self, name: &str, qtype: RecordType, ecs: Option<&str>) -> Message {
+        let mut ask = Ask::new(name, qtype).dnssec_ok();
+        if let Some(subnet) = ecs {
+            ask = ask.ecs(subnet);
+        }
+        let bytes = ask.wire();
+        let Some(reply) = dig::udp_raw(self.addr, &bytes).await else {
+            panic!(
+                "unbound gave no answer to {name} {qtype} within {:?}; its log:\n{}",
+                dig::TIMEOUT,
+                self.log()
+            )
+        };
+        Message::from_vec(&reply).unwrap_or_else(|e| panic!("undecodable reply from unbound: {e}"))
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Unbound {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The AD bit: unbound validated the answer.
+pub fn ad(m: &Message) -> bool {
+    m.metadata.authentic_data
+}
+
+pub fn rcode(m: &Message) -> ResponseCode {
+    m.metadata.response_code
+}
+
+/// The record types in the answer section, in order.
+pub fn answer_types(m: &Message) -> Vec<RecordType> {
+    m.answers.iter().map(|r| r.record_type()).collect()
+}
+
+/// The record types in the authority section, in order.
+pub fn authority_types(m: &Message) -> Vec<RecordType> {
+    m.authorities.iter().map(|r| r.record_type()).collect()
+}
