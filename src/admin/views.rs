@@ -17,6 +17,24 @@ pub struct Status {
     pub pools: Vec<PoolView>,
     pub balance: Vec<BalanceView>,
     pub backends: serde_json::Value,
+    /// The signed zones (`[dnssec]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dnssec: Vec<DnssecView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DnssecView {
+    pub zone: String,
+    pub keys: Vec<DnssecKeyView>,
+    pub signed_at_unix: u32,
+    pub earliest_expiry_unix: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DnssecKeyView {
+    pub tag: u16,
+    pub algorithm: u8,
+    pub flags: u16,
 }
 
 #[derive(Debug, Serialize)]
@@ -146,5 +164,26 @@ pub fn status(st: &AdminState) -> Status {
         pools,
         balance,
         backends: serde_json::to_value(st.control.proxies.status()).unwrap_or_default(),
+        dnssec: snap
+            .dnssec
+            .zones
+            .iter()
+            .flatten()
+            .map(|z| DnssecView {
+                zone: z.signer.origin.to_string(),
+                keys: z
+                    .signer
+                    .keys
+                    .iter()
+                    .map(|k| DnssecKeyView {
+                        tag: k.tag,
+                        algorithm: u8::from(k.algorithm()),
+                        flags: k.flags(),
+                    })
+                    .collect(),
+                signed_at_unix: z.signed_at,
+                earliest_expiry_unix: z.expires,
+            })
+            .collect(),
     }
 }

@@ -116,6 +116,23 @@ pub enum Command {
     },
     /// Print the man page, in roff (`geosteer man > geosteer.1`).
     Man,
+    /// DNSSEC: print the DS records to give the parent zone.
+    Dnssec {
+        #[command(subcommand)]
+        action: DnssecAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnssecAction {
+    /// Print the DS records (SHA-256) of a signed zone's KSKs, for the parent.
+    Ds {
+        /// The zone, as in [dnssec."ZONE"] (e.g. example.com).
+        zone: String,
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
 }
 
 /// Runs one subcommand; the exit code is the process's.
@@ -147,6 +164,9 @@ pub fn run(cli: Cli) -> ExitCode {
         } => status::drain(&admin, &pool, &endpoint, false),
         Command::Completions { shell } => man::completions(shell),
         Command::Man => man::man(),
+        Command::Dnssec {
+            action: DnssecAction::Ds { zone, config },
+        } => check::ds(&config, &zone),
     };
     match result {
         Ok(code) => code,

@@ -444,3 +444,57 @@ fn transfer_tables_attach_to_their_zone() {
         assert!(e.contains(says), "{text}\n=> {e}");
     }
 }
+
+#[test]
+fn dnssec_tables_attach_to_their_zone() {
+    let ok = format!(
+        "{MIN}[dnssec.\"example.test\"]\nkeys = [\"k/zsk.pem\", \"k/ksk.pem\"]\nksk = \"k/ksk.pem\"\n"
+    );
+    let (c, _) = parse_ok(&ok);
+    let d = c.zones[0].dnssec.as_ref().expect("dnssec attached");
+    assert_eq!(d.keys.len(), 2);
+    assert_eq!(d.ksk.as_deref(), Some(Path::new("/etc/geosteer/k/ksk.pem")));
+    assert_eq!(d.validity, Duration::from_secs(7 * 86_400));
+    assert_eq!(
+        d.refresh,
+        Duration::from_secs(7 * 86_400 / 2),
+        "default: half the validity"
+    );
+    for (text, says) in [
+        (
+            format!("{MIN}[dnssec.\"other.test\"]\nkeys = [\"a.pem\"]\n"),
+            "other.test. is not a zone of [zones]",
+        ),
+        (
+            format!("{MIN}[dnssec.\"example.test\"]\nkeys = []\n"),
+            "needs at least one key",
+        ),
+        (
+            format!("{MIN}[dnssec.\"example.test\"]\nkeys = [\"a.pem\"]\nksk = \"b.pem\"\n"),
+            "is not one of keys",
+        ),
+        (
+            format!("{MIN}[dnssec.\"example.test\"]\nkeys = [\"a.pem\"]\nksk = \"a.pem\"\n"),
+            "a KSK needs a second key",
+        ),
+        (
+            format!(
+                "{MIN}[dnssec.\"example.test\"]\nkeys = [\"a.pem\"]\nsignature_validity = \"1d\"\nrefresh = \"2d\"\n"
+            ),
+            "must be shorter than signature_validity",
+        ),
+        (
+            format!("{MIN}[dnssec.\"example.test\"]\nkeys = [\"a.pem\"]\nnsec = \"nsec3\"\n"),
+            "only \"compact\"",
+        ),
+        (
+            format!(
+                "{MIN}[dnssec.\"example.test\"]\nkeys = [\"a.pem\"]\nsignature_validity = \"10s\"\n"
+            ),
+            "at least 60s",
+        ),
+    ] {
+        let e = parse_err(&text);
+        assert!(e.contains(says), "{text}\n=> {e}");
+    }
+}

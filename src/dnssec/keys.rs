@@ -36,6 +36,23 @@ impl Key {
     pub fn flags(&self) -> u16 {
         self.dnskey.flags()
     }
+
+    /// What `check` prints: tag, algorithm, flags and role.
+    pub fn describe(&self) -> String {
+        let role = match (self.ksk, self.zsk) {
+            (true, true) => "signs everything",
+            (true, false) => "KSK: signs the DNSKEY RRset",
+            _ => "ZSK: signs the zone's other RRsets",
+        };
+        format!(
+            "{}: tag {}, algorithm {} ({:?}), flags {} ({role})",
+            self.path.display(),
+            self.tag,
+            u8::from(self.algorithm()),
+            self.algorithm(),
+            self.flags()
+        )
+    }
 }
 
 /// Reads a PKCS#8 PEM key: ECDSA P-256 or Ed25519.
@@ -48,6 +65,20 @@ fn read_key(path: &Path) -> Result<Box<dyn SigningKey>, String> {
     }
     if let Ok(k) = Ed25519SigningKey::from_pkcs8(&der) {
         return Ok(Box::new(k));
+    }
+    // `openssl genpkey -algorithm ED25519` writes PKCS#8 v1 (the seed
+    // without the public key), which ring's parser refuses: its DER is a
+    // fixed prefix and the 32-byte seed.
+    const V1_PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let bytes = der.secret_pkcs8_der();
+    if bytes.len() == 48
+        && bytes[..16] == V1_PREFIX
+        && let Ok(pair) = ring::signature::Ed25519KeyPair::from_seed_unchecked(&bytes[16..])
+    {
+        return Ok(Box::new(Ed25519SigningKey::from_ed25519(pair)));
     }
     Err("not an ECDSA P-256 or Ed25519 key (RSA and other curves are not supported)".into())
 }

@@ -437,6 +437,11 @@ impl Signatures {
         self.zones.iter().flatten().map(|z| z.expires).min()
     }
 
+    /// The signers of the signed zones.
+    pub fn signers(&self) -> impl Iterator<Item = &Signer> {
+        self.inputs.iter().flatten().map(|i| &*i.signer)
+    }
+
     pub fn zone(&self, index: usize) -> Option<&SignedZone> {
         self.zones.get(index)?.as_deref()
     }

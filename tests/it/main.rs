@@ -7,6 +7,7 @@ mod admin;
 mod check;
 mod cli;
 mod dns;
+mod dnssec;
 mod dnssec_harness;
 mod failover;
 mod fleet;

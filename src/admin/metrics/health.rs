@@ -32,8 +32,28 @@ impl Collector for Health {
         if snap.config.cluster.is_some() {
             cluster(&mut enc, &self.registry.cluster, &snap)?;
         }
-        Ok(())
+        dnssec(&mut enc, &snap)
     }
+}
+
+/// Signatures made, and how long until the earliest one expires.
+fn dnssec(enc: &mut DescriptorEncoder, snap: &crate::state::Snapshot) -> fmt::Result {
+    super::counter(
+        enc,
+        "geosteer_dnssec_signatures",
+        "RRSIGs made since start-up (at load, on refresh and on demand).",
+        crate::dnssec::SIGNATURES.load(std::sync::atomic::Ordering::Relaxed),
+    )?;
+    let Some(expiry) = snap.dnssec.earliest_expiry() else {
+        return Ok(());
+    };
+    let now = (crate::wallclock::unix_ms() / 1000) as i64;
+    super::gauge(
+        enc,
+        "geosteer_dnssec_earliest_expiry_seconds",
+        "Seconds until the earliest signature of the signed zones expires.",
+        i64::from(expiry) - now,
+    )
 }
 
 /// One row per endpoint with its labels, for the families below.

@@ -1,0 +1,342 @@
+//! DNSSEC: geosteer signs a zone with a geo-balanced name. Every signature
+//! in its answers verifies with its DNSKEY (hickory's verifier); a real
+//! validating resolver (unbound) returns the balanced answer with AD for an
+//! EU and a US client, validated denials, and SERVFAIL with a wrong trust
+//! anchor; delv reports "fully validated"; a drained endpoint leaves the very
+//! next validated answer; signatures are re-made before they expire.
+
+use std::time::{Duration, Instant};
+
+use hickory_proto::dnssec::rdata::{DNSSECRData, RRSIG};
+use hickory_proto::dnssec::{PublicKey, TBS};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
+
+use crate::both_paths;
+use crate::harness::delv;
+use crate::harness::dig::{self, Ask, addrs, ip};
+use crate::harness::geosteer::{TestServer, server_header};
+use crate::harness::keys::{self, Alg};
+use crate::harness::mmdb;
+use crate::harness::unbound::{Unbound, ad, rcode};
+
+/// A geo-balanced name (EU, US, a fallback) in a zone signed with one key
+/// of `alg`; `extra` goes in `[dnssec]`.
+async fn start(alg: Alg, extra: &str) -> (TestServer, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = keys::generate(dir.path(), "zone.pem", alg);
+    let pem = std::fs::read(&key).expect("key");
+    let cfg = format!(
+        "{}[pools.fb]
+endpoints = [{{ address = \"192.0.2.99\" }}]
+[pools.us]
+endpoints = [{{ address = \"192.0.2.1\" }}, {{ address = \"2001:db8::1\" }}]
+[pools.eu]
+endpoints = [{{ address = \"192.0.2.2\" }}, {{ address = \"192.0.2.3\" }}]
+[[balance]]
+name = \"www.example.test\"
+policy = \"geo\"
+pools = [\"fb\", \"us\", \"eu\"]
+countries = {{ DE = [\"eu\"], US = [\"us\"] }}
+answers = 2
+
+[dnssec.\"example.test\"]
+keys = [\"zone.pem\"]
+{extra}
+",
+        server_header("geoip = \"geo.mmdb\"")
+    );
+    let geo = mmdb::standard_country_db();
+    let s = TestServer::start(&cfg, &[("geo.mmdb", &geo), ("zone.pem", &pem)]).await;
+    let anchor = keys::dnskey(&key, "example.test", alg);
+    (s, anchor)
+}
+
+fn rrsigs(records: &[Record]) -> Vec<&RRSIG> {
+    records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::RRSIG(s)) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks every RRSIG in `section` against `keys` over the RRset it covers.
+fn verify_section(section: &[Record], keys: &[Record]) -> usize {
+    let mut checked = 0;
+    for sig in rrsigs(section) {
+        let input = sig.input();
+        let rrset: Vec<Record> = section
+            .iter()
+            .filter(|r| r.record_type() == input.type_covered)
+            .cloned()
+            .collect();
+        assert!(
+            !rrset.is_empty(),
+            "an RRSIG over {} without its RRset",
+            input.type_covered
+        );
+        let name = rrset[0].name.clone();
+        let key = keys
+            .iter()
+            .find_map(|k| match &k.data {
+                RData::DNSSEC(DNSSECRData::DNSKEY(d))
+                    if d.calculate_key_tag().ok() == Some(input.key_tag) =>
+                {
+                    Some(d.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no DNSKEY with tag {}", input.key_tag));
+        let mut sorted = rrset.clone();
+        sorted.sort();
+        let tbs = TBS::from_input(&name, DNSClass::IN, input, sorted.iter()).expect("tbs");
+        key.public_key()
+            .verify(tbs.as_ref(), sig.sig())
+            .unwrap_or_else(|e| {
+                panic!(
+                    "RRSIG over {name} {} does not verify: {e}",
+                    input.type_covered
+                )
+            });
+        checked += 1;
+    }
+    checked
+}
+
+async fn ask(s: &TestServer, ask: Ask) -> Message {
+    let m = dig::udp(s.dns, &ask).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{m:?}");
+    m
+}
+
+both_paths! {
+async fn every_signature_verifies_and_denial_is_compact() {
+    let (s, _) = start(Alg::EcdsaP256, "").await;
+    let keys = ask(&s, Ask::new("example.test.", RecordType::DNSKEY).dnssec_ok()).await;
+    assert_eq!(verify_section(&keys.answers, &keys.answers), 1, "the DNSKEY RRset is signed");
+    let dnskeys = keys.answers.clone();
+
+    // The balanced answer for an EU client: its two endpoints, signed.
+    let eu = ask(&s, Ask::new("www.example.test.", RecordType::A).ecs("5.9.0.0/24").dnssec_ok()).await;
+    let mut got = addrs(&eu);
+    got.sort();
+    assert_eq!(got, [ip("192.0.2.2"), ip("192.0.2.3")]);
+    assert_eq!(verify_section(&eu.answers, &dnskeys), 1);
+    assert!(eu.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok), "DO is echoed");
+    let us = ask(&s, Ask::new("www.example.test.", RecordType::AAAA).ecs("8.8.8.0/24").dnssec_ok()).await;
+    assert_eq!(addrs(&us), [ip("2001:db8::1")]);
+    assert_eq!(verify_section(&us.answers, &dnskeys), 1);
+
+    // A zone-file RRset.
+    let st = ask(&s, Ask::new("static.example.test.", RecordType::A).dnssec_ok()).await;
+    assert_eq!(verify_section(&st.answers, &dnskeys), 1);
+
+    // NODATA at an existing name: the signed SOA and the name's NSEC, which
+    // lists what it has; no zone walk (the next name is its own successor).
+    let nodata = ask(&s, Ask::new("www.example.test.", RecordType::MX).dnssec_ok()).await;
+    assert!(nodata.answers.is_empty());
+    assert_eq!(verify_section(&nodata.authorities, &dnskeys), 2, "SOA and NSEC signed");
+    let nsec = nodata
+        .authorities
+        .iter()
+        .find_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::NSEC(n)) => Some(n.clone()),
+            _ => None,
+        })
+        .expect("NSEC");
+    let types: Vec<RecordType> = nsec.type_bit_maps().collect();
+    for t in [RecordType::A, RecordType::AAAA, RecordType::TXT] {
+        assert!(types.contains(&t), "{t} at www: {types:?}");
+    }
+    assert_eq!(nsec.next_domain_name().to_string(), "\\000.www.example.test.");
+
+    // A name that does not exist: compact denial, NXNAME in the NSEC.
+    let nx = ask(&s, Ask::new("nope.example.test.", RecordType::A).dnssec_ok()).await;
+    assert_eq!(verify_section(&nx.authorities, &dnskeys), 2);
+    let nx_types: Vec<u16> = nx
+        .authorities
+        .iter()
+        .find_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::NSEC(n)) => Some(n.type_bit_maps().map(u16::from).collect()),
+            _ => None,
+        })
+        .expect("NSEC");
+    assert!(nx_types.contains(&128), "NXNAME: {nx_types:?}");
+
+    // Without DO, nothing DNSSEC: the same answer as ever.
+    let plain = ask(&s, Ask::new("www.example.test.", RecordType::A).ecs("5.9.0.0/24")).await;
+    assert!(rrsigs(&plain.answers).is_empty());
+    let nx_plain = dig::udp(s.dns, &Ask::new("nope.example.test.", RecordType::A)).await;
+    assert_eq!(nx_plain.metadata.response_code, ResponseCode::NXDomain);
+    assert!(nx_plain.authorities.iter().all(|r| r.record_type() == RecordType::SOA));
+    s.stop().await;
+}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbound_validates_balanced_answers_and_denials() {
+    for alg in [Alg::EcdsaP256, Alg::Ed25519] {
+        let (s, anchor) = start(alg, "").await;
+        let u = Unbound::start(s.dns, "example.test", &anchor);
+        let eu = u
+            .ask("www.example.test.", RecordType::A, Some("5.9.0.0/24"))
+            .await;
+        let mut got = addrs(&eu);
+        got.sort();
+        assert_eq!(
+            got,
+            [ip("192.0.2.2"), ip("192.0.2.3")],
+            "{alg:?}\n{}",
+            u.log()
+        );
+        assert!(ad(&eu), "{alg:?}: EU answer validated\n{}", u.log());
+        let us = u
+            .ask("www.example.test.", RecordType::A, Some("8.8.8.0/24"))
+            .await;
+        assert_eq!(addrs(&us), [ip("192.0.2.1")], "{}", u.log());
+        assert!(ad(&us), "{alg:?}: US answer validated\n{}", u.log());
+        let nx = u.ask("nope.example.test.", RecordType::A, None).await;
+        assert!(
+            matches!(rcode(&nx), ResponseCode::NXDomain | ResponseCode::NoError)
+                && nx.answers.is_empty(),
+            "{nx:?}"
+        );
+        assert!(ad(&nx), "{alg:?}: the denial is validated\n{}", u.log());
+        let nodata = u.ask("static.example.test.", RecordType::MX, None).await;
+        assert!(
+            nodata.answers.is_empty() && ad(&nodata),
+            "{alg:?}: NODATA validated\n{}",
+            u.log()
+        );
+        drop(u);
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_trust_anchor_is_servfail() {
+    let (s, _) = start(Alg::EcdsaP256, "").await;
+    let other = tempfile::tempdir().expect("tempdir");
+    let stranger = keys::generate(other.path(), "other.pem", Alg::EcdsaP256);
+    let u = Unbound::start(
+        s.dns,
+        "example.test",
+        &keys::dnskey(&stranger, "example.test", Alg::EcdsaP256),
+    );
+    let m = u
+        .ask("www.example.test.", RecordType::A, Some("5.9.0.0/24"))
+        .await;
+    assert_eq!(rcode(&m), ResponseCode::ServFail, "{m:?}");
+    drop(u);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delv_fully_validates() {
+    let (s, anchor) = start(Alg::EcdsaP256, "").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = delv::anchor_file(dir.path(), "anchor.conf", &anchor);
+    for (name, qtype, says) in [
+        ("www.example.test", "A", "; fully validated"),
+        ("static.example.test", "A", "; fully validated"),
+        (
+            "static.example.test",
+            "AAAA",
+            "; negative response, fully validated",
+        ),
+        (
+            "nope.example.test",
+            "A",
+            "; negative response, fully validated",
+        ),
+        (
+            "www.example.test",
+            "MX",
+            "; negative response, fully validated",
+        ),
+    ] {
+        let out = delv::delv(s.dns, &file, name, qtype).await;
+        assert!(out.contains(says), "{name} {qtype}: {out}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_endpoint_leaves_the_next_validated_answer() {
+    let (s, anchor) = start(Alg::EcdsaP256, "").await;
+    let u = Unbound::start(s.dns, "example.test", &anchor);
+    let before = ask(
+        &s,
+        Ask::new("www.example.test.", RecordType::A)
+            .ecs("5.9.0.0/24")
+            .dnssec_ok(),
+    )
+    .await;
+    assert_eq!(addrs(&before).len(), 2);
+    s.running
+        .control
+        .drain_endpoint("eu", "192.0.2.3", true)
+        .await
+        .expect("drain");
+    let after = ask(
+        &s,
+        Ask::new("www.example.test.", RecordType::A)
+            .ecs("5.9.0.0/24")
+            .dnssec_ok(),
+    )
+    .await;
+    assert_eq!(addrs(&after), [ip("192.0.2.2")]);
+    let keys = ask(
+        &s,
+        Ask::new("example.test.", RecordType::DNSKEY).dnssec_ok(),
+    )
+    .await;
+    assert_eq!(verify_section(&after.answers, &keys.answers), 1);
+    // Through the resolver (its cache is keyed by subnet: a fresh one).
+    let m = u
+        .ask("www.example.test.", RecordType::A, Some("5.9.1.0/24"))
+        .await;
+    assert_eq!(addrs(&m), [ip("192.0.2.2")], "{}", u.log());
+    assert!(ad(&m), "{}", u.log());
+    drop(u);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_are_refreshed_before_they_expire() {
+    let (s, _) = start(
+        Alg::Ed25519,
+        "signature_validity = \"60s\"\nrefresh = \"57s\"\n",
+    )
+    .await;
+    let expiry = |m: &Message| {
+        rrsigs(&m.answers)
+            .first()
+            .map(|s| s.input().sig_expiration.get())
+            .expect("an RRSIG")
+    };
+    let q = || Ask::new("static.example.test.", RecordType::A).dnssec_ok();
+    let first = expiry(&ask(&s, q()).await);
+    // Due 3 s after signing: re-signed within a few seconds more.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let m = ask(&s, q()).await;
+        if expiry(&m) > first {
+            let keys = ask(
+                &s,
+                Ask::new("example.test.", RecordType::DNSKEY).dnssec_ok(),
+            )
+            .await;
+            assert_eq!(verify_section(&m.answers, &keys.answers), 1);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "signatures were not re-made in 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    s.stop().await;
+}
