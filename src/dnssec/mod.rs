@@ -151,6 +151,81 @@ pub struct SignedZone {
     pub expires: u32,
     /// Answers signed on demand (NXDOMAIN proofs, other endpoint sets).
     pub cache: cache::SigCache,
+    /// The same signatures as the UDP fast path writes them (see [`Wire`]).
+    pub wire: Wire,
+}
+
+/// RRSIG records on the wire, owner a pointer to the question name: what
+/// the fast path appends to an answer it wrote itself.
+#[derive(Default)]
+pub struct WireSigs {
+    pub count: u16,
+    pub bytes: Vec<u8>,
+}
+
+/// Prepared RRSIGs, found without allocating: balanced answers by
+/// [`wire_key`] of (name, type, TTL, sorted addresses), the zone file's
+/// RRsets by (name, type).
+#[derive(Default)]
+pub struct Wire {
+    balanced: rustc_hash::FxHashMap<u64, (Vec<IpAddr>, WireSigs)>,
+    rrsets: rustc_hash::FxHashMap<u64, (Box<[u8]>, WireSigs)>,
+}
+
+/// The key of a prepared answer: `name` is the lower-case presentation form
+/// with the trailing dot (the fast path's `Query::key`), `addrs` sorted.
+pub fn wire_key(name: &[u8], rtype: u16, ttl: u32, addrs: &[IpAddr]) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    name.hash(&mut h);
+    rtype.hash(&mut h);
+    ttl.hash(&mut h);
+    addrs.hash(&mut h);
+    h.finish()
+}
+
+impl Wire {
+    /// The RRSIGs of a balanced answer of `addrs` (sorted), if prepared.
+    pub fn balanced(
+        &self,
+        name: &[u8],
+        rtype: u16,
+        ttl: u32,
+        addrs: &[IpAddr],
+    ) -> Option<&WireSigs> {
+        let (set, sigs) = self.balanced.get(&wire_key(name, rtype, ttl, addrs))?;
+        (set.as_slice() == addrs).then_some(sigs)
+    }
+
+    /// The RRSIGs of the zone file's RRset `name`/`rtype`.
+    pub fn rrset(&self, name: &[u8], rtype: u16) -> Option<&WireSigs> {
+        let (owner, sigs) = self.rrsets.get(&wire_key(name, rtype, 0, &[]))?;
+        (&**owner == name).then_some(sigs)
+    }
+}
+
+/// `sigs` as RRSIG records whose owner points at the question (offset 12).
+fn wire_sigs(sigs: &[Record]) -> WireSigs {
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+    let mut out = WireSigs::default();
+    for r in sigs {
+        let mut rdata = Vec::with_capacity(128);
+        if r.data.emit(&mut BinEncoder::new(&mut rdata)).is_err() {
+            continue;
+        }
+        let Ok(len) = u16::try_from(rdata.len()) else {
+            continue;
+        };
+        out.bytes.extend_from_slice(&[0xc0, 12]);
+        out.bytes
+            .extend_from_slice(&u16::from(RecordType::RRSIG).to_be_bytes());
+        out.bytes.extend_from_slice(&1u16.to_be_bytes());
+        out.bytes.extend_from_slice(&r.ttl.to_be_bytes());
+        out.bytes.extend_from_slice(&len.to_be_bytes());
+        out.bytes.extend_from_slice(&rdata);
+        out.count += 1;
+    }
+    out
 }
 
 /// A balanced name's answers as steering can give them.
@@ -261,7 +336,26 @@ impl SignedZone {
             proof.extend(signer.sign(&[nsec], now));
             nodata.insert(name.clone(), proof);
         }
+        let mut wire = Wire::default();
+        for ((name, rtype, addrs), sigs) in &signed_balanced {
+            let key = name.to_string();
+            let Some(ttl) = sigs.first().map(|s| s.ttl) else {
+                continue;
+            };
+            wire.balanced.insert(
+                wire_key(key.as_bytes(), u16::from(*rtype), ttl, addrs),
+                (addrs.clone(), wire_sigs(sigs)),
+            );
+        }
+        for (key, (_, sigs)) in &rrsets {
+            let name = key.name.to_string();
+            wire.rrsets.insert(
+                wire_key(name.as_bytes(), u16::from(key.record_type), 0, &[]),
+                (name.into_bytes().into_boxed_slice(), wire_sigs(sigs)),
+            );
+        }
         SignedZone {
+            wire,
             expires: now.wrapping_add(signer.validity),
             signer,
             rrsets,

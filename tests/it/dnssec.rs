@@ -12,10 +12,9 @@ use hickory_proto::dnssec::{PublicKey, TBS};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 
-use crate::both_paths;
 use crate::harness::delv;
 use crate::harness::dig::{self, Ask, addrs, ip};
-use crate::harness::geosteer::{TestServer, server_header};
+use crate::harness::geosteer::{FAST_PATH, TestServer, server_header};
 use crate::harness::keys::{self, Alg};
 use crate::harness::mmdb;
 use crate::harness::unbound::{Unbound, ad, rcode};
@@ -111,33 +110,79 @@ async fn ask(s: &TestServer, ask: Ask) -> Message {
     m
 }
 
-both_paths! {
-async fn every_signature_verifies_and_denial_is_compact() {
+/// On each UDP path (not through `both_paths!`: its DO variants would set
+/// DO on the queries this test sends without it).
+#[tokio::test]
+async fn every_signature_verifies_and_denial_is_compact_fast() {
+    FAST_PATH.scope(true, signed_answers()).await;
+}
+
+#[tokio::test]
+async fn every_signature_verifies_and_denial_is_compact_hickory() {
+    FAST_PATH.scope(false, signed_answers()).await;
+}
+
+async fn signed_answers() {
     let (s, _) = start(Alg::EcdsaP256, "").await;
-    let keys = ask(&s, Ask::new("example.test.", RecordType::DNSKEY).dnssec_ok()).await;
-    assert_eq!(verify_section(&keys.answers, &keys.answers), 1, "the DNSKEY RRset is signed");
+    let keys = ask(
+        &s,
+        Ask::new("example.test.", RecordType::DNSKEY).dnssec_ok(),
+    )
+    .await;
+    assert_eq!(
+        verify_section(&keys.answers, &keys.answers),
+        1,
+        "the DNSKEY RRset is signed"
+    );
     let dnskeys = keys.answers.clone();
 
     // The balanced answer for an EU client: its two endpoints, signed.
-    let eu = ask(&s, Ask::new("www.example.test.", RecordType::A).ecs("5.9.0.0/24").dnssec_ok()).await;
+    let eu = ask(
+        &s,
+        Ask::new("www.example.test.", RecordType::A)
+            .ecs("5.9.0.0/24")
+            .dnssec_ok(),
+    )
+    .await;
     let mut got = addrs(&eu);
     got.sort();
     assert_eq!(got, [ip("192.0.2.2"), ip("192.0.2.3")]);
     assert_eq!(verify_section(&eu.answers, &dnskeys), 1);
-    assert!(eu.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok), "DO is echoed");
-    let us = ask(&s, Ask::new("www.example.test.", RecordType::AAAA).ecs("8.8.8.0/24").dnssec_ok()).await;
+    assert!(
+        eu.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+        "DO is echoed"
+    );
+    let us = ask(
+        &s,
+        Ask::new("www.example.test.", RecordType::AAAA)
+            .ecs("8.8.8.0/24")
+            .dnssec_ok(),
+    )
+    .await;
     assert_eq!(addrs(&us), [ip("2001:db8::1")]);
     assert_eq!(verify_section(&us.answers, &dnskeys), 1);
 
     // A zone-file RRset.
-    let st = ask(&s, Ask::new("static.example.test.", RecordType::A).dnssec_ok()).await;
+    let st = ask(
+        &s,
+        Ask::new("static.example.test.", RecordType::A).dnssec_ok(),
+    )
+    .await;
     assert_eq!(verify_section(&st.answers, &dnskeys), 1);
 
     // NODATA at an existing name: the signed SOA and the name's NSEC, which
     // lists what it has; no zone walk (the next name is its own successor).
-    let nodata = ask(&s, Ask::new("www.example.test.", RecordType::MX).dnssec_ok()).await;
+    let nodata = ask(
+        &s,
+        Ask::new("www.example.test.", RecordType::MX).dnssec_ok(),
+    )
+    .await;
     assert!(nodata.answers.is_empty());
-    assert_eq!(verify_section(&nodata.authorities, &dnskeys), 2, "SOA and NSEC signed");
+    assert_eq!(
+        verify_section(&nodata.authorities, &dnskeys),
+        2,
+        "SOA and NSEC signed"
+    );
     let nsec = nodata
         .authorities
         .iter()
@@ -150,10 +195,17 @@ async fn every_signature_verifies_and_denial_is_compact() {
     for t in [RecordType::A, RecordType::AAAA, RecordType::TXT] {
         assert!(types.contains(&t), "{t} at www: {types:?}");
     }
-    assert_eq!(nsec.next_domain_name().to_string(), "\\000.www.example.test.");
+    assert_eq!(
+        nsec.next_domain_name().to_string(),
+        "\\000.www.example.test."
+    );
 
     // A name that does not exist: compact denial, NXNAME in the NSEC.
-    let nx = ask(&s, Ask::new("nope.example.test.", RecordType::A).dnssec_ok()).await;
+    let nx = ask(
+        &s,
+        Ask::new("nope.example.test.", RecordType::A).dnssec_ok(),
+    )
+    .await;
     assert_eq!(verify_section(&nx.authorities, &dnskeys), 2);
     let nx_types: Vec<u16> = nx
         .authorities
@@ -166,13 +218,21 @@ async fn every_signature_verifies_and_denial_is_compact() {
     assert!(nx_types.contains(&128), "NXNAME: {nx_types:?}");
 
     // Without DO, nothing DNSSEC: the same answer as ever.
-    let plain = ask(&s, Ask::new("www.example.test.", RecordType::A).ecs("5.9.0.0/24")).await;
+    let plain = ask(
+        &s,
+        Ask::new("www.example.test.", RecordType::A).ecs("5.9.0.0/24"),
+    )
+    .await;
     assert!(rrsigs(&plain.answers).is_empty());
     let nx_plain = dig::udp(s.dns, &Ask::new("nope.example.test.", RecordType::A)).await;
     assert_eq!(nx_plain.metadata.response_code, ResponseCode::NXDomain);
-    assert!(nx_plain.authorities.iter().all(|r| r.record_type() == RecordType::SOA));
+    assert!(
+        nx_plain
+            .authorities
+            .iter()
+            .all(|r| r.record_type() == RecordType::SOA)
+    );
     s.stop().await;
-}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -82,8 +82,10 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
     {
         return Outcome::Fallback;
     }
-    // DO queries when a zone is signed: the handler adds the signatures.
-    if (q.qtype == TYPE_DNSKEY || q.edns.is_some_and(|e| e.dnssec_ok)) && snap.dnssec.any() {
+    // In signed zones, DO queries get the prepared signatures below; the
+    // DNSKEY RRset and what was not prepared are the handler's.
+    let do_bit = q.edns.is_some_and(|e| e.dnssec_ok) && snap.dnssec.any();
+    if q.qtype == TYPE_DNSKEY && snap.dnssec.any() {
         return Outcome::Fallback;
     }
     let key = q.key();
@@ -97,6 +99,7 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
         q: &q,
         question: q.question(packet),
         out,
+        dnssec: false,
     };
     match snap.zones.wire.find(key) {
         Found::Outside => {
@@ -104,13 +107,19 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
             r.send(ResponseCode::Refused, false, Sections::EMPTY, 0)
         }
         Found::Missing(zone) => {
-            if !zone.simple {
+            if !zone.simple || do_bit {
                 return Outcome::Fallback;
             }
             tally.count_other(RecordType::from(q.qtype), ResponseCode::NXDomain);
             r.negative(ResponseCode::NXDomain, zone)
         }
         Found::Name(entry, zone) => {
+            let signed = if do_bit {
+                snap.dnssec.zone(entry.zone as usize)
+            } else {
+                None
+            };
+            r.dnssec = signed.is_some();
             if let Some(i) = entry.balanced
                 && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA)
             {
@@ -122,24 +131,37 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
                     key,
                     "the wire table and the steering table disagree on balanced name {i}"
                 );
-                return balanced(&mut r, snap, b, src, zone, tally, rng);
+                return balanced(&mut r, snap, b, src, zone, signed, tally, rng);
             }
             if entry.fallback || !zone.simple {
                 return Outcome::Fallback;
             }
             match entry.rrset(q.qtype) {
                 Some(Rrset::Answer(f)) => {
+                    // Signed: the RRset's prepared RRSIGs after it, when it
+                    // is the whole answer.
+                    let sigs = match signed {
+                        None => None,
+                        Some(z) if f.authorities == 0 && f.additionals == 0 => {
+                            match z.wire.rrset(key, q.qtype) {
+                                Some(w) => Some(w),
+                                None => return Outcome::Fallback,
+                            }
+                        }
+                        Some(_) => return Outcome::Fallback,
+                    };
                     tally.count_other(RecordType::from(q.qtype), ResponseCode::NoError);
                     let s = Sections {
-                        answers: f.answers,
+                        answers: f.answers + sigs.map_or(0, |w| w.count),
                         authorities: f.authorities,
                         additionals: f.additionals,
                         body: &f.body,
                         soa_at: None,
                     };
-                    r.send(ResponseCode::NoError, true, s, 0)
+                    r.send_with(ResponseCode::NoError, s, sigs.map_or(&[], |w| &w.bytes[..]))
                 }
                 Some(Rrset::Fallback) => Outcome::Fallback,
+                None if signed.is_some() => Outcome::Fallback,
                 None => {
                     tally.count_other(RecordType::from(q.qtype), ResponseCode::NoError);
                     r.negative(ResponseCode::NoError, zone)
@@ -151,12 +173,14 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
 
 /// A/AAAA at a balanced name: the same decision, counters and scope as
 /// `DnsHandler::balanced`.
+#[allow(clippy::too_many_arguments)]
 fn balanced<'s, R: rand::Rng + ?Sized>(
     r: &mut Response<'_, '_>,
     snap: &Snapshot,
     b: &'s steer::BalancedName,
     src: SocketAddr,
     zone: &WireZone,
+    signed: Option<&crate::dnssec::SignedZone>,
     tally: &mut Tally<'s>,
     rng: &mut R,
 ) -> Outcome {
@@ -180,6 +204,27 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
         health: &snap.health,
     };
     let decision = steer::decide(b, &client, family, &inputs, rng, None);
+    // Signed: the answer's prepared RRSIGs, found by its sorted addresses;
+    // an answer not prepared (or a NODATA) is the handler's to sign.
+    let sigs = match signed {
+        None => None,
+        Some(z) => {
+            let mut sorted = [std::net::IpAddr::from([0u8; 4]); 16];
+            let n = decision.endpoints.len();
+            if n == 0 || n > sorted.len() {
+                return Outcome::Fallback;
+            }
+            sorted[..n].copy_from_slice(&decision.endpoints[..n]);
+            sorted[..n].sort_unstable();
+            match z
+                .wire
+                .balanced(r.q.key(), u16::from(qtype), decision.ttl, &sorted[..n])
+            {
+                Some(w) => Some(w),
+                None => return Outcome::Fallback,
+            }
+        }
+    };
     if decision.basis == Basis::FailOpen || decision.basis == Basis::NoPool {
         tally.add(&b.counters.fail_open);
     }
@@ -196,12 +241,16 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
     }
     // Each record: pointer to the question name, type, class, TTL, RDLENGTH,
     // address; written straight into the reply once the size is known.
+    let sig_bytes: &[u8] = sigs.map_or(&[], |w| &w.bytes);
     let body_len: usize = decision
         .endpoints
         .iter()
         .map(|ip| if ip.is_ipv4() { 16 } else { 28 })
-        .sum();
-    let Ok(answers) = u16::try_from(decision.endpoints.len()) else {
+        .sum::<usize>()
+        + sig_bytes.len();
+    let Ok(answers) =
+        u16::try_from(decision.endpoints.len() + sigs.map_or(0, |w| usize::from(w.count)))
+    else {
         return r.truncated(ResponseCode::NoError, true, scope);
     };
     if !r.fits(body_len) {
@@ -237,6 +286,7 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
             }
         }
     }
+    r.out.extend_from_slice(sig_bytes);
     r.opt(scope);
     Outcome::Reply
 }
@@ -271,6 +321,8 @@ struct Response<'q, 'o> {
     q: &'q Query,
     question: &'q [u8],
     out: &'o mut Vec<u8>,
+    /// An answer from a signed zone to a DO query: DO set in our OPT.
+    dnssec: bool,
 }
 
 impl Response<'_, '_> {
@@ -334,6 +386,21 @@ impl Response<'_, '_> {
         Outcome::Reply
     }
 
+    /// A positive answer: `s.body` (its answer records first) with `sigs`
+    /// (RRSIG records of the answer section) after it. Only for a body
+    /// with no authority or additional records.
+    fn send_with(&mut self, rcode: ResponseCode, s: Sections<'_>, sigs: &[u8]) -> Outcome {
+        if !self.fits(s.len() + sigs.len()) {
+            return self.truncated(rcode, true, 0);
+        }
+        self.header(rcode, true, false, &s);
+        self.out.extend_from_slice(self.question);
+        self.out.extend_from_slice(s.body);
+        self.out.extend_from_slice(sigs);
+        self.opt(0);
+        Outcome::Reply
+    }
+
     /// RFC 6891 §7: header, question and OPT, TC set, no records.
     fn truncated(&mut self, rcode: ResponseCode, aa: bool, scope: u8) -> Outcome {
         self.out.clear();
@@ -379,6 +446,9 @@ impl Response<'_, '_> {
         let mut o = [0u8; 11 + 8 + 16];
         o[1..3].copy_from_slice(&wire::OPT.to_be_bytes());
         o[3..5].copy_from_slice(&(self.limit() as u16).to_be_bytes());
+        if self.dnssec {
+            o[7] = 0x80;
+        }
         let len = match edns.ecs {
             Some(e) => {
                 let n = e.addr_len();

@@ -75,7 +75,7 @@ impl Ask {
         if let Some(size) = self.edns {
             let mut e = Edns::new();
             e.set_max_payload(size);
-            e.set_dnssec_ok(self.dnssec_ok);
+            e.set_dnssec_ok(self.dnssec_ok || super::geosteer::dnssec_ok());
             if let Some((ip, prefix)) = self.ecs {
                 e.options_mut()
                     .insert(EdnsOption::Subnet(ClientSubnet::new(ip, prefix, 0)));

@@ -87,14 +87,27 @@ tokio::task_local! {
     pub static FAST_PATH: bool;
 }
 
+tokio::task_local! {
+    /// Whether the queries a test sends with EDNS carry the DO bit. Set by
+    /// [`both_paths!`](crate::both_paths): every test runs with and without.
+    pub static DNSSEC_OK: bool;
+}
+
+/// Whether the current test's queries ask for DNSSEC records.
+pub fn dnssec_ok() -> bool {
+    DNSSEC_OK.try_with(|v| *v).unwrap_or(false)
+}
+
 /// The UDP path of the current test.
 pub fn fast_path() -> bool {
     FAST_PATH.try_with(|v| *v).unwrap_or(true)
 }
 
-/// Runs each test body twice, as `NAME::fast` and `NAME::hickory`: once
-/// against the UDP fast path and once against hickory's server, so both
-/// answer every DNS test.
+/// Runs each test body four times, as `NAME::fast` and `NAME::hickory`
+/// (against the UDP fast path and against hickory's server, so both answer
+/// every DNS test), and `NAME::fast_do` and `NAME::hickory_do`, the same
+/// with the DO bit in every query that has EDNS (unsigned zones answer as
+/// without it).
 #[macro_export]
 macro_rules! both_paths {
     ($(async fn $name:ident() $body:block)*) => {$(
@@ -110,6 +123,20 @@ macro_rules! both_paths {
             #[tokio::test]
             async fn hickory() {
                 $crate::harness::geosteer::FAST_PATH.scope(false, async $body).await
+            }
+
+            #[tokio::test]
+            async fn fast_do() {
+                $crate::harness::geosteer::DNSSEC_OK
+                    .scope(true, $crate::harness::geosteer::FAST_PATH.scope(true, async $body))
+                    .await
+            }
+
+            #[tokio::test]
+            async fn hickory_do() {
+                $crate::harness::geosteer::DNSSEC_OK
+                    .scope(true, $crate::harness::geosteer::FAST_PATH.scope(false, async $body))
+                    .await
             }
         }
     )*};
