@@ -400,3 +400,88 @@ async fn signatures_are_refreshed_before_they_expire() {
     }
     s.stop().await;
 }
+
+/// A KSK (Ed25519) and a ZSK (P-256): `geosteer dnssec ds` prints the KSK's
+/// DS, and unbound anchored on that DS alone validates the balanced answer
+/// (the DNSKEY RRset signed by the KSK, the answer by the ZSK). `check`
+/// names both keys with their tags and roles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ds_geosteer_prints_anchors_a_ksk_zsk_zone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ksk = std::fs::read(keys::generate(dir.path(), "ksk.pem", Alg::Ed25519)).expect("ksk");
+    let zsk = std::fs::read(keys::generate(dir.path(), "zsk.pem", Alg::EcdsaP256)).expect("zsk");
+    let cfg = format!(
+        "{}[pools.eu]
+endpoints = [{{ address = \"192.0.2.2\" }}]
+[[balance]]
+name = \"www.example.test\"
+policy = \"failover\"
+pools = [\"eu\"]
+
+[dnssec.\"example.test\"]
+keys = [\"zsk.pem\", \"ksk.pem\"]
+ksk = \"ksk.pem\"
+",
+        server_header("")
+    );
+    let s = TestServer::start(&cfg, &[("ksk.pem", &ksk), ("zsk.pem", &zsk)]).await;
+    let config = s.config_path();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_geosteer"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .expect("run geosteer");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let ds = run(&["dnssec", "ds", "example.test"]);
+    let fields: Vec<&str> = ds.split_whitespace().collect();
+    assert_eq!(fields.len(), 8, "one DS line: {ds}");
+    assert_eq!(&fields[..4], ["example.test.", "3600", "IN", "DS"]);
+    assert_eq!(
+        (fields[5], fields[6]),
+        ("15", "2"),
+        "Ed25519 KSK, SHA-256: {ds}"
+    );
+    let check = run(&["check"]);
+    assert!(
+        check.contains(&format!("tag {}, algorithm 15", fields[4]))
+            && check.contains("KSK: signs the DNSKEY RRset"),
+        "{check}"
+    );
+    assert!(
+        check.contains("algorithm 13") && check.contains("ZSK"),
+        "{check}"
+    );
+
+    let keys_answer = ask(
+        &s,
+        Ask::new("example.test.", RecordType::DNSKEY).dnssec_ok(),
+    )
+    .await;
+    assert_eq!(
+        keys_answer
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == RecordType::DNSKEY)
+            .count(),
+        2
+    );
+    assert_eq!(
+        rrsigs(&keys_answer.answers).len(),
+        1,
+        "the DNSKEY RRset is signed by the KSK only"
+    );
+    let u = Unbound::start(s.dns, "example.test", ds.trim());
+    let m = u.ask("www.example.test.", RecordType::A, None).await;
+    assert_eq!(addrs(&m), [ip("192.0.2.2")], "{}", u.log());
+    assert!(ad(&m), "validated from the DS alone\n{}", u.log());
+    drop(u);
+    s.stop().await;
+}
