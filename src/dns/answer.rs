@@ -88,6 +88,8 @@ pub async fn reply<R: ResponseHandler>(
 ) -> ResponseInfo {
     let opt = Opt {
         nsid: opt.nsid.filter(|_| nsid_asked(request)),
+        // RFC 3225 §3: the DO bit of the query is copied in the response.
+        dnssec_ok: opt.dnssec_ok || dnssec_ok(request),
         ..opt
     };
     let edns = request.edns.as_ref().map(|e| response_edns(e, opt));

@@ -228,6 +228,7 @@ impl DnsHandler {
                 EcsEcho {
                     inner: response,
                     ecs,
+                    dnssec_ok: answer::dnssec_ok(request),
                     nsid: nsid_if_asked(&snap, request),
                 },
             )
@@ -393,6 +394,7 @@ impl DnsHandler {
                     EcsEcho {
                         inner: response,
                         ecs,
+                        dnssec_ok: answer::dnssec_ok(request),
                         nsid: nsid_if_asked(snap, request),
                     },
                 )
@@ -558,6 +560,8 @@ pub fn lower_name(name: &str) -> Option<LowerName> {
 struct EcsEcho<R> {
     inner: R,
     ecs: Option<ClientSubnet>,
+    /// The query's DO bit, copied in the response (RFC 3225 §3).
+    dnssec_ok: bool,
     /// `server.nsid` when the query asked for it.
     nsid: Option<String>,
 }
@@ -584,7 +588,7 @@ impl<R: ResponseHandler> ResponseHandler for EcsEcho<R> {
                 ecs: self.ecs.as_ref(),
                 scope: 0,
                 nsid: self.nsid.as_deref(),
-                dnssec_ok: false,
+                dnssec_ok: self.dnssec_ok,
             },
         );
         let mut r: MessageResponse<'_, 'a, _, _, _, _> = response;

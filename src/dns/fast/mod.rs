@@ -99,7 +99,6 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
         q: &q,
         question: q.question(packet),
         out,
-        dnssec: false,
     };
     match snap.zones.wire.find(key) {
         Found::Outside => {
@@ -119,7 +118,6 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
             } else {
                 None
             };
-            r.dnssec = signed.is_some();
             if let Some(i) = entry.balanced
                 && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA)
             {
@@ -321,8 +319,6 @@ struct Response<'q, 'o> {
     q: &'q Query,
     question: &'q [u8],
     out: &'o mut Vec<u8>,
-    /// An answer from a signed zone to a DO query: DO set in our OPT.
-    dnssec: bool,
 }
 
 impl Response<'_, '_> {
@@ -446,7 +442,8 @@ impl Response<'_, '_> {
         let mut o = [0u8; 11 + 8 + 16];
         o[1..3].copy_from_slice(&wire::OPT.to_be_bytes());
         o[3..5].copy_from_slice(&(self.limit() as u16).to_be_bytes());
-        if self.dnssec {
+        // RFC 3225 §3: the DO bit of the query is copied in the response.
+        if edns.dnssec_ok {
             o[7] = 0x80;
         }
         let len = match edns.ecs {

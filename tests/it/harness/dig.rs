@@ -107,7 +107,22 @@ impl Ask {
 pub async fn udp(server: SocketAddr, ask: &Ask) -> Message {
     let bytes = ask.wire();
     let reply = udp_raw(server, &bytes).await.expect("no UDP reply");
-    Message::from_vec(&reply).expect("decode reply")
+    do_echoed(ask, Message::from_vec(&reply).expect("decode reply"))
+}
+
+/// RFC 3225 §3: a query's DO bit comes back in the response's OPT record;
+/// checked on every answer to a query that set it.
+fn do_echoed(ask: &Ask, m: Message) -> Message {
+    let asked = ask.edns.is_some() && (ask.dnssec_ok || super::geosteer::dnssec_ok());
+    if asked && let Some(e) = &m.edns {
+        assert!(
+            e.flags().dnssec_ok,
+            "DO not copied in the response to {} {}: {m:?}",
+            ask.name,
+            ask.qtype
+        );
+    }
+    m
 }
 
 /// Sends from a given loopback source address (127.0.0.x).
@@ -151,7 +166,7 @@ pub async fn udp_raw_wait(server: SocketAddr, bytes: &[u8], wait: Duration) -> O
 pub async fn tcp(server: SocketAddr, ask: &Ask) -> Message {
     let bytes = ask.wire();
     let reply = tcp_raw(server, &bytes).await.expect("no TCP reply");
-    Message::from_vec(&reply).expect("decode reply")
+    do_echoed(ask, Message::from_vec(&reply).expect("decode reply"))
 }
 
 pub async fn tcp_raw(server: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
