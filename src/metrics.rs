@@ -83,6 +83,8 @@ pub struct Registry {
     pub cluster: Arc<crate::cluster::ClusterCounters>,
     /// Responses rate limiting dropped or truncated.
     pub rrl: Arc<crate::dns::rrl::RrlCounters>,
+    /// Zone transfers sent and refused, NOTIFYs answered or not.
+    pub transfers: Arc<crate::dns::xfr::TransferCounters>,
 }
 
 /// The name label for queries that are not at a balanced name (bounded cardinality).

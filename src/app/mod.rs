@@ -208,7 +208,7 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
     tracing::info!(%admin_addr, "admin API listening");
     // Secondaries learn at once that this primary is up with these serials.
     let notices = crate::dns::notify::due(None, &shared.load().zones);
-    crate::dns::notify::spawn(notices, &tasks, &shutdown);
+    crate::dns::notify::spawn(notices, &registry.transfers, &tasks, &shutdown);
 
     Ok(Running {
         config_path: path.to_path_buf(),

@@ -213,7 +213,12 @@ impl Control {
         let _ = wait.await;
         self.spawn_probes(config, generation);
         let notices = crate::dns::notify::due(Some(&current.zones), &self.shared.load().zones);
-        crate::dns::notify::spawn(notices, &self.tasks, &self.shutdown);
+        crate::dns::notify::spawn(
+            notices,
+            &self.registry.transfers,
+            &self.tasks,
+            &self.shutdown,
+        );
         Ok(())
     }
 

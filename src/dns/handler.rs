@@ -30,6 +30,7 @@ pub struct DnsHandler {
     other: Arc<NameCounters>,
     /// Response rate limiting of UDP answers (`dns::udp` applies it).
     rrl: Arc<super::rrl::Rrl>,
+    transfers: Arc<super::xfr::TransferCounters>,
     /// This handler answers for hickory's own UDP server (no fast path):
     /// it gates UDP responses itself ([`super::rrl::gate`]).
     gate_udp: bool,
@@ -42,6 +43,7 @@ impl DnsHandler {
             shared,
             other: registry.name(OTHER_NAME),
             rrl: Arc::new(super::rrl::Rrl::new(table_size, registry.rrl.clone())),
+            transfers: registry.transfers.clone(),
             gate_udp: false,
         }
     }
@@ -53,6 +55,10 @@ impl DnsHandler {
             gate_udp: true,
             ..self.clone()
         }
+    }
+
+    pub fn transfer_counters(&self) -> &super::xfr::TransferCounters {
+        &self.transfers
     }
 
     pub fn rrl(&self) -> &Arc<super::rrl::Rrl> {

@@ -13,6 +13,10 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::xfr::TransferCounters;
 use crate::config::TsigKey;
 use crate::zone::Zones;
 
@@ -64,20 +68,28 @@ pub fn due(old: Option<&Zones>, new: &Zones) -> Vec<Notice> {
 }
 
 /// Sends each notice on its own task until answered or out of attempts.
-pub fn spawn(notices: Vec<Notice>, tasks: &TaskTracker, shutdown: &CancellationToken) {
+pub fn spawn(
+    notices: Vec<Notice>,
+    counters: &Arc<TransferCounters>,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
     for n in notices {
-        let stop = shutdown.clone();
+        let (stop, counters) = (shutdown.clone(), counters.clone());
         tasks.spawn(async move {
             tokio::select! {
                 _ = stop.cancelled() => {}
-                _ = send(&n) => {}
+                answered = send(&n) => {
+                    let c = if answered { &counters.notify_answered } else { &counters.notify_failed };
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
             }
         });
     }
 }
 
-/// One NOTIFY, retried until the secondary answers.
-async fn send(n: &Notice) {
+/// One NOTIFY, retried until the secondary answers. Whether it accepted.
+async fn send(n: &Notice) -> bool {
     let local: IpAddr = match n.to {
         SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
         SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
@@ -86,7 +98,7 @@ async fn send(n: &Notice) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(zone = %n.zone, to = %n.to, error = %e, "cannot send NOTIFY");
-            return;
+            return false;
         }
     };
     let serial = match &n.soa.data {
@@ -97,7 +109,7 @@ async fn send(n: &Notice) {
         let id: u16 = rand::random();
         let Some(bytes) = message(n, id) else {
             tracing::warn!(zone = %n.zone, to = %n.to, "cannot encode NOTIFY");
-            return;
+            return false;
         };
         if let Err(e) = socket.send_to(&bytes, n.to).await {
             tracing::debug!(zone = %n.zone, to = %n.to, error = %e, "NOTIFY not sent");
@@ -121,15 +133,16 @@ async fn send(n: &Notice) {
             let code = reply.metadata.response_code;
             if code == ResponseCode::NoError {
                 tracing::info!(zone = %n.zone, to = %n.to, serial, "NOTIFY answered");
-            } else {
-                tracing::warn!(zone = %n.zone, to = %n.to, serial, rcode = %code,
-                    "NOTIFY refused by the secondary (is geosteer its primary, with the same TSIG key?)");
+                return true;
             }
-            return;
+            tracing::warn!(zone = %n.zone, to = %n.to, serial, rcode = %code,
+                "NOTIFY refused by the secondary (is geosteer its primary, with the same TSIG key?)");
+            return false;
         }
         tracing::debug!(zone = %n.zone, to = %n.to, attempt = attempt + 1, "no answer to NOTIFY yet");
     }
     tracing::warn!(zone = %n.zone, to = %n.to, serial, "no answer to NOTIFY; the secondary will see the serial at its next refresh");
+    false
 }
 
 /// The NOTIFY message: the zone's SOA as question and answer (RFC 1996 §3.7),

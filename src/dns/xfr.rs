@@ -11,6 +11,7 @@
 //! serial, the SOA alone.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hickory_proto::ProtoError;
 use hickory_proto::op::{
@@ -22,6 +23,21 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use super::DnsHandler;
 use super::tsig::{self, Signer};
 use crate::zone::history::Since;
+
+/// What `/metrics` shows of transfers and NOTIFY.
+#[derive(Default, Debug)]
+pub struct TransferCounters {
+    pub axfr: AtomicU64,
+    pub ixfr_incremental: AtomicU64,
+    /// IXFR answered with the whole zone (serial not in the history).
+    pub ixfr_full: AtomicU64,
+    /// IXFR from the current serial (the SOA alone), over TCP or UDP.
+    pub ixfr_up_to_date: AtomicU64,
+    pub refused: AtomicU64,
+    pub notify_answered: AtomicU64,
+    /// NOTIFYs a secondary refused or never answered.
+    pub notify_failed: AtomicU64,
+}
 
 /// A message is closed once it holds this many bytes (then signed, if TSIG).
 const MESSAGE_TARGET: usize = 16 * 1024;
@@ -84,7 +100,9 @@ fn messages(
     };
     let (qname, qtype) = (LowerName::new(query.name()), query.query_type());
     let snap = handler.shared().load_full();
+    let counters = handler.transfer_counters();
     let refuse = |code, why: &str, signer: Option<Signer>| {
+        counters.refused.fetch_add(1, Ordering::Relaxed);
         tracing::info!(%peer, zone = %qname, kind = %qtype, "transfer refused: {why}");
         error(&raw, code, signer).into_iter().collect::<Vec<_>>()
     };
@@ -110,6 +128,7 @@ fn messages(
             match tsig::verify(&raw, sig, key, now) {
                 Ok(s) => Some(s),
                 Err(failure) => {
+                    counters.refused.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(%peer, zone = %qname, kind = %qtype, error = ?failure.error,
                         "transfer refused: TSIG check failed");
                     return failure.answer(&raw).into_iter().collect();
@@ -178,6 +197,13 @@ fn messages(
     };
     match pack(&request, &records, signer.clone()) {
         Ok(messages) => {
+            let counter = match style {
+                "AXFR" => &counters.axfr,
+                "IXFR (incremental)" => &counters.ixfr_incremental,
+                "IXFR (AXFR-style)" => &counters.ixfr_full,
+                _ => &counters.ixfr_up_to_date,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
                 %peer,
                 zone = %qname,

@@ -149,6 +149,21 @@ async fn knot_follows_the_primary(tsig: bool) {
         !log.contains("fallback to AXFR"),
         "IXFR fell back to AXFR:\n{log}"
     );
+    // The same, counted for /metrics.
+    let t = &server.running.registry.transfers;
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        load(&t.axfr) >= 1 && load(&t.ixfr_incremental) >= 1,
+        "{t:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while load(&t.notify_answered) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no NOTIFY counted as answered: {t:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     drop(knot);
     server.stop().await;
 }
@@ -287,6 +302,14 @@ async fn transfers_need_an_allowed_address_and_the_key() {
         xfr_from(server.dns, "127.0.0.1", "other.test.", RecordType::AXFR).await,
         ResponseCode::NotAuth
     );
+
+    let refused = server
+        .running
+        .registry
+        .transfers
+        .refused
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(refused >= 4, "wrong key, no key, address, zone: {refused}");
 
     // Over UDP: an IXFR gets the SOA alone (come back over TCP).
     let out = real_dig(

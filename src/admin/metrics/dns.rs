@@ -57,6 +57,34 @@ impl Collector for Dns {
             "UDP responses sent truncated (empty, TC set) by response rate limiting.",
             rrl.slipped.load(Ordering::Relaxed),
         )?;
+        let t = &self.registry.transfers;
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        counters(
+            &mut enc,
+            "geosteer_dns_transfers",
+            "Zone transfers sent, by kind (AXFR; IXFR incremental, whole zone or SOA alone).",
+            [
+                ([("kind", "axfr")], load(&t.axfr)),
+                ([("kind", "ixfr")], load(&t.ixfr_incremental)),
+                ([("kind", "ixfr_full")], load(&t.ixfr_full)),
+                ([("kind", "ixfr_up_to_date")], load(&t.ixfr_up_to_date)),
+            ],
+        )?;
+        counter(
+            &mut enc,
+            "geosteer_dns_transfers_refused",
+            "Transfer requests refused (address, key, zone or TSIG check).",
+            load(&t.refused),
+        )?;
+        counters(
+            &mut enc,
+            "geosteer_dns_notify",
+            "NOTIFYs to secondaries, by outcome.",
+            [
+                ([("result", "answered")], load(&t.notify_answered)),
+                ([("result", "failed")], load(&t.notify_failed)),
+            ],
+        )?;
         counters(
             &mut enc,
             "geosteer_dns_fail_open",

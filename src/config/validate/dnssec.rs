@@ -81,6 +81,12 @@ impl Validator<'_> {
                     format!("{n:?}: only \"compact\" (RFC 9824 compact denial) is supported"),
                 );
             }
+            if z.transfer.is_some() {
+                self.warn(
+                    format!("dnssec.\"{zone}\""),
+                    "the zone is also transferred ([transfer]): secondaries get its records unsigned and must sign them themselves with the same keys, or answer bogus",
+                );
+            }
             z.dnssec = Some(DnssecConfig {
                 keys,
                 ksk,
