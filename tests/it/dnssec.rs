@@ -440,6 +440,42 @@ ksk = \"ksk.pem\"
         );
         String::from_utf8(out.stdout).expect("UTF-8")
     };
+    // The keys and the earliest expiry in the status API; both counters in
+    // /metrics, which promtool accepts.
+    let admin = format!("http://{}", s.running.admin_addr);
+    let (code, status) = crate::harness::http::get_json(&format!("{admin}/api/v1/status")).await;
+    assert_eq!(code, 200);
+    let zone = &status["dnssec"][0];
+    assert_eq!(zone["zone"], "example.test.");
+    let mut flags: Vec<u64> = zone["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["flags"].as_u64())
+        .collect();
+    flags.sort();
+    assert_eq!(flags, [256, 257], "{zone}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let expiry = zone["earliest_expiry_unix"].as_u64().expect("expiry");
+    assert!(
+        expiry > now + 6 * 86_400 && expiry <= now + 7 * 86_400 + 60,
+        "{zone}"
+    );
+    let (_, metrics) = crate::harness::http::get(&format!("{admin}/metrics")).await;
+    assert!(
+        metrics.contains("geosteer_dnssec_signatures_total "),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("geosteer_dnssec_earliest_expiry_seconds "),
+        "{metrics}"
+    );
+    let (ok, out) = crate::metrics::promtool_check(&metrics);
+    assert!(ok && out.trim().is_empty(), "promtool: {out}");
+
     let ds = run(&["dnssec", "ds", "example.test"]);
     let fields: Vec<&str> = ds.split_whitespace().collect();
     assert_eq!(fields.len(), 8, "one DS line: {ds}");

@@ -78,7 +78,7 @@ max_fails = 100
 }
 
 /// `promtool check metrics` with `text` on stdin: (exit 0, stdout + stderr).
-fn promtool_check(text: &str) -> (bool, String) {
+pub fn promtool_check(text: &str) -> (bool, String) {
     let mut child = match Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
