@@ -105,7 +105,7 @@ impl Loaded {
             }
         };
         warnings.append(&mut zones.warnings);
-        let now = (crate::wallclock::unix_ms() / 1000) as u32;
+        let now = crate::wallclock::unix_secs() as u32;
         let dnssec = crate::dnssec::Signatures::build(&config, &zones, now)?;
         let zones_time = started.elapsed();
         let started = Instant::now();

@@ -11,3 +11,9 @@ pub fn unix_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+/// Seconds since the Unix epoch: DNS time (TSIG, RRSIG inception and
+/// expiry), a 32-bit serial that wraps in 2106 (RFC 4034 §3.1.5).
+pub fn unix_secs() -> u64 {
+    unix_ms() / 1000
+}

@@ -235,7 +235,7 @@ async fn resign(
 ) {
     loop {
         let snap = shared.load_full();
-        let now = (crate::wallclock::unix_ms() / 1000) as u32;
+        let now = crate::wallclock::unix_secs() as u32;
         if snap.dnssec.due(now) {
             let (generation, current) = (snap.generation, snap.dnssec.clone());
             drop(snap);

@@ -114,6 +114,14 @@ impl RequestHandler for DnsHandler {
     }
 }
 
+/// What the server records of a query left unanswered: its own header.
+fn unanswered(request: &Request) -> ResponseInfo {
+    ResponseInfo::from(hickory_proto::op::Header {
+        metadata: request.metadata,
+        counts: Default::default(),
+    })
+}
+
 impl DnsHandler {
     /// AXFR or IXFR over UDP: `xfr` decides (an IXFR gets the SOA alone).
     async fn transfer_udp<R: ResponseHandler>(
@@ -121,13 +129,9 @@ impl DnsHandler {
         request: &Request,
         mut response: R,
     ) -> ResponseInfo {
-        let header = hickory_proto::op::Header {
-            metadata: request.metadata,
-            counts: Default::default(),
-        };
         let answer = super::xfr::answer(self, request.as_slice().to_vec(), request.src(), false);
         let Some(bytes) = answer.messages.first() else {
-            return ResponseInfo::from(header);
+            return unanswered(request);
         };
         let sent = match answer.signer {
             Some(signer) => {
@@ -140,7 +144,7 @@ impl DnsHandler {
             }
             None => super::tsig::send_encoded(&mut response, bytes).await,
         };
-        sent.unwrap_or_else(|_| ResponseInfo::from(header))
+        sent.unwrap_or_else(|_| unanswered(request))
     }
 
     /// A TSIG-signed query (a secondary's SOA check): answered and signed
@@ -154,7 +158,7 @@ impl DnsHandler {
     ) -> ResponseInfo {
         let snap = self.shared.load_full();
         let key = super::tsig::key_named(&snap.config, &sig.name);
-        let now = crate::wallclock::unix_ms() / 1000;
+        let now = crate::wallclock::unix_secs();
         match super::tsig::verify(request.as_slice(), sig, key, now) {
             Ok(signer) => {
                 let reply = super::tsig::TsigReply {
@@ -166,17 +170,12 @@ impl DnsHandler {
             }
             Err(failure) => {
                 tracing::info!(peer = %request.src(), error = ?failure.error, "signed query refused: TSIG check failed");
-                let header = hickory_proto::op::Header {
-                    metadata: request.metadata,
-                    counts: Default::default(),
-                };
-                let info = ResponseInfo::from(header);
                 let Some(bytes) = failure.answer(request.as_slice()) else {
-                    return info;
+                    return unanswered(request);
                 };
                 super::tsig::send_encoded(&mut response, &bytes)
                     .await
-                    .unwrap_or(info)
+                    .unwrap_or_else(|_| unanswered(request))
             }
         }
     }
@@ -258,7 +257,7 @@ impl DnsHandler {
             return answer::failed(request);
         };
         let query = &request.queries.queries()[0];
-        let now = (crate::wallclock::unix_ms() / 1000) as u32;
+        let now = crate::wallclock::unix_secs() as u32;
         let (rcode, mut answers, mut authority) =
             super::signed::answer(signed, query.name(), query.query_type(), now);
         let do_bit = answer::dnssec_ok(request);
@@ -343,7 +342,7 @@ impl DnsHandler {
             .collect();
         let soa = match signed {
             Some(signed) => {
-                let now = (crate::wallclock::unix_ms() / 1000) as u32;
+                let now = crate::wallclock::unix_secs() as u32;
                 if answers.is_empty() {
                     super::signed::denial(signed, request.queries.queries()[0].name(), now)
                 } else {

@@ -156,7 +156,7 @@ fn message(n: &Notice, id: u16) -> Option<Vec<u8>> {
     m.answers.push(n.soa.clone());
     if let Some(key) = &n.key {
         let signer = super::tsig::signer_for(key)?;
-        let now = crate::wallclock::unix_ms() / 1000;
+        let now = crate::wallclock::unix_secs();
         let (sig, _) = signer.sign_message(&m, now).ok()?;
         m.signature = Some(sig);
     }

@@ -124,7 +124,7 @@ fn messages(
                 .tsig
                 .as_ref()
                 .filter(|k| sig.name.to_lowercase().to_string() == k.name);
-            let now = crate::wallclock::unix_ms() / 1000;
+            let now = crate::wallclock::unix_secs();
             match tsig::verify(&raw, sig, key, now) {
                 Ok(s) => Some(s),
                 Err(failure) => {

@@ -47,7 +47,7 @@ fn dnssec(enc: &mut DescriptorEncoder, snap: &crate::state::Snapshot) -> fmt::Re
     let Some(expiry) = snap.dnssec.earliest_expiry() else {
         return Ok(());
     };
-    let now = (crate::wallclock::unix_ms() / 1000) as i64;
+    let now = crate::wallclock::unix_secs() as i64;
     super::gauge(
         enc,
         "geosteer_dnssec_earliest_expiry_seconds",
