@@ -6,7 +6,9 @@
 # the peers' static zone signed online (dnssec-signing: on, ECDSA P-256)
 # asked with DO, in one run, alternating round by round.
 #   benches/dnssec-cpu.sh                    # 3 rounds of 10 s each
-# Env: ROUNDS=3 DURATION=10
+# Then one round of denials with DO (DENIALS=0 skips it): the same missing
+# name (proof cached) and 100,000 distinct ones (each signed when asked).
+# Env: ROUNDS=3 DURATION=10 DENIALS=1
 # Needs: apt-get install dnsperf knot openssl
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +21,10 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/n
 trap cleanup EXIT
 [ -x "$bin" ] || cargo build --release --locked --manifest-path "$top/Cargo.toml" >&2
 yes "www.example.test A" | head -100000 >"$run/www.txt"
+# Denials with DO: one name over and over (its proof cached after the first)
+# and 100,000 distinct names (each proof signed on the spot).
+yes "nope.example.test A" | head -100000 >"$run/nx-same.txt"
+seq 1 100000 | sed 's/^/n/; s/$/.example.test A/' >"$run/nx-random.txt"
 
 python3 "$bench/dns/hc-listener.py" 8081 >"$run/hc.log" 2>&1 & pids+=($!)
 cp "$top/benches/dns/example.test.zone" "$run/"
@@ -79,4 +85,12 @@ for r in $(seq "$ROUNDS"); do
   one geosteer-ecs-do "$gs" 5314 -E 8:00011800050901 -D
   one knot-signed-do "$knot" 5315 -D
 done
+if [ "${DENIALS:-1}" = 1 ]; then
+  cp "$run/www.txt" "$run/www.keep"
+  for kind in same random; do
+    cp "$run/nx-$kind.txt" "$run/www.txt"
+    one "geosteer-nxdomain-do-$kind" "$gs" 5314 -D
+  done
+  cp "$run/www.keep" "$run/www.txt"
+fi
 curl -sf http://127.0.0.1:8058/metrics | grep '^geosteer_dnssec_signatures_total' || true
