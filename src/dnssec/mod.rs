@@ -236,6 +236,39 @@ pub struct BalancedSets {
     pub singles: Vec<IpAddr>,
     /// Each pool's full address list.
     pub pools: Vec<Vec<IpAddr>>,
+    /// `answers`: how many addresses an answer holds at most.
+    pub answers: u32,
+}
+
+/// A pool's subsets signed in advance at most (per family): every answer
+/// steering can give from a small pool (up to `answers` of its addresses,
+/// fewer when some are down); past this, its single addresses and full set.
+const MAX_SUBSETS: usize = 128;
+
+/// The answers a pool of `set` (one family, sorted) can give: every
+/// non-empty subset of at most `answers` addresses when there are no more
+/// than [`MAX_SUBSETS`], and always the full set.
+fn pool_answers(set: &[IpAddr], answers: u32) -> Vec<Vec<IpAddr>> {
+    let n = set.len();
+    let k = (answers as usize).clamp(1, n.max(1));
+    let mut out = Vec::new();
+    if n <= 16 {
+        let masks = (1u32..(1 << n)).filter(|m| m.count_ones() as usize <= k);
+        if masks.clone().count() <= MAX_SUBSETS {
+            for m in masks {
+                out.push(
+                    (0..n)
+                        .filter(|i| m & (1 << i) != 0)
+                        .map(|i| set[i])
+                        .collect(),
+                );
+            }
+        }
+    }
+    if n > k || out.is_empty() {
+        out.push(set.to_vec());
+    }
+    out
 }
 
 /// The records of an A or AAAA answer.
@@ -308,8 +341,8 @@ impl SignedZone {
                         .filter(|ip| family_type(ip) == rtype)
                         .collect();
                     set.sort();
-                    if set.len() > 1 {
-                        answers.push(set);
+                    if !set.is_empty() {
+                        answers.extend(pool_answers(&set, b.answers));
                     }
                 }
             }
@@ -644,7 +677,34 @@ fn balanced_sets(config: &crate::config::Config, origin: &LowerName) -> Vec<Bala
             ttl: b.ttl,
             singles,
             pools,
+            answers: b.answers,
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips(n: u8) -> Vec<IpAddr> {
+        (1..=n).map(|i| IpAddr::from([192, 0, 2, i])).collect()
+    }
+
+    #[test]
+    fn small_pools_have_every_answer_prepared() {
+        // Three addresses, two an answer: 3 singles, 3 pairs (the full set
+        // is not an answer but is kept for fail-open).
+        let sets = pool_answers(&ips(3), 2);
+        assert_eq!(sets.iter().filter(|s| s.len() == 1).count(), 3);
+        assert_eq!(sets.iter().filter(|s| s.len() == 2).count(), 3);
+        assert_eq!(sets.iter().filter(|s| s.len() == 3).count(), 1);
+        // answers >= the pool: every subset, the full set among them once.
+        let sets = pool_answers(&ips(3), 5);
+        assert_eq!(sets.len(), 7);
+        // Too many subsets: singles and the full set only.
+        let sets = pool_answers(&ips(12), 6);
+        assert_eq!(sets.len(), 1, "{} sets", sets.len());
+        assert_eq!(sets[0].len(), 12);
+    }
 }
