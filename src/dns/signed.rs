@@ -30,6 +30,11 @@ pub fn answer(signed: &SignedZone, name: &LowerName, qtype: RecordType, now: u32
         if !answers.is_empty() {
             return (ResponseCode::NoError, answers, Vec::new());
         }
+    } else if qtype == RecordType::NSEC
+        && let Some(proof) = signed.nodata.get(name)
+    {
+        // The name's NSEC is a record it has (its NODATA proof).
+        return (ResponseCode::NoError, proof.clone(), Vec::new());
     } else if let Some((rs, sigs)) = rrset(qtype).or_else(|| rrset(RecordType::CNAME)) {
         let mut answers = rs.clone();
         answers.extend(sigs.iter().cloned());

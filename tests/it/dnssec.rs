@@ -200,6 +200,21 @@ async fn signed_answers() {
         "\\000.www.example.test."
     );
 
+    // The NSEC itself, asked for: the record the NODATA proof showed.
+    let own = ask(
+        &s,
+        Ask::new("www.example.test.", RecordType::NSEC).dnssec_ok(),
+    )
+    .await;
+    assert_eq!(
+        own.answers
+            .iter()
+            .filter(|r| r.record_type() == RecordType::NSEC)
+            .count(),
+        1
+    );
+    assert_eq!(verify_section(&own.answers, &dnskeys), 1);
+
     // A name that does not exist: compact denial, NXNAME in the NSEC.
     let nx = ask(
         &s,
