@@ -536,3 +536,33 @@ ksk = \"ksk.pem\"
     drop(u);
     s.stop().await;
 }
+
+/// A key that cannot be read on reload is a config error naming its path;
+/// the zone keeps being answered, signed with the keys it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_key_on_reload_keeps_the_old_signatures() {
+    let (s, anchor) = start(Alg::EcdsaP256, "").await;
+    std::fs::write(
+        s.path("zone.pem"),
+        "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
+    )
+    .expect("write");
+    let err = s
+        .running
+        .reload()
+        .await
+        .expect_err("a bad key must fail the reload")
+        .to_string();
+    assert!(err.contains("zone.pem"), "the error names the key: {err}");
+    let u = Unbound::start(s.dns, "example.test", &anchor);
+    let m = u
+        .ask("www.example.test.", RecordType::A, Some("5.9.0.0/24"))
+        .await;
+    assert!(
+        ad(&m) && !addrs(&m).is_empty(),
+        "still signed with the old key\n{}",
+        u.log()
+    );
+    drop(u);
+    s.stop().await;
+}
