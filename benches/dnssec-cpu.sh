@@ -6,8 +6,9 @@
 # the peers' static zone signed online (dnssec-signing: on, ECDSA P-256)
 # asked with DO, in one run, alternating round by round.
 #   benches/dnssec-cpu.sh                    # 3 rounds of 10 s each
-# Then one round of denials with DO (DENIALS=0 skips it): the same missing
-# name (proof cached) and 100,000 distinct ones (each signed when asked).
+# Then one round of denials with DO (DENIALS=0 skips it): NODATA at the
+# balanced name (prepared), the same missing name (proof cached) and 100,000
+# distinct ones (each signed when asked).
 # Env: ROUNDS=3 DURATION=10 DENIALS=1
 # Needs: apt-get install dnsperf knot openssl
 set -uo pipefail
@@ -24,6 +25,7 @@ yes "www.example.test A" | head -100000 >"$run/www.txt"
 # Denials with DO: one name over and over (its proof cached after the first)
 # and 100,000 distinct names (each proof signed on the spot).
 yes "nope.example.test A" | head -100000 >"$run/nx-same.txt"
+yes "www.example.test MX" | head -100000 >"$run/nodata.txt"
 seq 1 100000 | sed 's/^/n/; s/$/.example.test A/' >"$run/nx-random.txt"
 
 python3 "$bench/dns/hc-listener.py" 8081 >"$run/hc.log" 2>&1 & pids+=($!)
@@ -87,6 +89,8 @@ for r in $(seq "$ROUNDS"); do
 done
 if [ "${DENIALS:-1}" = 1 ]; then
   cp "$run/www.txt" "$run/www.keep"
+  cp "$run/nodata.txt" "$run/www.txt"
+  one geosteer-nodata-do "$gs" 5314 -D
   for kind in same random; do
     cp "$run/nx-$kind.txt" "$run/www.txt"
     one "geosteer-nxdomain-do-$kind" "$gs" 5314 -D

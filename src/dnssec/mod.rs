@@ -170,7 +170,16 @@ pub struct WireSigs {
 pub struct Wire {
     balanced: rustc_hash::FxHashMap<u64, (Vec<IpAddr>, WireSigs)>,
     rrsets: rustc_hash::FxHashMap<u64, (Box<[u8]>, WireSigs)>,
+    /// NODATA: the records owned by the zone's apex (the SOA at its
+    /// negative TTL, its RRSIGs) and, per name, those it owns (its NSEC,
+    /// their RRSIGs), each after its owner name: the fast path writes the
+    /// owner as a pointer into the question.
+    pub negative: Vec<Vec<u8>>,
+    nodata: rustc_hash::FxHashMap<u64, (Box<[u8]>, Tails)>,
 }
+
+/// Records after their owner names (see [`Wire::negative`]).
+type Tails = Vec<Vec<u8>>;
 
 /// The key of a prepared answer: `name` is the lower-case presentation form
 /// with the trailing dot (the fast path's `Query::key`), `addrs` sorted.
@@ -197,6 +206,12 @@ impl Wire {
         (set.as_slice() == addrs).then_some(sigs)
     }
 
+    /// The NODATA proof of `name` (records after their owner), if it exists.
+    pub fn nodata(&self, name: &[u8]) -> Option<&[Vec<u8>]> {
+        let (owner, tails) = self.nodata.get(&wire_key(name, 0, 0, &[]))?;
+        (&**owner == name).then_some(tails.as_slice())
+    }
+
     /// The RRSIGs of the zone file's RRset `name`/`rtype`.
     pub fn rrset(&self, name: &[u8], rtype: u16) -> Option<&WireSigs> {
         let (owner, sigs) = self.rrsets.get(&wire_key(name, rtype, 0, &[]))?;
@@ -204,15 +219,38 @@ impl Wire {
     }
 }
 
+/// A record's RDATA on its own, names uncompressed (a compression pointer
+/// would point into this buffer, not the message it ends up in).
+fn rdata_wire(r: &Record) -> Option<Vec<u8>> {
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+    let mut rdata = Vec::with_capacity(128);
+    let mut enc = BinEncoder::new(&mut rdata);
+    r.data
+        .emit(&mut enc.with_name_encoding(NameEncoding::Uncompressed))
+        .ok()?;
+    Some(rdata)
+}
+
+/// A record after its owner name: type, class, TTL, RDLENGTH, RDATA.
+fn tail(r: &Record) -> Option<Vec<u8>> {
+    let rdata = rdata_wire(r)?;
+    let len = u16::try_from(rdata.len()).ok()?;
+    let mut out = Vec::with_capacity(10 + rdata.len());
+    out.extend_from_slice(&u16::from(r.record_type()).to_be_bytes());
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&r.ttl.to_be_bytes());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&rdata);
+    Some(out)
+}
+
 /// `sigs` as RRSIG records whose owner points at the question (offset 12).
 fn wire_sigs(sigs: &[Record]) -> WireSigs {
-    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
     let mut out = WireSigs::default();
     for r in sigs {
-        let mut rdata = Vec::with_capacity(128);
-        if r.data.emit(&mut BinEncoder::new(&mut rdata)).is_err() {
+        let Some(rdata) = rdata_wire(r) else {
             continue;
-        }
+        };
         let Ok(len) = u16::try_from(rdata.len()) else {
             continue;
         };
@@ -413,6 +451,17 @@ impl SignedZone {
             wire.rrsets.insert(
                 wire_key(name.as_bytes(), u16::from(key.record_type), 0, &[]),
                 (name.into_bytes().into_boxed_slice(), wire_sigs(sigs)),
+            );
+        }
+        wire.negative = negative.iter().filter_map(tail).collect();
+        for (name, proof) in &nodata {
+            let key = name.to_string();
+            wire.nodata.insert(
+                wire_key(key.as_bytes(), 0, 0, &[]),
+                (
+                    key.into_bytes().into_boxed_slice(),
+                    proof.iter().filter_map(tail).collect(),
+                ),
             );
         }
         SignedZone {

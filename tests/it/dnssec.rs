@@ -200,6 +200,22 @@ async fn signed_answers() {
         "\\000.www.example.test."
     );
 
+    // NODATA for an address family a name lacks: the EU pool has no IPv6,
+    // static.example.test no AAAA.
+    for (name, ecs) in [
+        ("www.example.test.", "5.9.0.0/24"),
+        ("static.example.test.", "8.8.8.0/24"),
+    ] {
+        let m = ask(&s, Ask::new(name, RecordType::AAAA).ecs(ecs).dnssec_ok()).await;
+        assert!(m.answers.is_empty(), "{name}: {m:?}");
+        assert_eq!(
+            verify_section(&m.authorities, &dnskeys),
+            2,
+            "{name}: SOA and NSEC signed"
+        );
+        assert!(m.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok));
+    }
+
     // The NSEC itself, asked for: the record the NODATA proof showed.
     let own = ask(
         &s,

@@ -10,6 +10,11 @@
 //! (RFC 6891 §7). Everything it is not sure of, it hands back as
 //! [`Outcome::Fallback`] for `dns::udp` to pass to hickory.
 //!
+//! In a signed zone, a DO query's balanced answer, plain RRset or NODATA
+//! gets the signatures prepared with the snapshot (`dnssec::Wire`), copied
+//! after the records; what was not prepared (NXDOMAIN proofs, subsets of
+//! large pools), DNSKEY, NSEC and RRSIG queries go to the handler.
+//!
 //! - `wire`: the non-allocating query parser.
 //! - `table`: the static names' precompiled answer sections.
 //! - `tally`: the batch's counter increments, applied once per batch.
@@ -53,6 +58,8 @@ pub enum Outcome {
 const TYPE_A: u16 = 1;
 const TYPE_TXT: u16 = 16;
 const TYPE_DNSKEY: u16 = 48;
+const TYPE_RRSIG: u16 = 46;
+const TYPE_NSEC: u16 = 47;
 const TYPE_AAAA: u16 = 28;
 const CLASS_IN: u16 = 1;
 
@@ -85,7 +92,7 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
     // In signed zones, DO queries get the prepared signatures below; the
     // DNSKEY RRset and what was not prepared are the handler's.
     let do_bit = q.edns.is_some_and(|e| e.dnssec_ok) && snap.dnssec.any();
-    if q.qtype == TYPE_DNSKEY && snap.dnssec.any() {
+    if matches!(q.qtype, TYPE_DNSKEY | TYPE_RRSIG | TYPE_NSEC) && snap.dnssec.any() {
         return Outcome::Fallback;
     }
     let key = q.key();
@@ -159,7 +166,13 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
                     r.send_with(ResponseCode::NoError, s, sigs.map_or(&[], |w| &w.bytes[..]))
                 }
                 Some(Rrset::Fallback) => Outcome::Fallback,
-                None if signed.is_some() => Outcome::Fallback,
+                None if signed.is_some() => {
+                    let Some(z) = signed else {
+                        return Outcome::Fallback;
+                    };
+                    tally.count_other(RecordType::from(q.qtype), ResponseCode::NoError);
+                    r.signed_nodata(zone, z, 0)
+                }
                 None => {
                     tally.count_other(RecordType::from(q.qtype), ResponseCode::NoError);
                     r.negative(ResponseCode::NoError, zone)
@@ -203,13 +216,13 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
     };
     let decision = steer::decide(b, &client, family, &inputs, rng, None);
     // Signed: the answer's prepared RRSIGs, found by its sorted addresses;
-    // an answer not prepared (or a NODATA) is the handler's to sign.
+    // an answer not prepared is the handler's to sign.
     let sigs = match signed {
         None => None,
         Some(z) => {
             let mut sorted = [std::net::IpAddr::from([0u8; 4]); 16];
             let n = decision.endpoints.len();
-            if n == 0 || n > sorted.len() {
+            if n > sorted.len() {
                 return Outcome::Fallback;
             }
             sorted[..n].copy_from_slice(&decision.endpoints[..n]);
@@ -219,6 +232,7 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
                 .balanced(r.q.key(), u16::from(qtype), decision.ttl, &sorted[..n])
             {
                 Some(w) => Some(w),
+                None if n == 0 => None,
                 None => return Outcome::Fallback,
             }
         }
@@ -235,7 +249,10 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
         _ => 0,
     };
     if decision.endpoints.is_empty() {
-        return r.negative_scoped(ResponseCode::NoError, zone, scope);
+        return match signed {
+            Some(z) => r.signed_nodata(zone, z, scope),
+            None => r.negative_scoped(ResponseCode::NoError, zone, scope),
+        };
     }
     // Each record: pointer to the question name, type, class, TTL, RDLENGTH,
     // address; written straight into the reply once the size is known.
@@ -378,6 +395,54 @@ impl Response<'_, '_> {
             self.out.extend_from_slice(&(0xc000 | at).to_be_bytes());
         }
         self.out.extend_from_slice(s.body);
+        self.opt(scope);
+        Outcome::Reply
+    }
+
+    /// NODATA in a signed zone to a DO query: the SOA and its RRSIGs (owner
+    /// the zone's apex, a suffix of the question name) and the name's NSEC
+    /// and its RRSIGs (owner the question name), all prepared.
+    fn signed_nodata(
+        &mut self,
+        zone: &WireZone,
+        signed: &crate::dnssec::SignedZone,
+        scope: u8,
+    ) -> Outcome {
+        let Some(proof) = signed.wire.nodata(self.q.key()) else {
+            return Outcome::Fallback;
+        };
+        let negative = &signed.wire.negative;
+        let Some(at) = self.q.name_len.checked_sub(zone.origin_len) else {
+            return Outcome::Fallback;
+        };
+        let Ok(count) = u16::try_from(negative.len() + proof.len()) else {
+            return Outcome::Fallback;
+        };
+        if negative.is_empty() {
+            return Outcome::Fallback;
+        }
+        let body: usize = negative.iter().chain(proof).map(|t| 2 + t.len()).sum();
+        if !self.fits(body) {
+            return self.truncated(ResponseCode::NoError, true, scope);
+        }
+        let s = Sections {
+            answers: 0,
+            authorities: count,
+            additionals: 0,
+            body: &[],
+            soa_at: None,
+        };
+        self.header(ResponseCode::NoError, true, false, &s);
+        self.out.extend_from_slice(self.question);
+        let apex = (0xc000 | (HEADER + at) as u16).to_be_bytes();
+        for t in negative {
+            self.out.extend_from_slice(&apex);
+            self.out.extend_from_slice(t);
+        }
+        for t in proof {
+            self.out.extend_from_slice(&[0xc0, HEADER as u8]);
+            self.out.extend_from_slice(t);
+        }
         self.opt(scope);
         Outcome::Reply
     }
