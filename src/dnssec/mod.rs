@@ -507,7 +507,7 @@ impl SignedZone {
             id.extend_from_slice(ip.to_string().as_bytes());
             id.push(b',');
         }
-        self.cached(id, now, || {
+        self.cached(id, false, now, || {
             let mut sorted = answers.to_vec();
             sorted.sort();
             self.signer.sign(&sorted, now)
@@ -520,7 +520,7 @@ impl SignedZone {
         let mut id = Vec::with_capacity(64);
         id.push(b'N');
         id.extend_from_slice(lower.to_string().as_bytes());
-        self.cached(id, now, || {
+        self.cached(id, true, now, || {
             let types: BTreeSet<RecordType> = [NXNAME].into_iter().collect();
             let nsec = self.signer.nsec(&lower, &types, self.nsec_ttl);
             let mut proof = vec![nsec.clone()];
@@ -529,17 +529,45 @@ impl SignedZone {
         })
     }
 
-    fn cached(&self, id: Vec<u8>, now: u32, make: impl FnOnce() -> Vec<Record>) -> Vec<Record> {
+    /// The cached records for `id`, or `make`'s, cached (with their wire
+    /// form when `wire`: the fast path serves NXDOMAIN proofs from it).
+    fn cached(
+        &self,
+        id: Vec<u8>,
+        wire: bool,
+        now: u32,
+        make: impl FnOnce() -> Vec<Record>,
+    ) -> Vec<Record> {
         if let Some(hit) = self.cache.get(&id, now) {
             return hit;
         }
         let made = make();
+        let tails = if wire {
+            made.iter().filter_map(tail).collect()
+        } else {
+            Vec::new()
+        };
         // Reused until `refresh` before it expires.
         let good_until = now
             .wrapping_add(self.signer.validity)
             .wrapping_sub(self.signer.refresh);
-        self.cache.put(id, made.clone(), good_until);
+        self.cache.put(id, made.clone(), tails, good_until);
         made
+    }
+
+    /// Calls `f` with the cached NXDOMAIN proof of `name` (the fast path's
+    /// query key: lower case, trailing dot) as records after their owner.
+    pub fn nxname_wire<T>(
+        &self,
+        name: &[u8],
+        now: u32,
+        f: impl FnOnce(&[Vec<u8>]) -> T,
+    ) -> Option<T> {
+        let mut id = [0u8; 1 + 256];
+        let key = id.get_mut(..1 + name.len())?;
+        key[0] = b'N';
+        key[1..].copy_from_slice(name);
+        self.cache.with_wire(key, now, f)
     }
 
     /// Whether the signatures are due for refreshing at `now`.

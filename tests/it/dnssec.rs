@@ -231,22 +231,35 @@ async fn signed_answers() {
     );
     assert_eq!(verify_section(&own.answers, &dnskeys), 1);
 
-    // A name that does not exist: compact denial, NXNAME in the NSEC.
-    let nx = ask(
-        &s,
-        Ask::new("nope.example.test.", RecordType::A).dnssec_ok(),
-    )
-    .await;
-    assert_eq!(verify_section(&nx.authorities, &dnskeys), 2);
-    let nx_types: Vec<u16> = nx
-        .authorities
-        .iter()
-        .find_map(|r| match &r.data {
-            RData::DNSSEC(DNSSECRData::NSEC(n)) => Some(n.type_bit_maps().map(u16::from).collect()),
-            _ => None,
-        })
-        .expect("NSEC");
-    assert!(nx_types.contains(&128), "NXNAME: {nx_types:?}");
+    // A name that does not exist: compact denial, NXNAME in the NSEC. The
+    // first proof is signed when asked; the second answer is the cached one
+    // (on the fast path, from its wire form), the same record set.
+    let mut proofs = Vec::new();
+    for round in 0..2 {
+        let nx = ask(
+            &s,
+            Ask::new("nope.example.test.", RecordType::A).dnssec_ok(),
+        )
+        .await;
+        assert_eq!(
+            verify_section(&nx.authorities, &dnskeys),
+            2,
+            "round {round}"
+        );
+        let nx_types: Vec<u16> = nx
+            .authorities
+            .iter()
+            .find_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::NSEC(n)) => {
+                    Some(n.type_bit_maps().map(u16::from).collect())
+                }
+                _ => None,
+            })
+            .expect("NSEC");
+        assert!(nx_types.contains(&128), "NXNAME: {nx_types:?}");
+        proofs.push(nx.authorities.clone());
+    }
+    assert_eq!(proofs[0], proofs[1], "the cached proof is served again");
 
     // Without DO, nothing DNSSEC: the same answer as ever.
     let plain = ask(

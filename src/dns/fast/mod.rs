@@ -113,8 +113,18 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
             r.send(ResponseCode::Refused, false, Sections::EMPTY, 0)
         }
         Found::Missing(zone) => {
-            if !zone.simple || do_bit {
+            if !zone.simple {
                 return Outcome::Fallback;
+            }
+            // Signed: the compact proof (NODATA, NSEC with NXNAME) if the
+            // handler made it already; it signs the first one.
+            if do_bit && let Some(z) = snap.dnssec.zone(zone.index as usize) {
+                let now = crate::wallclock::unix_secs() as u32;
+                let sent = z.nxname_wire(key, now, |proof| r.signed_nodata(zone, z, proof, 0));
+                if sent.is_some() {
+                    tally.count_other(RecordType::from(q.qtype), ResponseCode::NoError);
+                }
+                return sent.unwrap_or(Outcome::Fallback);
             }
             tally.count_other(RecordType::from(q.qtype), ResponseCode::NXDomain);
             r.negative(ResponseCode::NXDomain, zone)
@@ -170,8 +180,11 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
                     let Some(z) = signed else {
                         return Outcome::Fallback;
                     };
+                    let Some(proof) = z.wire.nodata(key) else {
+                        return Outcome::Fallback;
+                    };
                     tally.count_other(RecordType::from(q.qtype), ResponseCode::NoError);
-                    r.signed_nodata(zone, z, 0)
+                    r.signed_nodata(zone, z, proof, 0)
                 }
                 None => {
                     tally.count_other(RecordType::from(q.qtype), ResponseCode::NoError);
@@ -250,7 +263,10 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
     };
     if decision.endpoints.is_empty() {
         return match signed {
-            Some(z) => r.signed_nodata(zone, z, scope),
+            Some(z) => match z.wire.nodata(r.q.key()) {
+                Some(proof) => r.signed_nodata(zone, z, proof, scope),
+                None => Outcome::Fallback,
+            },
             None => r.negative_scoped(ResponseCode::NoError, zone, scope),
         };
     }
@@ -400,17 +416,15 @@ impl Response<'_, '_> {
     }
 
     /// NODATA in a signed zone to a DO query: the SOA and its RRSIGs (owner
-    /// the zone's apex, a suffix of the question name) and the name's NSEC
-    /// and its RRSIGs (owner the question name), all prepared.
+    /// the zone's apex, a suffix of the question name) and `proof`, the
+    /// name's NSEC and its RRSIGs (owner the question name), all prepared.
     fn signed_nodata(
         &mut self,
         zone: &WireZone,
         signed: &crate::dnssec::SignedZone,
+        proof: &[Vec<u8>],
         scope: u8,
     ) -> Outcome {
-        let Some(proof) = signed.wire.nodata(self.q.key()) else {
-            return Outcome::Fallback;
-        };
         let negative = &signed.wire.negative;
         let Some(at) = self.q.name_len.checked_sub(zone.origin_len) else {
             return Outcome::Fallback;

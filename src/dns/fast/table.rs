@@ -69,6 +69,8 @@ pub struct WireZone {
     /// points at inside the question): type, class, TTL = min(TTL, MINIMUM)
     /// as RFC 2308 §3 asks, RDLENGTH and uncompressed RDATA.
     pub soa_tail: Box<[u8]>,
+    /// Its place in `Zones::iter()` (and the snapshot's signatures).
+    pub index: u32,
 }
 
 /// A name's key in the tables: its lower-case presentation form, as
@@ -156,6 +158,7 @@ pub fn compile_zone(
             simple,
             origin_len: wire_len(origin),
             soa_tail: soa_tail(negative_soa, origin).into_boxed_slice(),
+            index: 0,
         },
         names,
     }
@@ -258,7 +261,9 @@ impl WireZones {
                     },
                 );
             }
-            out.zones.push(z.zone);
+            let mut zone = z.zone;
+            zone.index = i as u32;
+            out.zones.push(zone);
         }
         for (index, name) in balanced {
             if let Some(i) = owner(name) {
