@@ -12,8 +12,9 @@
 //!
 //! In a signed zone, a DO query's balanced answer, plain RRset or NODATA
 //! gets the signatures prepared with the snapshot (`dnssec::Wire`), copied
-//! after the records; what was not prepared (NXDOMAIN proofs, subsets of
-//! large pools), DNSKEY, NSEC and RRSIG queries go to the handler.
+//! after the records, and a missing name the compact proof the handler
+//! cached; what is not prepared yet (a missing name's first proof, subsets
+//! of large pools), DNSKEY, NSEC and RRSIG queries go to the handler.
 //!
 //! - `wire`: the non-allocating query parser.
 //! - `table`: the static names' precompiled answer sections.
