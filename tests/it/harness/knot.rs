@@ -3,13 +3,14 @@
 //! 127.0.0.53 (an address no other test binds) so its port cannot clash with
 //! the clients of other tests on 127.0.0.1.
 
-use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use crate::harness::daemon::{self, Daemon, binary};
 
 pub struct Knot {
     dir: tempfile::TempDir,
-    child: Child,
+    _knotd: Daemon,
 }
 
 /// What the secondary is told about its primary.
@@ -21,23 +22,9 @@ pub struct Secondary<'a> {
     pub tsig: Option<(&'a str, &'a str)>,
 }
 
-/// A free UDP port on Knot's address (Knot binds UDP and TCP on it).
+/// A free port on Knot's address.
 pub fn free_addr() -> SocketAddr {
-    UdpSocket::bind("127.0.0.53:0")
-        .and_then(|s| s.local_addr())
-        .expect("free port on 127.0.0.53")
-}
-
-fn binary() -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/local/sbin", "/usr/bin"] {
-        let p = PathBuf::from(dir).join("knotd");
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "the transfer tests need Knot DNS as a secondary: apt-get install -y knot (.ci/run installs it)"
-    );
+    daemon::free_addr("127.0.0.53")
 }
 
 impl Knot {
@@ -73,25 +60,19 @@ impl Knot {
             std::fs::create_dir_all(dir.path().join(sub)).expect("knot dirs");
         }
         let log = std::fs::File::create(dir.path().join("knot.log")).expect("knot.log");
-        let child = Command::new(binary())
-            .arg("-c")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start knotd");
-        Knot { dir, child }
+        let install = "the transfer tests need Knot DNS as a secondary: apt-get install -y knot";
+        let knotd = Daemon::spawn(
+            Command::new(binary("knotd", install))
+                .arg("-c")
+                .arg(&conf_path)
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        Knot { dir, _knotd: knotd }
     }
 
     /// Everything Knot logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("knot.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Knot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

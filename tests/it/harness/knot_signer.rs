@@ -5,14 +5,15 @@
 //! store, journal and log live in a temp folder; it listens on 127.0.0.55
 //! (an address no other test binds; the secondary of `knot.rs` is on .53).
 
-use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 
+use crate::harness::daemon::{Daemon, binary, free_addr};
 use crate::harness::dig::{self, Ask};
 
 pub struct KnotSigner {
@@ -21,24 +22,10 @@ pub struct KnotSigner {
     /// The zone, without the final dot.
     pub zone: String,
     dir: tempfile::TempDir,
-    child: Option<Child>,
+    child: Option<Daemon>,
 }
 
-fn binary(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/local/sbin", "/usr/bin"] {
-        let p = PathBuf::from(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("the DNSSEC tests need Knot DNS ({name}): apt-get install -y knot");
-}
-
-fn free_addr() -> SocketAddr {
-    UdpSocket::bind("127.0.0.55:0")
-        .and_then(|s| s.local_addr())
-        .expect("free port on 127.0.0.55")
-}
+const INSTALL: &str = "the DNSSEC tests need Knot DNS: apt-get install -y knot";
 
 fn config(dir: &str, addr: SocketAddr, zone: &str) -> String {
     format!(
@@ -88,7 +75,7 @@ impl KnotSigner {
         let mut logs = String::new();
         for _ in 0..3 {
             let mut k = KnotSigner {
-                addr: free_addr(),
+                addr: free_addr("127.0.0.55"),
                 zone: zone.clone(),
                 dir: tempfile::tempdir().expect("tempdir for knot"),
                 child: None,
@@ -111,14 +98,13 @@ impl KnotSigner {
         std::fs::write(path.join("knot.conf"), config(d, self.addr, &self.zone))
             .expect("write knot.conf");
         let log = std::fs::File::create(path.join("knot.log")).expect("knot.log");
-        let child = Command::new(binary("knotd"))
-            .arg("-c")
-            .arg(path.join("knot.conf"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start knotd: {e}"));
-        self.child = Some(child);
+        self.child = Some(Daemon::spawn(
+            Command::new(binary("knotd", INSTALL))
+                .arg("-c")
+                .arg(path.join("knot.conf"))
+                .stdout(Stdio::null())
+                .stderr(log),
+        ));
         let ask = Ask::new(&format!("{}.", self.zone), RecordType::DNSKEY).dnssec_ok();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -131,12 +117,9 @@ impl KnotSigner {
             }) {
                 return true;
             }
-            let exited = self
-                .child
-                .as_mut()
-                .is_none_or(|c| c.try_wait().ok().flatten().is_some());
+            let exited = self.child.as_mut().is_none_or(Daemon::exited);
             if exited || Instant::now() > deadline {
-                self.kill();
+                self.child = None;
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -144,7 +127,7 @@ impl KnotSigner {
     }
 
     fn keymgr(&self, what: &str) -> String {
-        let out = Command::new(binary("keymgr"))
+        let out = Command::new(binary("keymgr", INSTALL))
             .arg("-c")
             .arg(self.dir.path().join("knot.conf"))
             .args([&self.zone, what])
@@ -180,19 +163,6 @@ impl KnotSigner {
     /// Everything Knot logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("knot.log")).unwrap_or_default()
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for KnotSigner {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

@@ -2,6 +2,7 @@
 //! UDP/TCP sockets, HTTP origins, and small GeoIP databases built at run time;
 //! real Knot, unbound, delv and openssl for DNSSEC.
 
+pub mod daemon;
 pub mod delv;
 pub mod dig;
 pub mod etcd;

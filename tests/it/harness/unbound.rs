@@ -5,37 +5,21 @@
 //! to the authoritative server. Its config, log and pid file live in a temp
 //! folder; it listens on 127.0.0.54, an address no other test binds.
 
-use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
+use crate::harness::daemon::{Daemon, binary, free_addr};
 use crate::harness::dig::{self, Ask};
 
 pub struct Unbound {
     /// Where unbound answers (UDP and TCP).
     pub addr: SocketAddr,
     dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-fn binary() -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/local/sbin", "/usr/bin"] {
-        let p = PathBuf::from(dir).join("unbound");
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("the DNSSEC tests need a validating resolver: apt-get install -y unbound");
-}
-
-fn free_addr() -> SocketAddr {
-    UdpSocket::bind("127.0.0.54:0")
-        .and_then(|s| s.local_addr())
-        .expect("free port on 127.0.0.54")
+    child: Option<Daemon>,
 }
 
 /// The config for a resolver on `addr` with `zone` stubbed to `auth`.
@@ -98,7 +82,7 @@ impl Unbound {
         for _ in 0..3 {
             let dir = tempfile::tempdir().expect("tempdir for unbound");
             let mut u = Unbound {
-                addr: free_addr(),
+                addr: free_addr("127.0.0.54"),
                 dir,
                 child: None,
             };
@@ -123,26 +107,23 @@ impl Unbound {
             .expect("write unbound.conf");
         // Errors before the log file opens (a bad config) go to stderr.
         let stderr = std::fs::File::create(path.join("unbound.stderr")).expect("unbound.stderr");
-        let child = Command::new(binary())
-            .arg("-d")
-            .arg("-c")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start unbound: {e}"));
-        self.child = Some(child);
+        let install = "the DNSSEC tests need a validating resolver: apt-get install -y unbound";
+        self.child = Some(Daemon::spawn(
+            Command::new(binary("unbound", install))
+                .arg("-d")
+                .arg("-c")
+                .arg(&conf_path)
+                .stdout(Stdio::null())
+                .stderr(stderr),
+        ));
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if self.log().contains("start of service") {
                 return true;
             }
-            let exited = self
-                .child
-                .as_mut()
-                .is_none_or(|c| c.try_wait().ok().flatten().is_some());
+            let exited = self.child.as_mut().is_none_or(Daemon::exited);
             if exited || Instant::now() > deadline {
-                self.kill();
+                self.child = None;
                 return false;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -175,19 +156,6 @@ impl Unbound {
             )
         };
         Message::from_vec(&reply).unwrap_or_else(|e| panic!("undecodable reply from unbound: {e}"))
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Unbound {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
