@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 
 use hickory_proto::ProtoError;
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::TSIG;
 use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError, make_tsig_record};
 use hickory_proto::rr::{LowerName, Name, Record, TSigResponseContext, TSigner};
@@ -50,19 +50,30 @@ pub struct Failure {
 impl Failure {
     /// The NOTAUTH answer to `request` (its raw bytes), with the TSIG record.
     pub fn answer(self, request: &[u8]) -> Option<Vec<u8>> {
-        let request = Message::from_vec(request).ok()?;
-        let mut m = Message::new(
-            request.metadata.id,
-            MessageType::Response,
-            request.metadata.op_code,
-        );
-        m.metadata.response_code = ResponseCode::NotAuth;
-        m.queries = request.queries;
-        let mut bytes = m.to_vec().ok()?;
+        let mut bytes = error_response(request, ResponseCode::NotAuth)?;
         let tsig = self.context.sign(&bytes).ok()?;
         append(&mut bytes, &tsig).ok()?;
         Some(bytes)
     }
+}
+
+/// A record-less answer to `raw` with `code`: its ID, opcode and question
+/// (the ID alone when the rest does not decode).
+pub fn error_response(raw: &[u8], code: ResponseCode) -> Option<Vec<u8>> {
+    let request = Message::from_vec(raw).ok();
+    let id = request
+        .as_ref()
+        .map(|r| r.metadata.id)
+        .or_else(|| raw.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])))?;
+    let op_code = request
+        .as_ref()
+        .map_or(OpCode::Query, |r| r.metadata.op_code);
+    let mut m = Message::new(id, MessageType::Response, op_code);
+    m.metadata.response_code = code;
+    if let Some(r) = request {
+        m.queries = r.queries;
+    }
+    m.to_vec().ok()
 }
 
 /// Checks the TSIG of `raw` (a request's bytes, whose TSIG record is `sig`)

@@ -294,17 +294,7 @@ fn header(request: &Message) -> Header {
 
 /// A one-message error answer to `raw`, signed when `signer` is set.
 fn error(raw: &[u8], code: ResponseCode, signer: Option<Signer>) -> Option<Vec<u8>> {
-    let request = Message::from_vec(raw).ok();
-    let id = request
-        .as_ref()
-        .map(|r| r.metadata.id)
-        .or_else(|| raw.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])))?;
-    let mut m = Message::new(id, MessageType::Response, OpCode::Query);
-    m.metadata.response_code = code;
-    if let Some(r) = request {
-        m.queries = r.queries;
-    }
-    let mut bytes = m.to_vec().ok()?;
+    let mut bytes = tsig::error_response(raw, code)?;
     if let Some(mut s) = signer {
         s.sign(&mut bytes).ok()?;
     }

@@ -2,12 +2,12 @@
 //! snapshot is built: every RRset of its zone file, its DNSKEY RRset, the
 //! NODATA proof of every name (compact denial, RFC 9824: an NSEC from the
 //! name to its immediate successor listing the types it has) and, for each
-//! balanced name, every single-endpoint answer and each pool's full answer.
-//! A query with the DO bit is answered from these; what was not prepared (an
-//! answer of some endpoints of a pool, a name that does not exist) is signed
-//! on the spot once and kept in a lock-free cache ([`cache`]), so the query
-//! path never waits for a lock, and a signature is computed at most once per
-//! set and validity period.
+//! balanced name, the answers its pools can give (`sets`). A query with the
+//! DO bit is answered from these (the fast path from their `wire` form);
+//! what was not prepared (a subset of a large pool, a name that does not
+//! exist) is signed on the spot once and kept in a lock-free cache
+//! ([`cache`]), so the query path never waits for a lock, and a signature is
+//! computed at most once per set and validity period.
 //!
 //! Signatures are valid from an hour before signing (clock skew) for
 //! `signature_validity`; the zones are re-signed in the background
@@ -16,6 +16,13 @@
 
 pub mod cache;
 pub mod keys;
+mod sets;
+mod wire;
+
+pub use sets::{BalancedSets, address_records};
+use sets::{balanced_sets, family_type, pool_answers};
+use wire::tail;
+pub use wire::{Wire, WireSigs, wire_key};
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -155,174 +162,6 @@ pub struct SignedZone {
     pub wire: Wire,
 }
 
-/// RRSIG records on the wire, owner a pointer to the question name: what
-/// the fast path appends to an answer it wrote itself.
-#[derive(Default)]
-pub struct WireSigs {
-    pub count: u16,
-    pub bytes: Vec<u8>,
-}
-
-/// Prepared RRSIGs, found without allocating: balanced answers by
-/// [`wire_key`] of (name, type, TTL, sorted addresses), the zone file's
-/// RRsets by (name, type).
-#[derive(Default)]
-pub struct Wire {
-    balanced: rustc_hash::FxHashMap<u64, (Vec<IpAddr>, WireSigs)>,
-    rrsets: rustc_hash::FxHashMap<u64, (Box<[u8]>, WireSigs)>,
-    /// NODATA: the records owned by the zone's apex (the SOA at its
-    /// negative TTL, its RRSIGs) and, per name, those it owns (its NSEC,
-    /// their RRSIGs), each after its owner name: the fast path writes the
-    /// owner as a pointer into the question.
-    pub negative: Vec<Vec<u8>>,
-    nodata: rustc_hash::FxHashMap<u64, (Box<[u8]>, Tails)>,
-}
-
-/// Records after their owner names (see [`Wire::negative`]).
-type Tails = Vec<Vec<u8>>;
-
-/// The key of a prepared answer: `name` is the lower-case presentation form
-/// with the trailing dot (the fast path's `Query::key`), `addrs` sorted.
-pub fn wire_key(name: &[u8], rtype: u16, ttl: u32, addrs: &[IpAddr]) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = rustc_hash::FxBuildHasher.build_hasher();
-    name.hash(&mut h);
-    rtype.hash(&mut h);
-    ttl.hash(&mut h);
-    addrs.hash(&mut h);
-    h.finish()
-}
-
-impl Wire {
-    /// The RRSIGs of a balanced answer of `addrs` (sorted), if prepared.
-    pub fn balanced(
-        &self,
-        name: &[u8],
-        rtype: u16,
-        ttl: u32,
-        addrs: &[IpAddr],
-    ) -> Option<&WireSigs> {
-        let (set, sigs) = self.balanced.get(&wire_key(name, rtype, ttl, addrs))?;
-        (set.as_slice() == addrs).then_some(sigs)
-    }
-
-    /// The NODATA proof of `name` (records after their owner), if it exists.
-    pub fn nodata(&self, name: &[u8]) -> Option<&[Vec<u8>]> {
-        let (owner, tails) = self.nodata.get(&wire_key(name, 0, 0, &[]))?;
-        (&**owner == name).then_some(tails.as_slice())
-    }
-
-    /// The RRSIGs of the zone file's RRset `name`/`rtype`.
-    pub fn rrset(&self, name: &[u8], rtype: u16) -> Option<&WireSigs> {
-        let (owner, sigs) = self.rrsets.get(&wire_key(name, rtype, 0, &[]))?;
-        (&**owner == name).then_some(sigs)
-    }
-}
-
-/// A record's RDATA on its own, names uncompressed (a compression pointer
-/// would point into this buffer, not the message it ends up in).
-fn rdata_wire(r: &Record) -> Option<Vec<u8>> {
-    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
-    let mut rdata = Vec::with_capacity(128);
-    let mut enc = BinEncoder::new(&mut rdata);
-    r.data
-        .emit(&mut enc.with_name_encoding(NameEncoding::Uncompressed))
-        .ok()?;
-    Some(rdata)
-}
-
-/// A record after its owner name: type, class, TTL, RDLENGTH, RDATA.
-fn tail(r: &Record) -> Option<Vec<u8>> {
-    let rdata = rdata_wire(r)?;
-    let len = u16::try_from(rdata.len()).ok()?;
-    let mut out = Vec::with_capacity(10 + rdata.len());
-    out.extend_from_slice(&u16::from(r.record_type()).to_be_bytes());
-    out.extend_from_slice(&1u16.to_be_bytes());
-    out.extend_from_slice(&r.ttl.to_be_bytes());
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&rdata);
-    Some(out)
-}
-
-/// `sigs` as RRSIG records whose owner points at the question (offset 12).
-fn wire_sigs(sigs: &[Record]) -> WireSigs {
-    let mut out = WireSigs::default();
-    for r in sigs {
-        let Some(rdata) = rdata_wire(r) else {
-            continue;
-        };
-        let Ok(len) = u16::try_from(rdata.len()) else {
-            continue;
-        };
-        out.bytes.extend_from_slice(&[0xc0, 12]);
-        out.bytes
-            .extend_from_slice(&u16::from(RecordType::RRSIG).to_be_bytes());
-        out.bytes.extend_from_slice(&1u16.to_be_bytes());
-        out.bytes.extend_from_slice(&r.ttl.to_be_bytes());
-        out.bytes.extend_from_slice(&len.to_be_bytes());
-        out.bytes.extend_from_slice(&rdata);
-        out.count += 1;
-    }
-    out
-}
-
-/// A balanced name's answers as steering can give them.
-pub struct BalancedSets {
-    pub name: Name,
-    pub ttl: u32,
-    /// Every endpoint address of every pool the name can use.
-    pub singles: Vec<IpAddr>,
-    /// Each pool's full address list.
-    pub pools: Vec<Vec<IpAddr>>,
-    /// `answers`: how many addresses an answer holds at most.
-    pub answers: u32,
-}
-
-/// A pool's subsets signed in advance at most (per family): every answer
-/// steering can give from a small pool (up to `answers` of its addresses,
-/// fewer when some are down); past this, its single addresses and full set.
-const MAX_SUBSETS: usize = 128;
-
-/// The answers a pool of `set` (one family, sorted) can give: every
-/// non-empty subset of at most `answers` addresses when there are no more
-/// than [`MAX_SUBSETS`], and always the full set.
-fn pool_answers(set: &[IpAddr], answers: u32) -> Vec<Vec<IpAddr>> {
-    let n = set.len();
-    let k = (answers as usize).clamp(1, n.max(1));
-    let mut out = Vec::new();
-    if n <= 16 {
-        let masks = (1u32..(1 << n)).filter(|m| m.count_ones() as usize <= k);
-        if masks.clone().count() <= MAX_SUBSETS {
-            for m in masks {
-                out.push(
-                    (0..n)
-                        .filter(|i| m & (1 << i) != 0)
-                        .map(|i| set[i])
-                        .collect(),
-                );
-            }
-        }
-    }
-    if n > k || out.is_empty() {
-        out.push(set.to_vec());
-    }
-    out
-}
-
-/// The records of an A or AAAA answer.
-pub fn address_records(name: &Name, ttl: u32, addrs: &[IpAddr]) -> Vec<Record> {
-    addrs
-        .iter()
-        .map(|ip| {
-            let rdata = match ip {
-                IpAddr::V4(a) => RData::A(hickory_proto::rr::rdata::A(*a)),
-                IpAddr::V6(a) => RData::AAAA(hickory_proto::rr::rdata::AAAA(*a)),
-            };
-            Record::from_rdata(name.clone(), ttl, rdata)
-        })
-        .collect()
-}
-
 impl SignedZone {
     /// Signs `records` (the zone file's, with `names` every existing name,
     /// empty non-terminals included) and the balanced names' answers, on
@@ -435,35 +274,7 @@ impl SignedZone {
             proof.extend(s);
             nodata.insert(name, proof);
         }
-        let mut wire = Wire::default();
-        for ((name, rtype, addrs), sigs) in &signed_balanced {
-            let key = name.to_string();
-            let Some(ttl) = sigs.first().map(|s| s.ttl) else {
-                continue;
-            };
-            wire.balanced.insert(
-                wire_key(key.as_bytes(), u16::from(*rtype), ttl, addrs),
-                (addrs.clone(), wire_sigs(sigs)),
-            );
-        }
-        for (key, (_, sigs)) in &rrsets {
-            let name = key.name.to_string();
-            wire.rrsets.insert(
-                wire_key(name.as_bytes(), u16::from(key.record_type), 0, &[]),
-                (name.into_bytes().into_boxed_slice(), wire_sigs(sigs)),
-            );
-        }
-        wire.negative = negative.iter().filter_map(tail).collect();
-        for (name, proof) in &nodata {
-            let key = name.to_string();
-            wire.nodata.insert(
-                wire_key(key.as_bytes(), 0, 0, &[]),
-                (
-                    key.into_bytes().into_boxed_slice(),
-                    proof.iter().filter_map(tail).collect(),
-                ),
-            );
-        }
+        let wire = Wire::build(&signed_balanced, &rrsets, &negative, &nodata);
         SignedZone {
             wire,
             expires: now.wrapping_add(signer.validity),
@@ -608,13 +419,6 @@ fn sign_all(signer: &Signer, sets: &[Vec<Record>], now: u32) -> Vec<Vec<Record>>
     })
 }
 
-fn family_type(ip: &IpAddr) -> RecordType {
-    match ip {
-        IpAddr::V4(_) => RecordType::A,
-        IpAddr::V6(_) => RecordType::AAAA,
-    }
-}
-
 /// What one signed zone is signed from, kept to re-sign it.
 struct Inputs {
     signer: std::sync::Arc<Signer>,
@@ -721,67 +525,5 @@ impl Inputs {
             &self.balanced,
             now,
         )
-    }
-}
-
-/// The answers the balanced names inside `origin` can give.
-fn balanced_sets(config: &crate::config::Config, origin: &LowerName) -> Vec<BalancedSets> {
-    let mut out = Vec::new();
-    for b in &config.balance {
-        let Ok(name) = Name::from_ascii(&b.name) else {
-            continue;
-        };
-        if !origin.zone_of(&LowerName::new(&name)) {
-            continue;
-        }
-        let mut ids: Vec<crate::config::PoolId> = b.pools.clone();
-        ids.extend(b.fallback);
-        ids.extend(b.countries.values().flatten().copied());
-        ids.extend(b.continents.values().flatten().copied());
-        ids.extend(b.subnets.iter().flat_map(|(_, p)| p.iter().copied()));
-        ids.sort_by_key(|p| p.index());
-        ids.dedup_by_key(|p| p.index());
-        let pools: Vec<Vec<IpAddr>> = ids
-            .iter()
-            .filter_map(|id| config.pools.get(id.index()))
-            .map(|p| p.endpoints.iter().map(|e| e.address).collect())
-            .collect();
-        let mut singles: Vec<IpAddr> = pools.iter().flatten().copied().collect();
-        singles.sort();
-        singles.dedup();
-        out.push(BalancedSets {
-            name,
-            ttl: b.ttl,
-            singles,
-            pools,
-            answers: b.answers,
-        });
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ips(n: u8) -> Vec<IpAddr> {
-        (1..=n).map(|i| IpAddr::from([192, 0, 2, i])).collect()
-    }
-
-    #[test]
-    fn small_pools_have_every_answer_prepared() {
-        // Three addresses, two an answer: 3 singles, 3 pairs (the full set
-        // is not an answer but is kept for fail-open).
-        let sets = pool_answers(&ips(3), 2);
-        assert_eq!(sets.iter().filter(|s| s.len() == 1).count(), 3);
-        assert_eq!(sets.iter().filter(|s| s.len() == 2).count(), 3);
-        assert_eq!(sets.iter().filter(|s| s.len() == 3).count(), 1);
-        // answers >= the pool: every subset, the full set among them once.
-        let sets = pool_answers(&ips(3), 5);
-        assert_eq!(sets.len(), 7);
-        // Too many subsets: singles and the full set only.
-        let sets = pool_answers(&ips(12), 6);
-        assert_eq!(sets.len(), 1, "{} sets", sets.len());
-        assert_eq!(sets[0].len(), 12);
     }
 }
