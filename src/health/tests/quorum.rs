@@ -1,0 +1,121 @@
+//! The health book in a fleet: other vantages' votes (`FleetView`) decide
+//! an endpoint's and a pool's state by quorum; drains come from the fleet.
+
+use super::*;
+
+/// What two other vantages say about `pair` (endpoint 0) and `solo`.
+fn remote(pair_up: [bool; 2], solo_degraded: [bool; 2]) -> fleet::FleetView {
+    use fleet::{PoolVerdict, RemoteNode, Verdict};
+    let mut view = fleet::FleetView {
+        node: "n1".into(),
+        connected: true,
+        ..Default::default()
+    };
+    for (i, name) in ["n2", "n3"].iter().enumerate() {
+        let mut node = RemoteNode::default();
+        let verdict = Verdict {
+            up: pair_up[i],
+            reason: (!pair_up[i]).then(|| "refused".into()),
+            latency_ms: Some(5.0),
+            error_rate: 0.0,
+            since: 1,
+        };
+        node.endpoints
+            .entry("pair".into())
+            .or_default()
+            .insert("192.0.2.1".parse().expect("ip"), verdict);
+        node.pools.insert(
+            "solo".into(),
+            PoolVerdict {
+                degraded: solo_degraded[i],
+                latency_ms: None,
+                error_rate: 0.0,
+            },
+        );
+        view.remote.insert((*name).into(), node);
+    }
+    view
+}
+
+#[test]
+fn in_a_fleet_an_endpoint_is_down_by_quorum_of_fresh_vantages() {
+    let config = base();
+    let (pair, solo) = (pool(&config, "pair"), pool(&config, "solo"));
+    let mut book = HealthBook::new(&config, 1);
+    all_up(&mut book, &config, pair, 0);
+    all_up(&mut book, &config, solo, 0);
+    // This node alone sees pair/0 down (fall = 3): 1 of 3 is no majority.
+    for i in 1..=3 {
+        book.observe(probe(pair, 0, false, 10), at(i * 100), 1000);
+    }
+    assert_eq!(ep_state(&book, pair, 0), EndpointState::Down, "alone");
+    book.set_fleet(std::sync::Arc::new(remote([true, true], [false, false])));
+    let e = &book.view().pools[pair.index()].endpoints[0];
+    assert_eq!(
+        (e.state, e.local, e.votes),
+        (
+            EndpointState::Up,
+            EndpointState::Down,
+            Some(fleet::Votes { down: 1, total: 3 })
+        )
+    );
+    // A second vantage agrees: 2 of 3.
+    book.set_fleet(std::sync::Arc::new(remote([false, true], [false, false])));
+    assert_eq!(ep_state(&book, pair, 0), EndpointState::Down);
+    // The others' leases expire: this node decides alone again (1 of 1).
+    let mut view = remote([true, true], [false, false]);
+    view.last_contact = 1_000;
+    for n in view.remote.values_mut() {
+        n.info = Some(fleet::NodeInfo {
+            location: None,
+            config: String::new(),
+            lease_ms: 2_000,
+            started: 0,
+            instance: String::new(),
+            version: String::new(),
+        });
+    }
+    assert!(!view.expire(2_999), "leases still live");
+    assert!(view.expire(3_000));
+    assert_eq!(view.vantages(), 1);
+    assert_eq!(view.departed.len(), 2);
+    book.set_fleet(std::sync::Arc::new(view));
+    assert_eq!(ep_state(&book, pair, 0), EndpointState::Down);
+}
+
+#[test]
+fn in_a_fleet_a_pool_is_degraded_by_quorum_and_drains_come_from_the_fleet() {
+    let config = base();
+    let (pair, solo) = (pool(&config, "pair"), pool(&config, "solo"));
+    let mut book = HealthBook::new(&config, 1);
+    all_up(&mut book, &config, pair, 0);
+    all_up(&mut book, &config, solo, 0);
+    book.set_fleet(std::sync::Arc::new(remote([true, true], [true, false])));
+    assert_eq!(
+        pool_state(&book, solo),
+        PoolState::Healthy,
+        "1 of 3 judge it degraded"
+    );
+    book.set_fleet(std::sync::Arc::new(remote([true, true], [true, true])));
+    assert_eq!(pool_state(&book, solo), PoolState::Degraded, "2 of 3");
+    let v = book.view();
+    assert!(!v.pools[solo.index()].degraded_here);
+    assert_eq!(
+        v.pools[solo.index()].degraded_votes,
+        Some(fleet::Votes { down: 2, total: 3 })
+    );
+    // A fleet-wide drain of pair/1 applies; its removal returns it.
+    let mut drained = remote([true, true], [false, false]);
+    drained
+        .drains
+        .entry("pair".into())
+        .or_default()
+        .insert("192.0.2.2".parse().expect("ip"));
+    book.set_fleet(std::sync::Arc::new(drained));
+    assert!(book.view().pools[pair.index()].endpoints[1].draining);
+    book.set_fleet(std::sync::Arc::new(remote([true, true], [false, false])));
+    assert!(!book.view().pools[pair.index()].endpoints[1].draining);
+    // Pools without a monitor take no votes: always up.
+    let plain = pool(&config, "plain");
+    assert_eq!(book.view().pools[plain.index()].endpoints[0].votes, None);
+}
