@@ -4,14 +4,12 @@
 //! multi-message transfer; disallowed clients, missing or wrong keys and
 //! zones without `[transfer]` are refused.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpSocket;
 
 use crate::both_paths;
 use crate::harness::dig::{self, Ask, addrs, ip, real_dig, txts};
@@ -181,37 +179,19 @@ async fn knot_secondary_follows_reloads_with_tsig() {
 }
 }
 
-/// An AXFR (or IXFR) query over TCP from `source`; the first message's rcode.
-async fn xfr_from(server: SocketAddr, source: &str, zone: &str, qtype: RecordType) -> ResponseCode {
+/// An AXFR (or IXFR, from serial 0) query over TCP: the first message's rcode.
+async fn xfr(server: SocketAddr, zone: &str, qtype: RecordType) -> ResponseCode {
     let mut m = Message::new(7, MessageType::Query, OpCode::Query);
-    m.add_query(Query::query(Name::from_ascii(zone).expect("name"), qtype));
+    let origin = Name::from_ascii(zone).expect("name");
+    m.add_query(Query::query(origin.clone(), qtype));
     if qtype == RecordType::IXFR {
-        let origin = Name::from_ascii(zone).expect("name");
         let soa = SOA::new(origin.clone(), origin.clone(), 0, 3600, 600, 86400, 60);
         m.authorities
             .push(Record::from_rdata(origin, 0, RData::SOA(soa)));
     }
     let bytes = m.to_vec().expect("encode");
-    let socket = TcpSocket::new_v4().expect("socket");
-    socket
-        .bind(SocketAddr::new(source.parse::<IpAddr>().expect("ip"), 0))
-        .expect("bind");
-    let mut s = tokio::time::timeout(dig::TIMEOUT, socket.connect(server))
-        .await
-        .expect("connect in time")
-        .expect("connect");
-    s.write_all(&(bytes.len() as u16).to_be_bytes())
-        .await
-        .expect("write");
-    s.write_all(&bytes).await.expect("write");
-    let mut len = [0u8; 2];
-    tokio::time::timeout(dig::TIMEOUT, s.read_exact(&mut len))
-        .await
-        .expect("answer in time")
-        .expect("read");
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    s.read_exact(&mut buf).await.expect("read");
-    let reply = Message::from_vec(&buf).expect("decode");
+    let reply = dig::tcp_raw(server, &bytes).await.expect("a TCP answer");
+    let reply = Message::from_vec(&reply).expect("decode");
     assert_eq!(reply.metadata.id, 7);
     reply.metadata.response_code
 }
@@ -275,7 +255,7 @@ async fn transfers_need_an_allowed_address_and_the_key() {
     .await;
     assert!(out.contains("BADSIG") && !out.contains("XFR size"), "{out}");
     assert_eq!(
-        xfr_from(server.dns, "127.0.0.1", "example.test.", RecordType::AXFR).await,
+        xfr(server.dns, "example.test.", RecordType::AXFR).await,
         ResponseCode::Refused
     );
     let out = real_dig(
@@ -299,7 +279,7 @@ async fn transfers_need_an_allowed_address_and_the_key() {
 
     // A zone not served: NOTAUTH.
     assert_eq!(
-        xfr_from(server.dns, "127.0.0.1", "other.test.", RecordType::AXFR).await,
+        xfr(server.dns, "other.test.", RecordType::AXFR).await,
         ResponseCode::NotAuth
     );
 
@@ -331,7 +311,7 @@ async fn without_a_transfer_table_transfers_are_refused() {
     let server = TestServer::start(&config(""), &[]).await;
     for qtype in [RecordType::AXFR, RecordType::IXFR] {
         assert_eq!(
-            xfr_from(server.dns, "127.0.0.1", "example.test.", qtype).await,
+            xfr(server.dns, "example.test.", qtype).await,
             ResponseCode::Refused,
             "{qtype}"
         );
