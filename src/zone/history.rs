@@ -18,20 +18,28 @@ pub const MAX_VERSIONS: usize = 16;
 pub struct Content {
     /// The apex SOA.
     pub soa: Record,
-    /// Every other record, in name order.
+    /// Every other record, in name order; empty unless `kept`.
     pub records: Vec<Record>,
+    /// Whether the records were kept: only for a zone with `[transfer]`
+    /// (nothing else reads them, and a large zone would be held twice).
+    pub kept: bool,
 }
 
 impl Content {
-    /// The zone file's records (`None` without an apex SOA).
-    pub fn new(records: &BTreeMap<RrKey, RecordSet>) -> Option<Content> {
+    /// The zone file's SOA, and its other records when `keep` (`None`
+    /// without an apex SOA).
+    pub fn new(records: &BTreeMap<RrKey, RecordSet>, keep: bool) -> Option<Content> {
         let mut soa = None;
         let mut rest = Vec::new();
         for (key, set) in records {
+            if key.record_type == RecordType::SOA && soa.is_none() {
+                soa = set.records_without_rrsigs().next().cloned();
+            }
+            if !keep {
+                continue;
+            }
             for r in set.records_with_rrsigs() {
-                if key.record_type == RecordType::SOA && soa.is_none() {
-                    soa = Some(r.clone());
-                } else {
+                if soa.as_ref() != Some(r) {
                     rest.push(r.clone());
                 }
             }
@@ -39,6 +47,7 @@ impl Content {
         Some(Content {
             soa: soa?,
             records: rest,
+            kept: keep,
         })
     }
 
@@ -88,6 +97,10 @@ impl Versions {
     /// zone whose serial did not move (secondaries will not see the change),
     /// or a serial that went backwards (the history is dropped).
     pub fn carry(&mut self, previous: &Versions) -> Option<String> {
+        if !previous.current.kept || !self.current.kept {
+            // Not transferred before or now: no history to keep or compare.
+            return None;
+        }
         let (old, new) = (previous.current.serial(), self.current.serial());
         if old == new {
             self.older = previous.older.clone();
@@ -164,7 +177,7 @@ mod tests {
         let origin = Name::from_str("example.test.").unwrap();
         let (records, _) =
             crate::zone::parse_zone(&text, std::path::Path::new("t.zone"), &origin).unwrap();
-        Content::new(&records).unwrap()
+        Content::new(&records, true).unwrap()
     }
 
     fn names(rs: &[&Record]) -> Vec<String> {
@@ -238,5 +251,24 @@ mod tests {
         let msg = back.carry(&v1).unwrap();
         assert!(msg.contains("went back from 5 to 4"), "{msg}");
         assert_eq!(back.serials(), [4]);
+    }
+
+    #[test]
+    fn zones_without_transfers_keep_only_their_soa() {
+        let origin = Name::from_str("example.test.").unwrap();
+        let text = "$ORIGIN example.test.\n$TTL 300\n@ IN SOA ns1 host ( 7 3600 600 86400 300 )\n@ IN NS ns1\n";
+        let (records, _) =
+            crate::zone::parse_zone(text, std::path::Path::new("t.zone"), &origin).unwrap();
+        let bare = Content::new(&records, false).unwrap();
+        assert_eq!(
+            (bare.serial(), bare.records.len(), bare.kept),
+            (7, 0, false)
+        );
+        // No history is built from, or carried into, a version not kept.
+        let old = Versions::new(bare);
+        let mut kept = Versions::new(zone(8, &["a"]));
+        assert_eq!(kept.carry(&old), None);
+        assert_eq!(kept.serials(), [8]);
+        assert!(matches!(kept.since(7), Since::Everything));
     }
 }

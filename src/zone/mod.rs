@@ -241,7 +241,7 @@ fn load_zone(zc: &ZoneConfig) -> Result<LoadedZone, ConfigError> {
     }
     let kept = zc.dnssec.as_ref().map(|_| Arc::new(records.clone()));
     let wire = table::compile_zone(&lower_origin, &records, &negative_soa);
-    let content = history::Content::new(&records)
+    let content = history::Content::new(&records, zc.transfer.is_some())
         .ok_or_else(|| ConfigError::file(path, format!("zone {origin} has no SOA record")))?;
     let handler = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
         origin.clone(),
