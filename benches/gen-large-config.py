@@ -6,7 +6,7 @@
     benches/gen-large-config.py OUT_DIR [--names N] [--pools N] [--endpoints-per-pool N]
                                         [--prefixes N] [--port P] [--admin-port P]
 
-The format is the one in README.md: `[pools.NAME]` tables, one `[[balance]]`
+The format is the one in docs/src/configuration.md: `[pools.NAME]` tables, one `[[balance]]`
 per name, and the big map as a `[balance.subnets]` table with one
 `"prefix" = ["pool", ...]` per line (the form `geosteer` reads fastest).
 """

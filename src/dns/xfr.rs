@@ -1,7 +1,7 @@
 //! xfr: zone transfers out over TCP (AXFR, RFC 5936; IXFR, RFC 1995) of what
 //! the zone files hold. Balanced names are not in them: only geosteer nodes
 //! answer those, from live health, so a secondary never serves a stale
-//! steering decision (see README "Zone transfers").
+//! steering decision (see docs/src/transfers.md).
 //!
 //! A transfer is allowed when `[transfer."ZONE"]` lists the client's prefix
 //! and, if it names a TSIG key, the request is signed with it; every message

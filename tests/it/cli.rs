@@ -21,7 +21,7 @@ fn run(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
-/// Every subcommand the parser knows, checked against the ones the README
+/// Every subcommand the parser knows, checked against the ones the guide
 /// documents so that an empty list cannot pass the tests below.
 fn subcommands() -> Vec<String> {
     let names: Vec<String> = Cli::command()

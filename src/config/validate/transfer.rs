@@ -101,7 +101,7 @@ impl Validator<'_> {
                 format!("transfer.\"{}\"", z.origin.trim_end_matches('.')),
                 format!(
                     "balanced names ({shown}{more}) are not transferred: only geosteer nodes can answer them, \
-                     so delegate them to a sub-zone whose NS are geosteer nodes only (README \"Zone transfers\")"
+                     so delegate them to a sub-zone whose NS are geosteer nodes only (docs/src/transfers.md)"
                 ),
             );
         }
