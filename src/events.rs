@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::{Config, PoolId};
-use crate::health::{EndpointHealth, EndpointState, HealthView, PoolHealth, PoolState};
+use crate::config::{Config, OnAllDown, PoolId};
+use crate::health::{EndpointHealth, EndpointState, Family, HealthView, PoolHealth, PoolState};
 
 /// Events kept: the last this many state changes.
 pub const CAPACITY: usize = 200;
@@ -343,11 +343,11 @@ impl Recorder {
                 Kind::FailOpen,
                 "fail_open",
                 format!(
-                    "no usable pool: {} answered from fallback {fallbacks}",
+                    "no usable pool: {} answered by {fallbacks}",
                     listed(&started)
                 ),
             );
-            e.names = started.into_iter().take(NAMES_LISTED).collect();
+            e.names = plain_names(started);
             events.push(e);
         }
         if !ended.is_empty() {
@@ -358,7 +358,7 @@ impl Recorder {
                 format!("{} answered from a usable pool again", listed(&ended)),
             );
             e.from = Some("fail_open".into());
-            e.names = ended.into_iter().take(NAMES_LISTED).collect();
+            e.names = plain_names(ended);
             events.push(e);
         }
         self.log.record(events);
@@ -393,14 +393,28 @@ fn listed(names: &[String]) -> String {
     }
 }
 
+/// `NAME A` / `NAME AAAA` entries of [`failing_open`] as the names alone,
+/// each once.
+fn plain_names(entries: Vec<String>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for e in entries {
+        let name = e.split(' ').next().unwrap_or_default().to_string();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names.truncate(NAMES_LISTED);
+    names
+}
+
 fn fallbacks_of(config: &Config, names: &[String]) -> String {
-    let mut pools: Vec<&str> = config
+    let mut pools: Vec<String> = config
         .balance
         .iter()
-        .filter(|b| names.contains(&b.name))
-        .map(|b| {
-            b.fallback
-                .map_or("(none: no answer)", |p| &config.pool(p).name)
+        .filter(|b| names.iter().any(|n| n.split(' ').next() == Some(&b.name)))
+        .map(|b| match (b.on_all_down, b.fallback) {
+            (OnAllDown::Fallback, Some(p)) => format!("fallback {}", config.pool(p).name),
+            (mode, _) => format!("on_all_down = {}", mode.as_str()),
         })
         .collect();
     pools.sort();
@@ -408,22 +422,34 @@ fn fallbacks_of(config: &Config, names: &[String]) -> String {
     pools.join(", ")
 }
 
-/// Balanced names none of whose pools (its `pools` and every pool its
-/// country, continent and subnet maps name) is healthy or degraded: their
-/// answers come from the fallback (DESIGN §3 step 3). Pure.
+/// Balanced names with a family (A or AAAA) that some pool of theirs (its
+/// `pools`, fallback, and every pool its country, continent and subnet maps
+/// name) has endpoints of, but none can answer: those queries get the
+/// `on_all_down` answer (DESIGN §3 step 3). As `NAME A` / `NAME AAAA`. Pure.
 pub fn failing_open(config: &Config, health: &HealthView) -> Vec<String> {
-    let usable = |p: &PoolId| health.pool(*p).is_some_and(|h| h.state != PoolState::Down);
-    config
-        .balance
-        .iter()
-        .filter(|b| {
-            !(b.pools.iter().any(usable)
-                || b.countries.values().flatten().any(usable)
-                || b.continents.values().flatten().any(usable)
-                || b.subnets.iter().flat_map(|(_, p)| p.iter()).any(usable))
-        })
-        .map(|b| b.name.clone())
-        .collect()
+    let mut out = Vec::new();
+    for b in &config.balance {
+        // The candidates a walk can take (the fallback only answers when
+        // they are all down, so it does not count as usable here).
+        let pools = || {
+            b.pools
+                .iter()
+                .chain(b.countries.values().flatten())
+                .chain(b.continents.values().flatten())
+                .chain(b.subnets.iter().flat_map(|(_, p)| p.iter()))
+        };
+        for family in Family::BOTH {
+            let fam = |p: &PoolId| health.pool(*p).map(|h| *h.family(family));
+            let present = pools()
+                .chain(b.fallback.iter())
+                .any(|p| fam(p).is_some_and(|f| f.present()));
+            let usable = pools().any(|p| fam(p).is_some_and(|f| f.state != PoolState::Down));
+            if present && !usable {
+                out.push(format!("{} {}", b.name, family.rtype()));
+            }
+        }
+    }
+    out
 }
 
 /// Appends to `out` what changed from `before` (of the config whose pool
@@ -550,14 +576,32 @@ fn pool_reason(
     min_healthy: u32,
     monitor: Option<&crate::config::MonitorConfig>,
 ) -> String {
-    let up = format!("{} of {} endpoints up", p.up, p.total);
+    let mut up = format!("{} of {} endpoints up", p.up, p.total);
+    if p.draining > 0 {
+        up.push_str(&format!(", {} draining", p.draining));
+    }
     match p.state {
-        PoolState::Down => format!(
-            "{} of {} endpoints up and not draining, min_healthy {}",
-            p.endpoints.iter().filter(|e| e.usable()).count(),
-            p.total,
-            min_healthy.max(1)
-        ),
+        PoolState::Down => {
+            // The families short of usable endpoints (the pool is down when
+            // any is: its queries of that family go elsewhere).
+            let down: Vec<String> = p
+                .present()
+                .filter(|(_, f)| f.state == PoolState::Down)
+                .map(|(fam, f)| {
+                    format!(
+                        "{} of {} {} endpoints up and not draining",
+                        f.up,
+                        f.total,
+                        fam.rtype()
+                    )
+                })
+                .collect();
+            let mut why = format!("{}, min_healthy {}", down.join("; "), min_healthy.max(1));
+            if let Some(e) = p.last_error.as_deref().filter(|_| p.up == 0) {
+                why.push_str(&format!(" (last error: {e})"));
+            }
+            why
+        }
         PoolState::Degraded => {
             if let Some(v) = p.degraded_votes.filter(|_| !p.degraded_here) {
                 return format!("{} of {} vantages judge it degraded", v.down, v.total);

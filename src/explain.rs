@@ -111,8 +111,10 @@ impl Explanation {
         for (i, s) in self.trace.steps.iter().enumerate() {
             out.push_str(&format!("  {}. {s}\n", i + 1));
         }
-        if self.trace.records.is_empty() {
-            out.push_str("  answer: NODATA (no usable endpoint of this family)\n");
+        if self.trace.servfail {
+            out.push_str("  answer: SERVFAIL (every pool down, on_all_down = servfail)\n");
+        } else if self.trace.records.is_empty() {
+            out.push_str("  answer: NODATA (no endpoint of this family to give)\n");
         } else {
             for r in &self.trace.records {
                 out.push_str(&format!(

@@ -45,7 +45,9 @@ pub fn rcode_index(r: ResponseCode) -> usize {
 #[derive(Default, Debug)]
 pub struct NameCounters {
     cells: [AtomicU64; QTYPES.len() * RCODES.len()],
-    pub fail_open: AtomicU64,
+    /// Answers given because no pool was usable, by `on_all_down` mode
+    /// (indexed by `OnAllDown::index`).
+    pub fail_open: [AtomicU64; 4],
 }
 
 impl NameCounters {

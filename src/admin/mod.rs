@@ -89,13 +89,39 @@ async fn status(State(st): State<AdminState>) -> Response {
     Json(views::status(&st)).into_response()
 }
 
-async fn pool_health(State(st): State<AdminState>, Path(pool): Path<String>) -> Response {
+#[derive(Deserialize)]
+struct HealthQuery {
+    family: Option<String>,
+}
+
+/// 200 healthy, 429 degraded, 503 down: for `?family=v4|v6` that family's
+/// state, else the pool's worst family.
+async fn pool_health(
+    State(st): State<AdminState>,
+    Path(pool): Path<String>,
+    Query(q): Query<HealthQuery>,
+) -> Response {
     let snap = st.shared.load_full();
     let Some(id) = snap.config.pool_id(&pool) else {
         return error(StatusCode::NOT_FOUND, format!("no pool named {pool:?}"));
     };
     let view = views::pool(&snap, id);
-    let code = match view.state {
+    let state = match q.family.as_deref() {
+        None => view.state,
+        Some(text) => {
+            let Some(family) = crate::health::Family::parse(text) else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("family {text:?}: expected v4 or v6"),
+                );
+            };
+            // A pool without endpoints of the family cannot answer it: down.
+            view.families
+                .get(family.as_str())
+                .map_or(PoolState::Down, |f| f.state)
+        }
+    };
+    let code = match state {
         PoolState::Healthy => StatusCode::OK,
         PoolState::Degraded => StatusCode::TOO_MANY_REQUESTS,
         PoolState::Down => StatusCode::SERVICE_UNAVAILABLE,

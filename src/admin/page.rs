@@ -31,6 +31,28 @@ pub async fn events(State(st): State<AdminState>) -> Response {
     .into_response()
 }
 
+/// `A 1/1 · AAAA 0/1 down` for a dual-stack pool: what each family's
+/// queries see. Empty for a single-family pool (the pool's own row says it).
+fn families(p: &views::PoolView) -> String {
+    if p.families.len() < 2 {
+        return String::new();
+    }
+    p.families
+        .iter()
+        .map(|(f, h)| {
+            let rtype = if *f == "v4" { "A" } else { "AAAA" };
+            format!(
+                "<span class=\"family {}\">{rtype} {}/{} {}</span>",
+                h.state.as_str(),
+                h.up,
+                h.total,
+                h.state.as_str()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
 pub async fn index(State(st): State<AdminState>) -> Html<String> {
     let status = views::status(&st);
     let series = st.shared.events.series();
@@ -43,24 +65,43 @@ pub async fn index(State(st): State<AdminState>) -> Html<String> {
             .unwrap_or_default();
         let _ = write!(
             rows,
-            "<tr class=\"pool {state}\" id=\"pool-{name}\"><td>{name}</td><td></td><td class=\"state\">{state}</td><td>{up}/{total}</td><td>{err:.2}%</td><td>{lat}</td><td></td><td class=\"history\">{history}</td></tr>",
+            "<tr class=\"pool {state}\" id=\"pool-{name}\"><td>{name}</td><td>{families}</td><td class=\"state\">{state}</td><td>{up}/{total}{draining}</td><td>{err}</td><td>{lat}</td><td class=\"last-error\">{last}</td><td class=\"history\">{history}</td></tr>",
             name = esc(&p.name),
             state = p.state.as_str(),
             up = p.up,
             total = p.total,
-            err = p.error_rate * 100.0,
+            draining = if p.draining > 0 {
+                format!(" <span class=\"draining\">({} draining)</span>", p.draining)
+            } else {
+                String::new()
+            },
+            families = families(p),
+            // Nothing left to measure: the error rate would read a green 0 %.
+            err = if p.up == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.2}%", p.error_rate * 100.0)
+            },
+            last = if p.up == 0 {
+                esc(p.last_error.as_deref().unwrap_or(""))
+            } else {
+                String::new()
+            },
             lat = p
                 .latency_ms
                 .map(|l| format!("{l:.1} ms"))
                 .unwrap_or_else(|| "-".into()),
         );
         for e in &p.endpoints {
-            let state = format!("{:?}", e.state).to_lowercase()
-                + if e.draining { " (draining)" } else { "" };
+            let state = if e.draining {
+                format!("draining ({:?})", e.health).to_lowercase()
+            } else {
+                e.state.to_string()
+            };
             let _ = write!(
                 rows,
                 "<tr class=\"endpoint {cls}\"><td></td><td>{addr}</td><td class=\"state\">{state}</td><td>w {w}</td><td>{err:.2}%</td><td>{lat}</td><td class=\"last-error\">{last}</td><td></td></tr>",
-                cls = format!("{:?}", e.state).to_lowercase(),
+                cls = e.state,
                 addr = esc(&e.address),
                 w = e.weight,
                 err = e.error_rate * 100.0,
@@ -92,7 +133,7 @@ pub async fn index(State(st): State<AdminState>) -> Html<String> {
 <script>{REFRESH}</script><title>geosteer</title><style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
 td,th{{padding:.25em .8em;text-align:left;border-bottom:1px solid #ddd}}.pool td{{font-weight:600}}\
 .healthy td:nth-child(3),.up td:nth-child(3),td.ok{{color:#080}}.degraded td:nth-child(3),td.degraded,td.drained{{color:#b60}}.down td:nth-child(3),td.down,td.failed,td.fail_open,.err{{color:#c00}}\
-td.healthy,td.up,td.recovered,td.undrained{{color:#080}}svg{{vertical-align:middle;margin-right:.6em}}.history small{{color:#666;margin-right:.8em}}h2{{font-size:1.1em;margin-top:1.6em}}</style></head>\
+td.healthy,td.up,td.recovered,td.undrained,span.healthy{{color:#080}}span.degraded{{color:#b60}}span.down{{color:#c00}}.draining td:nth-child(3),span.draining{{color:#06c}}svg{{vertical-align:middle;margin-right:.6em}}.history small{{color:#666;margin-right:.8em}}h2{{font-size:1.1em;margin-top:1.6em}}</style></head>\
 <body><h1>geosteer</h1><p>config {path} (generation {generation}) · refreshes every 5 s · <a href=\"/api/v1/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>{reload_error}\
 <table><tr><th>pool</th><th>endpoint</th><th>state</th><th>up / weight</th><th>errors</th><th>latency</th><th>last error</th><th>errors · latency over the window</th></tr>{rows}</table>\
 <h2>Last {count} state changes (newest first; <a href=\"/api/v1/events\">JSON</a>)</h2>\

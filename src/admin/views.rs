@@ -53,8 +53,16 @@ pub struct PoolView {
     pub score: f64,
     pub error_rate: f64,
     pub latency_ms: Option<f64>,
+    /// Endpoints up and not draining; draining ones are counted apart.
     pub up: u32,
+    pub draining: u32,
     pub total: u32,
+    /// Per address family it has endpoints of (`v4`, `v6`): what A and AAAA
+    /// queries see.
+    pub families: std::collections::BTreeMap<&'static str, crate::health::FamilyHealth>,
+    /// The newest error among its endpoints that are down (what to read
+    /// when none is left to measure an error rate on).
+    pub last_error: Option<String>,
     pub monitor: Option<String>,
     pub endpoints: Vec<EndpointView>,
     /// Fleet: vantages judging the pool degraded (error rate or latency).
@@ -65,7 +73,11 @@ pub struct PoolView {
 #[derive(Debug, Serialize)]
 pub struct EndpointView {
     pub address: String,
-    pub state: EndpointState,
+    /// `up`, `down`, `unknown`, or `draining` (drained by the operator,
+    /// whatever its probes say: see `health`).
+    pub state: &'static str,
+    /// What its probes (or the fleet's quorum) say, drained or not.
+    pub health: EndpointState,
     pub draining: bool,
     pub weight: u32,
     pub error_rate: f64,
@@ -88,6 +100,9 @@ pub struct BalanceView {
     pub policy: &'static str,
     pub pools: Vec<String>,
     pub fallback: Option<String>,
+    pub ttl: u32,
+    pub min_ttl: u32,
+    pub on_all_down: &'static str,
 }
 
 pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
@@ -99,9 +114,16 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
         .enumerate()
         .map(|(i, e)| {
             let eh = h.and_then(|h| h.endpoints.get(i));
+            let health = eh.map(|x| x.state).unwrap_or(EndpointState::Unknown);
             EndpointView {
                 address: e.address.to_string(),
-                state: eh.map(|x| x.state).unwrap_or(EndpointState::Unknown),
+                state: match (eh.is_some_and(|x| x.draining), health) {
+                    (true, _) => "draining",
+                    (false, EndpointState::Up) => "up",
+                    (false, EndpointState::Down) => "down",
+                    (false, EndpointState::Unknown) => "unknown",
+                },
+                health,
                 draining: eh.is_some_and(|x| x.draining),
                 weight: e.weight,
                 error_rate: eh.map(|x| x.error_rate).unwrap_or(0.0),
@@ -130,7 +152,14 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
         error_rate,
         latency_ms: latency.map(|l| l.as_secs_f64() * 1000.0),
         up,
+        draining: h.map_or(0, |h| h.draining),
         total,
+        families: h
+            .into_iter()
+            .flat_map(|h| h.present())
+            .map(|(f, fh)| (f.as_str(), *fh))
+            .collect(),
+        last_error: h.and_then(|h| h.last_error.as_deref().map(str::to_string)),
         monitor: snap.config.monitor_of(id).map(|m| m.name.clone()),
         endpoints,
         degraded_votes: h.and_then(|h| h.degraded_votes),
@@ -152,6 +181,9 @@ pub fn status(st: &AdminState) -> Status {
             policy: b.policy.as_str(),
             pools: b.pools.iter().map(name).collect(),
             fallback: b.fallback.as_ref().map(name),
+            ttl: b.ttl,
+            min_ttl: b.min_ttl,
+            on_all_down: b.on_all_down.as_str(),
         })
         .collect();
     Status {

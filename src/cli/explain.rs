@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use crate::explain::{Explanation, explain};
-use crate::health::{EndpointState, HealthView, PoolState};
+use crate::health::{EndpointState, HealthView};
 use crate::state::{Loaded, Snapshot};
 
 pub fn run(
@@ -50,11 +50,10 @@ fn offline(
             .pool_id(pool)
             .with_context(|| format!("--down {pool}: no such pool"))?;
         let p = &mut health.pools[id.index()];
-        p.state = PoolState::Down;
-        p.up = 0;
         for e in &mut p.endpoints {
             e.state = EndpointState::Down;
         }
+        p.recount(loaded.config.pool(id).min_healthy, false);
     }
     let snap = Snapshot {
         generation: 0,
@@ -71,12 +70,11 @@ fn offline(
 /// Offline, every endpoint is up and every pool healthy.
 fn all_up(loaded: &Loaded) -> HealthView {
     let mut view = HealthView::initial(&loaded.config);
-    for p in &mut view.pools {
+    for (p, cfg) in view.pools.iter_mut().zip(&loaded.config.pools) {
         for e in &mut p.endpoints {
             e.state = EndpointState::Up;
         }
-        p.up = p.total;
-        p.state = PoolState::Healthy;
+        p.recount(cfg.min_healthy, false);
     }
     view
 }

@@ -33,6 +33,35 @@ pub fn drain(admin: &str, pool: &str, endpoint: &str, on: bool) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
+/// `(1 up of 2, 1 draining)`, with each family of a dual-stack pool:
+/// `(1 up of 2; A 0/1 down, AAAA 1/1)`.
+fn pool_counts(p: &serde_json::Value) -> String {
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    let mut out = format!("({} up of {}", n(&p["up"]), n(&p["total"]));
+    if n(&p["draining"]) > 0 {
+        out.push_str(&format!(", {} draining", n(&p["draining"])));
+    }
+    if let Some(f) = p["families"].as_object().filter(|f| f.len() > 1) {
+        let each: Vec<String> = f
+            .iter()
+            .map(|(k, h)| {
+                let rtype = if k == "v4" { "A" } else { "AAAA" };
+                let state = h["state"].as_str().unwrap_or("-");
+                let mut s = format!("{rtype} {}/{}", n(&h["up"]), n(&h["total"]));
+                if state != "healthy" {
+                    s.push(' ');
+                    s.push_str(state);
+                }
+                s
+            })
+            .collect();
+        out.push_str("; ");
+        out.push_str(&each.join(", "));
+    }
+    out.push(')');
+    out
+}
+
 /// The status JSON as a table.
 fn render(v: &serde_json::Value) -> String {
     let s = |v: &serde_json::Value| match v {
@@ -56,18 +85,28 @@ fn render(v: &serde_json::Value) -> String {
     );
     for p in v["pools"].as_array().into_iter().flatten() {
         out.push_str(&format!(
-            "{:<16} {:<28} {:<10} {:>8} {:>9} {:>9}\n",
+            "{:<16} {:<28} {:<10} {:>8} {:>9} {:>9}  {}\n",
             s(&p["name"]),
-            format!("({} up of {})", s(&p["up"]), s(&p["total"])),
+            pool_counts(p),
             s(&p["state"]),
-            pct(&p["error_rate"]),
+            // Nothing up to measure: the error rate would read a green 0 %.
+            if p["up"].as_u64() == Some(0) {
+                "-".to_string()
+            } else {
+                pct(&p["error_rate"])
+            },
             ms(&p["latency_ms"]),
-            ""
+            "",
+            if p["up"].as_u64() == Some(0) {
+                s(&p["last_error"])
+            } else {
+                String::new()
+            }
         ));
         for e in p["endpoints"].as_array().into_iter().flatten() {
             let mut state = s(&e["state"]);
-            if e["draining"].as_bool() == Some(true) {
-                state.push_str("+drain");
+            if state == "draining" && e["health"].as_str() != Some("up") {
+                state = format!("draining/{}", s(&e["health"]));
             }
             out.push_str(&format!(
                 "{:<16} {:<28} {:<10} {:>8} {:>9} {:>9}  {}\n",

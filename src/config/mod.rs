@@ -380,6 +380,11 @@ pub struct BalanceConfig {
     pub pools: Vec<PoolId>,
     pub fallback: Option<PoolId>,
     pub ttl: u32,
+    /// The TTL of an answer from a pool that is not whole and healthy, or not
+    /// the first candidate, or given because every pool is down.
+    pub min_ttl: u32,
+    /// What to answer when no pool is usable for the queried family.
+    pub on_all_down: OnAllDown,
     pub answers: u32,
     /// FxHash: looked up per query; the keys come from config.
     pub countries: HashMap<Country, Vec<PoolId>, rustc_hash::FxBuildHasher>,
@@ -387,6 +392,43 @@ pub struct BalanceConfig {
     /// Networks (host bits zero) with their pool order, sorted by network.
     /// Equal pool orders share one allocation.
     pub subnets: Vec<(IpNet, Arc<[PoolId]>)>,
+}
+
+/// `on_all_down`: the answer when no pool of a balanced name is usable for
+/// the queried family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OnAllDown {
+    /// The `fallback` pool, health ignored (the default when it is set).
+    Fallback,
+    /// Every endpoint of the family of every pool of the name, health ignored.
+    All,
+    /// An empty answer (the default without `fallback`).
+    Nodata,
+    /// SERVFAIL, so that resolvers try another server or later.
+    Servfail,
+}
+
+impl OnAllDown {
+    pub const ALL: [OnAllDown; 4] = [
+        OnAllDown::Fallback,
+        OnAllDown::All,
+        OnAllDown::Nodata,
+        OnAllDown::Servfail,
+    ];
+
+    /// Index into per-mode arrays, in [`ALL`](Self::ALL) order.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnAllDown::Fallback => "fallback",
+            OnAllDown::All => "all",
+            OnAllDown::Nodata => "nodata",
+            OnAllDown::Servfail => "servfail",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -178,6 +178,8 @@ pub struct RawBalance<'a> {
     pub pools: Vec<String>,
     pub fallback: Option<String>,
     pub ttl: Option<u32>,
+    pub min_ttl: Option<u32>,
+    pub on_all_down: Option<String>,
     pub answers: Option<u32>,
     #[serde(default)]
     pub countries: BTreeMap<String, Vec<String>>,

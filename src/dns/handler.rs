@@ -314,20 +314,33 @@ impl DnsHandler {
             health: &snap.health,
         };
         let decision = steer::decide(b, &client, family, &inputs, &mut rand::rng(), None);
-        if decision.basis == steer::Basis::FailOpen || decision.basis == steer::Basis::NoPool {
-            b.counters
-                .fail_open
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(
-                name = b.name(),
-                basis = decision.basis.as_str(),
-                "no usable pool for balanced name"
-            );
+        if let Some(mode) = decision.basis.all_down() {
+            // Counted, not logged: this is per query (the events log the change).
+            b.counters.fail_open[mode.index()].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let scope = match &ecs {
             Some(cs) if cs.source_prefix() > 0 => decision.scope_prefix.min(cs.source_prefix()),
             _ => 0,
         };
+        if decision.servfail() {
+            b.counters.count(qtype, ResponseCode::ServFail);
+            return answer::reply(
+                request,
+                Opt {
+                    ecs: ecs.as_ref(),
+                    scope,
+                    nsid: snap.config.server.nsid.as_deref(),
+                    dnssec_ok: answer::dnssec_ok(request),
+                },
+                Sections {
+                    rcode: ResponseCode::ServFail,
+                    answers: &[],
+                    soa: &[],
+                },
+                response,
+            )
+            .await;
+        }
         let owner = request.queries.queries()[0].original().name().clone();
         let mut answers: Vec<Record> = decision
             .endpoints

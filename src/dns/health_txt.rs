@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::health::HealthView;
+use crate::health::{HealthView, PoolState};
 use crate::state::Snapshot;
 use crate::steer::BalancedName;
 
@@ -15,30 +15,68 @@ pub fn lines(name: &BalancedName, snap: &Snapshot) -> Vec<String> {
     name.config
         .pools
         .iter()
-        .map(|p| line(&snap.config.pool(*p).name, p.index(), &snap.health))
+        .map(|p| line(name, &snap.config.pool(*p).name, p.index(), &snap.health))
         .collect()
 }
 
-fn line(pool: &str, index: usize, health: &HealthView) -> String {
+/// `pool=eu-west state=down up=1/2 v4=down:0/1 v6=healthy:1/1 err=-
+/// last_error="refused" latency=- ttl=15:down`: the pool's worst family,
+/// usable of all endpoints, each family when it has both, the error rate
+/// (or, with nothing up to measure, the last error), and the TTL an answer
+/// from it gets as first candidate, with why when it is `min_ttl`.
+fn line(name: &BalancedName, pool: &str, index: usize, health: &HealthView) -> String {
     let Some(h) = health.pools.get(index) else {
         return format!("pool={pool} state=unknown");
     };
     let mut s = format!(
-        "pool={pool} state={} up={}/{} err={:.2}%",
+        "pool={pool} state={} up={}/{}",
         h.state.as_str(),
         h.up,
-        h.total,
-        h.error_rate * 100.0
+        h.total
     );
+    if h.draining > 0 {
+        let _ = write!(s, " draining={}", h.draining);
+    }
+    if h.present().count() > 1 {
+        for (f, fh) in h.present() {
+            let _ = write!(
+                s,
+                " {}={}:{}/{}",
+                f.as_str(),
+                fh.state.as_str(),
+                fh.up,
+                fh.total
+            );
+        }
+    }
+    if h.up == 0 {
+        s.push_str(" err=-");
+        if let Some(e) = &h.last_error {
+            let _ = write!(s, " last_error={:?}", e.replace('"', "'"));
+        }
+    } else {
+        let _ = write!(s, " err={:.2}%", h.error_rate * 100.0);
+    }
     match h.latency {
         Some(l) => {
             let _ = write!(s, " latency={}ms", l.as_millis());
         }
         None => s.push_str(" latency=-"),
     }
-    let draining = h.endpoints.iter().filter(|e| e.draining).count();
-    if draining > 0 {
-        let _ = write!(s, " draining={draining}");
+    let cfg = &name.config;
+    let reduced = match h.state {
+        PoolState::Down => Some("down"),
+        PoolState::Degraded => Some("degraded"),
+        PoolState::Healthy if h.present().any(|(_, f)| !f.whole()) => Some("not-whole"),
+        PoolState::Healthy => None,
+    };
+    match reduced {
+        Some(why) => {
+            let _ = write!(s, " ttl={}:{why}", cfg.min_ttl);
+        }
+        None => {
+            let _ = write!(s, " ttl={}", cfg.ttl);
+        }
     }
     // In a fleet: how many vantages vote each endpoint down (the most
     // disputed first), so `dig` shows the quorum too.

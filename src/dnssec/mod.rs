@@ -19,7 +19,7 @@ pub mod keys;
 mod sets;
 mod wire;
 
-pub use sets::{BalancedSets, address_records};
+pub use sets::{BalancedKey, BalancedSets, address_records};
 use sets::{balanced_sets, family_type, pool_answers};
 use wire::tail;
 pub use wire::{Wire, WireSigs, wire_key};
@@ -152,7 +152,7 @@ pub struct SignedZone {
     /// NSEC TTL: min(SOA TTL, MINIMUM), RFC 9077.
     pub nsec_ttl: u32,
     /// Balanced answers signed in advance: (name, type, sorted addresses).
-    pub balanced: HashMap<(LowerName, RecordType, Vec<IpAddr>), Vec<Record>>,
+    pub balanced: HashMap<BalancedKey, Vec<Record>>,
     /// When these signatures were made and the earliest one expires (Unix s).
     pub signed_at: u32,
     pub expires: u32,
@@ -201,7 +201,7 @@ impl SignedZone {
         let mut soa_set = negative_soa.clone();
         soa_set.ttl = soa_ttl;
         sets.push(vec![soa_set]);
-        let mut balanced_keys: Vec<(LowerName, RecordType, Vec<IpAddr>)> = Vec::new();
+        let mut balanced_keys: Vec<BalancedKey> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for b in balanced {
             let name = LowerName::new(&b.name);
@@ -210,6 +210,18 @@ impl SignedZone {
                 entry.insert(family_type(ip));
             }
             let mut answers: Vec<Vec<IpAddr>> = b.singles.iter().map(|ip| vec![*ip]).collect();
+            for rtype in [RecordType::A, RecordType::AAAA] {
+                // on_all_down = "all": every address of the family.
+                let every: Vec<IpAddr> = b
+                    .singles
+                    .iter()
+                    .copied()
+                    .filter(|ip| family_type(ip) == rtype)
+                    .collect();
+                if every.len() > 1 {
+                    answers.push(every);
+                }
+            }
             for pool in &b.pools {
                 for rtype in [RecordType::A, RecordType::AAAA] {
                     let mut set: Vec<IpAddr> = pool
@@ -223,13 +235,16 @@ impl SignedZone {
                     }
                 }
             }
+            // Each answer at both TTLs an answer can carry (ttl, min_ttl).
             for set in answers {
-                let key = (name.clone(), family_type(&set[0]), set);
-                if !seen.insert(key.clone()) {
-                    continue;
+                for &ttl in &b.ttls {
+                    let key = (name.clone(), family_type(&set[0]), set.clone(), ttl);
+                    if !seen.insert(key.clone()) {
+                        continue;
+                    }
+                    sets.push(address_records(&b.name, ttl, &key.2));
+                    balanced_keys.push(key);
                 }
-                sets.push(address_records(&b.name, b.ttl, &key.2));
-                balanced_keys.push(key);
             }
         }
         let mut nsec_names: Vec<LowerName> = Vec::new();
@@ -303,10 +318,13 @@ impl SignedZone {
             })
             .collect();
         addrs.sort();
-        let key = (LowerName::new(&first.name), first.record_type(), addrs);
-        if let Some(sigs) = self.balanced.get(&key)
-            && sigs.first().is_some_and(|s| s.ttl == first.ttl)
-        {
+        let key = (
+            LowerName::new(&first.name),
+            first.record_type(),
+            addrs,
+            first.ttl,
+        );
+        if let Some(sigs) = self.balanced.get(&key) {
             return sigs.clone();
         }
         let mut id = Vec::with_capacity(64);

@@ -8,7 +8,8 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 /// A balanced name's answers as steering can give them.
 pub struct BalancedSets {
     pub name: Name,
-    pub ttl: u32,
+    /// The TTLs its answers carry: `ttl`, and `min_ttl` when it differs.
+    pub ttls: Vec<u32>,
     /// Every endpoint address of every pool the name can use.
     pub singles: Vec<IpAddr>,
     /// Each pool's full address list.
@@ -16,6 +17,9 @@ pub struct BalancedSets {
     /// `answers`: how many addresses an answer holds at most.
     pub answers: u32,
 }
+
+/// A prepared balanced answer: (owner, A or AAAA, sorted addresses, TTL).
+pub type BalancedKey = (LowerName, RecordType, Vec<IpAddr>, u32);
 
 /// A pool's subsets signed in advance at most (per family): every answer
 /// steering can give from a small pool (up to `answers` of its addresses,
@@ -99,7 +103,11 @@ pub(super) fn balanced_sets(
         singles.dedup();
         out.push(BalancedSets {
             name,
-            ttl: b.ttl,
+            ttls: if b.min_ttl == b.ttl {
+                vec![b.ttl]
+            } else {
+                vec![b.ttl, b.min_ttl]
+            },
             singles,
             pools,
             answers: b.answers,

@@ -51,13 +51,13 @@ impl Wire {
     /// (name, type, sorted addresses) and zone-file RRsets with their
     /// RRSIGs, the apex's negative records and each name's NODATA proof.
     pub fn build(
-        balanced: &HashMap<(LowerName, RecordType, Vec<IpAddr>), Vec<Record>>,
+        balanced: &HashMap<super::BalancedKey, Vec<Record>>,
         rrsets: &HashMap<RrKey, (Vec<Record>, Vec<Record>)>,
         negative: &[Record],
         nodata: &HashMap<LowerName, Vec<Record>>,
     ) -> Wire {
         let mut wire = Wire::default();
-        for ((name, rtype, addrs), sigs) in balanced {
+        for ((name, rtype, addrs, _), sigs) in balanced {
             let key = name.to_string();
             let Some(ttl) = sigs.first().map(|s| s.ttl) else {
                 continue;

@@ -88,7 +88,7 @@ fn endpoint_and_pool_changes_drains_and_fail_open_are_recorded_newest_first() {
     assert_eq!(down.at_unix_ms, 2_000);
     assert_eq!(
         events[1].reason,
-        "0 of 1 endpoints up and not draining, min_healthy 1"
+        "0 of 1 A endpoints up and not draining, min_healthy 1 (last error: refused)"
     );
     assert_eq!(events[0].names, vec!["www.example.test.".to_string()]);
     assert!(

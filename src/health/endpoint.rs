@@ -165,6 +165,7 @@ impl Endpoint {
 
     pub fn view(&self, quorum: f64) -> EndpointHealth {
         EndpointHealth {
+            family: super::Family::of(&self.address),
             state: self.fleet_state(quorum),
             local: self.state,
             votes: self.remote.map(|r| self.votes(r)),

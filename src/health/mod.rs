@@ -19,6 +19,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +29,57 @@ use crate::config::{Config, PoolId};
 
 pub use book::HealthBook;
 pub use pool::Thresholds;
+
+/// Address family of an endpoint, and of a query's type: A → V4, AAAA → V6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub const BOTH: [Family; 2] = [Family::V4, Family::V6];
+
+    pub fn of(ip: &IpAddr) -> Family {
+        match ip {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    /// Index into per-family arrays: V4 0, V6 1.
+    pub fn index(self) -> usize {
+        match self {
+            Family::V4 => 0,
+            Family::V6 => 1,
+        }
+    }
+
+    /// `v4` / `v6`, as the views and `?family=` spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::V4 => "v4",
+            Family::V6 => "v6",
+        }
+    }
+
+    /// The record type this family answers: `A` / `AAAA`.
+    pub fn rtype(self) -> &'static str {
+        match self {
+            Family::V4 => "A",
+            Family::V6 => "AAAA",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Family> {
+        match text.to_ascii_lowercase().as_str() {
+            "v4" | "4" | "ipv4" | "a" => Some(Family::V4),
+            "v6" | "6" | "ipv6" | "aaaa" => Some(Family::V6),
+            _ => None,
+        }
+    }
+}
 
 /// An endpoint's probe-driven state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,6 +113,8 @@ impl PoolState {
 /// What a query needs to know about one endpoint, and what status pages show.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointHealth {
+    /// The family of its address: which queries it answers.
+    pub family: Family,
     /// What answers use: this node's own state, or in a fleet the quorum.
     pub state: EndpointState,
     /// This node's own probe verdict (equal to `state` alone).
@@ -84,10 +138,36 @@ impl EndpointHealth {
     }
 }
 
+/// A pool as queries of one address family see it (DESIGN §3 step 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FamilyHealth {
+    /// Down when fewer than `min(min_healthy, total)` endpoints of the
+    /// family are usable (or it has none); else the pool's degraded verdict.
+    pub state: PoolState,
+    /// Endpoints of the family up and not draining.
+    pub up: u32,
+    pub draining: u32,
+    pub total: u32,
+}
+
+impl FamilyHealth {
+    /// The pool can answer this family at all (has an endpoint of it).
+    pub fn present(&self) -> bool {
+        self.total > 0
+    }
+
+    /// Every endpoint of the family up and none draining.
+    pub fn whole(&self) -> bool {
+        self.up == self.total
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolHealth {
-    /// What answers use: in a fleet, down by the endpoints' quorum states
-    /// and degraded by the quorum of the vantages' judgements.
+    /// The worst state of the families it has endpoints of (what a pool-wide
+    /// view shows); queries use [`family`](Self::family). In a fleet, down by
+    /// the endpoints' quorum states and degraded by the quorum of the
+    /// vantages' judgements.
     pub state: PoolState,
     /// This node's own judgement of error rate and latency (with hysteresis).
     pub degraded_here: bool,
@@ -95,10 +175,110 @@ pub struct PoolHealth {
     pub degraded_votes: Option<fleet::Votes>,
     pub error_rate: f64,
     pub latency: Option<Duration>,
-    /// Endpoints up (draining ones included) and the total.
+    /// Endpoints usable (up and not draining), draining, and the total.
     pub up: u32,
+    pub draining: u32,
     pub total: u32,
+    /// Per family, indexed by [`Family::index`].
+    pub families: [FamilyHealth; 2],
+    /// The newest error among its endpoints that are down: what a view shows
+    /// instead of an error rate when no endpoint is left to measure.
+    pub last_error: Option<Arc<str>>,
     pub endpoints: Vec<EndpointHealth>,
+}
+
+impl PoolHealth {
+    /// A pool made of `endpoints`, its counts and states derived from them.
+    /// `degraded`: the pool's verdict on error rate and latency.
+    pub fn new(
+        endpoints: Vec<EndpointHealth>,
+        min_healthy: u32,
+        degraded: bool,
+        (error_rate, latency): (f64, Option<Duration>),
+    ) -> PoolHealth {
+        let mut p = PoolHealth {
+            state: PoolState::Down,
+            degraded_here: degraded,
+            degraded_votes: None,
+            error_rate,
+            latency,
+            up: 0,
+            draining: 0,
+            total: 0,
+            families: [FamilyHealth {
+                state: PoolState::Down,
+                up: 0,
+                draining: 0,
+                total: 0,
+            }; 2],
+            last_error: None,
+            endpoints,
+        };
+        p.recount(min_healthy, degraded);
+        p
+    }
+
+    /// How queries of `family` see the pool.
+    pub fn family(&self, family: Family) -> &FamilyHealth {
+        &self.families[family.index()]
+    }
+
+    /// Recomputes the counts, the per-family states and `state` from the
+    /// endpoints. `degraded`: the pool's (or the fleet's) verdict on error
+    /// rate and latency.
+    pub fn recount(&mut self, min_healthy: u32, degraded: bool) {
+        let mut families = [FamilyHealth {
+            state: PoolState::Down,
+            up: 0,
+            draining: 0,
+            total: 0,
+        }; 2];
+        let mut newest: Option<(u64, &Arc<str>)> = None;
+        for e in &self.endpoints {
+            let f = &mut families[e.family.index()];
+            f.total += 1;
+            f.draining += u32::from(e.draining);
+            f.up += u32::from(e.usable());
+            if e.state == EndpointState::Down
+                && let Some(err) = &e.last_error
+                && newest.is_none_or(|(at, _)| e.since_unix_ms >= at)
+            {
+                newest = Some((e.since_unix_ms, err));
+            }
+        }
+        let verdict = if degraded {
+            PoolState::Degraded
+        } else {
+            PoolState::Healthy
+        };
+        for f in &mut families {
+            let needed = min_healthy.max(1).min(f.total);
+            f.state = if f.total == 0 || f.up < needed {
+                PoolState::Down
+            } else {
+                verdict
+            };
+        }
+        self.last_error = newest.map(|(_, e)| e.clone());
+        self.up = families.iter().map(|f| f.up).sum();
+        self.draining = families.iter().map(|f| f.draining).sum();
+        self.total = families.iter().map(|f| f.total).sum();
+        self.state = families
+            .iter()
+            .filter(|f| f.present())
+            .map(|f| f.state)
+            .max()
+            .unwrap_or(PoolState::Down);
+        self.families = families;
+    }
+
+    /// The families this pool has endpoints of, with their health.
+    pub fn present(&self) -> impl Iterator<Item = (Family, &FamilyHealth)> {
+        Family::BOTH
+            .into_iter()
+            .map(|f| (f, self.family(f)))
+            .filter(|(_, h)| h.present())
+    }
 }
 
 /// Immutable health of every pool, indexed by [`PoolId`]; shared by queries.
@@ -124,8 +304,7 @@ impl HealthView {
             .pools
             .iter()
             .map(|pool| {
-                let monitored = pool.monitor.is_some();
-                let state = if monitored {
+                let state = if pool.monitor.is_some() {
                     EndpointState::Unknown
                 } else {
                     EndpointState::Up
@@ -133,7 +312,8 @@ impl HealthView {
                 let endpoints: Vec<EndpointHealth> = pool
                     .endpoints
                     .iter()
-                    .map(|_| EndpointHealth {
+                    .map(|e| EndpointHealth {
+                        family: Family::of(&e.address),
                         state,
                         local: state,
                         votes: None,
@@ -144,21 +324,7 @@ impl HealthView {
                         since_unix_ms: 0,
                     })
                     .collect();
-                let up = if monitored { 0 } else { endpoints.len() as u32 };
-                PoolHealth {
-                    state: if up >= pool.min_healthy.max(1) {
-                        PoolState::Healthy
-                    } else {
-                        PoolState::Down
-                    },
-                    degraded_here: false,
-                    degraded_votes: None,
-                    error_rate: 0.0,
-                    latency: None,
-                    up,
-                    total: endpoints.len() as u32,
-                    endpoints,
-                }
+                PoolHealth::new(endpoints, pool.min_healthy, false, (0.0, None))
             })
             .collect();
         HealthView {

@@ -143,10 +143,50 @@ impl Pool {
         self.monitor.is_some()
     }
 
-    fn enough_usable(&self) -> bool {
+    /// (usable, total) endpoints per family, indexed by `Family::index`.
+    fn family_counts(&self) -> [(u32, u32); 2] {
         let q = self.thresholds.quorum;
-        let usable = self.endpoints.iter().filter(|e| e.usable(q)).count();
-        usable >= self.min_healthy.max(1) as usize
+        let mut counts = [(0, 0); 2];
+        for e in &self.endpoints {
+            let c = &mut counts[super::Family::of(&e.address).index()];
+            c.1 += 1;
+            c.0 += u32::from(e.usable(q));
+        }
+        counts
+    }
+
+    /// Whether a family with `usable` of `total` endpoints can answer: at
+    /// least `min(min_healthy, total)` of them (DESIGN §3 step 3).
+    fn family_up(&self, (usable, total): (u32, u32)) -> bool {
+        total > 0 && usable >= self.min_healthy.max(1).min(total)
+    }
+
+    /// Enough endpoints usable for at least one of its families: the pool
+    /// answers something, so its error rate and latency are judged.
+    fn enough_usable(&self) -> bool {
+        self.family_counts().into_iter().any(|c| self.family_up(c))
+    }
+
+    /// The worst state of the families it has endpoints of: a family short
+    /// of usable endpoints is down, the others share the pool's verdict.
+    fn worst_family(&self, degraded: bool) -> PoolState {
+        let verdict = if degraded {
+            PoolState::Degraded
+        } else {
+            PoolState::Healthy
+        };
+        self.family_counts()
+            .into_iter()
+            .filter(|c| c.1 > 0)
+            .map(|c| {
+                if self.family_up(c) {
+                    verdict
+                } else {
+                    PoolState::Down
+                }
+            })
+            .max()
+            .unwrap_or(PoolState::Down)
     }
 
     /// Brings every window up to `now` and recomputes the pool's metrics.
@@ -210,12 +250,10 @@ impl Pool {
                 self.degraded = false;
             }
         }
-        self.state = if !enough {
-            PoolState::Down
-        } else if self.fleet_degraded() {
-            PoolState::Degraded
+        self.state = if enough {
+            self.worst_family(self.fleet_degraded())
         } else {
-            PoolState::Healthy
+            PoolState::Down
         };
         self.state != before
     }
@@ -258,19 +296,14 @@ impl Pool {
 
     pub fn view(&self) -> PoolHealth {
         let q = self.thresholds.quorum;
-        PoolHealth {
-            state: self.state,
-            degraded_here: self.degraded,
-            degraded_votes: self.remote.map(|_| self.degraded_votes()),
-            error_rate: self.error_rate,
-            latency: self.latency,
-            up: self
-                .endpoints
-                .iter()
-                .filter(|e| e.fleet_state(q) == super::EndpointState::Up)
-                .count() as u32,
-            total: self.endpoints.len() as u32,
-            endpoints: self.endpoints.iter().map(|e| e.view(q)).collect(),
-        }
+        let mut view = PoolHealth::new(
+            self.endpoints.iter().map(|e| e.view(q)).collect(),
+            self.min_healthy,
+            self.fleet_degraded(),
+            (self.error_rate, self.latency),
+        );
+        view.degraded_here = self.degraded;
+        view.degraded_votes = self.remote.map(|_| self.degraded_votes());
+        view
     }
 }

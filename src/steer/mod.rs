@@ -27,28 +27,14 @@ use std::sync::atomic::AtomicU64;
 
 use prefixes::PrefixTable;
 
-use crate::config::{BalanceConfig, Config, Continent, Country, Policy, PoolId};
+use crate::config::{BalanceConfig, Config, Continent, Country, OnAllDown, Policy, PoolId};
 use crate::geo::Location;
 use crate::health::HealthView;
 use crate::metrics::{NameCounters, Registry};
 
 pub use trace::Trace;
 
-/// Address family of the queried type: A → V4, AAAA → V6.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    pub fn of(ip: &IpAddr) -> Family {
-        match ip {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
-}
+pub use crate::health::Family;
 
 /// The client as steering sees it: the address the decision uses (ECS subnet
 /// masked to its source prefix, or the packet source), how many leading bits of
@@ -66,10 +52,10 @@ pub struct Client {
 pub enum Basis {
     Healthy,
     Degraded,
-    /// No pool was usable: answering from `fallback` anyway.
-    FailOpen,
-    /// No pool was usable and no fallback is configured.
-    NoPool,
+    /// No pool was usable for the family: `on_all_down` decided.
+    AllDown(OnAllDown),
+    /// No pool of the name has an endpoint of the family: NODATA.
+    NoFamily,
 }
 
 impl Basis {
@@ -77,8 +63,48 @@ impl Basis {
         match self {
             Basis::Healthy => "healthy",
             Basis::Degraded => "degraded",
-            Basis::FailOpen => "fail-open",
-            Basis::NoPool => "none",
+            Basis::AllDown(OnAllDown::Fallback) => "all-down:fallback",
+            Basis::AllDown(OnAllDown::All) => "all-down:all",
+            Basis::AllDown(OnAllDown::Nodata) => "all-down:nodata",
+            Basis::AllDown(OnAllDown::Servfail) => "all-down:servfail",
+            Basis::NoFamily => "no-family",
+        }
+    }
+
+    /// The `on_all_down` mode that answered, if every pool was down.
+    pub fn all_down(self) -> Option<OnAllDown> {
+        match self {
+            Basis::AllDown(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// Why an answer carries `min_ttl` instead of `ttl` (DESIGN §3 step 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtlReason {
+    /// The chosen pool is degraded.
+    Degraded(PoolId),
+    /// The chosen pool has endpoints of the family down or draining: (pool,
+    /// usable, total).
+    NotWhole(PoolId, u32, u32),
+    /// The chosen pool is not the first candidate (this one is).
+    NotFirst(PoolId),
+    /// Every pool is down: an `on_all_down` answer.
+    AllDown,
+}
+
+impl TtlReason {
+    /// The reason in words: `pool eu-west degraded`.
+    pub fn describe(self, config: &Config) -> String {
+        let name = |p: PoolId| config.pool(p).name.as_str();
+        match self {
+            TtlReason::Degraded(p) => format!("pool {} degraded", name(p)),
+            TtlReason::NotWhole(p, up, total) => {
+                format!("pool {} not whole (up {up}/{total})", name(p))
+            }
+            TtlReason::NotFirst(p) => format!("first candidate {} not usable", name(p)),
+            TtlReason::AllDown => "every pool down".to_string(),
         }
     }
 }
@@ -91,12 +117,22 @@ pub type Endpoints = smallvec::SmallVec<[IpAddr; 8]>;
 pub struct Decision {
     pub pool: Option<PoolId>,
     pub basis: Basis,
-    /// Addresses of the queried family; empty means NODATA.
+    /// Addresses of the queried family; empty means NODATA (or SERVFAIL,
+    /// see [`servfail`](Self::servfail)).
     pub endpoints: Endpoints,
     /// Leading bits of the client address the decision depended on (ECS scope),
     /// before capping at the source prefix.
     pub scope_prefix: u8,
     pub ttl: u32,
+    /// Why `ttl` is the name's `min_ttl`; None when it is its `ttl`.
+    pub ttl_reason: Option<TtlReason>,
+}
+
+impl Decision {
+    /// The answer is SERVFAIL (`on_all_down = "servfail"`).
+    pub fn servfail(&self) -> bool {
+        self.basis == Basis::AllDown(OnAllDown::Servfail)
+    }
 }
 
 /// One balanced name, compiled for lookups.
@@ -299,28 +335,40 @@ pub fn decide<R: rand::Rng + ?Sized>(
                 .join(", ")
         ));
     }
-    let (pool, basis) = pick::walk(order.iter(), cfg.fallback, inputs, trace.as_deref_mut());
+    let walked = pick::walk(
+        order.iter(),
+        cfg.fallback,
+        cfg.on_all_down,
+        family,
+        inputs,
+        trace.as_deref_mut(),
+    );
     let mut endpoints = Endpoints::new();
-    if let Some(p) = pool {
-        pick::endpoints(p, basis, family, cfg.answers, inputs, rng, &mut endpoints);
+    match (walked.pool, walked.basis) {
+        (_, Basis::AllDown(OnAllDown::All)) => pick::all_endpoints(
+            order.iter().chain(cfg.fallback),
+            family,
+            inputs,
+            &mut endpoints,
+        ),
+        (Some(p), basis) => {
+            pick::endpoints(p, basis, family, cfg.answers, inputs, rng, &mut endpoints)
+        }
+        (None, _) => {}
     }
-    if let Some(t) = trace {
-        t.finish(
-            pool,
-            basis,
-            &endpoints,
-            scope_prefix,
-            cfg.ttl,
-            inputs.config,
-        );
-    }
-    Decision {
-        pool,
-        basis,
+    let (ttl, ttl_reason) = pick::ttl(&walked, family, inputs, (cfg.ttl, cfg.min_ttl));
+    let decision = Decision {
+        pool: walked.pool,
+        basis: walked.basis,
         endpoints,
         scope_prefix,
-        ttl: cfg.ttl,
+        ttl,
+        ttl_reason,
+    };
+    if let Some(t) = trace {
+        t.finish(&decision, family, inputs.config);
     }
+    decision
 }
 
 /// The `Policy` of a name, for callers that only hold the compiled form.

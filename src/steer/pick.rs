@@ -1,55 +1,158 @@
-//! pick: the health walk over the candidate order (DESIGN §3 step 3) and the
-//! endpoint choice inside the chosen pool (step 4).
+//! pick: the health walk over the candidate order (DESIGN §3 step 3), the
+//! answer when every pool is down (`on_all_down`), the endpoint choice inside
+//! the chosen pool (step 4) and the TTL (step 5).
+//!
+//! Health is judged per address family: a query of family F walks the pools
+//! that have endpoints of F, each judged on those endpoints alone, so a pool
+//! that lost its only IPv4 endpoint sends A queries on and still answers AAAA.
 
 use rand::RngExt;
 
 use smallvec::SmallVec;
 
-use super::{Basis, Endpoints, Family, Inputs, Trace};
-use crate::config::PoolId;
-use crate::health::PoolState;
+use super::{Basis, Endpoints, Family, Inputs, Trace, TtlReason};
+use crate::config::{OnAllDown, PoolId};
+use crate::health::{FamilyHealth, PoolState};
 
-/// First healthy pool, else first degraded, else the fallback (fail open).
+/// The walk's outcome: the pool (if any) and why.
+pub struct Walked {
+    pub pool: Option<PoolId>,
+    pub basis: Basis,
+    /// The first pool of the order that has endpoints of the family.
+    pub first: Option<PoolId>,
+}
+
+/// First healthy pool for `family`, else first degraded, else what
+/// `on_all_down` says; pools without an endpoint of the family are skipped.
 pub fn walk(
-    mut order: impl Iterator<Item = PoolId> + Clone,
+    order: impl Iterator<Item = PoolId> + Clone,
     fallback: Option<PoolId>,
+    on_all_down: OnAllDown,
+    family: Family,
     inputs: &Inputs<'_>,
     trace: Option<&mut Trace>,
-) -> (Option<PoolId>, Basis) {
-    let state = |p: PoolId| {
-        inputs
-            .health
-            .pool(p)
-            .map(|h| h.state)
-            .unwrap_or(PoolState::Down)
-    };
+) -> Walked {
+    let fam = |p: PoolId| inputs.health.pool(p).map(|h| *h.family(family));
+    let state = |p: PoolId| fam(p).map_or(PoolState::Down, |f| f.state);
+    let present = |p: &PoolId| fam(*p).is_some_and(|f| f.present());
     if let Some(t) = trace {
         for p in order.clone() {
-            let h = inputs.health.pool(p);
-            t.step(format!(
-                "pool {}: {}{}",
-                inputs.config.pool(p).name,
-                state(p).as_str(),
-                h.map(|h| format!(" (up {}/{})", h.up, h.total))
-                    .unwrap_or_default()
-            ));
+            t.step(pool_line(inputs, p, family));
         }
     }
-    if let Some(p) = order.clone().find(|p| state(*p) == PoolState::Healthy) {
-        return (Some(p), Basis::Healthy);
+    let first = order.clone().find(present);
+    let found = |want: PoolState| order.clone().filter(present).find(|p| state(*p) == want);
+    if let Some(p) = found(PoolState::Healthy) {
+        return Walked {
+            pool: Some(p),
+            basis: Basis::Healthy,
+            first,
+        };
     }
-    if let Some(p) = order.find(|p| state(*p) == PoolState::Degraded) {
-        return (Some(p), Basis::Degraded);
+    if let Some(p) = found(PoolState::Degraded) {
+        return Walked {
+            pool: Some(p),
+            basis: Basis::Degraded,
+            first,
+        };
     }
-    match fallback {
-        Some(p) => (Some(p), Basis::FailOpen),
-        None => (None, Basis::NoPool),
+    if first.is_none() && !fallback.is_some_and(|p| present(&p)) {
+        // No pool of the name has an address of this family at all.
+        return Walked {
+            pool: None,
+            basis: Basis::NoFamily,
+            first,
+        };
+    }
+    let pool = match on_all_down {
+        // The fallback pool; when it has no address of the family, the first
+        // candidate that has one.
+        OnAllDown::Fallback => fallback.filter(|p| present(p)).or(first),
+        OnAllDown::All | OnAllDown::Nodata | OnAllDown::Servfail => None,
+    };
+    Walked {
+        pool,
+        basis: Basis::AllDown(on_all_down),
+        first,
+    }
+}
+
+/// One pool as a query of `family` sees it, for the trace.
+fn pool_line(inputs: &Inputs<'_>, p: PoolId, family: Family) -> String {
+    let name = &inputs.config.pool(p).name;
+    let Some(h) = inputs.health.pool(p) else {
+        return format!("pool {name}: down (no health)");
+    };
+    let f = h.family(family);
+    if !f.present() {
+        return format!("pool {name}: no {} endpoint, skipped", family.rtype());
+    }
+    let mut line = format!(
+        "pool {name}: {} for {} ({}",
+        f.state.as_str(),
+        family.rtype(),
+        counts(f)
+    );
+    let other = match family {
+        Family::V4 => Family::V6,
+        Family::V6 => Family::V4,
+    };
+    let o = h.family(other);
+    if o.present() {
+        line.push_str(&format!(
+            "; {}: {} {}",
+            other.rtype(),
+            o.state.as_str(),
+            counts(o)
+        ));
+    }
+    line.push(')');
+    line
+}
+
+/// `up 1/2` or `up 1/2, draining 1`.
+pub fn counts(f: &FamilyHealth) -> String {
+    if f.draining > 0 {
+        format!("up {}/{}, draining {}", f.up, f.total, f.draining)
+    } else {
+        format!("up {}/{}", f.up, f.total)
+    }
+}
+
+/// The TTL of an answer and, when it is `min_ttl`, why: the chosen pool is
+/// degraded, not whole for the family, not the first candidate, or the
+/// answer is an all-down one.
+pub fn ttl(
+    walked: &Walked,
+    family: Family,
+    inputs: &Inputs<'_>,
+    (ttl, min_ttl): (u32, u32),
+) -> (u32, Option<TtlReason>) {
+    let reason = match (walked.basis, walked.pool) {
+        (Basis::AllDown(_), _) => Some(TtlReason::AllDown),
+        (Basis::NoFamily, _) | (_, None) => None,
+        (_, Some(p)) => {
+            let f = inputs.health.pool(p).map(|h| *h.family(family));
+            if walked.basis == Basis::Degraded {
+                Some(TtlReason::Degraded(p))
+            } else if walked.first != Some(p) {
+                walked.first.map(TtlReason::NotFirst)
+            } else if let Some(f) = f.filter(|f| !f.whole()) {
+                Some(TtlReason::NotWhole(p, f.up, f.total))
+            } else {
+                None
+            }
+        }
+    };
+    match reason {
+        Some(r) => (min_ttl, Some(r)),
+        None => (ttl, None),
     }
 }
 
 /// Up to `answers` addresses of `family` from `pool`, drawn by endpoint weight
 /// without replacement, appended to `out`. Usable endpoints only, except when
-/// failing open, where every endpoint of the family is a candidate.
+/// every pool is down, where every endpoint of the family is a candidate.
 pub fn endpoints<R: rand::Rng + ?Sized>(
     pool: PoolId,
     basis: Basis,
@@ -61,7 +164,7 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
 ) {
     let cfg = inputs.config.pool(pool);
     let health = inputs.health.pool(pool);
-    let fail_open = basis == Basis::FailOpen;
+    let fail_open = matches!(basis, Basis::AllDown(_));
     // (index into the pool's endpoints, weight)
     let candidates = cfg
         .endpoints
@@ -100,6 +203,43 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
         let (i, w) = candidates.swap_remove(at);
         total -= w;
         out.push(cfg.endpoints[i].address);
+    }
+}
+
+/// `on_all_down = "all"`: every endpoint of `family` of every pool of the
+/// name, in order, health ignored; drained endpoints are left out unless
+/// nothing else is left.
+pub fn all_endpoints(
+    pools: impl Iterator<Item = PoolId> + Clone,
+    family: Family,
+    inputs: &Inputs<'_>,
+    out: &mut Endpoints,
+) {
+    let mut seen: SmallVec<[PoolId; 8]> = SmallVec::new();
+    let mut add = |skip_drained: bool, out: &mut Endpoints| {
+        seen.clear();
+        for p in pools.clone() {
+            if seen.contains(&p) {
+                continue;
+            }
+            seen.push(p);
+            let health = inputs.health.pool(p);
+            for (i, e) in inputs.config.pool(p).endpoints.iter().enumerate() {
+                let drained = health
+                    .and_then(|h| h.endpoints.get(i))
+                    .is_some_and(|h| h.draining);
+                if Family::of(&e.address) == family
+                    && !(skip_drained && drained)
+                    && !out.contains(&e.address)
+                {
+                    out.push(e.address);
+                }
+            }
+        }
+    };
+    add(true, out);
+    if out.is_empty() {
+        add(false, out);
     }
 }
 

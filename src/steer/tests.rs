@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::*;
-use crate::config::{self, Config, Country};
+use crate::config::{self, Config, Country, OnAllDown};
 use crate::geo::Location;
 use crate::health::{EndpointState, HealthView, PoolState};
 
@@ -40,6 +40,22 @@ name = "w.example.test"
 policy = "weighted"
 pools = ["us", "eu"]
 answers = 2
+[[balance]]
+name = "all.example.test"
+policy = "failover"
+pools = ["eu", "ap"]
+ttl = 60
+on_all_down = "all"
+[[balance]]
+name = "sf.example.test"
+policy = "failover"
+pools = ["eu"]
+on_all_down = "servfail"
+[[balance]]
+name = "nd.example.test"
+policy = "failover"
+pools = ["eu"]
+min_ttl = 7
 "#;
 
 fn setup() -> (Config, SteeringTable) {
@@ -51,14 +67,58 @@ fn setup() -> (Config, SteeringTable) {
 
 fn all_up(config: &Config) -> HealthView {
     let mut h = HealthView::initial(config);
-    for p in &mut h.pools {
+    for (i, p) in h.pools.iter_mut().enumerate() {
         for e in &mut p.endpoints {
             e.state = EndpointState::Up;
         }
-        p.up = p.total;
-        p.state = PoolState::Healthy;
+        p.recount(config.pools[i].min_healthy, false);
     }
     h
+}
+
+/// Sets pool `name` to `state` as its endpoints would: down takes every
+/// endpoint down, degraded keeps them up with the degraded verdict.
+fn set(config: &Config, health: &mut HealthView, name: &str, state: PoolState) {
+    let id = config.pool_id(name).unwrap();
+    let p = &mut health.pools[id.index()];
+    for e in &mut p.endpoints {
+        e.state = if state == PoolState::Down {
+            EndpointState::Down
+        } else {
+            EndpointState::Up
+        };
+    }
+    p.recount(config.pool(id).min_healthy, state == PoolState::Degraded);
+}
+
+/// Endpoint `i` of pool `name` set to `state` (and drained or not).
+fn set_endpoint(
+    config: &Config,
+    health: &mut HealthView,
+    name: &str,
+    i: usize,
+    state: EndpointState,
+    draining: bool,
+) {
+    let id = config.pool_id(name).unwrap();
+    let p = &mut health.pools[id.index()];
+    p.endpoints[i].state = state;
+    p.endpoints[i].draining = draining;
+    let degraded = p.degraded_here;
+    p.recount(config.pool(id).min_healthy, degraded);
+}
+
+fn run_family(
+    config: &Config,
+    table: &SteeringTable,
+    health: &HealthView,
+    name: &str,
+    c: &Client,
+    family: Family,
+) -> Decision {
+    let inputs = Inputs { config, health };
+    let mut rng = SmallRng::seed_from_u64(7);
+    decide(table.get(name).unwrap(), c, family, &inputs, &mut rng, None)
 }
 
 fn client(addr: &str, prefix: u8, country: Option<&str>, geo_prefix: u8) -> Client {
@@ -131,28 +191,26 @@ fn walk_prefers_healthy_then_degraded_then_fallback() {
     let (config, table) = setup();
     let c = client("5.9.0.0", 24, Some("DE"), 16);
     let mut health = all_up(&config);
-    let eu = config.pool_id("eu").unwrap().index();
-    let us = config.pool_id("us").unwrap().index();
-    let ap = config.pool_id("ap").unwrap().index();
-    health.pools[eu].state = PoolState::Degraded;
+    set(&config, &mut health, "eu", PoolState::Degraded);
     let d = run(&config, &table, &health, "geo.example.test.", &c);
     assert_eq!(
         config.pool(d.pool.unwrap()).name,
         "us",
         "healthy beats a degraded earlier pool"
     );
-    health.pools[us].state = PoolState::Down;
-    health.pools[ap].state = PoolState::Down;
+    set(&config, &mut health, "us", PoolState::Down);
+    set(&config, &mut health, "ap", PoolState::Down);
     let d = run(&config, &table, &health, "geo.example.test.", &c);
     assert_eq!(
         (config.pool(d.pool.unwrap()).name.as_str(), d.basis),
         ("eu", Basis::Degraded)
     );
-    health.pools[eu].state = PoolState::Down;
+    set(&config, &mut health, "eu", PoolState::Down);
     let d = run(&config, &table, &health, "geo.example.test.", &c);
     assert_eq!(
         (config.pool(d.pool.unwrap()).name.as_str(), d.basis),
-        ("ap", Basis::FailOpen)
+        ("ap", Basis::AllDown(OnAllDown::Fallback)),
+        "with a fallback, on_all_down defaults to it"
     );
     assert_eq!(
         d.endpoints.as_slice(),
@@ -165,8 +223,7 @@ fn walk_prefers_healthy_then_degraded_then_fallback() {
 fn down_and_draining_endpoints_leave_answers() {
     let (config, table) = setup();
     let mut health = all_up(&config);
-    let us = config.pool_id("us").unwrap().index();
-    health.pools[us].endpoints[1].draining = true;
+    set_endpoint(&config, &mut health, "us", 1, EndpointState::Up, true);
     let c = client("8.8.8.0", 24, Some("US"), 24);
     for _ in 0..20 {
         let d = run(&config, &table, &health, "geo.example.test.", &c);
@@ -175,11 +232,156 @@ fn down_and_draining_endpoints_leave_answers() {
             ["192.0.2.1".parse::<IpAddr>().unwrap()]
         );
     }
-    health.pools[us].endpoints[0].state = EndpointState::Down;
+    let us = &health.pools[config.pool_id("us").unwrap().index()];
+    assert_eq!(
+        (us.up, us.draining, us.total),
+        (2, 1, 3),
+        "a drained endpoint is not up"
+    );
+    set_endpoint(&config, &mut health, "us", 0, EndpointState::Down, false);
     let d = run(&config, &table, &health, "geo.example.test.", &c);
-    assert!(
-        d.endpoints.is_empty(),
-        "pool state says healthy but no usable IPv4 endpoint: NODATA"
+    assert_eq!(
+        (
+            config.pool(d.pool.unwrap()).name.as_str(),
+            d.endpoints.as_slice()
+        ),
+        ("eu", ["192.0.2.2".parse::<IpAddr>().unwrap()].as_slice()),
+        "no usable IPv4 endpoint in us: A goes to the next pool, not NODATA"
+    );
+}
+
+#[test]
+fn health_is_judged_per_family() {
+    let (config, table) = setup();
+    let mut health = all_up(&config);
+    let c = client("8.8.8.0", 24, Some("US"), 24);
+    let name = "geo.example.test.";
+    // us has two IPv4 endpoints and one IPv6: both IPv4 down.
+    set_endpoint(&config, &mut health, "us", 0, EndpointState::Down, false);
+    set_endpoint(&config, &mut health, "us", 1, EndpointState::Down, false);
+    let us = health.pools[config.pool_id("us").unwrap().index()].clone();
+    assert_eq!(us.family(Family::V4).state, PoolState::Down);
+    assert_eq!(us.family(Family::V6).state, PoolState::Healthy);
+    assert_eq!(us.state, PoolState::Down, "the pool shows its worst family");
+    let a = run_family(&config, &table, &health, name, &c, Family::V4);
+    assert_eq!(config.pool(a.pool.unwrap()).name, "eu");
+    assert_eq!(a.basis, Basis::Healthy);
+    assert_eq!(
+        (a.ttl, a.ttl_reason),
+        (15, Some(TtlReason::NotFirst(config.pool_id("us").unwrap()))),
+        "not the first candidate: min_ttl"
+    );
+    let aaaa = run_family(&config, &table, &health, name, &c, Family::V6);
+    assert_eq!(config.pool(aaaa.pool.unwrap()).name, "us");
+    assert_eq!(
+        aaaa.endpoints.as_slice(),
+        ["2001:db8::1".parse::<IpAddr>().unwrap()]
+    );
+    assert_eq!(aaaa.ttl, 30, "us is whole for AAAA: full ttl");
+    // The scope does not depend on the family.
+    assert_eq!(a.scope_prefix, aaaa.scope_prefix);
+    // eu and ap have no IPv6 endpoint: they are skipped for AAAA. With us
+    // down for AAAA too, the fallback ap has no AAAA either: the first
+    // candidate that has one answers, health ignored.
+    set_endpoint(&config, &mut health, "us", 2, EndpointState::Down, false);
+    let aaaa = run_family(&config, &table, &health, name, &c, Family::V6);
+    assert_eq!(
+        (config.pool(aaaa.pool.unwrap()).name.as_str(), aaaa.basis),
+        ("us", Basis::AllDown(OnAllDown::Fallback))
+    );
+    assert_eq!((aaaa.ttl, aaaa.ttl_reason), (15, Some(TtlReason::AllDown)));
+}
+
+#[test]
+fn nodata_only_when_no_pool_has_the_family() {
+    let (config, table) = setup();
+    let health = all_up(&config);
+    let c = client("5.9.0.0", 24, Some("DE"), 16);
+    // all.example.test: eu and ap, IPv4 only.
+    let d = run_family(
+        &config,
+        &table,
+        &health,
+        "all.example.test.",
+        &c,
+        Family::V6,
+    );
+    assert_eq!((d.pool, d.basis), (None, Basis::NoFamily));
+    assert!(d.endpoints.is_empty());
+    assert!(!d.servfail());
+}
+
+#[test]
+fn on_all_down_modes() {
+    let (config, table) = setup();
+    let mut health = all_up(&config);
+    let c = client("5.9.0.0", 24, Some("DE"), 16);
+    for p in ["us", "eu", "ap"] {
+        set(&config, &mut health, p, PoolState::Down);
+    }
+    // all: every IPv4 endpoint of eu and ap, health ignored, at min_ttl.
+    let d = run(&config, &table, &health, "all.example.test.", &c);
+    assert_eq!(d.basis, Basis::AllDown(OnAllDown::All));
+    let mut got = d.endpoints.to_vec();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "192.0.2.2".parse::<IpAddr>().unwrap(),
+            "192.0.2.3".parse().unwrap()
+        ]
+    );
+    assert_eq!(
+        (d.ttl, d.ttl_reason),
+        (30, Some(TtlReason::AllDown)),
+        "min_ttl = ttl/2"
+    );
+    // all leaves out a drained endpoint while another is left.
+    set_endpoint(&config, &mut health, "eu", 0, EndpointState::Down, true);
+    let d = run(&config, &table, &health, "all.example.test.", &c);
+    assert_eq!(
+        d.endpoints.as_slice(),
+        ["192.0.2.3".parse::<IpAddr>().unwrap()]
+    );
+    // servfail.
+    let d = run(&config, &table, &health, "sf.example.test.", &c);
+    assert!(d.servfail());
+    assert!(d.endpoints.is_empty());
+    // Without fallback and mode: nodata.
+    let d = run(&config, &table, &health, "nd.example.test.", &c);
+    assert_eq!(d.basis, Basis::AllDown(OnAllDown::Nodata));
+    assert!(d.endpoints.is_empty() && !d.servfail());
+}
+
+#[test]
+fn ttl_is_min_ttl_unless_the_first_pool_is_healthy_and_whole() {
+    let (config, table) = setup();
+    let mut health = all_up(&config);
+    let c = client("5.9.0.0", 24, Some("DE"), 16);
+    let name = "nd.example.test.";
+    let d = run(&config, &table, &health, name, &c);
+    assert_eq!((d.ttl, d.ttl_reason), (30, None));
+    set(&config, &mut health, "eu", PoolState::Degraded);
+    let d = run(&config, &table, &health, name, &c);
+    let eu = config.pool_id("eu").unwrap();
+    assert_eq!((d.ttl, d.ttl_reason), (7, Some(TtlReason::Degraded(eu))));
+    // us: one of its two IPv4 endpoints down, still healthy for A.
+    set_endpoint(&config, &mut health, "us", 0, EndpointState::Down, false);
+    let d = run(
+        &config,
+        &table,
+        &health,
+        "geo.example.test.",
+        &client("8.8.8.0", 24, Some("US"), 24),
+    );
+    let us = config.pool_id("us").unwrap();
+    assert_eq!(
+        (d.ttl, d.ttl_reason),
+        (15, Some(TtlReason::NotWhole(us, 1, 2)))
+    );
+    assert_eq!(
+        TtlReason::NotWhole(us, 1, 2).describe(&config),
+        "pool us not whole (up 1/2)"
     );
 }
 

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::Basis;
-use crate::config::{Config, PoolId};
+use crate::config::Config;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Trace {
@@ -16,6 +16,12 @@ pub struct Trace {
     pub records: Vec<IpAddr>,
     pub scope_prefix: u8,
     pub ttl: u32,
+    /// Why the TTL is `min_ttl`; absent when it is `ttl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_reason: Option<String>,
+    /// The answer is SERVFAIL (`on_all_down = "servfail"`).
+    #[serde(default)]
+    pub servfail: bool,
 }
 
 impl Trace {
@@ -23,28 +29,36 @@ impl Trace {
         self.steps.push(line);
     }
 
-    pub(super) fn finish(
-        &mut self,
-        pool: Option<PoolId>,
-        basis: Basis,
-        endpoints: &[IpAddr],
-        scope_prefix: u8,
-        ttl: u32,
-        config: &Config,
-    ) {
-        let name = pool.map(|p| config.pool(p).name.clone());
-        self.step(match (&name, basis) {
+    pub(super) fn finish(&mut self, d: &super::Decision, family: super::Family, config: &Config) {
+        let name = d.pool.map(|p| config.pool(p).name.clone());
+        self.step(match (&name, d.basis) {
             (Some(n), Basis::Healthy) => format!("pick: {n} (first healthy pool)"),
             (Some(n), Basis::Degraded) => format!("pick: {n} (no healthy pool; first degraded)"),
-            (Some(n), Basis::FailOpen) => {
-                format!("pick: {n} (no usable pool; fail open to fallback)")
-            }
-            _ => "pick: none (no usable pool and no fallback)".to_string(),
+            (Some(n), Basis::AllDown(_)) => format!(
+                "pick: {n} (no usable pool for {}; on_all_down = fallback, health ignored)",
+                family.rtype()
+            ),
+            (None, Basis::AllDown(mode)) => format!(
+                "pick: none (no usable pool for {}; on_all_down = {})",
+                family.rtype(),
+                mode.as_str()
+            ),
+            (None, Basis::NoFamily) => format!(
+                "pick: none (no pool of this name has a {} endpoint: NODATA)",
+                family.rtype()
+            ),
+            (_, Basis::NoFamily) | (None, _) => "pick: none".to_string(),
+        });
+        self.step(match d.ttl_reason {
+            None => format!("ttl {}: chosen pool healthy and whole", d.ttl),
+            Some(r) => format!("ttl {}: {}", d.ttl, r.describe(config)),
         });
         self.pool = name;
-        self.basis = basis.as_str().to_string();
-        self.records = endpoints.to_vec();
-        self.scope_prefix = scope_prefix;
-        self.ttl = ttl;
+        self.basis = d.basis.as_str().to_string();
+        self.records = d.endpoints.to_vec();
+        self.scope_prefix = d.scope_prefix;
+        self.ttl = d.ttl;
+        self.ttl_reason = d.ttl_reason.map(|r| r.describe(config));
+        self.servfail = d.servfail();
     }
 }

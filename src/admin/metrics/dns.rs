@@ -88,10 +88,14 @@ impl Collector for Dns {
         counters(
             &mut enc,
             "geosteer_dns_fail_open",
-            "Answers given from the fallback pool (or none) because no pool was usable.",
-            names.iter().filter_map(|(name, c)| {
-                let v = c.fail_open.load(Ordering::Relaxed);
-                (v > 0).then_some(([("name", name.as_str())], v))
+            "Answers given because no pool was usable for the queried family, by on_all_down mode.",
+            names.iter().flat_map(|(name, c)| {
+                crate::config::OnAllDown::ALL
+                    .into_iter()
+                    .filter_map(move |m| {
+                        let v = c.fail_open[m.index()].load(Ordering::Relaxed);
+                        (v > 0).then_some(([("name", name.as_str()), ("mode", m.as_str())], v))
+                    })
             }),
         )
     }

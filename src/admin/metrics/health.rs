@@ -104,6 +104,48 @@ fn states(enc: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
     )?;
     gauges(
         enc,
+        "geosteer_pool_family_state",
+        "Pool state for queries of one address family (v4: A, v6: AAAA): 1 for the current state, 0 for the others.",
+        pools.iter().flat_map(|(pool, h)| {
+            h.present().flat_map(move |(family, f)| {
+                [PoolState::Healthy, PoolState::Degraded, PoolState::Down]
+                    .into_iter()
+                    .map(move |s| {
+                        (
+                            [
+                                ("pool", *pool),
+                                ("family", family.as_str()),
+                                ("state", s.as_str()),
+                            ],
+                            u64::from(f.state == s),
+                        )
+                    })
+            })
+        }),
+    )?;
+    gauges(
+        enc,
+        "geosteer_pool_endpoints",
+        "Pool endpoints by family and status (up: usable; draining; total).",
+        pools.iter().flat_map(|(pool, h)| {
+            h.present().flat_map(move |(family, f)| {
+                [("up", f.up), ("draining", f.draining), ("total", f.total)]
+                    .into_iter()
+                    .map(move |(status, n)| {
+                        (
+                            [
+                                ("pool", *pool),
+                                ("family", family.as_str()),
+                                ("status", status),
+                            ],
+                            u64::from(n),
+                        )
+                    })
+            })
+        }),
+    )?;
+    gauges(
+        enc,
         "geosteer_pool_error_rate",
         "Pool error rate over its window (0 to 1).",
         pools
@@ -121,9 +163,10 @@ fn states(enc: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
     gauges(
         enc,
         "geosteer_endpoint_up",
-        "Endpoint usable in answers (up and not draining); state is up, down or unknown.",
+        "Endpoint usable in answers (up and not draining); state is up, down, unknown or draining.",
         endpoints.iter().map(|e| {
             let state = match e.health.state {
+                _ if e.health.draining => "draining",
                 EndpointState::Up => "up",
                 EndpointState::Down => "down",
                 EndpointState::Unknown => "unknown",

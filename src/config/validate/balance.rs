@@ -138,6 +138,34 @@ impl Validator<'_> {
         if ttl > 604_800 {
             self.err(key("ttl"), "must be at most 604800 (one week)");
         }
+        // Half of `ttl`, at least 5 s, never above `ttl`.
+        let min_ttl = b.min_ttl.unwrap_or((ttl / 2).max(5)).min(ttl);
+        if b.min_ttl.is_some_and(|m| m > ttl) {
+            self.err(key("min_ttl"), format!("must not be above ttl ({ttl})"));
+        }
+        let on_all_down = match b.on_all_down.as_deref() {
+            None if fallback.is_some() => OnAllDown::Fallback,
+            None => OnAllDown::Nodata,
+            Some("fallback") => {
+                if b.fallback.is_none() {
+                    self.err(
+                        key("on_all_down"),
+                        "\"fallback\" needs a fallback pool (set `fallback`, or choose all, nodata or servfail)",
+                    );
+                }
+                OnAllDown::Fallback
+            }
+            Some("all") => OnAllDown::All,
+            Some("nodata") => OnAllDown::Nodata,
+            Some("servfail") => OnAllDown::Servfail,
+            Some(other) => {
+                self.err(
+                    key("on_all_down"),
+                    format!("unknown mode {other:?}; expected fallback, all, nodata or servfail"),
+                );
+                OnAllDown::Nodata
+            }
+        };
         let answers = b.answers.unwrap_or(1);
         if answers == 0 {
             self.err(key("answers"), "must be at least 1");
@@ -182,6 +210,8 @@ impl Validator<'_> {
             pools: list,
             fallback,
             ttl,
+            min_ttl,
+            on_all_down,
             answers: answers.max(1),
             countries,
             continents,

@@ -40,7 +40,7 @@ use super::answer::MAX_UDP_PAYLOAD;
 use super::client;
 use super::health_txt;
 use crate::state::Snapshot;
-use crate::steer::{self, Basis, Client, Family, Inputs};
+use crate::steer::{self, Client, Family, Inputs};
 use table::{Found, Rrset, WireZone};
 pub use tally::Tally;
 use wire::{Edns, HEADER, Parsed, Query};
@@ -251,17 +251,21 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
             }
         }
     };
-    if decision.basis == Basis::FailOpen || decision.basis == Basis::NoPool {
-        tally.add(&b.counters.fail_open);
-    }
-    tally.count(&b.counters, qtype, ResponseCode::NoError);
-    if let Some(p) = decision.pool.and_then(|p| b.picks.get(p.index())) {
-        tally.add(p);
+    if let Some(mode) = decision.basis.all_down() {
+        tally.add(&b.counters.fail_open[mode.index()]);
     }
     let scope = match &ecs {
         Some(cs) if cs.source_prefix() > 0 => decision.scope_prefix.min(cs.source_prefix()),
         _ => 0,
     };
+    if decision.servfail() {
+        tally.count(&b.counters, qtype, ResponseCode::ServFail);
+        return r.send(ResponseCode::ServFail, true, Sections::EMPTY, scope);
+    }
+    tally.count(&b.counters, qtype, ResponseCode::NoError);
+    if let Some(p) = decision.pool.and_then(|p| b.picks.get(p.index())) {
+        tally.add(p);
+    }
     if decision.endpoints.is_empty() {
         return match signed {
             Some(z) => match z.wire.nodata(r.q.key()) {

@@ -358,7 +358,11 @@ fn drained_endpoint_leaves_pool_metrics() {
     let p = &view.pools[pair.index()];
     assert!(p.endpoints[1].draining && !p.endpoints[1].usable());
     assert_eq!(p.latency, Some(Duration::from_millis(10)));
-    assert_eq!(p.up, 2, "draining endpoints still count as up");
+    assert_eq!(
+        (p.up, p.draining),
+        (1, 1),
+        "a draining endpoint is counted as draining, not up"
+    );
     // Hysteresis: healthy after rise = 2 periodic evaluations.
     book.tick(at(1000));
     assert_eq!(pool_state(&book, pair), PoolState::Degraded);
