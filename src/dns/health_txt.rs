@@ -10,20 +10,35 @@ use crate::steer::BalancedName;
 /// The label that prefixes a balanced name for its health record.
 pub const PREFIX: &str = "_health.";
 
-/// One line per pool of `name`, in its configured order.
+/// One line per pool `name` can answer from: its `pools` in order, then the
+/// pools only its geo rules or `fallback` name.
 pub fn lines(name: &BalancedName, snap: &Snapshot) -> Vec<String> {
-    name.config
+    let c = &name.config;
+    let mut pools: Vec<crate::config::PoolId> = Vec::new();
+    let all = c
         .pools
+        .iter()
+        .chain(c.subnets.iter().flat_map(|(_, p)| p.iter()))
+        .chain(c.countries.values().flatten())
+        .chain(c.continents.values().flatten())
+        .chain(c.fallback.iter());
+    for p in all {
+        if !pools.contains(p) {
+            pools.push(*p);
+        }
+    }
+    pools
         .iter()
         .map(|p| line(name, &snap.config.pool(*p).name, p.index(), &snap.health))
         .collect()
 }
 
-/// `pool=eu-west state=down up=1/2 v4=down:0/1 v6=healthy:1/1 err=-
-/// last_error="refused" latency=- ttl=15:down`: the pool's worst family,
-/// usable of all endpoints, each family when it has both, the error rate
-/// (or, with nothing up to measure, the last error), and the TTL an answer
-/// from it gets as first candidate, with why when it is `min_ttl`.
+/// `pool=eu-west state=down up=1/2 err=0.00% latency=12ms v4=down:0/1
+/// v6=healthy:1/1 ttl=15:down`: the pool's worst family, usable of all
+/// endpoints (`draining=N` when any), the error rate (with nothing up to
+/// measure, `err=-` and the last error), each family of a dual-stack pool,
+/// and the TTL an answer from it gets as first candidate, with why when it
+/// is `min_ttl`; `votes=` in a fleet.
 fn line(name: &BalancedName, pool: &str, index: usize, health: &HealthView) -> String {
     let Some(h) = health.pools.get(index) else {
         return format!("pool={pool} state=unknown");
@@ -36,18 +51,6 @@ fn line(name: &BalancedName, pool: &str, index: usize, health: &HealthView) -> S
     );
     if h.draining > 0 {
         let _ = write!(s, " draining={}", h.draining);
-    }
-    if h.present().count() > 1 {
-        for (f, fh) in h.present() {
-            let _ = write!(
-                s,
-                " {}={}:{}/{}",
-                f.as_str(),
-                fh.state.as_str(),
-                fh.up,
-                fh.total
-            );
-        }
     }
     if h.up == 0 {
         s.push_str(" err=-");
@@ -62,6 +65,18 @@ fn line(name: &BalancedName, pool: &str, index: usize, health: &HealthView) -> S
             let _ = write!(s, " latency={}ms", l.as_millis());
         }
         None => s.push_str(" latency=-"),
+    }
+    if h.present().count() > 1 {
+        for (f, fh) in h.present() {
+            let _ = write!(
+                s,
+                " {}={}:{}/{}",
+                f.as_str(),
+                fh.state.as_str(),
+                fh.up,
+                fh.total
+            );
+        }
     }
     let cfg = &name.config;
     let reduced = match h.state {

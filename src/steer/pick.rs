@@ -137,10 +137,9 @@ pub fn ttl(
                 Some(TtlReason::Degraded(p))
             } else if walked.first != Some(p) {
                 walked.first.map(TtlReason::NotFirst)
-            } else if let Some(f) = f.filter(|f| !f.whole()) {
-                Some(TtlReason::NotWhole(p, f.up, f.total))
             } else {
-                None
+                f.filter(|f| !f.whole())
+                    .map(|f| TtlReason::NotWhole(p, f.up, f.total))
             }
         }
     };

@@ -63,7 +63,11 @@ async fn answers_authoritatively_over_udp_and_tcp() {
 
 both_paths! {
 async fn negative_answers_carry_the_soa() {
-    let s = start().await;
+    let s = TestServer::start(
+        &config("[[balance]]\nname = \"v4only.example.test\"\npolicy = \"failover\"\npools = [\"ap\"]\n"),
+        &[("geo.mmdb", &mmdb::standard_country_db())],
+    )
+    .await;
     let m = dig::udp(s.dns, &Ask::new("nope.example.test.", RecordType::A)).await;
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     assert!(
@@ -93,16 +97,21 @@ async fn negative_answers_carry_the_soa() {
     // Other types at a balanced name come from the zone file.
     let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::TXT)).await;
     assert!(matches!(&m.answers[0].data, RData::TXT(_)));
-    // AAAA at a pool with no IPv6 endpoint: NODATA, not another family.
+    // AAAA for a client whose first pool (ap) has no IPv6 endpoint: the
+    // next pool that has one answers (health is per family), not NODATA.
     let m = dig::udp(
         s.dns,
         &Ask::new("www.example.test.", RecordType::AAAA).ecs("203.0.113.0/24"),
     )
     .await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(addrs(&m), vec![ip("2001:db8:1::1")], "ap has no IPv6: us answers");
+    // NODATA only when no pool of the name has an endpoint of the family.
+    let m = dig::udp(s.dns, &Ask::new("v4only.example.test.", RecordType::AAAA)).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert!(
         m.answers.is_empty(),
-        "ap has no IPv6 endpoint: {:?}",
+        "no pool of v4only has an IPv6 endpoint: {:?}",
         m.answers
     );
     assert!(

@@ -200,12 +200,20 @@ async fn signed_answers() {
         "\\000.www.example.test."
     );
 
-    // NODATA for an address family a name lacks: the EU pool has no IPv6,
-    // static.example.test no AAAA.
-    for (name, ecs) in [
-        ("www.example.test.", "5.9.0.0/24"),
-        ("static.example.test.", "8.8.8.0/24"),
-    ] {
+    // The EU pool has no IPv6: an EU client's AAAA comes, signed, from the
+    // next pool that has one (health is per family), not NODATA.
+    let m = ask(
+        &s,
+        Ask::new("www.example.test.", RecordType::AAAA)
+            .ecs("5.9.0.0/24")
+            .dnssec_ok(),
+    )
+    .await;
+    assert_eq!(addrs(&m), vec![ip("2001:db8::1")], "{m:?}");
+    assert_eq!(verify_section(&m.answers, &dnskeys), 1, "AAAA signed");
+    // NODATA for an address family a name lacks: static.example.test has no
+    // AAAA.
+    for (name, ecs) in [("static.example.test.", "8.8.8.0/24")] {
         let m = ask(&s, Ask::new(name, RecordType::AAAA).ecs(ecs).dnssec_ok()).await;
         assert!(m.answers.is_empty(), "{name}: {m:?}");
         assert_eq!(

@@ -263,7 +263,9 @@ async fn every_region_down_fails_open_to_the_fallback() {
     assert_eq!(answer(&s).await, [ip("192.0.2.9")]);
     let (_, metrics) = crate::harness::http::get(&format!("{admin}/metrics")).await;
     assert!(
-        metrics.contains("geosteer_dns_fail_open_total{name=\"www.example.test\"} 1"),
+        metrics.contains(
+            "geosteer_dns_fail_open_total{name=\"www.example.test\",mode=\"fallback\"} 1"
+        ),
         "{metrics}"
     );
     s.stop().await;

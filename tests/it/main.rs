@@ -10,6 +10,7 @@ mod dns;
 mod dnssec;
 mod dnssec_harness;
 mod failover;
+mod family;
 mod fleet;
 mod identity;
 mod metrics;
