@@ -400,6 +400,25 @@ async fn a_drained_endpoint_leaves_the_next_validated_answer() {
     )
     .await;
     assert_eq!(addrs(&after), [ip("192.0.2.2")]);
+    assert_eq!(after.answers[0].ttl, 15, "eu is not whole: min_ttl");
+    // The answer at min_ttl was signed in advance, not per query.
+    let snap = s.running.shared.load_full();
+    let zone = snap
+        .dnssec
+        .zones
+        .iter()
+        .flatten()
+        .next()
+        .expect("signed zone");
+    assert!(
+        zone.balanced.keys().any(|(name, rtype, set, ttl)| {
+            name.to_string() == "www.example.test."
+                && *rtype == RecordType::A
+                && set.as_slice() == [ip("192.0.2.2")]
+                && *ttl == 15
+        }),
+        "the min_ttl answer is prepared"
+    );
     let keys = ask(
         &s,
         Ask::new("example.test.", RecordType::DNSKEY).dnssec_ok(),

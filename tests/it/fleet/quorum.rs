@@ -239,3 +239,65 @@ async fn a_node_running_another_config_is_flagged() {
     n1.stop().await;
     n2.stop().await;
 }
+
+#[tokio::test]
+async fn a_fleet_of_two_steers_each_family_alike_when_a_dual_stack_pool_loses_ipv4() {
+    let etcd = Etcd::start();
+    let (mut fleet, a, _b) = fleet_of_three("family", &etcd, 0.5).await;
+    // A dual-stack pool whose IPv4 endpoint is probed on origin a and IPv6
+    // endpoint on origin b, before pool b (IPv4 only).
+    fleet.extra = format!(
+        "\n[pools.ds]\nmonitor = \"web\"\nendpoints = [{{ address = \"192.0.2.5\", probe = \"{}\" }}, {{ address = \"2001:db8::5\", probe = \"{}\" }}]\n\n[[balance]]\nname = \"ds.example.test\"\npolicy = \"failover\"\npools = [\"ds\", \"b\"]\nttl = 30\n",
+        fleet.a, fleet.b
+    );
+    let (n1, n2) = (fleet.node(1, None).await, fleet.node(2, None).await);
+    wait_for("two vantages", Duration::from_secs(10), async || {
+        vantages(&n2).await == 2
+    })
+    .await;
+    let ask = |qtype| Ask::new("ds.example.test.", qtype);
+    let both = async |qtype| {
+        let mut out = Vec::new();
+        for n in [&n1, &n2] {
+            out.push(dig::addrs(&dig::udp(n.dns, &ask(qtype)).await));
+        }
+        out
+    };
+    let v4: IpAddr = "192.0.2.5".parse().expect("ip");
+    let v6: IpAddr = "2001:db8::5".parse().expect("ip");
+    let b: IpAddr = B.parse().expect("ip");
+    wait_for(
+        "ds answers A on both nodes",
+        Duration::from_secs(10),
+        async || both(RecordType::A).await == vec![vec![v4], vec![v4]],
+    )
+    .await;
+    // Origin a dies for both vantages: the IPv4 endpoint is down by quorum.
+    a.set(&source(1), Path::Close);
+    a.set(&source(2), Path::Close);
+    wait_for(
+        "A moves to pool b on both nodes",
+        Duration::from_secs(10),
+        async || both(RecordType::A).await == vec![vec![b], vec![b]],
+    )
+    .await;
+    assert_eq!(
+        both(RecordType::AAAA).await,
+        vec![vec![v6], vec![v6]],
+        "AAAA still from the dual-stack pool on both nodes"
+    );
+    // Twenty clients, each answered alike by both nodes.
+    for i in 0..20 {
+        let subnet = format!("198.51.{i}.0/24");
+        for qtype in [RecordType::A, RecordType::AAAA] {
+            let q = ask(qtype).ecs(&subnet);
+            let one = dig::addrs(&dig::udp(n1.dns, &q).await);
+            let two = dig::addrs(&dig::udp(n2.dns, &q).await);
+            assert_eq!(one, two, "client {subnet} {qtype}");
+            assert_eq!(one, vec![if qtype == RecordType::A { b } else { v6 }]);
+        }
+    }
+    for n in [n1, n2] {
+        n.stop().await;
+    }
+}
