@@ -9,6 +9,7 @@ mod cli;
 mod dns;
 mod dnssec;
 mod dnssec_harness;
+mod docs;
 mod failover;
 mod family;
 mod fleet;
