@@ -1,10 +1,24 @@
 //! admin_client: the small HTTP client the CLI uses to talk to a running server.
 
-use anyhow::{Context, bail};
+use std::time::Duration;
+
+use anyhow::bail;
+use reqwest::StatusCode;
+
+use super::Unreachable;
+use super::locate::Admin;
+
+/// A server that accepted the connection answers at once; one that hangs
+/// must not hang the operator's shell.
+const TIMEOUT: Duration = Duration::from_secs(15);
 
 fn client() -> anyhow::Result<reqwest::Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    Ok(reqwest::Client::builder().no_proxy().build()?)
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(TIMEOUT)
+        .build()?)
 }
 
 fn token() -> Option<String> {
@@ -13,35 +27,56 @@ fn token() -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-pub fn get(base: &str, path: &str) -> anyhow::Result<String> {
-    let url = format!("{}{path}", base.trim_end_matches('/'));
-    super::block_on(async {
-        let resp = client()?
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        let status = resp.status();
-        let body = resp.text().await?;
-        if !status.is_success() {
-            bail!("GET {url}: {status}: {}", body.trim());
-        }
-        Ok(body)
-    })?
+pub fn get(admin: &Admin, path: &str) -> anyhow::Result<String> {
+    send(admin, reqwest::Method::GET, path)
 }
 
-pub fn post(base: &str, path: &str) -> anyhow::Result<String> {
-    let url = format!("{}{path}", base.trim_end_matches('/'));
+pub fn post(admin: &Admin, path: &str) -> anyhow::Result<String> {
+    send(admin, reqwest::Method::POST, path)
+}
+
+fn send(admin: &Admin, method: reqwest::Method, path: &str) -> anyhow::Result<String> {
+    let url = format!("{}{path}", admin.url.trim_end_matches('/'));
     super::block_on(async {
-        let mut req = client()?.post(&url);
-        if let Some(t) = token() {
+        let mut req = client()?.request(method.clone(), &url);
+        if method == reqwest::Method::POST
+            && let Some(t) = token()
+        {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.with_context(|| format!("POST {url}"))?;
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                // The innermost cause ("Connection refused"); reqwest's
+                // own chain repeats the URL and its layers.
+                let mut why = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    why = s.to_string();
+                    source = s.source();
+                }
+                return Err(Unreachable(format!(
+                    "cannot reach the admin API at {} (from {}): {why}",
+                    admin.url, admin.from
+                ))
+                .into());
+            }
+        };
         let status = resp.status();
         let body = resp.text().await?;
+        let said = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| body.trim().to_string());
+        if status == StatusCode::UNAUTHORIZED {
+            let hint = match token() {
+                None => "set GEOSTEER_ADMIN_TOKEN to the server's server.admin_token",
+                Some(_) => "GEOSTEER_ADMIN_TOKEN is not the server's server.admin_token",
+            };
+            bail!("{method} {url}: {status}: {said} ({hint})");
+        }
         if !status.is_success() {
-            bail!("POST {url}: {status}: {}", body.trim());
+            bail!("{method} {url}: {status}: {said}");
         }
         Ok(body)
     })?

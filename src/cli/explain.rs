@@ -19,15 +19,19 @@ pub fn run(
     admin: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let explanation = match admin {
-        Some(url) => {
-            if config.is_some() || !down.is_empty() {
-                bail!("--admin asks a running server; it does not take --config or --down");
+        Some(admin) => {
+            if !down.is_empty() {
+                bail!(
+                    "--admin asks a running server, whose health it shows; it does not take --down"
+                );
             }
-            live(&url, name, qtype, client)?
+            let admin = super::locate::admin(Some(admin), config)?;
+            live(&admin, name, qtype, client)?
         }
         None => {
-            let path = config.unwrap_or_else(|| PathBuf::from(super::DEFAULT_CONFIG));
-            offline(&path, name, qtype, client, down)?
+            let located = super::locate::config(config);
+            located.announce();
+            offline(&located.path, name, qtype, client, down)?
         }
     };
     print!("{}", explanation.render());
@@ -79,9 +83,14 @@ fn all_up(loaded: &Loaded) -> HealthView {
     view
 }
 
-fn live(url: &str, name: &str, qtype: &str, client: &str) -> anyhow::Result<Explanation> {
+fn live(
+    admin: &super::locate::Admin,
+    name: &str,
+    qtype: &str,
+    client: &str,
+) -> anyhow::Result<Explanation> {
     let body = super::admin_client::get(
-        url,
+        admin,
         &format!(
             "/api/v1/explain?name={}&type={}&client={}",
             super::admin_client::encode(name),

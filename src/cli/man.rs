@@ -59,9 +59,62 @@ fn render() -> std::io::Result<Vec<u8>> {
             }));
         }
     }
+    page.extend_from_slice(SECTIONS.as_bytes());
     top.render_version_section(&mut page)?;
     Ok(with_title_first(&page))
 }
+
+/// FILES, ENVIRONMENT and EXIT STATUS: what no clap definition carries.
+/// The exit statuses are [`super::exit`]'s; a test holds them together.
+const SECTIONS: &str = r#".SH FILES
+.TP
+\fB/etc/geosteer/geosteer.toml\fR
+The config that serve, check, explain and dnssec ds read when neither
+\fB\-\-config\fR nor \fBGEOSTEER_CONFIG\fR names one.
+.TP
+\fB./config/geosteer.toml\fR
+Read instead when /etc/geosteer/geosteer.toml does not exist (a checkout).
+Every command that reads a config it was not given with \fB\-\-config\fR
+says which one on standard error.
+.SH ENVIRONMENT
+.TP
+\fBGEOSTEER_CONFIG\fR
+The config file, when \fB\-\-config\fR is not given.
+.TP
+\fBGEOSTEER_ADMIN\fR
+The admin API that status, drain, undrain and explain \-\-admin talk to,
+as a URL (http://127.0.0.1:8053) or host:port, when \fB\-\-admin\fR is
+not given. Without either, they read \fBserver.admin_listen\fR of the
+config (found as above), else use http://127.0.0.1:8053.
+.TP
+\fBGEOSTEER_ADMIN_TOKEN\fR
+The bearer token drain and undrain send, for a server with
+\fBserver.admin_token\fR set. A refusal (401) says so.
+.TP
+\fBGEOSTEER_LOG\fR
+serve's log filter, in tracing's EnvFilter syntax (e.g. debug or
+info,geosteer::probe=debug).
+.TP
+\fBNO_COLOR\fR
+When set and not empty, log lines carry no colour even on a terminal. Colour
+is only ever used when standard error is a terminal.
+.SH "EXIT STATUS"
+.TP
+\fB0\fR
+Done; for check, the config and its zone files are valid.
+.TP
+\fB1\fR
+The command failed: an invalid config, an action the server refused (no
+such pool, a wrong token), or any other error. The message starts with
+\fBerror:\fR on standard error (check prints each problem so on standard
+output).
+.TP
+\fB2\fR
+The command line is wrong (an unknown option, a missing argument).
+.TP
+\fB3\fR
+The admin API could not be reached (nothing listens there, or it timed out).
+"#;
 
 /// clap_mangen defines the `Aq` string (an apostrophe that groff and other
 /// formatters both print) before every section, the title included; man(7)

@@ -3,6 +3,7 @@
 mod admin_client;
 mod check;
 mod explain;
+pub mod locate;
 mod man;
 mod notify;
 mod serve;
@@ -11,11 +12,30 @@ mod status;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-/// The default config path, relative to the working directory.
-pub const DEFAULT_CONFIG: &str = "config/geosteer.toml";
-pub const DEFAULT_ADMIN: &str = "http://127.0.0.1:8053";
+/// Exit statuses, as the man page's EXIT STATUS lists them.
+pub mod exit {
+    /// Done; `check`: the config is valid.
+    pub const OK: u8 = 0;
+    /// The command failed: an invalid config, a refused action, an error
+    /// from the server.
+    pub const FAILURE: u8 = 1;
+    /// The command line is wrong (clap's own status).
+    pub const USAGE: u8 = 2;
+    /// The admin API could not be reached.
+    pub const UNREACHABLE: u8 = 3;
+}
+
+/// The admin API did not answer; exits with [`exit::UNREACHABLE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreachable(pub String);
+
+const CONFIG_HELP: &str = "The config file [default: $GEOSTEER_CONFIG, else \
+/etc/geosteer/geosteer.toml, else ./config/geosteer.toml]";
+const ADMIN_HELP: &str = "The running server's admin API, as a URL or host:port \
+[default: $GEOSTEER_ADMIN, else server.admin_listen of the config]";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,8 +47,9 @@ pub const DEFAULT_ADMIN: &str = "http://127.0.0.1:8053";
 answers each A/AAAA query for a balanced name with endpoints of the pool picked from the \
 client's location, the configured weights and the live health of each pool.\n\n\
 serve reloads its config on SIGHUP and drains and exits on SIGTERM or SIGINT; under \
-systemd (Type=notify) it reports READY=1 once its DNS sockets answer. Log filter: \
-GEOSTEER_LOG. Admin token for drain and undrain: GEOSTEER_ADMIN_TOKEN."
+systemd (Type=notify) it reports READY=1 once its DNS sockets answer. status, drain, \
+undrain and explain --admin talk to a running server's admin API; the FILES and \
+ENVIRONMENT sections say how they find it."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -46,8 +67,8 @@ pub enum Command {
     /// Serve DNS, probes, the admin API and proxies from a config.
     Serve {
         /// The config file; relative paths in it are relative to its folder.
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[arg(long, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
         /// Log lines as text or as JSON objects (on standard error).
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
@@ -55,8 +76,8 @@ pub enum Command {
     /// Validate a config and its zone files without serving.
     Check {
         /// The config file to validate, with the zone files it names.
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[arg(long, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
     },
     /// Show, step by step, how the answer for one client is chosen.
     Explain {
@@ -69,44 +90,49 @@ pub enum Command {
         /// Client address, or subnet as in an ECS option (IP/PREFIX).
         #[arg(long)]
         client: String,
-        /// Offline: read this config (every pool healthy unless --down).
+        /// Offline: read this config (every pool healthy unless --down); with
+        /// --admin, the config whose server.admin_listen to ask.
         #[arg(long)]
         config: Option<PathBuf>,
         /// Offline: treat this pool as down (repeatable).
         #[arg(long)]
         down: Vec<String>,
-        /// Live: ask a running server's admin API (e.g. http://127.0.0.1:8053).
-        #[arg(long)]
+        /// Live: ask a running server's admin API (URL or host:port; without a
+        /// value: $GEOSTEER_ADMIN, else server.admin_listen of the config).
+        #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "ADMIN")]
         admin: Option<String>,
     },
     /// Print pools and endpoints of a running server.
     Status {
-        /// The running server's admin API.
-        #[arg(long, default_value = DEFAULT_ADMIN)]
-        admin: String,
+        #[arg(long, help = ADMIN_HELP)]
+        admin: Option<String>,
+        /// The config whose server.admin_listen to ask.
+        #[arg(long, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
         /// Print the last state changes instead (newest first).
         #[arg(long)]
         events: bool,
     },
-    /// Drain an endpoint of a pool (out of every answer at once).
+    /// Drain an endpoint of a pool (out of every answer at once), or with
+    /// --backend a proxy backend's server (no new requests).
     Drain {
-        /// The pool's name.
-        pool: String,
-        /// The endpoint's address, as in the config.
-        endpoint: String,
-        /// The running server's admin API (token: GEOSTEER_ADMIN_TOKEN).
-        #[arg(long, default_value = DEFAULT_ADMIN)]
-        admin: String,
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, help = ADMIN_HELP)]
+        admin: Option<String>,
+        /// The config whose server.admin_listen to ask.
+        #[arg(long, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
     },
-    /// Return a drained endpoint to rotation.
+    /// Return a drained endpoint (or with --backend, server) to rotation.
     Undrain {
-        /// The pool's name.
-        pool: String,
-        /// The endpoint's address, as in the config.
-        endpoint: String,
-        /// The running server's admin API (token: GEOSTEER_ADMIN_TOKEN).
-        #[arg(long, default_value = DEFAULT_ADMIN)]
-        admin: String,
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, help = ADMIN_HELP)]
+        admin: Option<String>,
+        /// The config whose server.admin_listen to ask.
+        #[arg(long, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
     },
     /// Print a shell completion script (e.g. `geosteer completions bash`).
     Completions {
@@ -123,23 +149,63 @@ pub enum Command {
     },
 }
 
+/// What drain and undrain act on: `POOL ENDPOINT`, or `--backend NAME SERVER`.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// A proxy backend's name: drain its server SERVER (host:port) instead
+    /// of a pool's endpoint.
+    #[arg(long, value_name = "NAME")]
+    backend: Option<String>,
+    /// POOL ENDPOINT (the pool's name and the endpoint's address, as in the
+    /// config), or with --backend the server's host:port.
+    #[arg(required = true, num_args = 1..=2, value_name = "POOL ENDPOINT | SERVER")]
+    what: Vec<String>,
+}
+
+/// A drain's target, checked.
+pub enum Drainable {
+    Endpoint { pool: String, address: String },
+    Server { backend: String, address: String },
+}
+
+impl Target {
+    /// Checks the arguments of subcommand `sub`; a usage error exits (2).
+    fn resolve(self, sub: &str) -> Drainable {
+        let usage = |msg: &str| -> ! {
+            let mut cmd = Cli::command();
+            cmd.build();
+            let mut cmd = cmd.find_subcommand(sub).cloned().unwrap_or(cmd);
+            cmd.error(clap::error::ErrorKind::WrongNumberOfValues, msg)
+                .exit()
+        };
+        match (self.backend, <[String; 1]>::try_from(self.what)) {
+            (Some(backend), Ok([address])) => Drainable::Server { backend, address },
+            (Some(_), Err(_)) => usage("--backend NAME takes one SERVER (host:port)"),
+            (None, Err(what)) => match <[String; 2]>::try_from(what) {
+                Ok([pool, address]) => Drainable::Endpoint { pool, address },
+                Err(_) => usage("expected POOL ENDPOINT (or --backend NAME SERVER)"),
+            },
+            (None, Ok(_)) => usage("expected POOL ENDPOINT (or --backend NAME SERVER)"),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum DnssecAction {
     /// Print the DS records (SHA-256) of a signed zone's KSKs, for the parent.
     Ds {
         /// The zone, as in [dnssec."ZONE"] (e.g. example.com).
         zone: String,
-        /// The config file.
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[arg(long, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
     },
 }
 
 /// Runs one subcommand; the exit code is the process's.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Serve { config, log_format } => serve::run(&config, log_format),
-        Command::Check { config } => check::run(&config),
+        Command::Serve { config, log_format } => serve::run(locate::config(config), log_format),
+        Command::Check { config } => check::run(&located(config)),
         Command::Explain {
             name,
             qtype,
@@ -148,33 +214,50 @@ pub fn run(cli: Cli) -> ExitCode {
             down,
             admin,
         } => explain::run(&name, &qtype, &client, config, &down, admin),
-        Command::Status { admin, events } => match events {
+        Command::Status {
+            admin,
+            config,
+            events,
+        } => locate::admin(admin, config).and_then(|admin| match events {
             true => status::events(&admin),
             false => status::status(&admin),
-        },
+        }),
         Command::Drain {
-            pool,
-            endpoint,
+            target,
             admin,
-        } => status::drain(&admin, &pool, &endpoint, true),
+            config,
+        } => locate::admin(admin, config)
+            .and_then(|admin| status::drain(&admin, target.resolve("drain"), true)),
         Command::Undrain {
-            pool,
-            endpoint,
+            target,
             admin,
-        } => status::drain(&admin, &pool, &endpoint, false),
+            config,
+        } => locate::admin(admin, config)
+            .and_then(|admin| status::drain(&admin, target.resolve("undrain"), false)),
         Command::Completions { shell } => man::completions(shell),
         Command::Man => man::man(),
         Command::Dnssec {
             action: DnssecAction::Ds { zone, config },
-        } => check::ds(&config, &zone),
+        } => check::ds(&located(config), &zone),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("geosteer: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {e:#}");
+            match e.downcast_ref::<Unreachable>() {
+                Some(_) => ExitCode::from(exit::UNREACHABLE),
+                None => ExitCode::from(exit::FAILURE),
+            }
         }
     }
+}
+
+/// The config a subcommand reads, announced on standard error when found
+/// by search or by `GEOSTEER_CONFIG`.
+fn located(flag: Option<PathBuf>) -> PathBuf {
+    let located = locate::config(flag);
+    located.announce();
+    located.path
 }
 
 /// Single-threaded runtime for the short-lived client subcommands.

@@ -2,20 +2,24 @@
 //! Under systemd (`Type=notify`) it says READY once DNS answers, RELOADING
 //! and READY around a reload, and STOPPING when it begins to shut down.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
 
 use super::LogFormat;
+use super::locate::{Located, Source};
 use super::notify::{self, READY, RELOADING, STOPPING};
 
 /// Default log filter: hickory logs two lines per query at INFO, which costs
 /// about a third of the query path.
 const DEFAULT_FILTER: &str = "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn";
 
-pub fn run(path: &Path, format: LogFormat) -> anyhow::Result<ExitCode> {
+pub fn run(located: Located, format: LogFormat) -> anyhow::Result<ExitCode> {
     init_logging(format);
+    if located.source != Source::Flag {
+        tracing::info!("reading {} ({})", located.path.display(), located.source);
+    }
+    let path = located.path.as_path();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -53,11 +57,19 @@ pub fn init_logging(format: LogFormat) {
         EnvFilter::try_from_env("GEOSTEER_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// Colour only for a person at a terminal: never into files, pipes or
+/// journald, and never when `NO_COLOR` is set (https://no-color.org).
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// The signals `serve` acts on: SIGTERM and SIGINT stop, SIGHUP reloads.

@@ -2,9 +2,11 @@
 
 use std::process::ExitCode;
 
+use super::Drainable;
 use super::admin_client::{encode, get, post};
+use super::locate::Admin;
 
-pub fn status(admin: &str) -> anyhow::Result<ExitCode> {
+pub fn status(admin: &Admin) -> anyhow::Result<ExitCode> {
     let body = get(admin, "/api/v1/status")?;
     let v: serde_json::Value = serde_json::from_str(&body)?;
     print!("{}", render(&v));
@@ -12,24 +14,35 @@ pub fn status(admin: &str) -> anyhow::Result<ExitCode> {
 }
 
 /// `status --events`: the last state changes, newest first.
-pub fn events(admin: &str) -> anyhow::Result<ExitCode> {
+pub fn events(admin: &Admin) -> anyhow::Result<ExitCode> {
     let body = get(admin, "/api/v1/events")?;
     let v: serde_json::Value = serde_json::from_str(&body)?;
     print!("{}", render_events(&v));
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn drain(admin: &str, pool: &str, endpoint: &str, on: bool) -> anyhow::Result<ExitCode> {
+pub fn drain(admin: &Admin, target: Drainable, on: bool) -> anyhow::Result<ExitCode> {
     let verb = if on { "drain" } else { "undrain" };
-    post(
-        admin,
-        &format!(
-            "/api/v1/pools/{}/endpoints/{}/{verb}",
-            encode(pool),
-            encode(endpoint)
+    let (path, what) = match &target {
+        Drainable::Endpoint { pool, address } => (
+            format!(
+                "/api/v1/pools/{}/endpoints/{}/{verb}",
+                encode(pool),
+                encode(address)
+            ),
+            format!("{pool} {address}"),
         ),
-    )?;
-    println!("{pool} {endpoint}: {verb}ed");
+        Drainable::Server { backend, address } => (
+            format!(
+                "/api/v1/backends/{}/servers/{}/{verb}",
+                encode(backend),
+                encode(address)
+            ),
+            format!("backend {backend} {address}"),
+        ),
+    };
+    post(admin, &path)?;
+    println!("{what}: {verb}ed");
     Ok(ExitCode::SUCCESS)
 }
 

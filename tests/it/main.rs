@@ -6,6 +6,7 @@ mod harness;
 mod admin;
 mod check;
 mod cli;
+mod cli_admin;
 mod dns;
 mod dnssec;
 mod dnssec_harness;
