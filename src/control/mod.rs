@@ -176,10 +176,13 @@ impl Control {
         let listen_changed = old.dns_listen != new.dns_listen
             || old.admin_listen != new.admin_listen
             || old.udp_workers != new.udp_workers
-            || old.fast_path != new.fast_path;
+            || old.fast_path != new.fast_path
+            || old.tcp_idle_timeout != new.tcp_idle_timeout
+            || old.tcp_max_connections != new.tcp_max_connections
+            || old.rrl.table_size != new.rrl.table_size;
         if listen_changed {
             tracing::warn!(
-                "dns_listen, admin_listen, udp_workers and fast_path changes take effect on restart"
+                "dns_listen, admin_listen, udp_workers, fast_path, tcp_idle_timeout, tcp_max_connections and rrl.table_size changes take effect on restart"
             );
         }
         if current.config.cluster != loaded.config.cluster {

@@ -319,3 +319,61 @@ async fn reloads_of_a_large_config_lose_no_query() {
     eprintln!("{sent} queries during 3 reloads, slowest {slowest:?}");
     s.stop().await;
 }
+
+/// The restart-only keys of the configuration reference: a reload that
+/// changes them succeeds and keeps the sockets, workers and limits it had.
+#[tokio::test]
+async fn a_reload_does_not_apply_restart_only_settings() {
+    let o = Origin::start().await;
+    let s = TestServer::start(&config(&o, ""), &[]).await;
+    let base = format!("http://{}", s.running.admin_addr);
+    // Two free ports nobody listens on, for the new addresses.
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+    };
+    let (dns, admin) = (free(), free());
+    let changed = config(&o, "").replacen(
+        "dns_listen = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\nudp_workers = 1",
+        &format!(
+            "dns_listen = [\"{dns}\"]\nadmin_listen = \"{admin}\"\nudp_workers = 2\ntcp_idle_timeout = \"1s\"\ntcp_max_connections = 1"
+        ),
+        1,
+    );
+    assert!(changed.contains(&dns.to_string()), "{changed}");
+    std::fs::write(s.config_path(), changed).unwrap();
+    let (code, body) = post(&format!("{base}/api/v1/reload"), None).await;
+    assert_eq!(code, 200, "{body}");
+    // Still on the old addresses, not on the new ones.
+    let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::A)).await;
+    assert_eq!(addrs(&m), vec![ip("192.0.2.1")]);
+    let (code, _) = get_json(&format!("{base}/api/v1/status")).await;
+    assert_eq!(code, 200);
+    for addr in [dns, admin] {
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "{addr} is listening after a reload"
+        );
+    }
+    // The old TCP limits hold: two connections stay open past 1 s idle.
+    let mut a = tokio::net::TcpStream::connect(s.dns).await.expect("tcp a");
+    let mut b = tokio::net::TcpStream::connect(s.dns).await.expect("tcp b");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for c in [&mut a, &mut b] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A query for www.example.test A, ID 0x0102, framed for TCP.
+        let q: &[u8] = b"\x01\x02\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x04test\x00\x00\x01\x00\x01";
+        let mut msg = (q.len() as u16).to_be_bytes().to_vec();
+        msg.extend_from_slice(q);
+        c.write_all(&msg)
+            .await
+            .expect("write on an open connection");
+        let mut len = [0u8; 2];
+        tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut len))
+            .await
+            .expect("an answer within 5 s")
+            .expect("the connection is still open");
+    }
+    s.stop().await;
+}
