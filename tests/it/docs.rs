@@ -20,7 +20,9 @@
 //! (`-p 5353`, `127.0.0.1:5353`, `127.0.0.1:8053`) become the bound ones;
 //! in the output the bound ports read as the documented ones again. The
 //! config file the commands see names the bound ports, so commands that read
-//! `admin_listen` from it reach the server.
+//! `admin_listen` from it reach the server, and no `GEOSTEER_CONFIG` or
+//! `GEOSTEER_ADMIN` is passed on (a host with /etc/geosteer/geosteer.toml
+//! would be read before the folder's config: the examples assume none).
 //!
 //! Pages that need another setup get it here (see [`Setup`]): the DNSSEC
 //! page runs against the default config plus a signed `example.test`.
@@ -259,7 +261,7 @@ impl Ctx {
             .current_dir(&self.dir)
             .env("PATH", path)
             .env("NO_COLOR", "1")
-            .env("GEOSTEER_ADMIN", format!("127.0.0.1:{}", self.admin))
+            .env_remove("GEOSTEER_ADMIN")
             .env_remove("GEOSTEER_CONFIG")
             .env_remove("GEOSTEER_ADMIN_TOKEN")
             .stdin(Stdio::null())
