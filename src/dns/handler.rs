@@ -357,7 +357,8 @@ impl DnsHandler {
             Some(signed) => {
                 let now = crate::wallclock::unix_secs() as u32;
                 if answers.is_empty() {
-                    super::signed::denial(signed, request.queries.queries()[0].name(), now)
+                    let name = request.queries.queries()[0].name();
+                    super::signed::denial_for(signed, name, qtype, now)
                 } else {
                     let sigs = signed.balanced_sigs(&answers, now);
                     answers.extend(sigs);

@@ -46,8 +46,19 @@ pub fn answer(signed: &SignedZone, name: &LowerName, qtype: RecordType, now: u32
 /// The authority section of a negative answer: the signed SOA and the
 /// name's NSEC (its NODATA proof if it exists, else the NXNAME one).
 pub fn denial(signed: &SignedZone, name: &LowerName, now: u32) -> Vec<Record> {
+    denial_for(signed, name, RecordType::ANY, now)
+}
+
+/// [`denial`] of an empty answer to `qtype`: at a balanced name, A or AAAA
+/// get the proof whose NSEC leaves that type out (RFC 4035 §3.1.3.1).
+pub fn denial_for(
+    signed: &SignedZone,
+    name: &LowerName,
+    qtype: RecordType,
+    now: u32,
+) -> Vec<Record> {
     let mut authority = signed.negative.clone();
-    match signed.nodata.get(name) {
+    match signed.nodata_for(name, qtype) {
         Some(proof) => authority.extend(proof.iter().cloned()),
         None => authority.extend(signed.nxname(&Name::from(name), now)),
     }

@@ -147,6 +147,11 @@ pub struct SignedZone {
     /// Per existing name (balanced names and empty non-terminals included):
     /// the NODATA proof, NSEC and RRSIGs.
     pub nodata: HashMap<LowerName, Vec<Record>>,
+    /// A balanced name's NODATA proof for one family (A or AAAA) when its
+    /// pools have addresses of it: the NSEC without that type, for an
+    /// empty answer (all down, no address of the family), since a NODATA
+    /// proof listing the asked type fails validation (RFC 4035 §3.1.3.1).
+    pub family_nodata: HashMap<(LowerName, RecordType), Vec<Record>>,
     /// The negative-answer SOA (TTL lowered to MINIMUM) with its RRSIGs.
     pub negative: Vec<Record>,
     /// NSEC TTL: min(SOA TTL, MINIMUM), RFC 9077.
@@ -257,6 +262,27 @@ impl SignedZone {
             sets.push(vec![signer.nsec(&Name::from(name), &t, nsec_ttl)]);
             nsec_names.push(name.clone());
         }
+        // A balanced name's per-family proofs: its NSEC without A, without
+        // AAAA (only for a family its pools have: else the name's own proof
+        // already leaves it out).
+        let mut family_keys: Vec<(LowerName, RecordType)> = Vec::new();
+        let mut family_seen = std::collections::HashSet::new();
+        for b in balanced {
+            let name = LowerName::new(&b.name);
+            let Some(t) = types.get(&name) else {
+                continue;
+            };
+            for rtype in [RecordType::A, RecordType::AAAA] {
+                let key = (name.clone(), rtype);
+                if !t.contains(&rtype) || !family_seen.insert(key.clone()) {
+                    continue;
+                }
+                let mut without = t.clone();
+                without.remove(&rtype);
+                sets.push(vec![signer.nsec(&b.name, &without, nsec_ttl)]);
+                family_keys.push(key);
+            }
+        }
 
         let mut sigs = sign_all(&signer, &sets, now).into_iter();
         let mut sets = sets.into_iter();
@@ -289,19 +315,45 @@ impl SignedZone {
             proof.extend(s);
             nodata.insert(name, proof);
         }
-        let wire = Wire::build(&signed_balanced, &rrsets, &negative, &nodata);
+        let mut family_nodata = HashMap::new();
+        for key in family_keys {
+            let (Some(mut proof), Some(s)) = (sets.next(), sigs.next()) else {
+                break;
+            };
+            proof.extend(s);
+            family_nodata.insert(key, proof);
+        }
+        let wire = Wire::build(
+            &signed_balanced,
+            &rrsets,
+            &negative,
+            &nodata,
+            &family_nodata,
+        );
         SignedZone {
             wire,
             expires: now.wrapping_add(signer.validity),
             signer,
             rrsets,
             nodata,
+            family_nodata,
             negative,
             nsec_ttl,
             balanced: signed_balanced,
             signed_at: now,
             cache: cache::SigCache::new(4096),
         }
+    }
+
+    /// The NODATA proof of `name` for a query of `qtype`: a balanced
+    /// name's proof without that family for A and AAAA, else the name's.
+    pub fn nodata_for(&self, name: &LowerName, qtype: RecordType) -> Option<&Vec<Record>> {
+        if matches!(qtype, RecordType::A | RecordType::AAAA)
+            && let Some(proof) = self.family_nodata.get(&(name.clone(), qtype))
+        {
+            return Some(proof);
+        }
+        self.nodata.get(name)
     }
 
     /// The RRSIGs of a balanced answer: prepared, cached, or made now.

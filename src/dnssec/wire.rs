@@ -26,7 +26,8 @@ pub struct Wire {
     /// NODATA: the records owned by the zone's apex (the SOA at its
     /// negative TTL, its RRSIGs) and, per name, those it owns (its NSEC,
     /// their RRSIGs), each after its owner name: the fast path writes the
-    /// owner as a pointer into the question.
+    /// owner as a pointer into the question. Keyed by (name, 0), and a
+    /// balanced name's per-family proofs by (name, A or AAAA).
     pub negative: Vec<Vec<u8>>,
     nodata: rustc_hash::FxHashMap<u64, (Box<[u8]>, Tails)>,
 }
@@ -55,6 +56,7 @@ impl Wire {
         rrsets: &HashMap<RrKey, (Vec<Record>, Vec<Record>)>,
         negative: &[Record],
         nodata: &HashMap<LowerName, Vec<Record>>,
+        family_nodata: &HashMap<(LowerName, RecordType), Vec<Record>>,
     ) -> Wire {
         let mut wire = Wire::default();
         for ((name, rtype, addrs, _), sigs) in balanced {
@@ -85,6 +87,16 @@ impl Wire {
                 ),
             );
         }
+        for ((name, rtype), proof) in family_nodata {
+            let key = name.to_string();
+            wire.nodata.insert(
+                wire_key(key.as_bytes(), u16::from(*rtype), 0, &[]),
+                (
+                    key.into_bytes().into_boxed_slice(),
+                    proof.iter().filter_map(tail).collect(),
+                ),
+            );
+        }
         wire
     }
 
@@ -102,7 +114,19 @@ impl Wire {
 
     /// The NODATA proof of `name` (records after their owner), if it exists.
     pub fn nodata(&self, name: &[u8]) -> Option<&[Vec<u8>]> {
-        let (owner, tails) = self.nodata.get(&wire_key(name, 0, 0, &[]))?;
+        self.nodata_keyed(name, 0)
+    }
+
+    /// The NODATA proof of `name` for an empty answer to `rtype`: a
+    /// balanced name's proof without that family (A, AAAA), else
+    /// [`Wire::nodata`].
+    pub fn nodata_for(&self, name: &[u8], rtype: u16) -> Option<&[Vec<u8>]> {
+        self.nodata_keyed(name, rtype)
+            .or_else(|| self.nodata_keyed(name, 0))
+    }
+
+    fn nodata_keyed(&self, name: &[u8], rtype: u16) -> Option<&[Vec<u8>]> {
+        let (owner, tails) = self.nodata.get(&wire_key(name, rtype, 0, &[]))?;
         (&**owner == name).then_some(tails.as_slice())
     }
 

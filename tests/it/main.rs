@@ -10,6 +10,7 @@ mod cli_admin;
 mod dns;
 mod dnssec;
 mod dnssec_harness;
+mod dnssec_nodata;
 mod docs;
 mod failover;
 mod family;

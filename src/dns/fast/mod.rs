@@ -268,7 +268,7 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
     }
     if decision.endpoints.is_empty() {
         return match signed {
-            Some(z) => match z.wire.nodata(r.q.key()) {
+            Some(z) => match z.wire.nodata_for(r.q.key(), u16::from(qtype)) {
                 Some(proof) => r.signed_nodata(zone, z, proof, scope),
                 None => Outcome::Fallback,
             },

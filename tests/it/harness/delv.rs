@@ -62,6 +62,17 @@ fn anchor_zone(anchor_file: &Path) -> String {
 /// standard output then its standard error (where delv reports failures;
 /// it exits 0 on a broken chain too). Panics if `delv` is missing.
 pub async fn delv(server: SocketAddr, anchor_file: &Path, name: &str, qtype: &str) -> String {
+    delv_with(server, anchor_file, name, qtype, &[]).await
+}
+
+/// [`delv`] with more options (`+tcp`: every query over TCP).
+pub async fn delv_with(
+    server: SocketAddr,
+    anchor_file: &Path,
+    name: &str,
+    qtype: &str,
+    options: &[&str],
+) -> String {
     let zone = anchor_zone(anchor_file);
     let mut cmd = Command::new("delv");
     cmd.arg(format!("@{}", server.ip()))
@@ -69,6 +80,7 @@ pub async fn delv(server: SocketAddr, anchor_file: &Path, name: &str, qtype: &st
         .arg("-a")
         .arg(anchor_file)
         .arg(format!("+root={zone}"))
+        .args(options)
         .args([name, qtype])
         .stdin(Stdio::null());
     let dir = tempfile::tempdir().expect("tempdir for delv output");
