@@ -40,6 +40,7 @@ countries = {{ US = [\"us6\"] }}
 name = \"down.example.test\"
 policy = \"failover\"
 pools = [\"dn\"]
+on_all_down = \"nodata\"
 
 [dnssec.\"example.test\"]
 keys = [\"zone.pem\"]
