@@ -57,8 +57,36 @@ impl Key {
 
 /// Reads a PKCS#8 PEM key: ECDSA P-256 or Ed25519.
 fn read_key(path: &Path) -> Result<Box<dyn SigningKey>, String> {
-    let der = PrivatePkcs8KeyDer::from_pem_file(path).map_err(|e| {
-        format!("cannot read a PKCS#8 PEM private key ({e}); make one with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out KEY.pem` or `-algorithm ED25519`")
+    let pem = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            use std::os::unix::fs::MetadataExt;
+            let owner = std::fs::metadata(path)
+                .map(|m| {
+                    format!(
+                        "mode {:04o}, owner {}:{}",
+                        m.mode() & 0o7777,
+                        m.uid(),
+                        m.gid()
+                    )
+                })
+                .unwrap_or_else(|_| "its folder is not readable either".to_string());
+            format!(
+                "cannot read the key: permission denied ({owner}). openssl writes keys 0600 for \
+                 their owner, and the systemd unit's DynamicUser can read only what any user can: \
+                 hand the key to the service with LoadCredential= and name the credential's path, \
+                 or run as a user allowed to read it (docs/src/dnssec.md, \"Key files\"); never \
+                 make a private key world-readable"
+            )
+        }
+        std::io::ErrorKind::NotFound => {
+            "no such key file; make one with `openssl genpkey -algorithm EC \
+             -pkeyopt ec_paramgen_curve:P-256 -out KEY.pem` (or `-algorithm ED25519`)"
+                .to_string()
+        }
+        _ => format!("cannot read the key: {e}"),
+    })?;
+    let der = PrivatePkcs8KeyDer::from_pem_slice(&pem).map_err(|e| {
+        format!("not a PKCS#8 PEM private key ({e}): `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out KEY.pem` (or `-algorithm ED25519`) writes one")
     })?;
     if let Ok(k) = EcdsaSigningKey::from_pkcs8(&der, Algorithm::ECDSAP256SHA256) {
         return Ok(Box::new(k));

@@ -140,3 +140,69 @@ fn each_broken_config_names_its_key_or_line() {
         }
     }
 }
+
+/// A key the server's user cannot read (openssl writes 0600 for its owner;
+/// the systemd unit's DynamicUser is nobody's owner): `check` names the
+/// permission, the mode and owner, and the ways out, never "make a key".
+#[test]
+fn an_unreadable_dnssec_key_names_the_permission_and_the_way_out() {
+    use std::os::unix::fs::PermissionsExt;
+    let config = format!(
+        "{}{GOOD_POOLS}\n[dnssec.\"example.test\"]\nkeys = [\"k.pem\"]\n",
+        server_header("")
+    );
+    let (dir, path) = write_config(&config, &[("example.test.zone", ZONE.as_bytes())]);
+    let key =
+        crate::harness::keys::generate(dir.path(), "k.pem", crate::harness::keys::Alg::EcdsaP256);
+    let mode = std::fs::metadata(&key).expect("key").permissions().mode() & 0o777;
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "openssl wrote the key readable by others: {mode:o}"
+    );
+    // The folder is open to anyone, the key is not: as another user (as
+    // root, nobody through setpriv; else the key loses its owner's bits).
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for f in ["geosteer.toml", "example.test.zone"] {
+        std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+    }
+    // A copy of the binary any user can run (the build folder may not be).
+    let bin = dir.path().join("geosteer");
+    std::fs::hard_link(env!("CARGO_BIN_EXE_geosteer"), &bin)
+        .or_else(|_| std::fs::copy(env!("CARGO_BIN_EXE_geosteer"), &bin).map(|_| ()))
+        .expect("binary");
+    let root = std::fs::metadata("/proc/self").map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    let out = if root.unwrap_or(false) {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run setpriv (util-linux)")
+    } else {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+        Command::new(&bin)
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run geosteer check")
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("k.pem"), "{text}");
+    assert!(
+        text.contains("cannot read the key: permission denied (mode 0"),
+        "{text}"
+    );
+    assert!(text.contains("LoadCredential="), "{text}");
+    assert!(!text.contains("make one with"), "{text}");
+}
