@@ -23,6 +23,13 @@ pub struct ClusterView {
     /// etcd answers this node.
     pub connected: bool,
     pub last_contact_unix_ms: u64,
+    /// Cut off from etcd and still counting the others' last verdicts
+    /// (frozen) beside this node's own live one.
+    pub frozen: bool,
+    /// While frozen: when the kept verdicts go and this node decides alone.
+    pub frozen_until_unix_ms: Option<u64>,
+    /// `[cluster] partition_grace` in ms.
+    pub partition_grace_ms: u64,
     /// Fresh vantages, this node included.
     pub vantages: usize,
     /// Some node runs a config whose hash differs from this node's.
@@ -44,6 +51,8 @@ pub struct NodeView {
     pub config_skew: bool,
     /// Its lease lives (its verdicts count).
     pub connected: bool,
+    /// Its verdicts count as last heard: this node is cut off from etcd.
+    pub frozen: bool,
     /// When it was last known alive (Unix ms): now for this node, the last
     /// contact with etcd for fresh nodes, its departure for others.
     pub last_seen_unix_ms: u64,
@@ -105,6 +114,7 @@ pub fn view(snap: &Snapshot) -> Option<ClusterView> {
         config: Some(own_hash.clone()),
         config_skew: false,
         connected: fleet.connected,
+        frozen: false,
         last_seen_unix_ms: now,
         started_unix_ms: None,
     }];
@@ -117,6 +127,7 @@ pub fn view(snap: &Snapshot) -> Option<ClusterView> {
             config_skew: config.as_deref().is_some_and(|c| c != own_hash),
             config,
             connected: true,
+            frozen: !fleet.connected,
             last_seen_unix_ms: fleet.last_contact,
             started_unix_ms: node.info.as_ref().map(|i| i.started),
         });
@@ -129,6 +140,7 @@ pub fn view(snap: &Snapshot) -> Option<ClusterView> {
             config: None,
             config_skew: false,
             connected: false,
+            frozen: false,
             last_seen_unix_ms: *when,
             started_unix_ms: None,
         });
@@ -163,6 +175,9 @@ pub fn view(snap: &Snapshot) -> Option<ClusterView> {
         node: cluster.node.clone(),
         connected: fleet.connected,
         last_contact_unix_ms: fleet.last_contact,
+        frozen: fleet.frozen(),
+        frozen_until_unix_ms: fleet.frozen_until(),
+        partition_grace_ms: cluster.partition_grace.as_millis() as u64,
         vantages: fleet.vantages(),
         config_skew: nodes.iter().any(|n| n.config_skew),
         name_clash: fleet.name_clash,

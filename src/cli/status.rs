@@ -142,9 +142,14 @@ fn render(v: &serde_json::Value) -> String {
             s(&c["node"]),
             s(&c["vantages"]),
             if c["connected"].as_bool() == Some(true) {
-                "connected"
+                "connected".to_string()
+            } else if c["frozen"].as_bool() == Some(true) {
+                format!(
+                    "UNREACHABLE, fleet view FROZEN, deciding alone {}",
+                    until(c["frozen_until_unix_ms"].as_u64())
+                )
             } else {
-                "UNREACHABLE"
+                "UNREACHABLE".to_string()
             },
             if c["config_skew"].as_bool() == Some(true) {
                 ", CONFIG SKEW"
@@ -174,9 +179,14 @@ fn render(v: &serde_json::Value) -> String {
             if n["config_skew"].as_bool() == Some(true) {
                 config.push_str(" SKEW");
             }
-            let state = match (n["this_node"].as_bool(), n["connected"].as_bool()) {
-                (Some(true), _) => "this node",
-                (_, Some(true)) => "fresh",
+            let state = match (
+                n["this_node"].as_bool(),
+                n["connected"].as_bool(),
+                n["frozen"].as_bool(),
+            ) {
+                (Some(true), _, _) => "this node",
+                (_, Some(true), Some(true)) => "frozen",
+                (_, Some(true), _) => "fresh",
                 _ => "gone",
             };
             out.push_str(&format!(
@@ -271,5 +281,20 @@ fn ago(at: Option<u64>) -> String {
         "now".into()
     } else {
         format!("{secs}s ago")
+    }
+}
+
+/// `in 42s` for a Unix ms time ahead; `now` once it has passed.
+fn until(at: Option<u64>) -> String {
+    let Some(at) = at else {
+        return "-".into();
+    };
+    let secs = at
+        .saturating_sub(crate::wallclock::unix_ms())
+        .div_ceil(1000);
+    if secs == 0 {
+        "now".into()
+    } else {
+        format!("in {secs}s")
     }
 }

@@ -5,8 +5,10 @@
 //! prefix, and hands what it heard ([`FleetView`]) to the health writer,
 //! which counts the votes and publishes the snapshot queries read. Nothing
 //! on the query path waits for etcd: when etcd is unreachable, the node keeps
-//! answering from its own verdicts plus the others' last ones until their
-//! leases would have expired, then from its own alone. On reconnection it
+//! answering from its own live verdicts plus the others' last ones, frozen,
+//! for `partition_grace` (a lost link is not a dead vantage: every node cut
+//! off at once keeps agreeing), then from its own alone. A vantage whose
+//! lease expires while this node is connected is dropped at once. On reconnection it
 //! re-publishes everything, reads the whole prefix at one revision and
 //! watches from the next, so no update falls between the read and the watch.
 //!
@@ -96,6 +98,7 @@ impl Cluster {
             node_written: None,
             view: FleetView {
                 node,
+                partition_grace_ms: config.partition_grace.as_millis() as u64,
                 ..FleetView::default()
             },
             shared,
@@ -175,7 +178,8 @@ impl Link {
                         End::Stop => break,
                         End::Lost(why) => {
                             tracing::warn!(
-                                "fleet: lost etcd ({why}); answering from the verdicts already heard, then from this node's own"
+                                grace_ms = self.view.partition_grace_ms,
+                                "fleet: lost etcd ({why}); keeping the last fleet view (the others' verdicts frozen) for partition_grace, then deciding alone"
                             );
                             outage_logged = true;
                         }
@@ -184,7 +188,7 @@ impl Link {
                 Err(e) => {
                     if !outage_logged {
                         tracing::warn!(
-                            "fleet: cannot reach etcd ({e}); answering from this node's own verdicts and those already heard until their leases would expire"
+                            "fleet: cannot reach etcd ({e}); keeping the verdicts already heard for partition_grace, then deciding alone"
                         );
                         outage_logged = true;
                     }
@@ -210,15 +214,15 @@ impl Link {
             .store(u64::from(connected), Ordering::Relaxed);
     }
 
-    /// While cut off: refuse drains, drop remote verdicts as their leases
-    /// would expire. Returns true when stopping.
+    /// While cut off: refuse drains, drop the frozen remote verdicts once
+    /// `partition_grace` has passed. Returns true when stopping.
     async fn wait_to_retry(&mut self, cancel: &CancellationToken) -> bool {
         let until = Instant::now() + RETRY;
         loop {
             if self.view.expire(unix_ms()) {
                 tracing::warn!(
                     vantages = self.view.vantages(),
-                    "fleet: remote verdicts expired while etcd is unreachable"
+                    "fleet: partition_grace passed while etcd is unreachable: the frozen verdicts are dropped, this node decides alone"
                 );
                 self.push_now().await;
             }
@@ -256,6 +260,7 @@ impl Link {
         let (revision, kvs) = self.etcd.range(&self.layout.root).await?;
         let mut view = FleetView {
             node: self.view.node.clone(),
+            partition_grace_ms: self.view.partition_grace_ms,
             departed: std::mem::take(&mut self.view.departed),
             ..FleetView::default()
         };

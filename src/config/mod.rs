@@ -91,6 +91,10 @@ pub struct ClusterConfig {
     pub location: Option<(f64, f64)>,
     /// TTL of the lease the node's verdicts live under.
     pub lease: Duration,
+    /// A node cut off from etcd keeps the others' last verdicts (frozen) for
+    /// this long, counting its own live vote beside them, before it decides
+    /// alone; never shorter than a remote node's lease.
+    pub partition_grace: Duration,
     pub username: Option<String>,
     pub password: Option<String>,
     pub ca: Option<PathBuf>,

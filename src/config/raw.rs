@@ -75,6 +75,8 @@ pub struct RawCluster {
     pub prefix: Option<String>,
     pub location: Option<[f64; 2]>,
     pub lease: Option<String>,
+    /// How long a node cut off from etcd keeps the last fleet view.
+    pub partition_grace: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
     pub ca: Option<String>,

@@ -97,21 +97,24 @@ pub struct FleetView {
     pub last_contact: u64,
     /// Another process publishes under this node's name.
     pub name_clash: bool,
+    /// `[cluster] partition_grace` in ms: while cut off from etcd, the other
+    /// nodes' verdicts are kept (frozen) this long after the last contact.
+    pub partition_grace_ms: u64,
 }
 
 impl FleetView {
-    /// Drops remote nodes whose lease would have expired by `now_ms`,
-    /// counting from `last_contact`: while cut off from etcd a node keeps the
-    /// verdicts it had for as long as they would have lived, then decides
-    /// from its own. Returns true when anything was dropped.
+    /// Drops remote nodes whose verdicts would no longer count by `now_ms`
+    /// while this node is cut off from etcd: it cannot tell a vantage that
+    /// died from its own lost link, so it keeps the last fleet view (the
+    /// others' votes frozen, its own live) for `partition_grace_ms` after the
+    /// last contact, or a node's lease if that is longer, then decides from
+    /// its own. (Connected, a vantage's votes go when etcd says its lease
+    /// expired.) Returns true when anything was dropped.
     pub fn expire(&mut self, now_ms: u64) -> bool {
         let stale: Vec<Arc<str>> = self
             .remote
             .iter()
-            .filter(|(_, n)| {
-                let ttl = n.info.as_ref().map_or(0, |i| i.lease_ms);
-                now_ms >= self.last_contact.saturating_add(ttl)
-            })
+            .filter(|(_, n)| now_ms >= self.kept_until(n))
             .map(|(name, _)| name.clone())
             .collect();
         for name in &stale {
@@ -124,6 +127,27 @@ impl FleetView {
     /// Fresh vantages, this node included.
     pub fn vantages(&self) -> usize {
         self.remote.len() + 1
+    }
+
+    /// Unix ms until which a cut-off node keeps `node`'s verdicts.
+    fn kept_until(&self, node: &RemoteNode) -> u64 {
+        let ttl = node.info.as_ref().map_or(0, |i| i.lease_ms);
+        self.last_contact
+            .saturating_add(ttl.max(self.partition_grace_ms))
+    }
+
+    /// Cut off from etcd and still counting the others' last verdicts.
+    pub fn frozen(&self) -> bool {
+        !self.connected && !self.remote.is_empty()
+    }
+
+    /// While [`frozen`](Self::frozen): the Unix ms at which the last of the
+    /// kept verdicts goes and this node decides alone.
+    pub fn frozen_until(&self) -> Option<u64> {
+        if !self.frozen() {
+            return None;
+        }
+        self.remote.values().map(|n| self.kept_until(n)).max()
     }
 }
 

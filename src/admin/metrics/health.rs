@@ -266,6 +266,20 @@ fn cluster(
     )?;
     gauge(
         enc,
+        "geosteer_cluster_frozen",
+        "1 while this node, cut off from etcd, still counts the other nodes' last verdicts (partition_grace).",
+        u64::from(fleet.is_some_and(|f| f.frozen())),
+    )?;
+    gauge(
+        enc,
+        "geosteer_cluster_frozen_vantages",
+        "Other nodes whose last verdicts count while this node is cut off from etcd.",
+        fleet
+            .filter(|f| f.frozen())
+            .map_or(0, |f| f.remote.len() as u64),
+    )?;
+    gauge(
+        enc,
         "geosteer_cluster_config_skew",
         "1 when a fresh node runs a config whose hash differs from this node's.",
         u64::from(skew),

@@ -8,6 +8,8 @@ use super::Validator;
 /// Shortest lease: keep-alives go out every third of it, and a shorter one
 /// would expire on an ordinary etcd leader election.
 const MIN_LEASE: Duration = Duration::from_secs(2);
+/// How long a node cut off from etcd keeps the last fleet view by default.
+const DEFAULT_PARTITION_GRACE: Duration = Duration::from_secs(60);
 
 impl Validator<'_> {
     pub(super) fn cluster(&mut self, c: &RawCluster) -> ClusterConfig {
@@ -76,6 +78,11 @@ impl Validator<'_> {
                 "must be at least 2s (keep-alives go out every third of it)",
             );
         }
+        let partition_grace = self.duration(
+            &key("partition_grace"),
+            c.partition_grace.as_deref(),
+            DEFAULT_PARTITION_GRACE,
+        );
         if c.username.is_some() != c.password.is_some() {
             self.err(key("username"), "username and password go together");
         }
@@ -94,6 +101,7 @@ impl Validator<'_> {
             prefix,
             location,
             lease: lease.max(MIN_LEASE),
+            partition_grace,
             username: c.username.clone(),
             password: c.password.clone(),
             ca: c.ca.as_deref().map(|p| self.path(p)),

@@ -75,10 +75,23 @@ fn in_a_fleet_an_endpoint_is_down_by_quorum_of_fresh_vantages() {
             version: String::new(),
         });
     }
+    let mut graced = view.clone();
     assert!(!view.expire(2_999), "leases still live");
     assert!(view.expire(3_000));
     assert_eq!(view.vantages(), 1);
     assert_eq!(view.departed.len(), 2);
+    // With a partition grace, a node cut off from etcd keeps the others'
+    // verdicts (frozen) past their leases, until the grace has passed.
+    graced.partition_grace_ms = 10_000;
+    graced.connected = false;
+    assert!(graced.frozen(), "cut off with remote verdicts");
+    assert_eq!(graced.frozen_until(), Some(11_000));
+    assert!(!graced.expire(10_999), "the grace still runs");
+    assert_eq!(graced.vantages(), 3);
+    assert!(graced.expire(11_000));
+    assert_eq!(graced.vantages(), 1);
+    assert!(!graced.frozen());
+    assert_eq!(graced.frozen_until(), None);
     book.set_fleet(std::sync::Arc::new(view));
     assert_eq!(ep_state(&book, pair, 0), EndpointState::Down);
 }

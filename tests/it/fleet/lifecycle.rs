@@ -47,11 +47,42 @@ async fn a_killed_node_s_votes_expire_with_its_lease() {
     n3.stop().await;
 }
 
+/// The answers of `node` for 20 clients (ECS subnets of 20 countries'
+/// worth of address space), in order.
+async fn twenty_clients(node: &TestServer) -> Vec<Vec<IpAddr>> {
+    let mut out = Vec::with_capacity(20);
+    for i in 0..20u8 {
+        out.push(answer(node, Some(&format!("{}.{i}.0.0/16", 20 + i * 9))).await);
+    }
+    out
+}
+
+/// Every node gives every one of the 20 clients the same answer, `want`.
+async fn all_alike(nodes: &[&TestServer], want: &str, why: &str) {
+    let want: IpAddr = want.parse().expect("ip");
+    let first = twenty_clients(nodes[0]).await;
+    assert!(
+        first.iter().all(|a| a == &vec![want]),
+        "{why}: node 1 answered {first:?}"
+    );
+    for (i, n) in nodes.iter().enumerate().skip(1) {
+        let got = twenty_clients(n).await;
+        assert_eq!(got, first, "{why}: node {} differs from node 1", i + 1);
+    }
+}
+
 #[tokio::test]
-async fn losing_etcd_never_stops_answers_and_the_fleet_converges_after() {
+async fn a_fleet_that_loses_etcd_keeps_agreeing_for_the_partition_grace() {
     let mut etcd = Etcd::start();
     let (fleet, a, _b) = fleet_of_three("partition", &etcd, 0.5).await;
-    let (n1, n2, n3) = fleet.three().await;
+    // Leases of 2 s: without the grace, every node would decide alone (and
+    // node 1, whose path to a is broken, answer b) 2 s after etcd goes.
+    let grace = "partition_grace = \"28s\"\n";
+    let (n1, n2, n3) = (
+        fleet.node_with(1, grace).await,
+        fleet.node_with(2, grace).await,
+        fleet.node_with(3, grace).await,
+    );
     let nodes = [&n1, &n2, &n3];
     wait_for("three vantages", Duration::from_secs(10), async || {
         vantages(&n1).await == 3
@@ -64,37 +95,71 @@ async fn losing_etcd_never_stops_answers_and_the_fleet_converges_after() {
         async || disputed(&n2).await,
     )
     .await;
+    all_alike(&nodes, A, "1 of 3 is under quorum 0.5").await;
 
     etcd.kill();
-    // Every node keeps answering, and says it is cut off.
+    let killed = Instant::now();
     wait_for("etcd loss noticed", Duration::from_secs(10), async || {
-        cluster(&n2).await["connected"] == false
+        cluster(&n1).await["connected"] == false
     })
     .await;
-    let (_, metrics) = get(&format!("http://{}/metrics", n2.running.admin_addr)).await;
+    // The fleet view is frozen, and says so everywhere.
+    let c = cluster(&n1).await;
+    assert_eq!(c["frozen"], true, "{c}");
+    assert_eq!(c["partition_grace_ms"], 28_000, "{c}");
+    assert_eq!(c["vantages"], 3, "{c}");
+    assert!(c["frozen_until_unix_ms"].as_u64().is_some(), "{c}");
+    assert_eq!(node_named(&c, "n2")["frozen"], true, "{c}");
+    let (_, metrics) = get(&format!("http://{}/metrics", n1.running.admin_addr)).await;
+    assert!(metrics.contains("geosteer_cluster_frozen 1"), "{metrics}");
     assert!(
-        metrics.contains("geosteer_cluster_connected 0"),
+        metrics.contains("geosteer_cluster_frozen_vantages 2"),
         "{metrics}"
     );
-    // Once the others' leases would have expired, each node decides alone:
-    // node 1 steers away (its own path is broken), the others stay.
+    let admin = format!("http://{}", n1.running.admin_addr);
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_geosteer"))
+            .args(["status", "--admin", &admin])
+            .output()
+            .expect("run geosteer status")
+    })
+    .await
+    .expect("status task");
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        table.contains("fleet view FROZEN") && table.contains("frozen"),
+        "{table}"
+    );
+
+    // Well past the 2 s leases (24 s of the 28 s grace): all three keep
+    // answering the 20 clients alike, node 1 included.
+    while killed.elapsed() < Duration::from_secs(24) {
+        all_alike(&nodes, A, "during the partition grace").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // After the grace each node decides alone: node 1 steers away (its own
+    // path is broken), the others stay.
     wait_for(
-        "remote verdicts expired",
-        Duration::from_secs(10),
+        "the partition grace passed",
+        Duration::from_secs(20),
         async || vantages(&n1).await == 1,
     )
     .await;
-    assert_eq!(
-        answer(&n1, None).await,
-        vec![B.parse::<IpAddr>().expect("ip")]
+    assert!(
+        killed.elapsed() >= Duration::from_secs(25),
+        "decided alone after {:?}, before the 28 s grace",
+        killed.elapsed()
     );
-    assert_eq!(
-        answer(&n2, None).await,
-        vec![A.parse::<IpAddr>().expect("ip")]
-    );
+    all_answer(&[&n1], B, Duration::from_secs(5), "node 1 alone").await;
+    all_answer(&[&n2, &n3], A, Duration::from_secs(5), "nodes 2, 3 alone").await;
+    let c = cluster(&n1).await;
+    assert_eq!(c["frozen"], false, "{c}");
+    let (_, metrics) = get(&format!("http://{}/metrics", n1.running.admin_addr)).await;
+    assert!(metrics.contains("geosteer_cluster_frozen 0"), "{metrics}");
 
-    // etcd comes back: every node re-publishes and re-reads, and the quorum
-    // (1 of 3) puts node 1 back in line with the others.
+    // etcd comes back (after ~30 s): every node re-publishes and re-reads,
+    // and the quorum (1 of 3) puts node 1 back in line with the others.
     etcd.restart();
     wait_for(
         "three vantages again",
@@ -109,6 +174,7 @@ async fn losing_etcd_never_stops_answers_and_the_fleet_converges_after() {
         "converged after etcd returned",
     )
     .await;
+    all_alike(&nodes, A, "after etcd returned").await;
     let (_, metrics) = get(&format!("http://{}/metrics", n1.running.admin_addr)).await;
     assert!(
         metrics.contains("geosteer_cluster_connected 1"),
