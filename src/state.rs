@@ -61,9 +61,16 @@ impl LoadTiming {
 impl Loaded {
     /// Logs the operator warnings and where the load's time went (`event`:
     /// start-up or reload).
-    pub fn log(&self, event: &str) {
+    /// Logs the load: each warning at WARN; the notes (facts about the
+    /// config, see [`Warning::note`](crate::config::Warning)) at INFO at
+    /// start-up only, so a reload does not repeat them.
+    pub fn log(&self, event: &str, start: bool) {
         for w in &self.warnings {
-            tracing::warn!("{w}");
+            match (w.note, start) {
+                (false, _) => tracing::warn!("{w}"),
+                (true, true) => tracing::info!("{w}"),
+                (true, false) => {}
+            }
         }
         let t = self.timing;
         tracing::info!(

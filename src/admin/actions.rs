@@ -10,10 +10,14 @@ use crate::control::control_error_status;
 
 pub async fn reload(State(st): State<AdminState>) -> Response {
     match st.control.reload().await {
-        Ok(()) => {
-            Json(serde_json::json!({ "reloaded": true, "status": st.control.reload_status() }))
-                .into_response()
-        }
+        Ok(r) => Json(serde_json::json!({
+            "reloaded": true,
+            "version": r.version,
+            "warnings": r.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+            "pending_restart": r.pending_restart,
+            "status": st.control.reload_status(),
+        }))
+        .into_response(),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(serde_json::json!({

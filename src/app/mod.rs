@@ -64,8 +64,9 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let registry = Arc::new(Registry::default());
     let loaded = Loaded::from_path(path, &registry)?;
-    loaded.log("config loaded");
+    loaded.log("config loaded", true);
     let config = loaded.config.clone();
+    let warnings = loaded.warnings.clone();
     if !config.server.admin_listen.ip().is_loopback() && config.server.admin_token.is_none() {
         return Err(StartError::Other(format!(
             "{}: server.admin_listen {} is not a loopback address, so server.admin_token must be set",
@@ -157,6 +158,7 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
         cluster,
         shutdown.clone(),
         tasks.clone(),
+        warnings,
     ));
     control.spawn_probes(config.clone(), generation);
 
@@ -277,7 +279,7 @@ impl Running {
     }
 
     /// Re-reads the config and zones; on any error the old config keeps serving.
-    pub async fn reload(&self) -> Result<(), ConfigErrors> {
+    pub async fn reload(&self) -> Result<crate::control::Reloaded, ConfigErrors> {
         self.control.reload().await
     }
 

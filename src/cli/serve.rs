@@ -102,10 +102,14 @@ impl Signals {
                 _ = self.hup.recv() => {
                     tracing::info!("SIGHUP: reloading {}", running.config_path.display());
                     notify::notify(RELOADING);
+                    // Control::reload logs the outcome, one line per problem.
                     let status = match running.reload().await {
-                        Ok(()) => "STATUS=reloaded".to_string(),
+                        Ok(r) if r.pending_restart.is_empty() => "STATUS=reloaded".to_string(),
+                        Ok(r) => format!(
+                            "STATUS=reloaded; pending restart: {}",
+                            r.pending_restart.join(", ")
+                        ),
                         Err(e) => {
-                            tracing::error!("reload failed, still serving the previous config: {e}");
                             // One line: the first problem, the rest are in the log.
                             let first = e.to_string().lines().next().unwrap_or_default().to_string();
                             format!("STATUS=reload failed, serving the previous config: {first}")

@@ -92,10 +92,11 @@ fn render(v: &serde_json::Value) -> String {
             .map(|f| format!("{f:.1}ms"))
             .unwrap_or("-".into())
     };
-    let mut out = format!(
+    let mut out = render_config(&v["config"]);
+    out.push_str(&format!(
         "{:<16} {:<28} {:<10} {:>8} {:>9} {:>9}  {}\n",
         "POOL", "ENDPOINT", "STATE", "ERR", "LATENCY", "INFLIGHT", "LAST ERROR"
-    );
+    ));
     for p in v["pools"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "{:<16} {:<28} {:<10} {:>8} {:>9} {:>9}  {}\n",
@@ -219,6 +220,42 @@ fn render(v: &serde_json::Value) -> String {
             ));
         }
     }
+    out
+}
+
+/// The config's lines above the tables: its generation, a failed last
+/// reload with each of its problems, the settings pending a restart.
+fn render_config(r: &serde_json::Value) -> String {
+    if !r.is_object() {
+        return String::new();
+    }
+    let version = r["version"].as_u64().unwrap_or(0);
+    let mut out = format!(
+        "CONFIG generation {version}, loaded {}\n",
+        ago(r["loaded_at_unix_ms"].as_u64())
+    );
+    if r["last_reload_successful"].as_bool() == Some(false) {
+        out.push_str(&format!(
+            "  LAST RELOAD FAILED ({}), still serving generation {version}:\n",
+            ago(r["last_reload_at_unix_ms"].as_u64())
+        ));
+        for line in r["last_reload_error"].as_str().unwrap_or("").lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
+    let pending: Vec<&str> = r["pending_restart"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str())
+        .collect();
+    if !pending.is_empty() {
+        out.push_str(&format!(
+            "  PENDING RESTART: {} changed; a restart applies them\n",
+            pending.join(", ")
+        ));
+    }
+    out.push('\n');
     out
 }
 

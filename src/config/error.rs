@@ -69,14 +69,29 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 /// Something valid but worth an operator's attention (`geosteer check` prints these).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Warning {
     pub key: String,
     pub message: String,
+    /// A fact about the config, not a problem in it (the failover bound,
+    /// the quorum arithmetic): logged at INFO at start-up only, printed as
+    /// `note:`. A warning proper is logged at WARN on every load.
+    pub note: bool,
+}
+
+impl Warning {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Warning {
+        Warning {
+            key: key.into(),
+            message: message.into(),
+            note: false,
+        }
+    }
 }
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "warning: {}: {}", self.key, self.message)
+        let kind = if self.note { "note" } else { "warning" };
+        write!(f, "{kind}: {}: {}", self.key, self.message)
     }
 }

@@ -26,10 +26,54 @@ use crate::wallclock::unix_ms;
 /// What status shows about reloads.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ReloadStatus {
+    /// The config generation: 1 at start, one more per successful reload.
     pub version: u64,
+    /// When the serving config was loaded (start-up or the last successful reload).
     pub loaded_at_unix_ms: u64,
+    /// Whether the last reload (or the start, before any) succeeded.
+    pub last_reload_successful: bool,
     pub last_reload_error: Option<String>,
     pub last_reload_at_unix_ms: Option<u64>,
+    /// The serving config's warnings and notes.
+    pub warnings: Vec<crate::config::Warning>,
+    /// Settings of the serving config that differ from the ones the
+    /// process started with and only a restart applies.
+    pub pending_restart: Vec<String>,
+}
+
+/// What a successful reload did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reloaded {
+    pub version: u64,
+    pub warnings: Vec<crate::config::Warning>,
+    pub pending_restart: Vec<String>,
+}
+
+/// The settings only read at start-up that differ between `started` (the
+/// config the process started with) and `new`, as config keys.
+pub fn restart_only_changes(started: &Config, new: &Config) -> Vec<String> {
+    let (a, b) = (&started.server, &new.server);
+    let mut out = Vec::new();
+    let mut differ = |key: &str, changed: bool| {
+        if changed {
+            out.push(key.to_string());
+        }
+    };
+    differ("server.dns_listen", a.dns_listen != b.dns_listen);
+    differ("server.admin_listen", a.admin_listen != b.admin_listen);
+    differ("server.udp_workers", a.udp_workers != b.udp_workers);
+    differ("server.fast_path", a.fast_path != b.fast_path);
+    differ(
+        "server.tcp_idle_timeout",
+        a.tcp_idle_timeout != b.tcp_idle_timeout,
+    );
+    differ(
+        "server.tcp_max_connections",
+        a.tcp_max_connections != b.tcp_max_connections,
+    );
+    differ("server.rrl.table_size", a.rrl.table_size != b.rrl.table_size);
+    differ("cluster", started.cluster != new.cluster);
+    out
 }
 
 pub struct Control {
@@ -46,6 +90,9 @@ pub struct Control {
     /// Cancels the current generation's probes.
     probes: Mutex<CancellationToken>,
     status: Mutex<ReloadStatus>,
+    /// The config the process started with: restart-only settings are
+    /// compared with it.
+    started: Arc<Config>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -73,7 +120,10 @@ impl Control {
         cluster: Option<crate::cluster::Cluster>,
         shutdown: CancellationToken,
         tasks: TaskTracker,
+        warnings: Vec<crate::config::Warning>,
     ) -> Control {
+        let first = shared.load_full();
+        let started = first.config.clone();
         Control {
             config_path,
             shared,
@@ -88,8 +138,11 @@ impl Control {
             status: Mutex::new(ReloadStatus {
                 version: 1,
                 loaded_at_unix_ms: unix_ms(),
+                last_reload_successful: true,
+                warnings,
                 ..ReloadStatus::default()
             }),
+            started,
             reloading: tokio::sync::Mutex::new(()),
         }
     }
@@ -116,39 +169,66 @@ impl Control {
         }
     }
 
-    /// parse → validate → build → swap. On any error the old config keeps serving.
-    pub async fn reload(&self) -> Result<(), ConfigErrors> {
+    /// parse → validate → build → swap. On any error the old config keeps
+    /// serving. A success says what the new config warns of and which of
+    /// its changes wait for a restart.
+    pub async fn reload(&self) -> Result<Reloaded, ConfigErrors> {
         let _one = self.reloading.lock().await;
         let result = self.try_reload().await;
         let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
         st.last_reload_at_unix_ms = Some(unix_ms());
-        match &result {
-            Ok(()) => {
+        st.last_reload_successful = result.is_ok();
+        match result {
+            Ok((warnings, pending_restart)) => {
                 st.last_reload_error = None;
                 st.version += 1;
                 st.loaded_at_unix_ms = unix_ms();
+                st.warnings = warnings.clone();
+                st.pending_restart = pending_restart.clone();
                 tracing::info!(
                     version = st.version,
                     "reloaded {}",
                     self.config_path.display()
                 );
+                if !pending_restart.is_empty() {
+                    tracing::warn!(
+                        "changed settings that take effect on restart only (pending restart): {}",
+                        pending_restart.join(", ")
+                    );
+                }
+                Ok(Reloaded {
+                    version: st.version,
+                    warnings,
+                    pending_restart,
+                })
             }
             Err(e) => {
                 st.last_reload_error = Some(e.to_string());
-                // The one event the health writer never sees: nothing reached it.
+                // The one event the health writer never sees: nothing
+                // reached it. One line: the first problem and a count.
+                let first = e.0.first().map(|p| p.to_string()).unwrap_or_default();
+                let reason = match e.0.len() {
+                    0 | 1 => first,
+                    n => format!("{first} (and {} more)", n - 1),
+                };
                 self.shared
                     .events
-                    .record([crate::events::Event::reload_failed(
-                        unix_ms(),
-                        &e.to_string(),
-                    )]);
-                tracing::error!("reload failed, still serving the previous config:\n{e}");
+                    .record([crate::events::Event::reload_failed(unix_ms(), &reason)]);
+                // One line per problem, each with its time and level.
+                tracing::error!(
+                    problems = e.0.len(),
+                    "reload failed, still serving the previous config"
+                );
+                for problem in &e.0 {
+                    tracing::error!("{problem}");
+                }
+                Err(e)
             }
         }
-        result
     }
 
-    async fn try_reload(&self) -> Result<(), ConfigErrors> {
+    /// The new config's warnings and restart-only changes, once it serves.
+    async fn try_reload(&self) -> Result<(Vec<crate::config::Warning>, Vec<String>), ConfigErrors> {
         // Parsing and compiling a large config takes a second or more: on a
         // blocking thread, never on a worker that also answers queries.
         let (path, registry) = (self.config_path.clone(), self.registry.clone());
@@ -165,29 +245,14 @@ impl Control {
         // Transfers: the zones keep the versions the last snapshot served.
         if let Some(zones) = Arc::get_mut(&mut loaded.zones) {
             for note in zones.carry_history(&current.zones) {
-                loaded.warnings.push(crate::config::Warning {
-                    key: "zones".into(),
-                    message: note,
-                });
+                loaded
+                    .warnings
+                    .push(crate::config::Warning::new("zones", note));
             }
         }
-        loaded.log("new config loaded");
-        let (old, new) = (&current.config.server, &loaded.config.server);
-        let listen_changed = old.dns_listen != new.dns_listen
-            || old.admin_listen != new.admin_listen
-            || old.udp_workers != new.udp_workers
-            || old.fast_path != new.fast_path
-            || old.tcp_idle_timeout != new.tcp_idle_timeout
-            || old.tcp_max_connections != new.tcp_max_connections
-            || old.rrl.table_size != new.rrl.table_size;
-        if listen_changed {
-            tracing::warn!(
-                "dns_listen, admin_listen, udp_workers, fast_path, tcp_idle_timeout, tcp_max_connections and rrl.table_size changes take effect on restart"
-            );
-        }
-        if current.config.cluster != loaded.config.cluster {
-            tracing::warn!("[cluster] changes take effect on restart");
-        }
+        loaded.log("new config loaded", false);
+        let warnings = loaded.warnings.clone();
+        let pending_restart = restart_only_changes(&self.started, &loaded.config);
         let generation = current.generation + 1;
         let config = loaded.config.clone();
         if let Err(e) = self.proxies.reload(config.clone(), generation).await {
@@ -222,7 +287,7 @@ impl Control {
             &self.tasks,
             &self.shutdown,
         );
-        Ok(())
+        Ok((warnings, pending_restart))
     }
 
     /// Drains (or returns) the endpoint `address` of `pool`. When this

@@ -180,7 +180,7 @@ impl Writer {
 
     fn warn(&mut self, file: usize, line: usize, msg: String) {
         let key = format!("{}:{line}", self.out.files[file].display());
-        self.out.warnings.push(Warning { key, message: msg });
+        self.out.warnings.push(Warning::new(key, msg));
     }
 
     fn emit(&mut self, file: usize, line: usize, text: &str) {

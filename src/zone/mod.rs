@@ -334,13 +334,13 @@ fn one_ttl_per_rrset(
             continue;
         };
         if ttls.any(|t| t != first) {
-            warnings.push(Warning {
-                key: path.display().to_string(),
-                message: format!(
+            warnings.push(Warning::new(
+                path.display().to_string(),
+                format!(
                     "{} {}: the records have different TTLs; all take the first one's ({first}), as BIND does",
                     key.name, key.record_type
                 ),
-            });
+            ));
             set.set_ttl(first);
         }
     }

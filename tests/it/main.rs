@@ -22,6 +22,7 @@ mod proxy;
 mod proxy_backend;
 mod proxy_h1;
 mod reload;
+mod reload_report;
 mod rrl;
 mod status_page;
 mod steering;

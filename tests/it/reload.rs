@@ -345,6 +345,19 @@ async fn a_reload_does_not_apply_restart_only_settings() {
     std::fs::write(s.config_path(), changed).unwrap();
     let (code, body) = post(&format!("{base}/api/v1/reload"), None).await;
     assert_eq!(code, 200, "{body}");
+    // The reply says which changes wait for a restart.
+    let reply: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        reply["pending_restart"],
+        serde_json::json!([
+            "server.dns_listen",
+            "server.admin_listen",
+            "server.udp_workers",
+            "server.tcp_idle_timeout",
+            "server.tcp_max_connections"
+        ]),
+        "{reply}"
+    );
     // Still on the old addresses, not on the new ones.
     let m = dig::udp(s.dns, &Ask::new("www.example.test.", RecordType::A)).await;
     assert_eq!(addrs(&m), vec![ip("192.0.2.1")]);

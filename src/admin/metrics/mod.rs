@@ -7,12 +7,14 @@
 //! - `dns`: queries, pool picks and fail-open answers by balanced name.
 //! - `health`: pool and endpoint states, probe results and latency, the fleet link.
 //! - `proxy`: proxy requests, status classes, latency, in-flight, rate limits.
+//! - `config`: the reload family and the build's version and commit.
 //!
 //! Label sets are bounded by the config (balanced names, pools, endpoints,
 //! backends, servers) and fixed enums; there are no per-client labels.
 //!
 //! [`Collector`]: prometheus_client::collector::Collector
 
+mod config;
 mod dns;
 mod health;
 mod proxy;
@@ -45,6 +47,9 @@ pub fn registry(st: &AdminState) -> Registry {
     }));
     r.register_collector(Box::new(proxy::Proxy {
         proxies: st.control.proxies.clone(),
+    }));
+    r.register_collector(Box::new(config::Config {
+        control: st.control.clone(),
     }));
     r
 }

@@ -94,9 +94,14 @@ impl Validator<'_> {
     }
 
     fn warn(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Warning::new(key, message));
+    }
+
+    /// A fact worth knowing, not a problem (see [`Warning::note`]).
+    fn note(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.warnings.push(Warning {
-            key: key.into(),
-            message: message.into(),
+            note: true,
+            ..Warning::new(key, message)
         });
     }
 
@@ -224,7 +229,7 @@ impl Validator<'_> {
         let cluster = raw.cluster.as_ref().map(|c| self.cluster(c));
         if cluster.is_some() {
             for m in &monitors {
-                self.warn(
+                self.note(
                     format!("monitors.{}.quorum", m.name),
                     cluster::arithmetic(m.quorum),
                 );
@@ -398,7 +403,7 @@ impl Validator<'_> {
                 "is not shorter than timeout: a slow endpoint fails its probes before it can degrade its pool",
             );
         }
-        self.warn(
+        self.note(
             format!("monitors.{name}"),
             format!(
                 "a dead endpoint leaves answers within interval × fall + timeout = {}",
