@@ -71,7 +71,10 @@ pub fn restart_only_changes(started: &Config, new: &Config) -> Vec<String> {
         "server.tcp_max_connections",
         a.tcp_max_connections != b.tcp_max_connections,
     );
-    differ("server.rrl.table_size", a.rrl.table_size != b.rrl.table_size);
+    differ(
+        "server.rrl.table_size",
+        a.rrl.table_size != b.rrl.table_size,
+    );
     differ("cluster", started.cluster != new.cluster);
     out
 }
