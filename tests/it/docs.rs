@@ -25,7 +25,9 @@
 //! would be read before the folder's config: the examples assume none).
 //!
 //! Pages that need another setup get it here (see [`Setup`]): the DNSSEC
-//! page runs against the default config plus a signed `example.test`.
+//! page runs against the default config plus a signed `example.test`, the
+//! zone transfer page with transfers allowed to loopback, the Internet page
+//! with the config's `nsid` and `version` lines uncommented.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -311,12 +313,19 @@ enum Setup {
     /// The default config with `example.test` signed by one P-256 key,
     /// `config/example.test.pem`.
     Dnssec,
+    /// The default config with `[transfer."example.test"]` allowing
+    /// loopback.
+    Transfer,
+    /// The default config with its `nsid` and `version` lines uncommented.
+    Identity,
 }
 
 impl Setup {
     fn for_page(file: &str) -> Setup {
         match file {
             "docs/src/dnssec.md" => Setup::Dnssec,
+            "docs/src/transfers.md" => Setup::Transfer,
+            "docs/src/internet.md" => Setup::Identity,
             _ => Setup::Default,
         }
     }
@@ -327,9 +336,16 @@ fn repo() -> &'static Path {
 }
 
 /// The shipped config with the given listen addresses.
-fn shipped_config(dns: &str, admin: &str, extra: &str) -> String {
-    let text = std::fs::read_to_string(repo().join("config/geosteer.toml"))
+fn shipped_config(setup: Setup, dns: &str, admin: &str, extra: &str) -> String {
+    let mut text = std::fs::read_to_string(repo().join("config/geosteer.toml"))
         .expect("read config/geosteer.toml");
+    if setup == Setup::Identity {
+        for line in ["nsid = \"node1\"", "version = \"geosteer\""] {
+            let commented = format!("# {line}");
+            assert!(text.contains(&commented), "no `{commented}` in {text}");
+            text = text.replacen(&commented, line, 1);
+        }
+    }
     assert!(text.contains("dns_listen = [\"127.0.0.1:5353\"]"), "{text}");
     assert!(text.contains("admin_listen = \"127.0.0.1:8053\""), "{text}");
     format!(
@@ -355,7 +371,10 @@ async fn run_setup(setup: Setup, examples: Vec<Example>) -> Vec<String> {
         std::os::unix::fs::symlink(repo().join(shared), root.join(shared)).expect("symlink");
     }
     let extra = match setup {
-        Setup::Default => String::new(),
+        Setup::Default | Setup::Identity => String::new(),
+        Setup::Transfer => {
+            "\n[transfer.\"example.test\"]\nallow_transfer = [\"127.0.0.1\"]\n".to_string()
+        }
         Setup::Dnssec => {
             crate::harness::keys::generate(
                 &root.join("config"),
@@ -368,7 +387,7 @@ async fn run_setup(setup: Setup, examples: Vec<Example>) -> Vec<String> {
     let config_path = root.join("config/geosteer.toml");
     std::fs::write(
         &config_path,
-        shipped_config("127.0.0.1:0", "127.0.0.1:0", &extra),
+        shipped_config(setup, "127.0.0.1:0", "127.0.0.1:0", &extra),
     )
     .expect("write config");
     let running = app::start(&config_path)
@@ -378,7 +397,7 @@ async fn run_setup(setup: Setup, examples: Vec<Example>) -> Vec<String> {
     // What the commands read is what runs.
     std::fs::write(
         &config_path,
-        shipped_config(&dns.to_string(), &admin.to_string(), &extra),
+        shipped_config(setup, &dns.to_string(), &admin.to_string(), &extra),
     )
     .expect("rewrite config");
     let ctx = Ctx {
