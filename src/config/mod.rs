@@ -190,6 +190,21 @@ pub struct DnssecConfig {
     pub validity: Duration,
     /// Re-sign this long before signatures expire.
     pub refresh: Duration,
+    /// `nsec`: how names and types that do not exist are denied.
+    pub nsec: NsecMode,
+}
+
+/// `[dnssec."ZONE"] nsec`: the kind of denial of existence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NsecMode {
+    /// `"compact"`: RFC 9824 compact answers, an NSEC per missing name
+    /// signed when first asked (the zone cannot be walked).
+    #[default]
+    Compact,
+    /// `"chain"`: a classic NSEC chain over the zone's names (RFC 4034),
+    /// signed with the zone, so no denial costs a signature (the zone can be
+    /// walked).
+    Chain,
 }
 
 /// `[transfer."ZONE"]`: zone transfers (AXFR/IXFR over TCP) and NOTIFY.

@@ -485,7 +485,7 @@ fn dnssec_tables_attach_to_their_zone() {
         ),
         (
             format!("{MIN}[dnssec.\"example.test\"]\nkeys = [\"a.pem\"]\nnsec = \"nsec3\"\n"),
-            "only \"compact\"",
+            "\"compact\" (RFC 9824 compact denial) or \"chain\"",
         ),
         (
             format!(

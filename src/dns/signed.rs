@@ -40,6 +40,10 @@ pub fn answer(signed: &SignedZone, name: &LowerName, qtype: RecordType, now: u32
         answers.extend(sigs.iter().cloned());
         return (ResponseCode::NoError, answers, Vec::new());
     }
+    // An NSEC chain (`nsec = "chain"`): NXDOMAIN or NODATA from its links.
+    if let Some((rcode, authority)) = signed.chain_denial(name, qtype) {
+        return (rcode, Vec::new(), authority);
+    }
     (ResponseCode::NoError, Vec::new(), denial(signed, name, now))
 }
 

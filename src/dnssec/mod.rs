@@ -15,6 +15,7 @@
 //! writer like any other snapshot change.
 
 pub mod cache;
+pub mod chain;
 pub mod keys;
 mod sets;
 mod wire;
@@ -52,6 +53,8 @@ pub struct Signer {
     pub validity: u32,
     /// Re-sign this long before the earliest expiry.
     pub refresh: u32,
+    /// Compact denial or an NSEC chain ([`chain`]).
+    pub nsec: crate::config::NsecMode,
 }
 
 impl Signer {
@@ -61,6 +64,7 @@ impl Signer {
             keys: keys::load(cfg)?,
             validity: cfg.validity.as_secs().min(u64::from(u32::MAX / 2)) as u32,
             refresh: cfg.refresh.as_secs().min(u64::from(u32::MAX / 2)) as u32,
+            nsec: cfg.nsec,
         })
     }
 
@@ -165,6 +169,9 @@ pub struct SignedZone {
     pub cache: cache::SigCache,
     /// The same signatures as the UDP fast path writes them (see [`Wire`]).
     pub wire: Wire,
+    /// `nsec = "chain"`: the zone's NSEC chain (its links are also the
+    /// names' NODATA proofs in `nodata`); None: compact denial.
+    pub chain: Option<chain::Chain>,
 }
 
 impl SignedZone {
@@ -254,7 +261,18 @@ impl SignedZone {
         }
         let mut nsec_names: Vec<LowerName> = Vec::new();
         let mut named = std::collections::HashSet::new();
-        for name in names.iter().chain(types.keys()) {
+        // A chain: a link per name that owns records, in canonical order
+        // (they are the names' NODATA proofs).
+        let plan = (signer.nsec == crate::config::NsecMode::Chain)
+            .then(|| chain::Plan::new(&types, nsec_ttl));
+        if let Some(plan) = &plan {
+            for (name, nsec) in &plan.links {
+                sets.push(vec![nsec.clone()]);
+                nsec_names.push(name.clone());
+            }
+        }
+        let compact = signer.nsec == crate::config::NsecMode::Compact;
+        for name in names.iter().chain(types.keys()).filter(|_| compact) {
             if !named.insert(name) {
                 continue;
             }
@@ -279,7 +297,13 @@ impl SignedZone {
                 }
                 let mut without = t.clone();
                 without.remove(&rtype);
-                sets.push(vec![signer.nsec(&b.name, &without, nsec_ttl)]);
+                // In a chain: the name's link without the family (same next
+                // name: it still covers what the link covers).
+                let nsec = match plan.as_ref().and_then(|p| p.next(&name)) {
+                    Some(next) => chain::nsec(&name, next, &without, nsec_ttl),
+                    None => signer.nsec(&b.name, &without, nsec_ttl),
+                };
+                sets.push(vec![nsec]);
                 family_keys.push(key);
             }
         }
@@ -308,11 +332,15 @@ impl SignedZone {
             signed_balanced.insert(key, s);
         }
         let mut nodata = HashMap::new();
+        let mut links = Vec::new();
         for name in nsec_names {
             let (Some(mut proof), Some(s)) = (sets.next(), sigs.next()) else {
                 break;
             };
             proof.extend(s);
+            if !compact {
+                links.push((name.clone(), proof.clone()));
+            }
             nodata.insert(name, proof);
         }
         let mut family_nodata = HashMap::new();
@@ -323,6 +351,7 @@ impl SignedZone {
             proof.extend(s);
             family_nodata.insert(key, proof);
         }
+        let chain = (!compact).then(|| chain::Chain::new(links));
         let wire = Wire::build(
             &signed_balanced,
             &rrsets,
@@ -342,6 +371,7 @@ impl SignedZone {
             balanced: signed_balanced,
             signed_at: now,
             cache: cache::SigCache::new(4096),
+            chain,
         }
     }
 

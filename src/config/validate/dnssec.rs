@@ -73,14 +73,19 @@ impl Validator<'_> {
                     "must be shorter than signature_validity (signatures are re-made that long before they expire)",
                 );
             }
-            if let Some(n) = &d.nsec
-                && n != "compact"
-            {
-                self.err(
-                    key("nsec"),
-                    format!("{n:?}: only \"compact\" (RFC 9824 compact denial) is supported"),
-                );
-            }
+            let nsec = match d.nsec.as_deref() {
+                None | Some("compact") => NsecMode::Compact,
+                Some("chain") => NsecMode::Chain,
+                Some(n) => {
+                    self.err(
+                        key("nsec"),
+                        format!(
+                            "{n:?}: \"compact\" (RFC 9824 compact denial) or \"chain\" (an NSEC chain, the zone becomes walkable)"
+                        ),
+                    );
+                    NsecMode::Compact
+                }
+            };
             if z.transfer.is_some() {
                 self.warn(
                     format!("dnssec.\"{zone}\""),
@@ -92,6 +97,7 @@ impl Validator<'_> {
                 ksk,
                 validity,
                 refresh,
+                nsec,
             });
         }
     }

@@ -120,6 +120,9 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
             // Signed: the compact proof (NODATA, NSEC with NXNAME) if the
             // handler made it already; it signs the first one.
             if do_bit && let Some(z) = snap.dnssec.zone(zone.index as usize) {
+                if let Some(chain) = &z.chain {
+                    return chained(&mut r, zone, z, chain, tally);
+                }
                 let now = crate::wallclock::unix_secs() as u32;
                 let sent = z.nxname_wire(key, now, |proof| r.signed_nodata(zone, z, proof, 0));
                 if sent.is_some() {
@@ -182,6 +185,10 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
                         return Outcome::Fallback;
                     };
                     let Some(proof) = z.wire.nodata(key) else {
+                        // An empty non-terminal in a chain: the link over it.
+                        if let Some(chain) = &z.chain {
+                            return chained(&mut r, zone, z, chain, tally);
+                        }
                         return Outcome::Fallback;
                     };
                     tally.count_other(RecordType::from(q.qtype), ResponseCode::NoError);
@@ -194,6 +201,28 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
             }
         }
     }
+}
+
+/// A name with no answer in a zone with an NSEC chain (`dnssec::chain`):
+/// NXDOMAIN or NODATA with the links that prove it, all prepared.
+fn chained<'s>(
+    r: &mut Response<'_, '_>,
+    zone: &WireZone,
+    signed: &crate::dnssec::SignedZone,
+    chain: &crate::dnssec::chain::Chain,
+    tally: &mut Tally<'s>,
+) -> Outcome {
+    let Some(denial) = chain.deny_key(r.q.key()) else {
+        return Outcome::Fallback;
+    };
+    let (first, second) = denial.links();
+    let links = [Some(first), second].map(|i| i.map_or((0, &[][..]), |i| chain.wire(i)));
+    let rcode = denial.rcode();
+    let sent = r.chain_denial(rcode, zone, signed, &links);
+    if sent == Outcome::Reply {
+        tally.count_other(RecordType::from(r.q.qtype), rcode);
+    }
+    sent
 }
 
 /// A/AAAA at a balanced name: the same decision, counters and scope as
@@ -463,6 +492,53 @@ impl Response<'_, '_> {
             self.out.extend_from_slice(t);
         }
         self.opt(scope);
+        Outcome::Reply
+    }
+
+    /// A denial from an NSEC chain: the SOA and its RRSIGs (owner the
+    /// zone's apex, a suffix of the question name), then `links` (record
+    /// count, records after their full owner names).
+    fn chain_denial(
+        &mut self,
+        rcode: ResponseCode,
+        zone: &WireZone,
+        signed: &crate::dnssec::SignedZone,
+        links: &[(u16, &[u8])],
+    ) -> Outcome {
+        let negative = &signed.wire.negative;
+        let Some(at) = self.q.name_len.checked_sub(zone.origin_len) else {
+            return Outcome::Fallback;
+        };
+        let count = negative.len() + links.iter().map(|l| usize::from(l.0)).sum::<usize>();
+        let Ok(count) = u16::try_from(count) else {
+            return Outcome::Fallback;
+        };
+        if negative.is_empty() {
+            return Outcome::Fallback;
+        }
+        let body = negative.iter().map(|t| 2 + t.len()).sum::<usize>()
+            + links.iter().map(|l| l.1.len()).sum::<usize>();
+        if !self.fits(body) {
+            return self.truncated(rcode, true, 0);
+        }
+        let s = Sections {
+            answers: 0,
+            authorities: count,
+            additionals: 0,
+            body: &[],
+            soa_at: None,
+        };
+        self.header(rcode, true, false, &s);
+        self.out.extend_from_slice(self.question);
+        let apex = (0xc000 | (HEADER + at) as u16).to_be_bytes();
+        for t in negative {
+            self.out.extend_from_slice(&apex);
+            self.out.extend_from_slice(t);
+        }
+        for l in links {
+            self.out.extend_from_slice(l.1);
+        }
+        self.opt(0);
         Outcome::Reply
     }
 
