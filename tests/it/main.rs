@@ -9,6 +9,7 @@ mod cli;
 mod cli_admin;
 mod dns;
 mod dnssec;
+mod dnssec_chain;
 mod dnssec_harness;
 mod dnssec_nodata;
 mod docs;

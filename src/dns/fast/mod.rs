@@ -28,6 +28,8 @@ pub mod tally;
 pub mod wire;
 
 #[cfg(test)]
+mod chain_tests;
+#[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;

@@ -92,6 +92,15 @@ answers = 60
 /// Writes the sample config and zones into `dir` and loads them, every pool
 /// healthy (no monitors).
 pub fn snapshot(dir: &Path, geoip: Option<&Path>) -> Result<(Snapshot, Registry), ConfigErrors> {
+    snapshot_with(dir, geoip, "")
+}
+
+/// The same with `extra` appended to the config (a `[dnssec]` table).
+pub fn snapshot_with(
+    dir: &Path,
+    geoip: Option<&Path>,
+    extra: &str,
+) -> Result<(Snapshot, Registry), ConfigErrors> {
     let write = |name: &str, text: &str| {
         std::fs::write(dir.join(name), text).map_err(|e| {
             ConfigErrors(vec![crate::config::ConfigError::file(
@@ -102,7 +111,7 @@ pub fn snapshot(dir: &Path, geoip: Option<&Path>) -> Result<(Snapshot, Registry)
     };
     write("example.test.zone", ZONE)?;
     write("wild.test.zone", WILD_ZONE)?;
-    write("geosteer.toml", &config(geoip))?;
+    write("geosteer.toml", &format!("{}{extra}", config(geoip)))?;
     let registry = Registry::default();
     let loaded = Loaded::from_path(&dir.join("geosteer.toml"), &registry)?;
     let snap = Snapshot {

@@ -25,7 +25,15 @@ pub struct Unbound {
 /// The config for a resolver on `addr` with `zone` stubbed to `auth`.
 /// `anchor_file`: unbound's `trust-anchor-file` (zone-file DNSKEY or DS
 /// lines), none for an insecure zone.
-fn config(dir: &str, addr: SocketAddr, auth: SocketAddr, zone: &str, anchor: bool) -> String {
+/// `tcp`: unbound asks `auth` over TCP only (`tcp-upstream`).
+fn config(
+    dir: &str,
+    addr: SocketAddr,
+    auth: SocketAddr,
+    zone: &str,
+    anchor: bool,
+    tcp: bool,
+) -> String {
     let zone = zone.trim_end_matches('.');
     let anchor = if anchor {
         format!("  trust-anchor-file: \"{dir}/anchor.txt\"\n")
@@ -52,6 +60,7 @@ fn config(dir: &str, addr: SocketAddr, auth: SocketAddr, zone: &str, anchor: boo
   do-not-query-localhost: no
   qname-minimisation: no
   trust-anchor-signaling: no
+  tcp-upstream: {tcp}
   auto-trust-anchor-file: \"\"
 {anchor}  local-zone: \"{zone}.\" transparent
   module-config: \"subnetcache validator iterator\"
@@ -67,6 +76,7 @@ stub-zone:
         port = addr.port(),
         auth_ip = auth.ip(),
         auth_port = auth.port(),
+        tcp = if tcp { "yes" } else { "no" },
     )
 }
 
@@ -76,6 +86,15 @@ impl Unbound {
     /// for no anchor (answers for the zone are then insecure, never AD).
     /// Waits (at most 15 s) until it serves.
     pub fn start(auth: SocketAddr, zone: &str, trust_anchor: &str) -> Unbound {
+        Unbound::start_with(auth, zone, trust_anchor, false)
+    }
+
+    /// The same, asking `auth` over TCP only.
+    pub fn start_over_tcp(auth: SocketAddr, zone: &str, trust_anchor: &str) -> Unbound {
+        Unbound::start_with(auth, zone, trust_anchor, true)
+    }
+
+    fn start_with(auth: SocketAddr, zone: &str, trust_anchor: &str, tcp: bool) -> Unbound {
         // A port found free here may be taken before unbound binds it
         // (other tests run meanwhile): try again on fresh ports.
         let mut logs = String::new();
@@ -86,7 +105,7 @@ impl Unbound {
                 dir,
                 child: None,
             };
-            if u.try_run(auth, zone, trust_anchor) {
+            if u.try_run(auth, zone, trust_anchor, tcp) {
                 return u;
             }
             logs.push_str(&u.log());
@@ -94,7 +113,7 @@ impl Unbound {
         panic!("unbound did not start three times; its logs:\n{logs}");
     }
 
-    fn try_run(&mut self, auth: SocketAddr, zone: &str, trust_anchor: &str) -> bool {
+    fn try_run(&mut self, auth: SocketAddr, zone: &str, trust_anchor: &str, tcp: bool) -> bool {
         let path = self.dir.path();
         let d = path.to_str().expect("temp path is UTF-8");
         let anchor = !trust_anchor.trim().is_empty();
@@ -103,7 +122,7 @@ impl Unbound {
                 .expect("write unbound trust anchor");
         }
         let conf_path = path.join("unbound.conf");
-        std::fs::write(&conf_path, config(d, self.addr, auth, zone, anchor))
+        std::fs::write(&conf_path, config(d, self.addr, auth, zone, anchor, tcp))
             .expect("write unbound.conf");
         // Errors before the log file opens (a bad config) go to stderr.
         let stderr = std::fs::File::create(path.join("unbound.stderr")).expect("unbound.stderr");
