@@ -2,7 +2,8 @@
 //! names, signed with the zone. A missing name is NXDOMAIN with the link
 //! covering it and the link covering the wildcard at its closest encloser;
 //! NODATA is the name's own link (a balanced name's empty answer of a
-//! family it lists: its link without that family), an empty non-terminal
+//! family it lists, its only IPv6 endpoint drained: its link without that
+//! family), an empty non-terminal
 //! the link over it; all verify, on the fast path, hickory's UDP and TCP;
 //! unbound (UDP and TCP upstream) and delv (UDP and TCP) validate them with
 //! P-256 and Ed25519; a name a reload adds joins the chain.
@@ -27,7 +28,9 @@ fn zone() -> String {
 }
 
 /// A geo-balanced name whose pools have both families (the EU one and the
-/// fallback only IPv4) in a zone signed with `nsec = "chain"`.
+/// fallback only IPv4), and `dual`, whose one pool has both but its IPv6
+/// endpoint drained (AAAA: NODATA, `on_all_down` being `nodata`), in a zone
+/// signed with `nsec = "chain"`.
 async fn start(alg: Alg) -> (TestServer, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = keys::generate(dir.path(), "zone.pem", alg);
@@ -41,6 +44,11 @@ async fn start(alg: Alg) -> (TestServer, String) {
         ],
     )
     .await;
+    s.running
+        .control
+        .drain_endpoint("v6", "2001:db8::5", true)
+        .await
+        .expect("drain");
     (s, keys::dnskey(&key, "example.test", alg))
 }
 
@@ -57,6 +65,12 @@ name = \"www.example.test\"
 policy = \"geo\"
 pools = [\"fb\", \"us\", \"eu\"]
 countries = {{ DE = [\"eu\"], US = [\"us\"] }}
+[pools.v6]
+endpoints = [{{ address = \"192.0.2.5\" }}, {{ address = \"2001:db8::5\" }}]
+[[balance]]
+name = \"dual.example.test\"
+policy = \"failover\"
+pools = [\"v6\"]
 {more}
 [dnssec.\"example.test\"]
 keys = [\"zone.pem\"]
@@ -161,12 +175,14 @@ async fn denials() {
     .answers;
     let apex = "example.test.";
     let deep = "host.deep.example.test.";
+    let dual = "dual.example.test.";
     for via in [Via::Udp, Via::Tcp] {
         // Twice each: the second from what the first left (nothing here).
         for round in 0..2 {
             let at = format!("{via:?} round {round}");
-            // Between host.deep and ns1; *.example.test between the apex
-            // and host.deep.
+            // Canonical order: the apex, host.deep (deep < dual), dual,
+            // ns1, static, www. nope is between dual and ns1;
+            // *.example.test between the apex and host.deep.
             let nx = ask(
                 &s,
                 via,
@@ -186,7 +202,7 @@ async fn denials() {
                 .collect();
             assert_eq!(
                 pairs,
-                [(deep, "ns1.example.test."), (apex, deep)],
+                [(dual, "ns1.example.test."), (apex, deep)],
                 "{at}: the covering link, then the wildcard's"
             );
             assert!(
@@ -230,25 +246,27 @@ async fn denials() {
             }
             assert_eq!(verify(&mx.authorities, &keys), 2, "{at}");
 
-            // AAAA for an EU client (its pool has no IPv6): the link
-            // without AAAA, same next name.
-            let v6 = ask(
-                &s,
-                via,
-                Ask::new("www.example.test.", RecordType::AAAA)
-                    .ecs("5.9.0.0/24")
-                    .dnssec_ok(),
-            )
-            .await;
+            // AAAA at dual (its IPv6 endpoint drained): the link without
+            // AAAA, same next name.
+            let v6 = ask(&s, via, Ask::new(dual, RecordType::AAAA).dnssec_ok()).await;
             assert_eq!(v6.metadata.response_code, ResponseCode::NoError, "{at}");
             assert!(v6.answers.is_empty(), "{at}: {v6:?}");
             let links = nsecs(&v6.authorities);
             assert_eq!(links.len(), 1, "{at}: {links:?}");
-            assert_eq!(links[0].0, "www.example.test.", "{at}");
-            assert_eq!(links[0].1, apex, "{at}");
+            assert_eq!(
+                (links[0].0.as_str(), links[0].1.as_str()),
+                (dual, "ns1.example.test."),
+                "{at}"
+            );
             assert!(!links[0].2.contains(&RecordType::AAAA), "{at}: {links:?}");
             assert!(links[0].2.contains(&RecordType::A), "{at}: {links:?}");
             assert_eq!(verify(&v6.authorities, &keys), 2, "{at}");
+            // Its own link (asked for another type) lists AAAA.
+            let own = ask(&s, via, Ask::new(dual, RecordType::MX).dnssec_ok()).await;
+            let links = nsecs(&own.authorities);
+            assert!(links[0].2.contains(&RecordType::AAAA), "{at}: {links:?}");
+            let v4 = ask(&s, via, Ask::new(dual, RecordType::A).dnssec_ok()).await;
+            assert_eq!(addrs(&v4), [ip("192.0.2.5")], "{at}");
             // A US client gets its IPv6 address, signed.
             let us = ask(
                 &s,
@@ -323,7 +341,7 @@ async fn validators_accept_chain_denials() {
             assert!(ad(&under), "{at}\n{}", u.log());
             for (name, qtype, ecs) in [
                 ("www.example.test.", RecordType::MX, None),
-                ("www.example.test.", RecordType::AAAA, Some("5.9.0.0/24")),
+                ("dual.example.test.", RecordType::AAAA, None),
                 ("static.example.test.", RecordType::AAAA, None),
                 ("deep.example.test.", RecordType::A, None),
             ] {
@@ -350,8 +368,6 @@ async fn validators_accept_chain_denials() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = delv::anchor_file(dir.path(), "anchor.conf", &anchor);
         for options in [&[][..], &["+tcp"][..]] {
-            // Without ECS, delv's address is in no country: the fallback
-            // pool, IPv4 only, so AAAA is a family NODATA.
             for (name, qtype, says) in [
                 (
                     "nope.example.test",
@@ -369,7 +385,7 @@ async fn validators_accept_chain_denials() {
                     "; negative response, fully validated",
                 ),
                 (
-                    "www.example.test",
+                    "dual.example.test",
                     "AAAA",
                     "; negative response, fully validated",
                 ),
@@ -407,7 +423,7 @@ async fn a_reload_adds_names_to_the_chain() {
     assert_eq!(before.metadata.response_code, ResponseCode::NXDomain);
     assert_eq!(
         covering(&before),
-        Some(("host.deep.example.test.".into(), "ns1.example.test.".into()))
+        Some(("dual.example.test.".into(), "ns1.example.test.".into()))
     );
     std::fs::write(
         s.path("example.test.zone"),

@@ -124,11 +124,11 @@ fn chain_denials_are_answered_on_the_fast_path_as_the_handler_answers() {
             ResponseCode::NoError,
             1,
         ),
-        // The ap pool (10.1.0.0/16) has no IPv6: the link without AAAA.
+        // big has no IPv4: its link lacks A.
         (
-            "www.example.test.",
-            RecordType::AAAA,
-            Some("10.1.0.0"),
+            "big.example.test.",
+            RecordType::A,
+            None,
             ResponseCode::NoError,
             1,
         ),
