@@ -15,12 +15,12 @@
 //! The commands run in bash, in a folder laid out like a checkout
 //! (`config/geosteer.toml`, `zones/`, `geoip/`), against a geosteer this test
 //! starts in-process from the shipped default config (config/geosteer.toml)
-//! on ephemeral ports. In the commands, `cargo run --release --` becomes the
+//! on free ports. In the commands, `cargo run --release --` becomes the
 //! built binary (and `geosteer` is on `PATH`), and the documented ports
 //! (`-p 5353`, `127.0.0.1:5353`, `127.0.0.1:8053`) become the bound ones;
 //! in the output the bound ports read as the documented ones again. The
-//! config file the commands see names the bound ports, so commands that read
-//! `admin_listen` from it reach the server, and no `GEOSTEER_CONFIG` or
+//! config file the commands see names the ports the server runs on, so
+//! commands that read `admin_listen` from it reach the server, and no `GEOSTEER_CONFIG` or
 //! `GEOSTEER_ADMIN` is passed on (a host with /etc/geosteer/geosteer.toml
 //! would be read before the folder's config: the examples assume none).
 //!
@@ -385,21 +385,30 @@ async fn run_setup(setup: Setup, examples: Vec<Example>) -> Vec<String> {
         }
     };
     let config_path = root.join("config/geosteer.toml");
-    std::fs::write(
-        &config_path,
-        shipped_config(setup, "127.0.0.1:0", "127.0.0.1:0", &extra),
-    )
-    .expect("write config");
-    let running = app::start(&config_path)
-        .await
-        .unwrap_or_else(|e| panic!("{setup:?}: the shipped config did not start: {e}"));
+    // The config names the ports it runs on, as an operator's does (a reload
+    // then changes nothing that needs a restart): free ports picked here,
+    // tried again if another process takes one first.
+    let mut attempt = 0;
+    let running = loop {
+        attempt += 1;
+        let (dns, admin) = (free_port(true), free_port(false));
+        std::fs::write(
+            &config_path,
+            shipped_config(
+                setup,
+                &format!("127.0.0.1:{dns}"),
+                &format!("127.0.0.1:{admin}"),
+                &extra,
+            ),
+        )
+        .expect("write config");
+        match app::start(&config_path).await {
+            Ok(running) => break running,
+            Err(e) if attempt < 5 => eprintln!("{setup:?}: start failed ({e}), again"),
+            Err(e) => panic!("{setup:?}: the shipped config did not start: {e}"),
+        }
+    };
     let (dns, admin): (SocketAddr, SocketAddr) = (running.dns_addrs[0], running.admin_addr);
-    // What the commands read is what runs.
-    std::fs::write(
-        &config_path,
-        shipped_config(setup, &dns.to_string(), &admin.to_string(), &extra),
-    )
-    .expect("rewrite config");
     let ctx = Ctx {
         dir: root,
         dns: dns.port(),
@@ -411,6 +420,18 @@ async fn run_setup(setup: Setup, examples: Vec<Example>) -> Vec<String> {
     running.stop().await;
     drop(dir);
     failures
+}
+
+/// A loopback port free right now (for TCP, and for UDP too when `udp`).
+fn free_port(udp: bool) -> u16 {
+    for _ in 0..50 {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a TCP port");
+        let port = tcp.local_addr().expect("local address").port();
+        if !udp || std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port for TCP and UDP in 50 tries");
 }
 
 /// README.md and every page of the guide, as (path from the top, text).
