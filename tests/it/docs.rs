@@ -214,6 +214,28 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
+/// `text` with `prefix` + `from` replaced by `prefix` + `to` wherever `from`
+/// is a whole number (not followed by another digit: `-p 5353` but not
+/// `-p 53530`).
+fn replace_port(text: &str, prefix: &str, from: &str, to: &str) -> String {
+    let needle = format!("{prefix}{from}");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(&needle) {
+        let after = &rest[i + needle.len()..];
+        out.push_str(&rest[..i]);
+        if after.starts_with(|c: char| c.is_ascii_digit()) {
+            out.push_str(&needle);
+        } else {
+            out.push_str(prefix);
+            out.push_str(to);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Where and against what the commands of a page run.
 struct Ctx {
     /// The folder laid out like a checkout: the commands' working directory.
@@ -225,19 +247,21 @@ struct Ctx {
 impl Ctx {
     /// The command as it runs here: the built binary, the bound ports.
     fn command(&self, command: &str) -> String {
-        command
-            .replace("cargo run --release --", "geosteer")
-            .replace("-p 5353", &format!("-p {}", self.dns))
-            .replace("127.0.0.1:5353", &format!("127.0.0.1:{}", self.dns))
-            .replace("127.0.0.1:8053", &format!("127.0.0.1:{}", self.admin))
+        let dns = self.dns.to_string();
+        let admin = self.admin.to_string();
+        let command = command.replace("cargo run --release --", "geosteer");
+        let command = replace_port(&command, "-p ", "5353", &dns);
+        let command = replace_port(&command, "127.0.0.1:", "5353", &dns);
+        replace_port(&command, "127.0.0.1:", "8053", &admin)
     }
 
     /// The output as documented: the bound ports read as the documented ones.
     fn output(&self, output: &str) -> String {
-        output
-            .replace(&format!("#{}(", self.dns), "#5353(")
-            .replace(&format!(":{}", self.dns), ":5353")
-            .replace(&format!(":{}", self.admin), ":8053")
+        let (dns, admin) = (self.dns.to_string(), self.admin.to_string());
+        let output = replace_port(output, "#", &dns, "5353");
+        let output = replace_port(&output, "-p ", &dns, "5353");
+        let output = replace_port(&output, ":", &dns, "5353");
+        replace_port(&output, ":", &admin, "8053")
     }
 
     /// Runs one example in bash; its exit status and output, or why not.
@@ -547,8 +571,12 @@ fn a_wrong_example_fails_the_runner() {
     );
     // The documented ports became the bound ones and read as documented.
     assert_eq!(
-        ctx.command("dig @127.0.0.1 -p 5353 x; curl 127.0.0.1:8053"),
-        "dig @127.0.0.1 -p 40001 x; curl 127.0.0.1:40002"
+        ctx.command("dig @127.0.0.1 -p 5353 x; curl 127.0.0.1:8053; dig -p 53530"),
+        "dig @127.0.0.1 -p 40001 x; curl 127.0.0.1:40002; dig -p 53530"
+    );
+    assert_eq!(
+        ctx.output(";; SERVER: 127.0.0.1#40001(127.0.0.1) -p 40001 :400010"),
+        ";; SERVER: 127.0.0.1#5353(127.0.0.1) -p 5353 :400010"
     );
 }
 
