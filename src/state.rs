@@ -89,7 +89,10 @@ impl Loaded {
         let started = Instant::now();
         let (config, warnings) = config::load(path)?;
         let config_time = started.elapsed();
-        let mut loaded = Loaded::from_config(config, warnings, registry)?;
+        let mut loaded = Loaded::from_config(config, warnings, registry).map_err(|mut e| {
+            config::locate_lines(path, &mut e);
+            e
+        })?;
         loaded.timing.config = config_time;
         Ok(loaded)
     }

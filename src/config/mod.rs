@@ -563,6 +563,15 @@ pub fn parse(
     Ok((config, warnings))
 }
 
+/// Gives the problems found in `file` after it was parsed (zones, keys,
+/// GeoIP) the line of their key, from the file's text.
+pub fn locate_lines(file: &Path, errors: &mut ConfigErrors) {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return;
+    };
+    validate::lines::fill(&text, errors.0.iter_mut().filter(|e| e.file == file));
+}
+
 /// FNV-1a over the config's lines outside `[server]` and `[cluster]`
 /// (trimmed, comments and blank lines skipped): equal on nodes that answer
 /// alike, whatever their names, listen addresses and comments.

@@ -141,6 +141,42 @@ pub fn load(cfg: &DnssecConfig) -> Result<Vec<Key>, ConfigError> {
     Ok(keys)
 }
 
+/// RFC 4035 §2.2: each RRset is signed with every algorithm of the DNSKEY
+/// RRset. The KSKs sign the DNSKEY RRset, the ZSKs the others: both must
+/// hold the same algorithms, or validators find some RRsets signed by one
+/// algorithm only. Says why, naming one key of each side.
+pub fn mixed_algorithms(keys: &[Key]) -> Option<String> {
+    let algs = |ksk: bool| {
+        let mut a: Vec<(u8, &Key)> = keys
+            .iter()
+            .filter(|k| if ksk { k.ksk } else { k.zsk })
+            .map(|k| (u8::from(k.algorithm()), k))
+            .collect();
+        a.sort_by_key(|(n, _)| *n);
+        a.dedup_by_key(|(n, _)| *n);
+        a
+    };
+    let (ksks, zsks) = (algs(true), algs(false));
+    if ksks.iter().map(|(n, _)| n).eq(zsks.iter().map(|(n, _)| n)) {
+        return None;
+    }
+    let name = |k: &Key| {
+        format!(
+            "{} (algorithm {}, {})",
+            k.path.display(),
+            u8::from(k.algorithm()),
+            k.algorithm()
+        )
+    };
+    let ksk = ksks.first().map(|(_, k)| name(k)).unwrap_or_default();
+    let zsk = zsks.first().map(|(_, k)| name(k)).unwrap_or_default();
+    Some(format!(
+        "the KSK {ksk} and the ZSK {zsk} differ in algorithm: RFC 4035 §2.2 wants every RRset \
+         signed with each algorithm of the DNSKEY set, and these would sign each RRset with one; \
+         use keys of one algorithm (or one key for both)"
+    ))
+}
+
 /// The DS record (SHA-256) of a KSK, for the parent zone.
 pub fn ds(origin: &Name, key: &Key, ttl: u32) -> Option<Record> {
     let digest = key.dnskey.to_digest(origin, DigestType::SHA256).ok()?;

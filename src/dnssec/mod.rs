@@ -552,7 +552,21 @@ impl Signatures {
                 continue;
             };
             let origin = Name::from(&zone.origin);
-            let signer = match Signer::new(origin.clone(), cfg) {
+            let signer =
+                Signer::new(origin.clone(), cfg).and_then(|s| {
+                    match keys::mixed_algorithms(&s.keys) {
+                        None => Ok(s),
+                        Some(why) => {
+                            let zone = zone.origin.to_string();
+                            Err(crate::config::ConfigError::new(
+                                &config.path,
+                                format!("dnssec.\"{}\".ksk", zone.trim_end_matches('.')),
+                                why,
+                            ))
+                        }
+                    }
+                });
+            let signer = match signer {
                 Ok(s) => std::sync::Arc::new(s),
                 Err(e) => {
                     errors.push(e);

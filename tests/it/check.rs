@@ -206,3 +206,47 @@ fn an_unreadable_dnssec_key_names_the_permission_and_the_way_out() {
     assert!(text.contains("LoadCredential="), "{text}");
     assert!(!text.contains("make one with"), "{text}");
 }
+
+/// Every problem of one file in one run, each on its own line with its line
+/// number: a type error stops the parser, so these are the semantic ones
+/// (found after deserializing, located from the parser's spans).
+#[test]
+fn four_errors_in_one_file_are_four_lines_with_line_numbers() {
+    let config = format!(
+        "{}{GOOD_POOLS}
+[pools.eu]
+endpoints = [
+  {{ address = \"192.0.2.2\" }},
+  {{ address = \"192.0.2.3\", weight = 0 }},
+]
+[[balance]]
+name = \"www.example.org\"
+policy = \"closest\"
+pools = [\"eu\", \"mars\"]
+",
+        server_header("")
+    );
+    let line_of = |needle: &str| {
+        config
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}"))
+            + 1
+    };
+    let (ok, out) = check(&config, &[]);
+    assert!(!ok, "{out}");
+    let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 4, "{out}");
+    for (key, needle) in [
+        ("pools.eu.endpoints[1].weight", "weight = 0"),
+        ("balance[1].name", "www.example.org"),
+        ("balance[1].policy", "closest"),
+        ("balance[1].pools[1]", "mars"),
+    ] {
+        let want = format!("geosteer.toml:{}: {key}: ", line_of(needle));
+        assert!(
+            errors.iter().any(|e| e.contains(&want)),
+            "no {want:?} in:\n{out}"
+        );
+    }
+}

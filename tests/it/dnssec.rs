@@ -472,7 +472,8 @@ async fn signatures_are_refreshed_before_they_expire() {
     s.stop().await;
 }
 
-/// A KSK (Ed25519) and a ZSK (P-256): `geosteer dnssec ds` prints the KSK's
+/// A KSK and a ZSK (both Ed25519: one algorithm, RFC 4035 §2.2; see
+/// [`a_ksk_and_a_zsk_of_different_algorithms_are_refused`]): `geosteer dnssec ds` prints the KSK's
 /// DS, and unbound anchored on that DS alone validates the balanced answer
 /// (the DNSKEY RRset signed by the KSK, the answer by the ZSK). `check`
 /// names both keys with their tags and roles.
@@ -480,7 +481,7 @@ async fn signatures_are_refreshed_before_they_expire() {
 async fn the_ds_geosteer_prints_anchors_a_ksk_zsk_zone() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ksk = std::fs::read(keys::generate(dir.path(), "ksk.pem", Alg::Ed25519)).expect("ksk");
-    let zsk = std::fs::read(keys::generate(dir.path(), "zsk.pem", Alg::EcdsaP256)).expect("zsk");
+    let zsk = std::fs::read(keys::generate(dir.path(), "zsk.pem", Alg::Ed25519)).expect("zsk");
     let cfg = format!(
         "{}[pools.eu]
 endpoints = [{{ address = \"192.0.2.2\" }}]
@@ -563,7 +564,9 @@ ksk = \"ksk.pem\"
         "{check}"
     );
     assert!(
-        check.contains("algorithm 13") && check.contains("ZSK"),
+        check
+            .lines()
+            .any(|l| l.contains("zsk.pem: tag") && l.contains("algorithm 15") && l.contains("ZSK")),
         "{check}"
     );
 
@@ -621,4 +624,62 @@ async fn a_bad_key_on_reload_keeps_the_old_signatures() {
     );
     drop(u);
     s.stop().await;
+}
+
+/// RFC 4035 §2.2: every RRset is signed with each algorithm of the DNSKEY
+/// RRset. A KSK and a ZSK of different algorithms would sign each RRset
+/// with one: `check` refuses them, naming both keys and the line of `ksk`,
+/// and `serve` does not start with them.
+#[tokio::test]
+async fn a_ksk_and_a_zsk_of_different_algorithms_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ksk = std::fs::read(keys::generate(dir.path(), "ksk.pem", Alg::Ed25519)).expect("ksk");
+    let zsk = std::fs::read(keys::generate(dir.path(), "zsk.pem", Alg::EcdsaP256)).expect("zsk");
+    let header = server_header("");
+    let cfg = format!(
+        "{header}[dnssec.\"example.test\"]\nkeys = [\"zsk.pem\", \"ksk.pem\"]\nksk = \"ksk.pem\"\n"
+    );
+    let ksk_line = cfg
+        .lines()
+        .position(|l| l.starts_with("ksk ="))
+        .expect("ksk line")
+        + 1;
+    let (_dir, path) = crate::harness::geosteer::write_config(
+        &cfg,
+        &[
+            ("ksk.pem", &ksk),
+            ("zsk.pem", &zsk),
+            (
+                "example.test.zone",
+                crate::harness::geosteer::ZONE.as_bytes(),
+            ),
+        ],
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_geosteer"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run geosteer check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let want = format!(
+        "error: {}:{ksk_line}: dnssec.\"example.test\".ksk: the KSK ",
+        path.display()
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&want))
+        .unwrap_or_else(|| panic!("no {want:?} in:\n{text}"));
+    for needle in [
+        "ksk.pem (algorithm 15, ED25519)",
+        "zsk.pem (algorithm 13, ECDSAP256SHA256)",
+        "RFC 4035",
+    ] {
+        assert!(line.contains(needle), "{needle} in {line}");
+    }
+    let err = geosteer::app::start(&path)
+        .await
+        .err()
+        .expect("must refuse");
+    assert!(err.to_string().contains("differ in algorithm"), "{err}");
 }

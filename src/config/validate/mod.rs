@@ -16,6 +16,7 @@ use super::*;
 mod balance;
 mod cluster;
 mod dnssec;
+pub(super) mod lines;
 mod proxy;
 mod server;
 mod transfer;
@@ -24,13 +25,21 @@ mod transfer;
 pub fn parse(text: &str, file: &Path, base: &Path) -> Result<(Config, Vec<Warning>), ConfigErrors> {
     // Large `[balance.subnets]` tables are read by `bulk`, the rest by toml;
     // when that does not line up, toml reads it all (and reports any error).
-    if let Some(x) = bulk::extract(text)
-        && let Ok(raw) = deserialize(&x.rest, file)
-        && let Some(raw) = bulk::merge(raw, x.tables, x.headers)
-    {
-        return validate(raw, file, base);
-    }
-    validate(deserialize(text, file)?, file, base)
+    let checked = || {
+        if let Some(x) = bulk::extract(text)
+            && let Ok(raw) = deserialize(&x.rest, file)
+            && let Some(raw) = bulk::merge(raw, x.tables, x.headers)
+        {
+            return validate(raw, file, base);
+        }
+        validate(deserialize(text, file)?, file, base)
+    };
+    let result = checked();
+    // Validation knows keys, not lines: the parser's spans give them.
+    result.map_err(|mut e| {
+        lines::fill(text, e.0.iter_mut());
+        e
+    })
 }
 
 fn deserialize<'a>(text: &'a str, file: &Path) -> Result<RawConfig<'a>, ConfigErrors> {
