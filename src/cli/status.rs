@@ -132,7 +132,10 @@ fn render(v: &serde_json::Value) -> String {
                 s(&e["in_flight"]),
                 s(&e["last_error"])
             ));
-            if let Some(summary) = e["votes"]["summary"].as_str() {
+            // Votes only where the vantages disagree (some down, some up).
+            let (down, total) = (e["votes"]["down"].as_u64(), e["votes"]["total"].as_u64());
+            let disputed = matches!((down, total), (Some(d), Some(t)) if d > 0 && d < t);
+            if disputed && let Some(summary) = e["votes"]["summary"].as_str() {
                 out.push_str(&format!("{:<16} {:<28} votes: {summary}\n", "", ""));
             }
         }
@@ -333,5 +336,28 @@ fn until(at: Option<u64>) -> String {
         "now".into()
     } else {
         format!("in {secs}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+
+    #[test]
+    fn votes_are_printed_only_under_disputed_endpoints() {
+        let endpoint = |address: &str, down: u64| {
+            serde_json::json!({
+                "address": address, "state": "up",
+                "votes": { "down": down, "total": 3, "summary": format!("down {down}/3 at {address}") }
+            })
+        };
+        let v = serde_json::json!({ "pools": [{
+            "name": "eu", "up": 1, "total": 3, "state": "healthy",
+            "endpoints": [endpoint("192.0.2.1", 0), endpoint("192.0.2.2", 1), endpoint("192.0.2.3", 3)]
+        }]});
+        let out = render(&v);
+        let votes: Vec<&str> = out.lines().filter(|l| l.contains("votes:")).collect();
+        assert_eq!(votes.len(), 1, "{out}");
+        assert!(votes[0].contains("down 1/3 at 192.0.2.2"), "{out}");
     }
 }
