@@ -46,6 +46,9 @@ pub enum Kind {
     Drain,
     /// A config reload: "ok" or "failed".
     Reload,
+    /// A proxy backend's server went up or down by its active checks
+    /// (`backend`, `endpoint` = the server's `host:port`).
+    Server,
     /// Balanced names with no usable pool, answered from their fallback
     /// ("fail_open"), or answered normally again ("recovered").
     FailOpen,
@@ -61,6 +64,9 @@ pub struct Event {
     pub pool: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Server events: the proxy backend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
     /// Fail-open: the balanced names concerned.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
@@ -81,6 +87,7 @@ impl Event {
             kind,
             pool: None,
             endpoint: None,
+            backend: None,
             names: Vec::new(),
             state: state.into(),
             from: None,
@@ -96,7 +103,10 @@ impl Event {
     /// One line for logs and `geosteer status --events` (without the time).
     pub fn summary(&self) -> String {
         let mut s = String::new();
-        for part in [&self.pool, &self.endpoint].into_iter().flatten() {
+        for part in [&self.backend, &self.pool, &self.endpoint]
+            .into_iter()
+            .flatten()
+        {
             s.push_str(part);
             s.push(' ');
         }
@@ -308,6 +318,7 @@ impl Recorder {
             now_unix_ms,
             &mut events,
         );
+        server_changes(&self.last, &health, now_unix_ms, &mut events);
         self.log.record(events);
         if pools_changed || matches!(cause, Cause::Reload(_)) {
             self.update_fail_open(config, &health, now_unix_ms);
@@ -545,6 +556,44 @@ pub fn changes(
         }
     }
     pools_changed
+}
+
+/// Appends the proxy servers whose active-check state changed from `before`
+/// to `after`, matched by backend name and address (so across a reload too).
+/// A server's first result (from unknown) is not an event. Pure.
+pub fn server_changes(
+    before: &HealthView,
+    after: &HealthView,
+    at_unix_ms: u64,
+    out: &mut Vec<Event>,
+) {
+    for b in after.backends.iter().filter(|b| b.monitored) {
+        let Some(was) = before.backends.iter().find(|w| w.name == b.name) else {
+            continue;
+        };
+        for s in &b.servers {
+            let Some(prev) = was.servers.iter().find(|p| p.address == s.address) else {
+                continue;
+            };
+            if prev.state == s.state
+                || s.state == EndpointState::Unknown
+                || prev.state == EndpointState::Unknown
+            {
+                continue;
+            }
+            let reason = match (s.state, s.last_error.as_deref()) {
+                (EndpointState::Down, Some(e)) => e.to_string(),
+                (EndpointState::Down, None) => "checks failing".into(),
+                _ => "checks passing".into(),
+            };
+            out.push(Event {
+                backend: Some(b.name.to_string()),
+                endpoint: Some(s.address.to_string()),
+                from: Some(state_str(prev.state).into()),
+                ..Event::new(at_unix_ms, Kind::Server, state_str(s.state), reason)
+            });
+        }
+    }
 }
 
 fn state_str(s: EndpointState) -> &'static str {

@@ -81,6 +81,8 @@ pub struct Registry {
     names: Mutex<BTreeMap<String, Arc<NameCounters>>>,
     picks: Mutex<BTreeMap<(String, String), Arc<AtomicU64>>>,
     probes: Mutex<BTreeMap<(String, String), Arc<ProbeCounters>>>,
+    /// Active checks of proxy backends' servers, by (backend, server).
+    backend_probes: Mutex<BTreeMap<(String, String), Arc<ProbeCounters>>>,
     /// The fleet link's figures (zero without `[cluster]`).
     pub cluster: Arc<crate::cluster::ClusterCounters>,
     /// Responses rate limiting dropped or truncated.
@@ -159,6 +161,25 @@ impl Registry {
 
     pub fn probes(&self) -> Vec<((String, String), Arc<ProbeCounters>)> {
         let m = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// Probe counters of (backend, server address).
+    pub fn backend_probe(&self, backend: &str, server: &str) -> Arc<ProbeCounters> {
+        let mut m = self
+            .backend_probes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        m.entry((backend.to_string(), server.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    pub fn backend_probes(&self) -> Vec<((String, String), Arc<ProbeCounters>)> {
+        let m = self
+            .backend_probes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }

@@ -120,6 +120,7 @@ pub async fn index(State(st): State<AdminState>) -> Html<String> {
         .as_deref()
         .map(|e| format!("<p class=\"err\">last reload failed: {}</p>", esc(e)))
         .unwrap_or_default();
+    let backends = backend_rows(&status.backends);
     let events = st.shared.events.events();
     let mut event_rows = String::new();
     for e in &events {
@@ -135,7 +136,7 @@ td,th{{padding:.25em .8em;text-align:left;border-bottom:1px solid #ddd}}.pool td
 .healthy td:nth-child(3),.up td:nth-child(3),td.ok{{color:#080}}.degraded td:nth-child(3),td.degraded,td.drained{{color:#b60}}.down td:nth-child(3),td.down,td.failed,td.fail_open,.err{{color:#c00}}\
 td.healthy,td.up,td.recovered,td.undrained,span.healthy{{color:#080}}span.degraded{{color:#b60}}span.down{{color:#c00}}.draining td:nth-child(3),span.draining{{color:#06c}}svg{{vertical-align:middle;margin-right:.6em}}.history small{{color:#666;margin-right:.8em}}h2{{font-size:1.1em;margin-top:1.6em}}</style></head>\
 <body><h1>geosteer</h1><p>config {path} (generation {generation}) · refreshes every 5 s · <a href=\"/api/v1/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>{reload_error}\
-<table><tr><th>pool</th><th>endpoint</th><th>state</th><th>up / weight</th><th>errors</th><th>latency</th><th>last error</th><th>errors · latency over the window</th></tr>{rows}</table>\
+<table><tr><th>pool</th><th>endpoint</th><th>state</th><th>up / weight</th><th>errors</th><th>latency</th><th>last error</th><th>errors · latency over the window</th></tr>{rows}</table>{backends}\
 <h2>Last {count} state changes (newest first; <a href=\"/api/v1/events\">JSON</a>)</h2>\
 <table id=\"events\"><tr><th>time (UTC)</th><th>what</th><th>subject</th><th>state</th><th>reason</th></tr>{event_rows}</table></body></html>",
         count = crate::events::CAPACITY,
@@ -145,13 +146,43 @@ td.healthy,td.up,td.recovered,td.undrained,span.healthy{{color:#080}}span.degrad
     ))
 }
 
+/// The proxy backends' servers (state by active checks, passive ejection
+/// and draining; the check's last error while it takes one out), as a table
+/// after the pools; empty without backends.
+fn backend_rows(backends: &serde_json::Value) -> String {
+    let Some(list) = backends.as_array().filter(|l| !l.is_empty()) else {
+        return String::new();
+    };
+    let mut rows = String::new();
+    for b in list {
+        let name = b["name"].as_str().unwrap_or("");
+        for sv in b["servers"].as_array().into_iter().flatten() {
+            let state = sv["state"].as_str().unwrap_or("");
+            let _ = write!(
+                rows,
+                "<tr class=\"server {cls}\"><td>{name}</td><td>{addr}</td><td class=\"state\">{cls}</td><td>{in_flight}</td><td>{requests}</td><td>{errors}</td><td class=\"last-error\">{check}</td></tr>",
+                name = esc(name),
+                cls = esc(state),
+                addr = esc(sv["address"].as_str().unwrap_or("")),
+                in_flight = sv["in_flight"].as_u64().unwrap_or(0),
+                requests = sv["requests"].as_u64().unwrap_or(0),
+                errors = sv["errors"].as_u64().unwrap_or(0),
+                check = esc(sv["check_error"].as_str().unwrap_or("")),
+            );
+        }
+    }
+    format!(
+        "<h2>Proxy backends</h2><table id=\"backends\"><tr><th>backend</th><th>server</th><th>state</th><th>in flight</th><th>requests</th><th>errors</th><th>check error</th></tr>{rows}</table>"
+    )
+}
+
 /// One row of the event table.
 fn event_row(out: &mut String, e: &Event) {
     let kind = serde_json::to_value(e.kind)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
-    let mut subject: Vec<&str> = [&e.pool, &e.endpoint]
+    let mut subject: Vec<&str> = [&e.backend, &e.pool, &e.endpoint]
         .into_iter()
         .flatten()
         .map(String::as_str)

@@ -30,13 +30,27 @@ use crate::wallclock::unix_ms;
 /// Longest delay between an observation and the snapshot that shows it.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
-/// Counts a probe result in the metrics registry (by pool and endpoint name).
+/// Counts a probe result in the metrics registry (by pool and endpoint, or
+/// by backend and server).
 pub fn count_probe(config: &Config, generation: u64, registry: &Registry, obs: &Observation) {
     if obs.source != Source::Probe || obs.generation != generation {
         return;
     }
-    let Target::Endpoint(pool, index) = obs.target else {
-        return;
+    let (pool, index) = match obs.target {
+        Target::Endpoint(pool, index) => (pool, index),
+        Target::Server(backend, index) => {
+            if let Some(s) = config
+                .backends
+                .get(backend.index())
+                .and_then(|b| Some((b, b.servers.get(index as usize)?)))
+            {
+                registry
+                    .backend_probe(&s.0.name, &s.1.address.to_string())
+                    .record(obs.ok, obs.latency);
+            }
+            return;
+        }
+        Target::PoolTraffic(_) => return,
     };
     let Some(p) = config.pools.get(pool.index()) else {
         return;

@@ -81,7 +81,9 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
         health_writer::count_probe(&config, generation, &registry, &obs);
         book.observe(obs, Instant::now(), crate::wallclock::unix_ms());
     }
-    if config.pools.iter().any(|p| p.monitor.is_some()) {
+    if config.pools.iter().any(|p| p.monitor.is_some())
+        || config.backends.iter().any(|b| b.monitor.is_some())
+    {
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "first probe round done"
@@ -146,6 +148,12 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
     .map_err(|e| StartError::Other(e.to_string()))?;
     let proxy_addrs = proxies.listen_addrs();
     let proxies = Arc::new(proxies);
+    proxies.apply_checks(&shared.load().health.backends);
+    tasks.spawn(apply_checks(
+        shared.clone(),
+        proxies.clone(),
+        shutdown.clone(),
+    ));
 
     tasks.spawn(resign(shared.clone(), cmd_tx.clone(), shutdown.clone()));
     let control = Arc::new(Control::new(
@@ -225,6 +233,25 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
         shutdown,
         cluster_stop,
     })
+}
+
+/// Hands the backends' active-check verdicts from the published health to
+/// the proxies, every [`health_writer::PUBLISH_EVERY`]: a server that fails
+/// its checks leaves rotation within that of the publish that says so (a
+/// reload's new servers included, whichever of the two swaps came first).
+async fn apply_checks(shared: Arc<Shared>, proxies: Arc<Proxies>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(health_writer::PUBLISH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let health = shared.load().health.clone();
+        if !health.backends.is_empty() {
+            proxies.apply_checks(&health.backends);
+        }
+    }
 }
 
 /// Re-signs the signed zones `refresh` before their signatures expire, off

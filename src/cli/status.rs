@@ -214,12 +214,16 @@ fn render(v: &serde_json::Value) -> String {
         out.push_str(&format!("\nBACKEND {}\n", s(&b["name"])));
         for sv in b["servers"].as_array().into_iter().flatten() {
             out.push_str(&format!(
-                "  {:<26} {:<10} in-flight {:>4}  requests {:>8}  errors {:>6}\n",
+                "  {:<26} {:<10} in-flight {:>4}  requests {:>8}  errors {:>6}{}\n",
                 s(&sv["address"]),
                 s(&sv["state"]),
                 s(&sv["in_flight"]),
                 s(&sv["requests"]),
-                s(&sv["errors"])
+                s(&sv["errors"]),
+                sv["check_error"]
+                    .as_str()
+                    .map(|e| format!("  check: {e}"))
+                    .unwrap_or_default()
             ));
         }
     }

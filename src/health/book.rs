@@ -19,6 +19,7 @@ use std::sync::Arc;
 use super::endpoint::{Endpoint, Outcome};
 use super::fleet::{FleetView, RemoteVantage};
 use super::pool::{Pool, Thresholds};
+use super::server::ServerBook;
 use super::{EndpointState, HealthView, Observation, Target};
 use crate::config::{Config, PoolId};
 
@@ -36,6 +37,8 @@ pub struct HealthBook {
     vantages: Arc<[RemoteVantage]>,
     /// This node's location (`[cluster] location`).
     here: Option<(f64, f64)>,
+    /// Proxy backends' servers by their active checks.
+    servers: ServerBook,
 }
 
 impl HealthBook {
@@ -57,6 +60,7 @@ impl HealthBook {
             fleet: None,
             vantages: Arc::from([]),
             here: config.cluster.as_ref().and_then(|c| c.location),
+            servers: ServerBook::new(config),
         }
     }
 
@@ -68,8 +72,9 @@ impl HealthBook {
     /// state (endpoint or pool) or an endpoint's last error changed: the
     /// writer should publish now. Metric numbers alone are reported by the
     /// next [`tick`](Self::tick), so 50k traffic results/s do not publish
-    /// 50k views/s. `Target::Server` observations belong to the proxy and are
-    /// ignored here, as are those of another generation or unknown ids.
+    /// 50k views/s. `Target::Server` probe results go to the backends'
+    /// servers (their traffic is the proxy's, for passive ejection); those of
+    /// another generation or unknown ids are ignored.
     pub fn observe(&mut self, obs: Observation, now: Instant, now_unix_ms: u64) -> bool {
         if obs.generation != self.generation {
             return false;
@@ -78,7 +83,11 @@ impl HealthBook {
         let (pool, endpoint) = match obs.target {
             Target::Endpoint(pool, endpoint) => (pool, Some(endpoint)),
             Target::PoolTraffic(pool) => (pool, None),
-            Target::Server(..) => return false,
+            Target::Server(backend, index) => {
+                return self
+                    .servers
+                    .observe((backend, index), &obs, now, now_unix_ms);
+            }
         };
         let Some(pool) = self.pools.get_mut(pool.index()) else {
             return false;
@@ -149,6 +158,7 @@ impl HealthBook {
             fleet: self.fleet.clone(),
             vantages: self.vantages.clone(),
             here: self.here,
+            backends: self.servers.view(),
         }
     }
 
@@ -219,6 +229,7 @@ impl HealthBook {
             pools.push(pool);
         }
         self.pools = pools;
+        self.servers.reload(new_config);
         self.generation = generation;
         self.metrics_dirty = true;
         self.here = new_config.cluster.as_ref().and_then(|c| c.location);

@@ -14,6 +14,7 @@ mod book;
 mod endpoint;
 pub mod fleet;
 mod pool;
+mod server;
 mod window;
 
 #[cfg(test)]
@@ -29,6 +30,7 @@ use crate::config::{Config, PoolId};
 
 pub use book::HealthBook;
 pub use pool::Thresholds;
+pub use server::{BackendHealth, ServerHealth};
 
 /// Address family of an endpoint, and of a query's type: A → V4, AAAA → V6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -293,6 +295,8 @@ pub struct HealthView {
     pub vantages: Arc<[fleet::RemoteVantage]>,
     /// This node's location, when it is part of a fleet and has one.
     pub here: Option<(f64, f64)>,
+    /// Proxy backends' servers by their active checks, indexed by `BackendId`.
+    pub backends: Vec<BackendHealth>,
 }
 
 impl HealthView {
@@ -329,6 +333,7 @@ impl HealthView {
             .collect();
         HealthView {
             pools,
+            backends: server::ServerBook::new(config).view(),
             ..HealthView::default()
         }
     }

@@ -1,7 +1,15 @@
 //! probe: the workers that check every endpoint of every monitored pool and
-//! send what they find to the health writer as [`Observation`]s.
+//! every server of every monitored proxy backend, and send what they find to
+//! the health writer as [`Observation`]s.
 //!
-//! One tokio task per endpoint: it waits a random offset within the interval
+//! Probes are keyed by what they measure: the monitor (its path, Host/SNI,
+//! expectations, interval), the address and port connected to, and
+//! `probe_source`. Two pools, or a pool and a backend, naming the same target
+//! with the same monitor share one worker: one check per interval, its result
+//! sent for each of them. A backend's server is checked at its own address
+//! and port.
+//!
+//! One tokio task per probe: it waits a random offset within the interval
 //! (so 10,000 probes do not fire together), then checks every `interval`,
 //! each check bounded by the monitor's `timeout` overall. [`first_round`]
 //! checks every endpoint once, concurrently, for start-up (DESIGN §3: no
@@ -13,6 +21,8 @@ pub mod http;
 pub mod tcp;
 pub mod verdict;
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,13 +31,14 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, EndpointConfig, MonitorConfig, MonitorKind, PoolId};
+use crate::config::{BackendId, Config, MonitorConfig, MonitorId, MonitorKind, PoolId};
 use crate::health::{Observation, Source, Target};
 
-/// One endpoint's check, ready to run.
+/// One check, ready to run, and every target its result is about.
 #[derive(Debug, Clone)]
 pub struct Probe {
-    pub target: Target,
+    /// Pool endpoints and backend servers measured by this one check.
+    pub targets: Vec<Target>,
     /// Where it connects, as `host:port` (for logs).
     pub dest: String,
     timeout: Duration,
@@ -48,26 +59,28 @@ enum Check {
     Broken(String),
 }
 
+/// What a probe measures: two targets with equal keys share one check.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    monitor: MonitorId,
+    host: String,
+    port: u16,
+    source: Option<IpAddr>,
+}
+
 impl Probe {
-    pub fn new(
-        pool: PoolId,
-        index: u32,
-        monitor: &MonitorConfig,
-        endpoint: &EndpointConfig,
-        source: Option<std::net::IpAddr>,
-    ) -> Probe {
-        let (host, port) = match &endpoint.probe {
-            Some(p) => (p.host.clone(), p.port),
-            None => (endpoint.address.to_string(), monitor.port),
-        };
+    fn new(key: &Key, monitor: &MonitorConfig) -> Probe {
+        let Key {
+            host, port, source, ..
+        } = key;
         let check = match monitor.kind {
             MonitorKind::Tcp => Check::Tcp {
                 host: host.clone(),
-                port,
-                source,
+                port: *port,
+                source: *source,
             },
             MonitorKind::Http | MonitorKind::Https => {
-                match http::HttpCheck::new(monitor, &host, port, source) {
+                match http::HttpCheck::new(monitor, host, *port, *source) {
                     Ok(c) => Check::Http(Box::new(c)),
                     Err(e) => Check::Broken(e),
                 }
@@ -79,7 +92,7 @@ impl Probe {
             format!("{host}:{port}")
         };
         Probe {
-            target: Target::Endpoint(pool, index),
+            targets: Vec::new(),
             dest,
             timeout: monitor.timeout,
             interval: monitor.interval,
@@ -87,21 +100,25 @@ impl Probe {
         }
     }
 
-    /// Runs one check bounded by the timeout and reports it.
-    pub async fn run(&self, generation: u64) -> Observation {
+    /// Runs one check bounded by the timeout and reports it, once per target.
+    pub async fn run(&self, generation: u64) -> Vec<Observation> {
         let started = Instant::now();
         let result = match tokio::time::timeout(self.timeout, self.check()).await {
             Ok(result) => result,
             Err(_) => Err("timeout".to_string()),
         };
-        Observation {
-            generation,
-            target: self.target,
-            source: Source::Probe,
-            ok: result.is_ok(),
-            latency: started.elapsed(),
-            error: result.err(),
-        }
+        let latency = started.elapsed();
+        self.targets
+            .iter()
+            .map(|&target| Observation {
+                generation,
+                target,
+                source: Source::Probe,
+                ok: result.is_ok(),
+                latency,
+                error: result.clone().err(),
+            })
+            .collect()
     }
 
     async fn check(&self) -> Result<(), String> {
@@ -113,28 +130,62 @@ impl Probe {
     }
 }
 
-/// Every endpoint of every pool that has a monitor.
+/// One probe per distinct target of every monitored pool endpoint and
+/// backend server, in config order.
 pub fn probes(config: &Config) -> Vec<Probe> {
-    let mut out = Vec::new();
+    let source = config.server.probe_source;
+    let mut out: Vec<Probe> = Vec::new();
+    let mut by_key: HashMap<Key, usize> = HashMap::new();
+    let mut add = |monitor: MonitorId, host: String, port: u16, target: Target| {
+        let key = Key {
+            monitor,
+            host,
+            port,
+            source,
+        };
+        let i = *by_key.entry(key).or_insert_with_key(|key| {
+            out.push(Probe::new(key, &config.monitors[monitor.index()]));
+            out.len() - 1
+        });
+        out[i].targets.push(target);
+    };
     for (p, pool) in config.pools.iter().enumerate() {
-        let id = PoolId(p as u32);
-        let Some(monitor) = config.monitor_of(id) else {
+        let Some(monitor) = pool.monitor else {
             continue;
         };
         for (i, endpoint) in pool.endpoints.iter().enumerate() {
-            out.push(Probe::new(
-                id,
-                i as u32,
+            let (host, port) = match &endpoint.probe {
+                Some(t) => (t.host.clone(), t.port),
+                None => (
+                    endpoint.address.to_string(),
+                    config.monitors[monitor.index()].port,
+                ),
+            };
+            add(
                 monitor,
-                endpoint,
-                config.server.probe_source,
-            ));
+                host,
+                port,
+                Target::Endpoint(PoolId(p as u32), i as u32),
+            );
+        }
+    }
+    for (b, backend) in config.backends.iter().enumerate() {
+        let Some(monitor) = backend.monitor else {
+            continue;
+        };
+        for (i, server) in backend.servers.iter().enumerate() {
+            add(
+                monitor,
+                server.address.ip().to_string(),
+                server.address.port(),
+                Target::Server(BackendId(b as u32), i as u32),
+            );
         }
     }
     out
 }
 
-/// Starts one worker per endpoint of every monitored pool. Each sends its
+/// Starts one worker per probe. Each sends its
 /// results with `tx.send().await` (a full channel makes probes wait, never
 /// drops them) and stops when `cancel` fires.
 pub fn spawn(
@@ -152,7 +203,7 @@ pub fn spawn(
         .collect()
 }
 
-/// Checks every endpoint once, all at the same time: the whole round takes
+/// Checks every target once, all at the same time: the whole round takes
 /// at most the longest monitor timeout. For start-up, before answering.
 pub async fn first_round(config: &Config, generation: u64) -> Vec<Observation> {
     let mut set = JoinSet::new();
@@ -162,7 +213,7 @@ pub async fn first_round(config: &Config, generation: u64) -> Vec<Observation> {
     let mut out = Vec::with_capacity(set.len());
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok(obs) => out.push(obs),
+            Ok(obs) => out.extend(obs),
             Err(e) => tracing::warn!("first-round probe task failed: {e}"),
         }
     }
@@ -184,16 +235,18 @@ async fn work(
             _ = cancel.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let obs = tokio::select! {
+        let results = tokio::select! {
             _ = cancel.cancelled() => return,
-            obs = probe.run(generation) => obs,
+            results = probe.run(generation) => results,
         };
-        if let Some(error) = &obs.error {
+        if let Some(error) = results.first().and_then(|o| o.error.as_ref()) {
             tracing::debug!(dest = %probe.dest, %error, "probe failed");
         }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            sent = tx.send(obs) => if sent.is_err() { return },
+        for obs in results {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                sent = tx.send(obs) => if sent.is_err() { return },
+            }
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct ServerSlot {
     pub address: SocketAddr,
     /// Active checks (the probe module) say up; true until told otherwise.
     up: AtomicBool,
+    /// Why the active checks last failed, while down.
+    check_error: Mutex<Option<Arc<str>>>,
     draining: AtomicBool,
     drained_at_unix_ms: AtomicU64,
     in_flight: AtomicU32,
@@ -60,6 +62,7 @@ impl ServerSlot {
         ServerSlot {
             address,
             up: AtomicBool::new(true),
+            check_error: Mutex::new(None),
             draining: AtomicBool::new(false),
             drained_at_unix_ms: AtomicU64::new(0),
             in_flight: AtomicU32::new(0),
@@ -124,6 +127,18 @@ impl ServerSlot {
 
     pub fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::Release);
+    }
+
+    /// The active checks' verdict and, while down, their last error.
+    pub fn set_check(&self, up: bool, error: Option<&Arc<str>>) {
+        let was = self.up.swap(up, Ordering::AcqRel);
+        if was != up {
+            tracing::info!(server = %self.address, up, error = error.map(|e| &**e), "proxy server active check changed");
+        }
+        let mut e = lock(&self.check_error);
+        if e.as_ref().map(|e| &**e) != error.filter(|_| !up).map(|e| &**e) {
+            *e = error.filter(|_| !up).cloned();
+        }
     }
 
     /// Starts (or ends) draining. A drain cuts what is still in flight after
@@ -216,6 +231,7 @@ impl ServerSlot {
             weight,
             state,
             up,
+            check_error: lock(&self.check_error).as_deref().map(str::to_string),
             ejected,
             draining,
             in_flight: self.in_flight(),
@@ -362,6 +378,8 @@ pub struct ServerStatus {
     /// `up`, `down` (active checks), `ejected` (passive) or `draining`.
     pub state: &'static str,
     pub up: bool,
+    /// Why the active checks (`monitor`) take it out, while they do.
+    pub check_error: Option<String>,
     pub ejected: bool,
     pub draining: bool,
     pub in_flight: u32,

@@ -269,6 +269,26 @@ impl Proxies {
         }
     }
 
+    /// Applies the active checks' verdicts (the health writer's view, by
+    /// backend name and server address): a server that is not up there gets
+    /// no new requests; in-flight ones finish. Servers of backends without a
+    /// monitor are always up. Cheap (a few atomic stores): called often.
+    pub fn apply_checks(&self, backends: &[crate::health::BackendHealth]) {
+        let runtime = self.shared.runtime.load();
+        for b in runtime.backends.iter() {
+            let checked = backends
+                .iter()
+                .find(|h| *h.name == b.config.name)
+                .filter(|h| h.monitored);
+            for slot in &b.servers {
+                match checked.and_then(|h| h.servers.iter().find(|s| s.address == slot.address)) {
+                    Some(s) => slot.set_check(s.up(), s.last_error.as_ref()),
+                    None => slot.set_check(true, None),
+                }
+            }
+        }
+    }
+
     /// Every backend with its servers; servers removed by a reload appear
     /// (draining) while they still have work in flight.
     pub fn status(&self) -> Vec<BackendStatus> {

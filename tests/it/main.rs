@@ -4,6 +4,7 @@
 mod harness;
 
 mod admin;
+mod backend_checks;
 mod check;
 mod cli;
 mod cli_admin;

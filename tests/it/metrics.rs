@@ -36,6 +36,7 @@ routes = [{{ backend = \"web\" }}]
 [backends.web]
 servers = [{{ address = \"{a}\" }}, {{ address = \"{b}\" }}]
 pool = \"eu\"
+monitor = \"web\"
 max_fails = 100
 ",
         server_header(""),
@@ -63,6 +64,8 @@ max_fails = 100
         "geosteer_dns_queries_total{name=\"other\",type=\"A\",rcode=\"NXDOMAIN\"} 1",
         "geosteer_probe_duration_seconds_bucket{pool=\"eu\"",
         "geosteer_probe_results_total{pool=\"eu\"",
+        "geosteer_backend_probe_results_total{backend=\"web\"",
+        "geosteer_backend_probe_duration_seconds_bucket{backend=\"web\"",
         "geosteer_proxy_request_duration_seconds_count{backend=\"web\"",
         "geosteer_proxy_responses_total{backend=\"web\"",
         "geosteer_pool_state{pool=\"eu\",state=\"healthy\"}",

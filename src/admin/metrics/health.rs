@@ -29,6 +29,7 @@ impl Collector for Health {
         let snap = self.shared.load_full();
         states(&mut enc, &snap)?;
         probes(&mut enc, &self.registry.probes())?;
+        backend_probes(&mut enc, &self.registry.backend_probes())?;
         if snap.config.cluster.is_some() {
             cluster(&mut enc, &self.registry.cluster, &snap)?;
         }
@@ -220,6 +221,41 @@ fn probes(enc: &mut DescriptorEncoder, probes: &Probes) -> fmt::Result {
         "Probe latency.",
         probes.iter().map(|((pool, ep), c)| Series {
             labels: [("pool", pool.as_str()), ("endpoint", ep.as_str())],
+            buckets: probe_buckets(c),
+            sum: c.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }),
+    )
+}
+
+/// Active checks of proxy backends' servers: their own families, labelled
+/// by backend and server (`host:port`).
+fn backend_probes(enc: &mut DescriptorEncoder, probes: &Probes) -> fmt::Result {
+    if probes.is_empty() {
+        return Ok(());
+    }
+    counters(
+        enc,
+        "geosteer_backend_probe_results",
+        "Active checks of proxy backends' servers by backend, server and result (ok or failed).",
+        probes.iter().flat_map(|((backend, server), c)| {
+            [("ok", &c.ok), ("failed", &c.failed)].map(|(result, v)| {
+                (
+                    [
+                        ("backend", backend.as_str()),
+                        ("server", server.as_str()),
+                        ("result", result),
+                    ],
+                    v.load(Ordering::Relaxed),
+                )
+            })
+        }),
+    )?;
+    histograms(
+        enc,
+        "geosteer_backend_probe_duration_seconds",
+        "Active check latency of proxy backends' servers.",
+        probes.iter().map(|((backend, server), c)| Series {
+            labels: [("backend", backend.as_str()), ("server", server.as_str())],
             buckets: probe_buckets(c),
             sum: c.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
         }),

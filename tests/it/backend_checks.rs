@@ -1,0 +1,399 @@
+//! Proxy backends with a `monitor`: every server is probed at its own
+//! address, a server failing its checks gets no new requests until it passes
+//! `rise` of them, every view says so, and one target named by two pools and
+//! a backend with the same monitor is probed once per interval.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::geosteer::{TestServer, server_header};
+use crate::harness::http::{get, get_json};
+
+/// An HTTP/1.1 server whose `/health` answers `health` while everything else
+/// answers 200 with its name (or 500 when `failing`); counts both.
+struct Server {
+    addr: SocketAddr,
+    name: &'static str,
+    health: Arc<AtomicU16>,
+    failing: Arc<AtomicBool>,
+    checks: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+    stop: std::sync::Mutex<CancellationToken>,
+}
+
+impl Server {
+    async fn start(name: &'static str) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let s = Server {
+            addr: listener.local_addr().expect("addr"),
+            name,
+            health: Arc::new(AtomicU16::new(200)),
+            failing: Arc::new(AtomicBool::new(false)),
+            checks: Arc::default(),
+            requests: Arc::default(),
+            stop: std::sync::Mutex::new(CancellationToken::new()),
+        };
+        s.serve(listener);
+        s
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let stop = self.stop.lock().expect("stop").clone();
+        let (health, failing, checks, requests, name) = (
+            self.health.clone(),
+            self.failing.clone(),
+            self.checks.clone(),
+            self.requests.clone(),
+            self.name,
+        );
+        tokio::spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    a = listener.accept() => match a { Ok((s, _)) => s, Err(_) => continue },
+                };
+                let (health, failing, checks, requests, stop) = (
+                    health.clone(),
+                    failing.clone(),
+                    checks.clone(),
+                    requests.clone(),
+                    stop.clone(),
+                );
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = one(stream, name, &health, &failing, &checks, &requests) => {}
+                    }
+                });
+            }
+        });
+    }
+
+    /// Dead: the port refuses connections.
+    fn kill(&self) {
+        self.stop.lock().expect("stop").cancel();
+    }
+
+    /// Listening again on the same port.
+    fn revive(&self) {
+        *self.stop.lock().expect("stop") = CancellationToken::new();
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_reuseaddr(true).expect("reuseaddr");
+        socket.bind(self.addr).expect("rebind");
+        self.serve(socket.listen(128).expect("listen"));
+    }
+
+    fn set_health(&self, status: u16) {
+        self.health.store(status, Ordering::SeqCst);
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    fn checks(&self) -> u64 {
+        self.checks.load(Ordering::SeqCst)
+    }
+}
+
+/// One request per connection (the answer says `connection: close`).
+async fn one(
+    mut stream: TcpStream,
+    name: &str,
+    health: &AtomicU16,
+    failing: &AtomicBool,
+    checks: &AtomicU64,
+    requests: &AtomicU64,
+) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&seen);
+    let path = head.split(' ').nth(1).unwrap_or("/");
+    let (status, body) = if path == "/health" {
+        checks.fetch_add(1, Ordering::SeqCst);
+        (health.load(Ordering::SeqCst), "health".to_string())
+    } else {
+        requests.fetch_add(1, Ordering::SeqCst);
+        if failing.load(Ordering::SeqCst) {
+            (500, "failing".to_string())
+        } else {
+            (200, name.to_string())
+        }
+    };
+    let answer = format!(
+        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(answer.as_bytes()).await;
+}
+
+const INTERVAL_MS: u64 = 200;
+const TIMEOUT_MS: u64 = 150;
+const FALL: u64 = 2;
+const RISE: u64 = 2;
+
+fn config(servers: &[&Server], extra: &str) -> String {
+    let list: Vec<String> = servers
+        .iter()
+        .map(|s| format!("{{ address = \"{}\" }}", s.addr))
+        .collect();
+    format!(
+        "{}[monitors.check]\ntype = \"http\"\npath = \"/health\"\ninterval = \"{INTERVAL_MS}ms\"\ntimeout = \"{TIMEOUT_MS}ms\"\nrise = {RISE}\nfall = {FALL}\n\n\
+         [[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"http\"\nroutes = [{{ path_prefix = \"/\", backend = \"web\" }}]\n\n\
+         [backends.web]\nalgorithm = \"round_robin\"\nmonitor = \"check\"\nservers = [{}]\nretries = 0\n{extra}\n",
+        server_header(""),
+        list.join(", ")
+    )
+}
+
+/// `interval × fall + timeout`, plus what the machine's load may add (the
+/// publish and hand-over to the proxy take at most 200 ms more).
+fn bound() -> Duration {
+    Duration::from_millis(INTERVAL_MS * FALL + TIMEOUT_MS)
+}
+const SLACK: Duration = Duration::from_secs(2);
+
+/// One proxied GET: (status, body).
+async fn proxied(gs: &TestServer) -> (u16, String) {
+    get(&format!("http://{}/", gs.running.proxy_addrs[0])).await
+}
+
+async fn server_status(gs: &TestServer, index: usize) -> serde_json::Value {
+    let (_, status) = get_json(&format!("http://{}/api/v1/status", gs.running.admin_addr)).await;
+    status["backends"][0]["servers"][index].clone()
+}
+
+async fn wait_state(gs: &TestServer, index: usize, want: &str, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let s = server_status(gs, index).await;
+        if s["state"] == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "server {index} not {want} within {within:?}: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_server_whose_health_check_fails_gets_no_requests_and_every_view_says_so() {
+    let (s1, s2) = (Server::start("s1").await, Server::start("s2").await);
+    let gs = TestServer::start(&config(&[&s1, &s2], ""), &[]).await;
+    for _ in 0..4 {
+        assert_eq!(proxied(&gs).await.0, 200);
+    }
+    assert!(s1.requests() >= 1 && s2.requests() >= 1, "both in rotation");
+    assert!(s1.checks() >= 1, "s1 is probed at its own address");
+
+    // /health says 503 while / still answers 200.
+    s1.set_health(503);
+    let took = wait_state(&gs, 0, "down", bound() + SLACK).await;
+    eprintln!("down after {took:?} (bound {:?})", bound());
+    let before = s1.requests();
+    for _ in 0..20 {
+        let (status, body) = proxied(&gs).await;
+        assert_eq!((status, body.as_str()), (200, "s2"));
+    }
+    assert_eq!(s1.requests(), before, "no proxied request reaches s1");
+
+    // Every view says so.
+    let s = server_status(&gs, 0).await;
+    assert_eq!(s["up"], false, "{s}");
+    assert_eq!(s["check_error"], "status 503", "{s}");
+    let admin = gs.running.admin_addr;
+    let (_, events) = get_json(&format!("http://{admin}/api/v1/events")).await;
+    let server_event = events
+        .as_array()
+        .or_else(|| events["events"].as_array())
+        .into_iter()
+        .flatten()
+        .find(|e| e["kind"] == "server" && e["state"] == "down")
+        .cloned();
+    let e = server_event.unwrap_or_else(|| panic!("no server event: {events}"));
+    assert_eq!(e["backend"], "web", "{e}");
+    assert_eq!(e["endpoint"], s1.addr.to_string(), "{e}");
+    assert_eq!(e["reason"], "status 503", "{e}");
+    let (_, page) = get(&format!("http://{admin}/")).await;
+    let row = format!(
+        "<tr class=\"server down\"><td>web</td><td>{}</td><td class=\"state\">down</td>",
+        s1.addr
+    );
+    assert!(page.contains(&row), "status page row {row}: {page}");
+    assert!(
+        page.contains("<td class=\"last-error\">status 503</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("web {}", s1.addr)),
+        "event row: {page}"
+    );
+    let (_, metrics) = get(&format!("http://{admin}/metrics")).await;
+    let failed = format!(
+        "geosteer_backend_probe_results_total{{backend=\"web\",server=\"{}\",result=\"failed\"}}",
+        s1.addr
+    );
+    assert!(metrics.contains(&failed), "{metrics}");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_geosteer"))
+            .args(["status", "--admin", &format!("http://{admin}")])
+            .output()
+            .expect("run geosteer status")
+    })
+    .await
+    .expect("status");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let line = table
+        .lines()
+        .find(|l| l.contains(&s1.addr.to_string()))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        line.contains("down") && line.contains("status 503"),
+        "{table}"
+    );
+
+    // Rise: back after `rise` passing checks.
+    s1.set_health(200);
+    wait_state(
+        &gs,
+        0,
+        "up",
+        Duration::from_millis(INTERVAL_MS * RISE + TIMEOUT_MS) + SLACK,
+    )
+    .await;
+    let before = s1.requests();
+    for _ in 0..4 {
+        assert_eq!(proxied(&gs).await.0, 200);
+    }
+    assert!(s1.requests() > before, "s1 back in rotation");
+    gs.stop().await;
+}
+
+#[tokio::test]
+async fn a_killed_server_is_down_within_the_bound_and_gets_no_request_after() {
+    let (s1, s2) = (Server::start("s1").await, Server::start("s2").await);
+    let gs = TestServer::start(&config(&[&s1, &s2], "max_fails = 100"), &[]).await;
+    assert_eq!(proxied(&gs).await.0, 200);
+    s1.kill();
+    let took = wait_state(&gs, 0, "down", bound() + SLACK).await;
+    eprintln!("down after {took:?} (bound {:?})", bound());
+    let sent = server_status(&gs, 0).await["requests"].as_u64();
+    for _ in 0..20 {
+        assert_eq!(proxied(&gs).await, (200, "s2".to_string()));
+    }
+    let s = server_status(&gs, 0).await;
+    assert_eq!(s["requests"].as_u64(), sent, "no request sent to s1: {s}");
+    assert!(
+        s["check_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{s}"
+    );
+
+    s1.revive();
+    wait_state(
+        &gs,
+        0,
+        "up",
+        Duration::from_millis(INTERVAL_MS * RISE + TIMEOUT_MS) + SLACK,
+    )
+    .await;
+    let before = s1.requests();
+    for _ in 0..4 {
+        assert_eq!(proxied(&gs).await.0, 200);
+    }
+    assert!(s1.requests() > before, "s1 back in rotation");
+    gs.stop().await;
+}
+
+#[tokio::test]
+async fn passive_ejection_works_beside_the_checks_and_all_out_is_a_clear_503() {
+    let (s1, s2) = (Server::start("s1").await, Server::start("s2").await);
+    let gs = TestServer::start(
+        &config(&[&s1, &s2], "max_fails = 2\nfail_timeout = \"30s\""),
+        &[],
+    )
+    .await;
+    // s1 passes its checks but fails real requests: ejected by max_fails.
+    s1.failing.store(true, Ordering::SeqCst);
+    for _ in 0..6 {
+        proxied(&gs).await;
+    }
+    wait_state(&gs, 0, "ejected", SLACK).await;
+    let s = server_status(&gs, 0).await;
+    assert_eq!(
+        (s["up"].as_bool(), s["ejected"].as_bool()),
+        (Some(true), Some(true)),
+        "{s}"
+    );
+    for _ in 0..6 {
+        assert_eq!(proxied(&gs).await, (200, "s2".to_string()));
+    }
+
+    // s2 fails its checks too: every server is out.
+    s2.set_health(503);
+    wait_state(&gs, 1, "down", bound() + SLACK).await;
+    let (status, body) = proxied(&gs).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("no server of backend web is available"),
+        "{body}"
+    );
+    gs.stop().await;
+}
+
+#[tokio::test]
+async fn two_pools_and_a_backend_on_one_target_make_one_probe_per_interval() {
+    let target = Server::start("shared").await;
+    let pools = format!(
+        "[pools.p1]\nmonitor = \"check\"\nendpoints = [{{ address = \"192.0.2.1\", probe = \"{0}\" }}]\n\n\
+         [pools.p2]\nmonitor = \"check\"\nendpoints = [{{ address = \"192.0.2.2\", probe = \"{0}\" }}]\n\n\
+         [[balance]]\nname = \"www.example.test\"\npolicy = \"failover\"\npools = [\"p1\", \"p2\"]\n",
+        target.addr
+    );
+    let gs = TestServer::start(&config(&[&target], &pools), &[]).await;
+    let start = target.checks();
+    let window = Duration::from_secs(3);
+    tokio::time::sleep(window).await;
+    let probes = target.checks() - start;
+    let per_interval = window.as_millis() as u64 / INTERVAL_MS;
+    // One worker: about 15 in 3 s; three would make about 45.
+    assert!(
+        probes <= per_interval + 2 && probes + 5 >= per_interval,
+        "{probes} probes in {window:?} at one per {INTERVAL_MS} ms"
+    );
+    // The shared result reaches all three.
+    let (_, status) = get_json(&format!("http://{}/api/v1/status", gs.running.admin_addr)).await;
+    assert_eq!(
+        status["backends"][0]["servers"][0]["state"], "up",
+        "{status}"
+    );
+    for p in 0..2 {
+        assert_eq!(
+            status["pools"][p]["endpoints"][0]["state"], "up",
+            "{status}"
+        );
+    }
+    target.set_health(503);
+    wait_state(&gs, 0, "down", bound() + SLACK).await;
+    let (_, status) = get_json(&format!("http://{}/api/v1/status", gs.running.admin_addr)).await;
+    for p in 0..2 {
+        assert_eq!(
+            status["pools"][p]["endpoints"][0]["state"], "down",
+            "{status}"
+        );
+    }
+    gs.stop().await;
+}
