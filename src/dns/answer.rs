@@ -26,6 +26,14 @@ pub struct Opt<'a> {
     pub dnssec_ok: bool,
 }
 
+/// Echoes CO in `edns` (built by [`response_edns`]) when the query set it
+/// with DO.
+pub fn echo_compact_ok(request: &Request, edns: &mut Edns) {
+    if compact_ok(request) {
+        edns.flags_mut().z |= CO;
+    }
+}
+
 /// The response OPT record: our payload size, the ECS option echoed with
 /// its scope when the query carried one, and `opt.nsid` if any (the caller
 /// checks [`nsid_asked`]; any payload in the query's option is ignored, as
@@ -48,6 +56,18 @@ pub fn response_edns(request_edns: &Edns, opt: Opt<'_>) -> Edns {
         edns.options_mut().insert(EdnsOption::NSID(payload));
     }
     edns
+}
+
+/// The Compact-OK flag (RFC 9824 §4) among the EDNS flags.
+const CO: u16 = 0x4000;
+
+/// Whether the query has the DO and the CO bit: a nonexistent name in a
+/// signed zone gets NXDOMAIN, and CO is echoed.
+pub fn compact_ok(request: &Request) -> bool {
+    request
+        .edns
+        .as_ref()
+        .is_some_and(|e| e.flags().dnssec_ok && e.flags().z & CO != 0)
 }
 
 /// Whether the query has the DO bit (RFC 3225).
@@ -92,7 +112,11 @@ pub async fn reply<R: ResponseHandler>(
         dnssec_ok: opt.dnssec_ok || dnssec_ok(request),
         ..opt
     };
-    let edns = request.edns.as_ref().map(|e| response_edns(e, opt));
+    let edns = request.edns.as_ref().map(|e| {
+        let mut edns = response_edns(e, opt);
+        echo_compact_ok(request, &mut edns);
+        edns
+    });
     send(request, edns.as_ref(), sections, handle).await
 }
 

@@ -186,6 +186,9 @@ impl DnsHandler {
         response: R,
     ) -> ResponseInfo {
         let snap = self.shared.load_full();
+        if let Some(reason) = rejected(request) {
+            return self.reject(&snap, request, reason, response).await;
+        }
         let plain = request.metadata.message_type == MessageType::Query
             && request.metadata.op_code == OpCode::Query
             && request.queries.len() == 1
@@ -243,7 +246,92 @@ impl DnsHandler {
     }
 }
 
+/// Why `request` gets an error for what it is (`rejected`), if it does.
+fn rejected(request: &Request) -> Option<super::rejected::Reason> {
+    use super::rejected::Reason;
+    if request.metadata.message_type != MessageType::Query {
+        return None;
+    }
+    if request.metadata.op_code != OpCode::Query {
+        return Some(Reason::Opcode);
+    }
+    let queries = request.queries.queries();
+    if queries
+        .iter()
+        .any(|q| !matches!(q.query_class(), DNSClass::IN | DNSClass::CH))
+    {
+        return Some(Reason::Class);
+    }
+    if queries
+        .iter()
+        .any(|q| q.query_type() == crate::dnssec::NXNAME)
+    {
+        return Some(Reason::Nxname);
+    }
+    if super::fast::wire::ecs_malformed(request.as_slice()) {
+        return Some(Reason::Ecs);
+    }
+    None
+}
+
 impl DnsHandler {
+    /// The error answer to a rejected query, counted (`rejected`), never
+    /// logged on its own: NOTIMP as a bare header (its ID and opcode, no
+    /// other flag), REFUSED or FORMERR with the question and an OPT
+    /// record without options.
+    async fn reject<R: ResponseHandler>(
+        &self,
+        snap: &Snapshot,
+        request: &Request,
+        reason: super::rejected::Reason,
+        mut response: R,
+    ) -> ResponseInfo {
+        use super::rejected::Reason;
+        super::rejected::count(reason);
+        let rcode = match reason {
+            Reason::Opcode => ResponseCode::NotImp,
+            Reason::Class => ResponseCode::Refused,
+            Reason::Ecs | Reason::Nxname => ResponseCode::FormErr,
+        };
+        self.count_other(request, rcode);
+        if reason == Reason::Opcode {
+            let Ok(queries) = hickory_server::zone_handler::Queries::read(
+                &mut hickory_proto::serialize::binary::BinDecoder::new(&[]),
+                0,
+            ) else {
+                return unanswered(request);
+            };
+            let mut md = hickory_proto::op::Metadata::new(
+                request.metadata.id,
+                MessageType::Response,
+                request.metadata.op_code,
+            );
+            md.response_code = ResponseCode::NotImp;
+            let resp = hickory_server::zone_handler::MessageResponseBuilder::new(&queries, None)
+                .build_no_records(md);
+            return response
+                .send_response(resp)
+                .await
+                .unwrap_or_else(|_| unanswered(request));
+        }
+        answer::reply(
+            request,
+            Opt {
+                ecs: None,
+                scope: 0,
+                nsid: snap.config.server.nsid.as_deref(),
+                dnssec_ok: false,
+            },
+            Sections {
+                rcode,
+                answers: &[],
+                soa: &[],
+            },
+            response,
+        )
+        .await
+    }
+
     /// A DO query in a signed zone, outside the balanced answers: the
     /// zone's records with their signatures, or a signed denial.
     async fn dnssec<R: ResponseHandler>(
@@ -258,8 +346,13 @@ impl DnsHandler {
         };
         let query = &request.queries.queries()[0];
         let now = crate::wallclock::unix_secs() as u32;
-        let (rcode, mut answers, mut authority) =
-            super::signed::answer(signed, query.name(), query.query_type(), now);
+        let (rcode, mut answers, mut authority) = super::signed::answer(
+            signed,
+            query.name(),
+            query.query_type(),
+            now,
+            answer::compact_ok(request),
+        );
         let do_bit = answer::dnssec_ok(request);
         if !do_bit {
             // A DNSKEY query without DO: the keys, no signatures or proofs.

@@ -14,6 +14,8 @@
 //! - `rrl`: response rate limiting of UDP answers (per client prefix and kind).
 //! - `xfr`: zone transfers out (AXFR, IXFR) over TCP; `tsig` signs them.
 //! - `notify`: NOTIFY to secondaries when a zone's serial changes.
+//! - `rejected`: queries refused for what they are (opcode, class, ECS, NXNAME),
+//!   counted and logged as a periodic summary.
 //! - `chaos`: CHAOS TXT `id.server`, `hostname.bind`, `version.bind`, `version.server`.
 
 pub mod answer;
@@ -26,6 +28,7 @@ pub mod health_txt;
 mod mmsg;
 pub mod notify;
 pub mod raw;
+pub mod rejected;
 pub mod rrl;
 pub mod server;
 pub mod signed;

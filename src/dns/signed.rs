@@ -2,8 +2,9 @@
 //! the snapshot's signatures (`dnssec::SignedZone`): an RRset and its
 //! RRSIGs; a CNAME and its RRSIGs (not chased: the resolver follows it);
 //! NODATA as the signed SOA and the name's NSEC (compact denial, RFC 9824);
-//! a name that does not exist as NODATA too, its NSEC listing NXNAME, made
-//! and signed on demand and cached.
+//! a name that does not exist as NODATA too (NXDOMAIN when the query set
+//! the CO flag, RFC 9824 §4), its NSEC listing NXNAME, made and signed on
+//! demand and cached.
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, Record, RecordType, RrKey};
@@ -14,7 +15,15 @@ use crate::dnssec::SignedZone;
 pub type Parts = (ResponseCode, Vec<Record>, Vec<Record>);
 
 /// The answer to `qtype` at `name` (in the zone `signed` covers) at `now`.
-pub fn answer(signed: &SignedZone, name: &LowerName, qtype: RecordType, now: u32) -> Parts {
+/// `compact_ok`: the query set CO (RFC 9824 §4), so a name that does not
+/// exist gets rcode NXDOMAIN (NOERROR without it), the same NXNAME proof.
+pub fn answer(
+    signed: &SignedZone,
+    name: &LowerName,
+    qtype: RecordType,
+    now: u32,
+    compact_ok: bool,
+) -> Parts {
     let rrset = |t: RecordType| signed.rrsets.get(&RrKey::new(name.clone(), t));
     if qtype == RecordType::ANY {
         // What the name's NSEC lists: every RRset it has.
@@ -44,7 +53,12 @@ pub fn answer(signed: &SignedZone, name: &LowerName, qtype: RecordType, now: u32
     if let Some((rcode, authority)) = signed.chain_denial(name, qtype) {
         return (rcode, Vec::new(), authority);
     }
-    (ResponseCode::NoError, Vec::new(), denial(signed, name, now))
+    let rcode = if compact_ok && !signed.nodata.contains_key(name) {
+        ResponseCode::NXDomain
+    } else {
+        ResponseCode::NoError
+    };
+    (rcode, Vec::new(), denial(signed, name, now))
 }
 
 /// The authority section of a negative answer: the signed SOA and the

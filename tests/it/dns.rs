@@ -174,7 +174,7 @@ async fn ecs_decides_and_is_echoed_with_a_cacheable_scope() {
     // Source prefix shorter than the GeoIP network: scope capped at the source.
     let m = dig::udp(
         s.dns,
-        &Ask::new("www.example.test.", RecordType::A).ecs("5.9.0.0/12"),
+        &Ask::new("www.example.test.", RecordType::A).ecs("5.0.0.0/12"),
     )
     .await;
     let (_, source, scope) = ecs(&m).expect("ECS echoed");

@@ -28,6 +28,7 @@ mod reload_report;
 mod rrl;
 mod status_page;
 mod steering;
+mod strict;
 mod systemd;
 mod tcp;
 mod transfer;

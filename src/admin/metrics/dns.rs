@@ -87,6 +87,12 @@ impl Collector for Dns {
         )?;
         counters(
             &mut enc,
+            "geosteer_dns_rejected",
+            "Queries rejected for what they are, by reason: opcode (NOTIMP), class (REFUSED), ecs and nxname (FORMERR).",
+            crate::dns::rejected::totals().map(|(r, v)| ([("reason", r.as_str())], v)),
+        )?;
+        counters(
+            &mut enc,
             "geosteer_dns_fail_open",
             "Answers given because no pool was usable for the queried family, by on_all_down mode.",
             names.iter().flat_map(|(name, c)| {

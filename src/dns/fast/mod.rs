@@ -65,6 +65,28 @@ const TYPE_RRSIG: u16 = 46;
 const TYPE_NSEC: u16 = 47;
 const TYPE_AAAA: u16 = 28;
 const CLASS_IN: u16 = 1;
+const CLASS_CH: u16 = 3;
+
+/// NOTIMP to a request whose opcode is not QUERY: the header alone, its ID
+/// and opcode, every other flag clear (what ISC's genreport `opcode` and
+/// `opcodeflg` tests expect, as Knot and NSD answer).
+fn not_implemented(packet: &[u8], out: &mut Vec<u8>) -> Outcome {
+    let Some(h) = packet.get(..HEADER) else {
+        return Outcome::Drop;
+    };
+    super::rejected::count(super::rejected::Reason::Opcode);
+    out.extend_from_slice(&not_implemented_header(h));
+    Outcome::Reply
+}
+
+/// The NOTIMP header answering the request header `h` (12 octets).
+fn not_implemented_header(h: &[u8]) -> [u8; HEADER] {
+    let mut out = [0u8; HEADER];
+    out[..2].copy_from_slice(&h[..2]);
+    out[2] = 0x80 | (h[2] & 0x78);
+    out[3] = 4;
+    out
+}
 
 /// Answers one datagram from `src` into `out` (cleared first), counting it
 /// in `tally` as the hickory path counts its queries.
@@ -82,9 +104,22 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
         Parsed::Query => {}
         Parsed::Drop => return Outcome::Drop,
         Parsed::Fallback => return Outcome::Fallback,
+        Parsed::NotImp => return not_implemented(packet, out),
     }
-    // Meta types (ANY, AXFR, IXFR, OPT, ...) and other classes (CHAOS
-    // `id.server`, `version.bind`: `dns::chaos`) are hickory's.
+    // Classes other than IN and CH (HS, NONE, ANY): REFUSED, as Knot and
+    // NSD answer them, never the IN records.
+    if q.qclass != CLASS_IN && q.qclass != CLASS_CH {
+        super::rejected::count(super::rejected::Reason::Class);
+        tally.count_other(RecordType::from(q.qtype), ResponseCode::Refused);
+        let mut r = Response {
+            q: &q,
+            question: q.question(packet),
+            out,
+        };
+        return r.send(ResponseCode::Refused, false, Sections::EMPTY, 0);
+    }
+    // Meta types (ANY, AXFR, IXFR, OPT, NXNAME, ...) and CHAOS (`id.server`,
+    // `version.bind`: `dns::chaos`) are hickory's.
     if q.qclass != CLASS_IN
         || q.qtype == 0
         || q.qtype == wire::OPT
@@ -121,14 +156,21 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
             }
             // Signed: the compact proof (NODATA, NSEC with NXNAME) if the
             // handler made it already; it signs the first one.
+            // With CO (RFC 9824 §4), rcode NXDOMAIN; else NOERROR.
             if do_bit && let Some(z) = snap.dnssec.zone(zone.index as usize) {
                 if let Some(chain) = &z.chain {
                     return chained(&mut r, zone, z, chain, tally);
                 }
                 let now = crate::wallclock::unix_secs() as u32;
-                let sent = z.nxname_wire(key, now, |proof| r.signed_nodata(zone, z, proof, 0));
+                let rcode = if q.edns.is_some_and(|e| e.compact_ok) {
+                    ResponseCode::NXDomain
+                } else {
+                    ResponseCode::NoError
+                };
+                let sent =
+                    z.nxname_wire(key, now, |proof| r.signed_denial(rcode, zone, z, proof, 0));
                 if sent.is_some() {
-                    tally.count_other(RecordType::from(q.qtype), ResponseCode::NoError);
+                    tally.count_other(RecordType::from(q.qtype), rcode);
                 }
                 return sent.unwrap_or(Outcome::Fallback);
             }
@@ -461,6 +503,19 @@ impl Response<'_, '_> {
         proof: &[Vec<u8>],
         scope: u8,
     ) -> Outcome {
+        self.signed_denial(ResponseCode::NoError, zone, signed, proof, scope)
+    }
+
+    /// [`Response::signed_nodata`] with `rcode` (NXDOMAIN: a compact
+    /// answer to a query with CO).
+    fn signed_denial(
+        &mut self,
+        rcode: ResponseCode,
+        zone: &WireZone,
+        signed: &crate::dnssec::SignedZone,
+        proof: &[Vec<u8>],
+        scope: u8,
+    ) -> Outcome {
         let negative = &signed.wire.negative;
         let Some(at) = self.q.name_len.checked_sub(zone.origin_len) else {
             return Outcome::Fallback;
@@ -473,7 +528,7 @@ impl Response<'_, '_> {
         }
         let body: usize = negative.iter().chain(proof).map(|t| 2 + t.len()).sum();
         if !self.fits(body) {
-            return self.truncated(ResponseCode::NoError, true, scope);
+            return self.truncated(rcode, true, scope);
         }
         let s = Sections {
             answers: 0,
@@ -482,7 +537,7 @@ impl Response<'_, '_> {
             body: &[],
             soa_at: None,
         };
-        self.header(ResponseCode::NoError, true, false, &s);
+        self.header(rcode, true, false, &s);
         self.out.extend_from_slice(self.question);
         let apex = (0xc000 | (HEADER + at) as u16).to_be_bytes();
         for t in negative {
@@ -607,6 +662,10 @@ impl Response<'_, '_> {
         // RFC 3225 §3: the DO bit of the query is copied in the response.
         if edns.dnssec_ok {
             o[7] = 0x80;
+            // RFC 9824 §4: CO is echoed to a DO query that set it.
+            if edns.compact_ok {
+                o[7] |= 0x40;
+            }
         }
         let len = match edns.ecs {
             Some(e) => {

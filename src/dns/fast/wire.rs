@@ -28,6 +28,8 @@ pub enum Parsed {
     Query,
     /// Not worth an answer: shorter than a header, or a response.
     Drop,
+    /// A request with an opcode other than QUERY: NOTIMP (header only).
+    NotImp,
     /// Valid or not, hickory's decoder and handler decide.
     Fallback,
 }
@@ -68,6 +70,8 @@ pub struct Edns {
     pub ecs: Option<Ecs>,
     /// The DO bit (RFC 3225).
     pub dnssec_ok: bool,
+    /// The Compact-OK bit (RFC 9824 §4): NXDOMAIN for a missing name.
+    pub compact_ok: bool,
 }
 
 /// One standard query with one question, parsed without allocating. About
@@ -124,9 +128,12 @@ pub fn parse(p: &[u8], q: &mut Query) -> Parsed {
         return Parsed::Drop;
     }
     let opcode = (flags >> 11) & 0xf;
+    if opcode != 0 {
+        return Parsed::NotImp;
+    }
     let count = |i: usize| u16::from_be_bytes([p[4 + 2 * i], p[5 + 2 * i]]);
     let (qd, an, ns, ar) = (count(0), count(1), count(2), count(3));
-    if opcode != 0 || qd != 1 || an != 0 || ns != 0 || ar > 1 {
+    if qd != 1 || an != 0 || ns != 0 || ar > 1 {
         return Parsed::Fallback;
     }
     q.id = u16::from_be_bytes([p[0], p[1]]);
@@ -249,19 +256,21 @@ fn read_opt(p: &[u8], at: usize) -> Option<(Edns, usize)> {
         opts = &opts[4 + len..];
     }
     let dnssec_ok = rr[7] & 0x80 != 0;
+    let compact_ok = rr[7] & 0x40 != 0;
     Some((
         Edns {
             payload,
             ecs,
             dnssec_ok,
+            compact_ok,
         },
         end,
     ))
 }
 
-/// ECS in its canonical form only: a known family, a prefix that fits it, and
-/// exactly as many address octets as the prefix needs. Anything else is for
-/// hickory (FORMERR, or its own leniency).
+/// ECS in its canonical form only: a known family, a prefix that fits it,
+/// exactly as many address octets as the prefix needs and no bit set past
+/// it. Anything else is for the handler (FORMERR: [`ecs_malformed`]).
 fn read_ecs(d: &[u8]) -> Option<Ecs> {
     let h = d.get(..4)?;
     let family = u16::from_be_bytes([h[0], h[1]]);
@@ -280,9 +289,76 @@ fn read_ecs(d: &[u8]) -> Option<Ecs> {
         addr: [0; 16],
     };
     let addr = &d[4..];
-    if addr.len() != e.addr_len() {
+    if addr.len() != e.addr_len() || !past_prefix_clear(addr, source) {
         return None;
     }
     e.addr[..addr.len()].copy_from_slice(addr);
     Some(e)
+}
+
+/// Whether the bits of `addr` past the first `source` are all zero.
+fn past_prefix_clear(addr: &[u8], source: u8) -> bool {
+    let rem = source % 8;
+    match addr.last() {
+        Some(last) if rem != 0 => last & (0xffu8 >> rem) == 0,
+        _ => true,
+    }
+}
+
+/// Whether a message carries an ECS option RFC 7871 §6 says to answer with
+/// FORMERR: an unknown family, a source prefix longer than the family's
+/// address, more or fewer address octets than the prefix needs, or bits
+/// set past it. Walks the message's sections; false for what it cannot
+/// read (the decoder judges that).
+pub fn ecs_malformed(p: &[u8]) -> bool {
+    ecs_check(p).unwrap_or(false)
+}
+
+fn ecs_check(p: &[u8]) -> Option<bool> {
+    let h = p.get(..HEADER)?;
+    let count = |i: usize| usize::from(u16::from_be_bytes([h[4 + 2 * i], h[5 + 2 * i]]));
+    let mut at = HEADER;
+    for _ in 0..count(0) {
+        at = skip_name(p, at)? + 4;
+    }
+    for _ in 0..count(1) + count(2) {
+        at = skip_name(p, at)?;
+        let rdlen = usize::from(u16::from_be_bytes([*p.get(at + 8)?, *p.get(at + 9)?]));
+        at += 10 + rdlen;
+    }
+    for _ in 0..count(3) {
+        at = skip_name(p, at)?;
+        let rr = p.get(at..at + 10)?;
+        let rtype = u16::from_be_bytes([rr[0], rr[1]]);
+        let rdlen = usize::from(u16::from_be_bytes([rr[8], rr[9]]));
+        let rdata = p.get(at + 10..at + 10 + rdlen)?;
+        at += 10 + rdlen;
+        if rtype != OPT {
+            continue;
+        }
+        let mut opts = rdata;
+        while opts.len() >= 4 {
+            let code = u16::from_be_bytes([opts[0], opts[1]]);
+            let len = usize::from(u16::from_be_bytes([opts[2], opts[3]]));
+            let data = opts.get(4..4 + len)?;
+            if code == ECS && read_ecs(data).is_none() {
+                return Some(true);
+            }
+            opts = &opts[4 + len..];
+        }
+    }
+    Some(false)
+}
+
+/// The offset after the name at `at` (labels, or a compression pointer).
+fn skip_name(p: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *p.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            l if l & 0xc0 == 0xc0 => return Some(at + 2),
+            l if l & 0xc0 != 0 => return None,
+            l => at += 1 + usize::from(l),
+        }
+    }
 }
