@@ -155,8 +155,8 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
                 return Outcome::Fallback;
             }
             // Signed: the compact proof (NODATA, NSEC with NXNAME) if the
-            // handler made it already; it signs the first one.
-            // With CO (RFC 9824 §4), rcode NXDOMAIN; else NOERROR.
+            // handler made it already; it signs the first one. With CO
+            // (RFC 9824 §4), rcode NXDOMAIN; else NOERROR.
             if do_bit && let Some(z) = snap.dnssec.zone(zone.index as usize) {
                 if let Some(chain) = &z.chain {
                     return chained(&mut r, zone, z, chain, tally);
