@@ -516,17 +516,57 @@ impl Response<'_, '_> {
         proof: &[Vec<u8>],
         scope: u8,
     ) -> Outcome {
+        let body = proof.iter().map(|t| 2 + t.len()).sum();
+        self.negative_with(rcode, zone, signed, (proof.len(), body), scope, |out| {
+            for t in proof {
+                out.extend_from_slice(&[0xc0, HEADER as u8]);
+                out.extend_from_slice(t);
+            }
+        })
+    }
+
+    /// A denial from an NSEC chain: the SOA and its RRSIGs (owner the
+    /// zone's apex, a suffix of the question name), then `links` (record
+    /// count, records after their full owner names).
+    fn chain_denial(
+        &mut self,
+        rcode: ResponseCode,
+        zone: &WireZone,
+        signed: &crate::dnssec::SignedZone,
+        links: &[(u16, &[u8])],
+    ) -> Outcome {
+        let count = links.iter().map(|l| usize::from(l.0)).sum();
+        let body = links.iter().map(|l| l.1.len()).sum();
+        self.negative_with(rcode, zone, signed, (count, body), 0, |out| {
+            for l in links {
+                out.extend_from_slice(l.1);
+            }
+        })
+    }
+
+    /// A signed negative answer: the zone's prepared SOA and its RRSIGs
+    /// (owner the apex, a pointer into the question name), then `tail`
+    /// (`count` records of `body` bytes) written by `write`.
+    fn negative_with(
+        &mut self,
+        rcode: ResponseCode,
+        zone: &WireZone,
+        signed: &crate::dnssec::SignedZone,
+        (count, body): (usize, usize),
+        scope: u8,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Outcome {
         let negative = &signed.wire.negative;
         let Some(at) = self.q.name_len.checked_sub(zone.origin_len) else {
             return Outcome::Fallback;
         };
-        let Ok(count) = u16::try_from(negative.len() + proof.len()) else {
+        let Ok(count) = u16::try_from(negative.len() + count) else {
             return Outcome::Fallback;
         };
         if negative.is_empty() {
             return Outcome::Fallback;
         }
-        let body: usize = negative.iter().chain(proof).map(|t| 2 + t.len()).sum();
+        let body = negative.iter().map(|t| 2 + t.len()).sum::<usize>() + body;
         if !self.fits(body) {
             return self.truncated(rcode, true, scope);
         }
@@ -544,58 +584,8 @@ impl Response<'_, '_> {
             self.out.extend_from_slice(&apex);
             self.out.extend_from_slice(t);
         }
-        for t in proof {
-            self.out.extend_from_slice(&[0xc0, HEADER as u8]);
-            self.out.extend_from_slice(t);
-        }
+        write(self.out);
         self.opt(scope);
-        Outcome::Reply
-    }
-
-    /// A denial from an NSEC chain: the SOA and its RRSIGs (owner the
-    /// zone's apex, a suffix of the question name), then `links` (record
-    /// count, records after their full owner names).
-    fn chain_denial(
-        &mut self,
-        rcode: ResponseCode,
-        zone: &WireZone,
-        signed: &crate::dnssec::SignedZone,
-        links: &[(u16, &[u8])],
-    ) -> Outcome {
-        let negative = &signed.wire.negative;
-        let Some(at) = self.q.name_len.checked_sub(zone.origin_len) else {
-            return Outcome::Fallback;
-        };
-        let count = negative.len() + links.iter().map(|l| usize::from(l.0)).sum::<usize>();
-        let Ok(count) = u16::try_from(count) else {
-            return Outcome::Fallback;
-        };
-        if negative.is_empty() {
-            return Outcome::Fallback;
-        }
-        let body = negative.iter().map(|t| 2 + t.len()).sum::<usize>()
-            + links.iter().map(|l| l.1.len()).sum::<usize>();
-        if !self.fits(body) {
-            return self.truncated(rcode, true, 0);
-        }
-        let s = Sections {
-            answers: 0,
-            authorities: count,
-            additionals: 0,
-            body: &[],
-            soa_at: None,
-        };
-        self.header(rcode, true, false, &s);
-        self.out.extend_from_slice(self.question);
-        let apex = (0xc000 | (HEADER + at) as u16).to_be_bytes();
-        for t in negative {
-            self.out.extend_from_slice(&apex);
-            self.out.extend_from_slice(t);
-        }
-        for l in links {
-            self.out.extend_from_slice(l.1);
-        }
-        self.opt(0);
         Outcome::Reply
     }
 
