@@ -4,22 +4,20 @@
 
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine;
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
-use hickory_proto::rr::{Name, Record, RecordType};
-use hickory_server::net::NetError;
+use hickory_proto::rr::{Name, RecordType};
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponse;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use super::tests::Capture;
 use super::{Outcome, Tally, answer, sample};
 use crate::dns::DnsHandler;
-use crate::dns::raw::{self, encode_udp};
+use crate::dns::raw;
 use crate::state::Shared;
 
 fn src() -> SocketAddr {
@@ -42,28 +40,6 @@ fn query(name: &str, qtype: RecordType, ecs: Option<&str>) -> Vec<u8> {
     }
     m.set_edns(e);
     m.to_vec().expect("encode")
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Option<Vec<u8>>>>);
-
-#[async_trait::async_trait]
-impl ResponseHandler for Capture {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        let (info, bytes) = encode_udp(response)?;
-        *self.0.lock().expect("lock") = Some(bytes);
-        Ok(info)
-    }
 }
 
 #[test]

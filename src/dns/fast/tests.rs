@@ -147,8 +147,10 @@ fn fast(f: &Fixture, packet: &[u8]) -> (Outcome, Vec<u8>) {
     (o, out)
 }
 
+/// A response handler that keeps the bytes the handler sent (shared with
+/// `chain_tests`).
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Option<Vec<u8>>>>);
+pub(super) struct Capture(pub(super) Arc<Mutex<Option<Vec<u8>>>>);
 
 #[async_trait::async_trait]
 impl ResponseHandler for Capture {
