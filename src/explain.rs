@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::config::normalize_name;
-use crate::dns::client;
 use crate::state::Snapshot;
-use crate::steer::{self, Client, Family, Inputs, Trace};
+use crate::steer::client;
+use crate::steer::{self, Family, Inputs, Trace};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Explanation {
@@ -45,40 +45,37 @@ pub fn explain(
         other => return Err(format!("type {other} is not steered; use A or AAAA")),
     };
     let (ip, prefix) = parse_client(client_text)?;
-    let addr = client::mask(ip, prefix);
-    let location = snap.geo.locate(addr);
-    let c = Client {
-        addr,
-        source_prefix: prefix,
-        location,
+    // The client as an ECS option would carry it: `IP` is `IP/32` (or /128).
+    let asker = steer::Asker {
+        src: ip,
+        ecs: Some((ip, prefix)),
     };
-    let mut trace = Trace::default();
-    trace.step(format!(
-        "client {addr}/{prefix}: country {}, continent {}, GeoIP network /{}",
-        location
-            .country
-            .map(|c| c.as_str().to_string())
-            .unwrap_or_else(|| "unknown".into()),
-        location.continent.map(|c| c.as_str()).unwrap_or("unknown"),
-        location.prefix_len
-    ));
-    trace.step(format!("policy: {}", b.config.policy.as_str()));
     let inputs = Inputs {
         config: &snap.config,
         health: &snap.health,
     };
-    let decision = steer::decide(b, &c, family, &inputs, &mut rand::rng(), Some(&mut trace));
+    let mut trace = Trace::default();
+    let a = steer::answer(
+        b,
+        asker,
+        family,
+        &snap.geo,
+        &inputs,
+        &mut rand::rng(),
+        Some(&mut trace),
+    );
+    let location = a.client.location;
     Ok(Explanation {
         name: fqdn,
         qtype: qtype.to_ascii_uppercase(),
-        client: format!("{addr}/{prefix}"),
+        client: format!("{}/{}", a.client.addr, a.client.source_prefix),
         country: location.country.map(|c| c.as_str().to_string()),
         continent: location.continent.map(|c| c.as_str().to_string()),
         coords: location.coords,
         geo_prefix: location.prefix_len,
         policy: b.config.policy.as_str().to_string(),
         trace,
-        ecs_scope: decision.scope_prefix.min(prefix),
+        ecs_scope: a.scope,
     })
 }
 

@@ -10,6 +10,14 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
+/// The ECS option of a request, if any.
+pub fn ecs_of(request: &Request) -> Option<ClientSubnet> {
+    match request.edns.as_ref()?.option(EdnsCode::Subnet)? {
+        EdnsOption::Subnet(cs) => Some(*cs),
+        _ => None,
+    }
+}
+
 /// The largest UDP payload we send or advertise (DNS flag day 2020).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 

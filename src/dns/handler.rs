@@ -14,13 +14,12 @@ use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
 
-use super::answer::{self, Opt, Sections};
+use super::answer::{self, Opt, Sections, ecs_of};
 use super::chaos;
-use super::client::{self, ecs_of};
 use super::health_txt;
 use crate::metrics::{NameCounters, OTHER_NAME, Registry};
 use crate::state::{Shared, Snapshot};
-use crate::steer::{self, Client, Family, Inputs};
+use crate::steer::{self, Family, Inputs, client};
 
 /// Answers DNS queries from the current snapshot.
 #[derive(Clone)]
@@ -391,11 +390,9 @@ impl DnsHandler {
         response: R,
     ) -> ResponseInfo {
         let ecs = ecs_of(request);
-        let (addr, source_prefix) = client::client_addr(request.src().ip(), ecs.as_ref());
-        let client = Client {
-            addr,
-            source_prefix,
-            location: snap.geo.locate(addr),
+        let asker = steer::Asker {
+            src: request.src().ip(),
+            ecs: ecs.as_ref().map(|cs| (cs.addr(), cs.source_prefix())),
         };
         let family = if qtype == RecordType::AAAA {
             Family::V6
@@ -406,16 +403,13 @@ impl DnsHandler {
             config: &snap.config,
             health: &snap.health,
         };
-        let decision = steer::decide(b, &client, family, &inputs, &mut rand::rng(), None);
-        if let Some(mode) = decision.basis.all_down() {
+        let a = steer::answer(b, asker, family, &snap.geo, &inputs, &mut rand::rng(), None);
+        for c in a.counters(b) {
             // Counted, not logged: this is per query (the events log the change).
-            b.counters.fail_open[mode.index()].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        let scope = match &ecs {
-            Some(cs) if cs.source_prefix() > 0 => decision.scope_prefix.min(cs.source_prefix()),
-            _ => 0,
-        };
-        if decision.servfail() {
+        let (decision, scope) = (&a.decision, a.scope);
+        if a.rcode() == steer::Rcode::Servfail {
             b.counters.count(qtype, ResponseCode::ServFail);
             return answer::reply(
                 request,
@@ -462,9 +456,6 @@ impl DnsHandler {
             None => Vec::new(),
         };
         b.counters.count(qtype, ResponseCode::NoError);
-        if let Some(p) = decision.pool.and_then(|p| b.picks.get(p.index())) {
-            p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
         answer::reply(
             request,
             Opt {

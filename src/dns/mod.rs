@@ -8,7 +8,6 @@
 //! - `fast`: parses a query and writes its answer with no allocation (balanced
 //!   names and the zones' plain RRsets); says when hickory must answer instead.
 //! - `handler`: the `RequestHandler`: balanced names, `_health` TXT, else the zone catalog.
-//! - `client`: ECS or packet source → the address steering uses.
 //! - `answer`: response encoding, EDNS/ECS echo, UDP truncation with OPT.
 //! - `health_txt`: the `_health.<name>` TXT lines.
 //! - `rrl`: response rate limiting of UDP answers (per client prefix and kind).
@@ -20,7 +19,6 @@
 
 pub mod answer;
 pub mod chaos;
-pub mod client;
 pub mod fast;
 pub mod handler;
 pub mod health_txt;

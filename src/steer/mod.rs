@@ -4,6 +4,8 @@
 //! argument. `compile` turns the config's `[[balance]]` tables into lookup
 //! structures once per config load, so a query only indexes.
 //!
+//! - `answer`: the one balanced answer every DNS path and `explain` encode.
+//! - `client`: ECS or packet source → the address a decision uses.
 //! - `policy`: candidate pool order per policy.
 //! - `pick`: the health walk (healthy, then degraded, then fail-open) and the
 //!   endpoint choice by weight.
@@ -11,6 +13,8 @@
 //! - `prefixes`: a `subnets` map compiled into flat sorted arrays.
 //! - `trace`: the step-by-step explanation `geosteer explain` prints.
 
+mod answer;
+pub mod client;
 mod pick;
 mod policy;
 mod prefixes;
@@ -32,6 +36,7 @@ use crate::geo::Location;
 use crate::health::HealthView;
 use crate::metrics::{NameCounters, Registry};
 
+pub use answer::{Answer, Asker, Rcode, answer};
 pub use trace::Trace;
 
 pub use crate::health::Family;

@@ -4,6 +4,7 @@
 mod harness;
 
 mod admin;
+mod agreement;
 mod backend_checks;
 mod check;
 mod cli;

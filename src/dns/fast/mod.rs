@@ -36,13 +36,11 @@ use std::net::SocketAddr;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use hickory_proto::rr::rdata::opt::ClientSubnet;
 
 use super::answer::MAX_UDP_PAYLOAD;
-use super::client;
 use super::health_txt;
 use crate::state::Snapshot;
-use crate::steer::{self, Client, Family, Inputs};
+use crate::steer::{self, Family, Inputs};
 use table::{Found, Rrset, WireZone};
 pub use tally::Tally;
 use wire::{Edns, HEADER, Parsed, Query};
@@ -269,8 +267,8 @@ fn chained<'s>(
     sent
 }
 
-/// A/AAAA at a balanced name: the same decision, counters and scope as
-/// `DnsHandler::balanced`.
+/// A/AAAA at a balanced name: `steer::answer` written as wire bytes
+/// (`DnsHandler::balanced` writes the same answer as hickory records).
 #[allow(clippy::too_many_arguments)]
 fn balanced<'s, R: rand::Rng + ?Sized>(
     r: &mut Response<'_, '_>,
@@ -282,15 +280,9 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
     tally: &mut Tally<'s>,
     rng: &mut R,
 ) -> Outcome {
-    let ecs =
-        r.q.edns
-            .and_then(|e| e.ecs)
-            .map(|e| ClientSubnet::new(e.ip(), e.source, 0));
-    let (addr, source_prefix) = client::client_addr(src.ip(), ecs.as_ref());
-    let client = Client {
-        addr,
-        source_prefix,
-        location: snap.geo.locate(addr),
+    let asker = steer::Asker {
+        src: src.ip(),
+        ecs: r.q.edns.and_then(|e| e.ecs).map(|e| (e.ip(), e.source)),
     };
     let (family, qtype) = if r.q.qtype == TYPE_AAAA {
         (Family::V6, RecordType::AAAA)
@@ -301,7 +293,8 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
         config: &snap.config,
         health: &snap.health,
     };
-    let decision = steer::decide(b, &client, family, &inputs, rng, None);
+    let a = steer::answer(b, asker, family, &snap.geo, &inputs, rng, None);
+    let (decision, scope) = (&a.decision, a.scope);
     // Signed: the answer's prepared RRSIGs, found by its sorted addresses;
     // an answer not prepared is the handler's to sign.
     let sigs = match signed {
@@ -324,22 +317,15 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
             }
         }
     };
-    if let Some(mode) = decision.basis.all_down() {
-        tally.add(&b.counters.fail_open[mode.index()]);
+    for c in a.counters(b) {
+        tally.add(c);
     }
-    let scope = match &ecs {
-        Some(cs) if cs.source_prefix() > 0 => decision.scope_prefix.min(cs.source_prefix()),
-        _ => 0,
-    };
-    if decision.servfail() {
+    if a.rcode() == steer::Rcode::Servfail {
         tally.count(&b.counters, qtype, ResponseCode::ServFail);
         return r.send(ResponseCode::ServFail, true, Sections::EMPTY, scope);
     }
     tally.count(&b.counters, qtype, ResponseCode::NoError);
-    if let Some(p) = decision.pool.and_then(|p| b.picks.get(p.index())) {
-        tally.add(p);
-    }
-    if decision.endpoints.is_empty() {
+    if a.rcode() == steer::Rcode::Nodata {
         return match signed {
             Some(z) => match z.wire.nodata_for(r.q.key(), u16::from(qtype)) {
                 Some(proof) => r.signed_nodata(zone, z, proof, scope),

@@ -1,28 +1,17 @@
 //! client: which address a decision uses (RFC 7871): the EDNS Client Subnet
-//! when present, masked to its source prefix, else the packet's source.
+//! when present, masked to its source prefix, else the packet's source. Pure:
+//! the DNS paths hand in the packet source and the ECS option's address and
+//! source prefix.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
-use hickory_server::server::Request;
-
-/// The ECS option of a request, if any.
-pub fn ecs_of(request: &Request) -> Option<ClientSubnet> {
-    match request.edns.as_ref()?.option(EdnsCode::Subnet)? {
-        EdnsOption::Subnet(cs) => Some(*cs),
-        _ => None,
-    }
-}
-
 /// The address steering uses and how many of its leading bits are known.
-/// A source prefix of 0 means "do not use the client address": the packet
-/// source is used, and the scope will be 0.
-pub fn client_addr(src: IpAddr, ecs: Option<&ClientSubnet>) -> (IpAddr, u8) {
+/// `ecs` is the query's ECS option as (address, source prefix). A source
+/// prefix of 0 means "do not use the client address": the packet source is
+/// used, and the scope will be 0.
+pub fn client_addr(src: IpAddr, ecs: Option<(IpAddr, u8)>) -> (IpAddr, u8) {
     match ecs {
-        Some(cs) if cs.source_prefix() > 0 => {
-            let prefix = cs.source_prefix();
-            (mask(cs.addr(), prefix), prefix)
-        }
+        Some((addr, prefix)) if prefix > 0 => (mask(addr, prefix), prefix),
         _ => {
             let src = canonical(src);
             (src, full_len(&src))
@@ -89,11 +78,12 @@ mod tests {
     #[test]
     fn source_prefix_zero_uses_the_packet_source() {
         let src: IpAddr = "192.0.2.1".parse().unwrap();
-        let cs = ClientSubnet::new("5.9.0.0".parse().unwrap(), 0, 0);
-        assert_eq!(client_addr(src, Some(&cs)), (src, 32));
-        let cs = ClientSubnet::new("5.9.1.2".parse().unwrap(), 24, 0);
         assert_eq!(
-            client_addr(src, Some(&cs)),
+            client_addr(src, Some(("5.9.0.0".parse().unwrap(), 0))),
+            (src, 32)
+        );
+        assert_eq!(
+            client_addr(src, Some(("5.9.1.2".parse().unwrap(), 24))),
             ("5.9.1.0".parse().unwrap(), 24)
         );
     }
