@@ -57,7 +57,8 @@ fn prefix(k: u32, n: u32) -> Ipv4Addr {
 
 fn setup(names: usize, prefixes: u32) -> (Config, SteeringTable, HealthView) {
     let text = config_text(names, prefixes);
-    let (config, _) = config::parse(&text, Path::new("bench.toml"), Path::new(".")).expect("valid");
+    let (config, _) =
+        config::parse(&text, Path::new("bench.toml"), Path::new("."), "").expect("valid");
     let table = SteeringTable::compile(&config, &Registry::default());
     let mut health = HealthView::initial(&config);
     for p in &mut health.pools {

@@ -87,7 +87,7 @@ impl Loaded {
     /// parse → validate → load zones and GeoIP → compile.
     pub fn from_path(path: &Path, registry: &Registry) -> Result<Loaded, ConfigErrors> {
         let started = Instant::now();
-        let (config, warnings) = config::load(path)?;
+        let (config, warnings) = config::load(path, &host_name())?;
         let config_time = started.elapsed();
         let mut loaded = Loaded::from_config(config, warnings, registry).map_err(|mut e| {
             config::locate_lines(path, &mut e);
@@ -135,6 +135,19 @@ impl Loaded {
             timing,
         })
     }
+}
+
+/// This machine's host name, the default `[cluster] node` ("" when it cannot
+/// be read): the kernel's UTS name where Linux publishes it, elsewhere
+/// `HOSTNAME`; of a fully qualified name, the first label. Read here, in the
+/// shell, and passed to `config::load`, so the config's parsing stays pure.
+pub fn host_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let name = name.trim();
+    name.split('.').next().unwrap_or(name).to_string()
 }
 
 /// The published snapshot. Readers call [`Shared::load`] once per query.

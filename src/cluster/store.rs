@@ -536,9 +536,14 @@ mod tests {
         use std::time::{Duration, Instant};
         let text = "[server]\ndns_listen = [\"127.0.0.1:53\"]\n[monitors.m]\ntype = \"tcp\"\nfall = 1\nrise = 1\n[pools.p]\nmonitor = \"m\"\nendpoints = [{ address = \"192.0.2.1\" }, { address = \"192.0.2.2\" }]\n[pools.plain]\nendpoints = [{ address = \"192.0.2.9\" }]\n";
         let parse = |t: &str| {
-            crate::config::parse(t, std::path::Path::new("t.toml"), std::path::Path::new("."))
-                .map(|c| c.0)
-                .unwrap_or_else(|e| panic!("{e}"))
+            crate::config::parse(
+                t,
+                std::path::Path::new("t.toml"),
+                std::path::Path::new("."),
+                "",
+            )
+            .map(|c| c.0)
+            .unwrap_or_else(|e| panic!("{e}"))
         };
         let config = parse(text);
         let layout = Layout::new("/g");

@@ -1,7 +1,9 @@
 //! config: reads `geosteer.toml` into a typed, validated [`Config`].
 //!
-//! The pipeline is `load(path)` (file system) → `parse(text, base_dir)` (pure) →
-//! `raw` serde shapes → `validate` → `Config` plus [`Warning`]s. Large
+//! The pipeline is `load(path, host_name)` (file system) → `parse(text,
+//! base_dir, host_name)` (pure: the shell reads the host name, the default
+//! `[cluster] node`) → `raw` serde shapes → `validate` → `Config` plus
+//! [`Warning`]s. Large
 //! `[balance.subnets]` tables skip the TOML parser (`bulk`). Loading binds no
 //! ports and opens no zone file, so `check`, `explain` and `serve` share one
 //! path. Zone files are read by `zone`, GeoIP databases by `geo`.
@@ -540,25 +542,29 @@ impl Config {
 }
 
 /// Reads and validates the config at `path`. Zone files and GeoIP databases
-/// are not opened here.
-pub fn load(path: &Path) -> Result<(Config, Vec<Warning>), ConfigErrors> {
+/// are not opened here. `host_name` is the default `[cluster] node` (the
+/// shell reads it: `state::host_name`).
+pub fn load(path: &Path, host_name: &str) -> Result<(Config, Vec<Warning>), ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors::one(ConfigError::file(path, format!("cannot read config: {e}")))
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let (mut config, warnings) = parse(&text, path, base)?;
+    let (mut config, warnings) = parse(&text, path, base, host_name)?;
     config.path = path.to_path_buf();
     Ok((config, warnings))
 }
 
 /// Parses and validates config text. `file` is used in messages; relative
-/// paths resolve against `base_dir`. Pure: touches no file.
+/// paths resolve against `base_dir`; `host_name` is the default
+/// `[cluster] node` ("" when there is none: a `[cluster]` must then name its
+/// node). Pure: touches no file and reads no environment.
 pub fn parse(
     text: &str,
     file: &Path,
     base_dir: &Path,
+    host_name: &str,
 ) -> Result<(Config, Vec<Warning>), ConfigErrors> {
-    let (mut config, warnings) = validate::parse(text, file, base_dir)?;
+    let (mut config, warnings) = validate::parse(text, file, base_dir, host_name)?;
     config.fingerprint = fingerprint(text);
     Ok((config, warnings))
 }

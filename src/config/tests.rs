@@ -13,12 +13,13 @@ fn parse_ok(text: &str) -> (Config, Vec<Warning>) {
         text,
         Path::new("/etc/geosteer/g.toml"),
         Path::new("/etc/geosteer"),
+        "",
     )
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn parse_err(text: &str) -> String {
-    match parse(text, Path::new("g.toml"), Path::new(".")) {
+    match parse(text, Path::new("g.toml"), Path::new("."), "") {
         Ok(_) => panic!("expected an error for:\n{text}"),
         Err(e) => e.to_string(),
     }
@@ -256,6 +257,25 @@ fn lines_after_a_bulk_read_table_keep_their_numbers() {
     let line = text.lines().count();
     let e = parse_err(&text);
     assert!(e.starts_with(&format!("g.toml:{line}")), "line {line}: {e}");
+}
+
+#[test]
+fn node_name_defaults_to_the_host_name_the_shell_passes() {
+    let cluster = "[cluster]\netcd = [\"http://127.0.0.1:2379\"]\n";
+    let text = format!("{MIN}{cluster}");
+    let (c, _) = parse(&text, Path::new("g.toml"), Path::new("."), "edge-7")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.cluster.map(|c| c.node).as_deref(), Some("edge-7"));
+    // `node` wins over the host name; no host name and no node is an error.
+    let (c, _) = parse(
+        &format!("{text}node = \"fra1\"\n"),
+        Path::new("g.toml"),
+        Path::new("."),
+        "edge-7",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.cluster.map(|c| c.node).as_deref(), Some("fra1"));
+    assert!(parse_err(&text).contains("cluster.node"));
 }
 
 #[test]

@@ -41,7 +41,7 @@ mod tests {
 
     fn server(extra: &str) -> ServerConfig {
         let text = format!("[server]\ndns_listen = [\"127.0.0.1:5353\"]\n{extra}\n");
-        parse(&text, Path::new("g.toml"), Path::new("."))
+        parse(&text, Path::new("g.toml"), Path::new("."), "")
             .unwrap_or_else(|e| panic!("{e}"))
             .0
             .server

@@ -40,7 +40,7 @@ fallback = "us"
 "#;
 
 fn parse(text: &str) -> Config {
-    match config::parse(text, Path::new("test.toml"), Path::new(".")) {
+    match config::parse(text, Path::new("test.toml"), Path::new("."), "") {
         Ok((config, _)) => config,
         Err(e) => panic!("bad test config: {e:?}"),
     }

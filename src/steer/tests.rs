@@ -60,7 +60,7 @@ min_ttl = 7
 
 fn setup() -> (Config, SteeringTable) {
     let (config, _) =
-        config::parse(CONFIG, Path::new("t.toml"), Path::new(".")).expect("valid test config");
+        config::parse(CONFIG, Path::new("t.toml"), Path::new("."), "").expect("valid test config");
     let table = SteeringTable::compile(&config, &crate::metrics::Registry::default());
     (config, table)
 }
@@ -522,8 +522,13 @@ fn many_prefixes(n: u32) -> String {
 #[test]
 fn a_hundred_thousand_prefixes_load_and_answer() {
     let started = std::time::Instant::now();
-    let (config, _) = config::parse(&many_prefixes(100_000), Path::new("t.toml"), Path::new("."))
-        .expect("valid config");
+    let (config, _) = config::parse(
+        &many_prefixes(100_000),
+        Path::new("t.toml"),
+        Path::new("."),
+        "",
+    )
+    .expect("valid config");
     assert_eq!(config.balance[0].subnets.len(), 100_002);
     let table = SteeringTable::compile(&config, &crate::metrics::Registry::default());
     let health = all_up(&config);

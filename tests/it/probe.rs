@@ -52,7 +52,7 @@ endpoints = [{{ address = "192.0.2.3", probe = "{live}" }}]
         live = live.addr(),
         dead = dead.addr(),
     );
-    match config::parse(&text, Path::new("probe-test.toml"), Path::new(".")) {
+    match config::parse(&text, Path::new("probe-test.toml"), Path::new("."), "") {
         Ok((config, _)) => config,
         Err(e) => panic!("test config: {e:?}"),
     }

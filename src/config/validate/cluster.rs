@@ -42,7 +42,7 @@ impl Validator<'_> {
         }
         let node = match &c.node {
             Some(n) => n.clone(),
-            None => host_name().unwrap_or_default(),
+            None => self.host_name.to_string(),
         };
         if node.is_empty()
             || node.len() > 63
@@ -129,15 +129,4 @@ pub fn needed(quorum: f64, n: u32) -> u32 {
     (0..=n)
         .find(|d| f64::from(*d) > quorum * f64::from(n))
         .unwrap_or(n)
-}
-
-/// The host name, the default node name (the kernel's UTS name, read where
-/// Linux publishes it; elsewhere `HOSTNAME`). The one read of a file here.
-fn host_name() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())?;
-    let name = name.trim();
-    // A fully qualified host name: the first label is the node.
-    Some(name.split('.').next().unwrap_or(name).to_string())
 }

@@ -21,8 +21,14 @@ mod proxy;
 mod server;
 mod transfer;
 
-/// Parses TOML text into a validated config.
-pub fn parse(text: &str, file: &Path, base: &Path) -> Result<(Config, Vec<Warning>), ConfigErrors> {
+/// Parses TOML text into a validated config. `host_name` is the default
+/// `[cluster] node`.
+pub fn parse(
+    text: &str,
+    file: &Path,
+    base: &Path,
+    host_name: &str,
+) -> Result<(Config, Vec<Warning>), ConfigErrors> {
     // Large `[balance.subnets]` tables are read by `bulk`, the rest by toml;
     // when that does not line up, toml reads it all (and reports any error).
     let checked = || {
@@ -30,9 +36,9 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<(Config, Vec<Warnin
             && let Ok(raw) = deserialize(&x.rest, file)
             && let Some(raw) = bulk::merge(raw, x.tables, x.headers)
         {
-            return validate(raw, file, base);
+            return validate(raw, file, base, host_name);
         }
-        validate(deserialize(text, file)?, file, base)
+        validate(deserialize(text, file)?, file, base, host_name)
     };
     let result = checked();
     // Validation knows keys, not lines: the parser's spans give them.
@@ -63,10 +69,12 @@ fn validate(
     raw: RawConfig<'_>,
     file: &Path,
     base: &Path,
+    host_name: &str,
 ) -> Result<(Config, Vec<Warning>), ConfigErrors> {
     let mut v = Validator {
         file,
         base,
+        host_name,
         errors: Vec::new(),
         warnings: Vec::new(),
     };
@@ -93,6 +101,8 @@ fn toml_error(
 struct Validator<'a> {
     file: &'a Path,
     base: &'a Path,
+    /// The default node name: the shell read it (`config::host_name`).
+    host_name: &'a str,
     errors: Vec<ConfigError>,
     warnings: Vec<Warning>,
 }

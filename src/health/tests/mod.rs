@@ -52,7 +52,7 @@ endpoints = [{ address = "192.0.2.31" }]
 "#;
 
 fn parse(text: &str) -> Config {
-    match config::parse(text, Path::new("test.toml"), Path::new(".")) {
+    match config::parse(text, Path::new("test.toml"), Path::new("."), "") {
         Ok((config, _)) => config,
         Err(e) => panic!("bad test config: {e:?}"),
     }

@@ -169,7 +169,8 @@ async fn tls_termination_serves_http2_and_http1_by_alpn() {
          [backends.web]\nservers = [{{ address = \"{}\" }}]\n",
         a.addr
     );
-    let (cfg, _) = geosteer::config::parse(&text, &dir.path().join("t.toml"), dir.path()).unwrap();
+    let (cfg, _) =
+        geosteer::config::parse(&text, &dir.path().join("t.toml"), dir.path(), "").unwrap();
     let (_p, addr) = start(Arc::new(cfg)).await;
 
     let connect = |alpn: &'static [u8]| {

@@ -26,7 +26,7 @@ pub(crate) const T: Duration = Duration::from_secs(15);
 
 pub(crate) fn config(body: &str) -> Arc<Config> {
     let text = format!("[server]\ndns_listen = [\"127.0.0.1:0\"]\n{body}");
-    let (c, _) = geosteer::config::parse(&text, Path::new("test.toml"), Path::new("."))
+    let (c, _) = geosteer::config::parse(&text, Path::new("test.toml"), Path::new("."), "")
         .unwrap_or_else(|e| panic!("config: {e:?}\n{text}"));
     Arc::new(c)
 }
