@@ -1,7 +1,8 @@
 //! geosteer: a health-aware global DNS load balancer.
 //!
 //! # Layout
-//! Pure core (no tokio, no sockets, no clock; `now` and `rng` are arguments):
+//! Pure core (no tokio, no sockets, no clock; `now` and `rng` are arguments;
+//! `clippy.toml` lists what each of these modules is denied):
 //! - [`config`]: `geosteer.toml` → typed, validated `Config`.
 //! - [`geo`]: client address → country, continent, coordinates.
 //! - [`steer`]: (balanced name, client location, health) → `Decision`: the

@@ -85,6 +85,12 @@ impl Ejection {
 }
 
 #[cfg(test)]
+// An Instant is opaque: the tests take a base one from the clock and move
+// from it by Durations only.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a base Instant for the tests; every later time is t0 + a Duration"
+)]
 mod tests {
     use super::*;
 

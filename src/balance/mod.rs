@@ -6,6 +6,9 @@
 //! state lives in [`Balancer`], which the caller keeps behind its own lock.
 //! Passive ejection (`max_fails`/`fail_timeout`) is in [`ejection`].
 
+// The pure core: no clock, no global RNG, no tokio (clippy.toml says why).
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+
 pub mod ejection;
 mod ip_hash;
 mod least_conn;

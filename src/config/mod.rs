@@ -11,6 +11,9 @@
 //! Names appear only here and at the edges; everything else refers to pools,
 //! monitors and backends by their `Copy` index ids.
 
+// The pure core: no clock, no global RNG, no tokio (clippy.toml says why).
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod bulk;
 mod duration;
 mod error;

@@ -7,6 +7,9 @@
 //! is a pure lookup on the per-query path. What a location means for steering
 //! is `steer`'s business, not this module's.
 
+// The pure core: no clock, no global RNG, no tokio (clippy.toml says why).
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+
 pub mod distance;
 mod record;
 pub mod tables;

@@ -528,6 +528,10 @@ fn great_circle_distances() {
 /// `cargo test --release --lib geo::tests::lookup_cost -- --ignored --nocapture`
 #[test]
 #[ignore]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark: it times the lookups, which read no clock"
+)]
 fn lookup_cost() {
     let (_d1, db) = combined();
     let (_d2, city) = city_db();

@@ -10,6 +10,9 @@
 //! - `pool`: healthy / degraded / down with hysteresis.
 //! - `book`: [`HealthBook`], the whole mutable book, reloads included.
 
+// The pure core: no clock, no global RNG, no tokio (clippy.toml says why).
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod book;
 mod endpoint;
 pub mod fleet;

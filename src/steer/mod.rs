@@ -13,6 +13,9 @@
 //! - `prefixes`: a `subnets` map compiled into flat sorted arrays.
 //! - `trace`: the step-by-step explanation `geosteer explain` prints.
 
+// The pure core: no clock, no global RNG, no tokio (clippy.toml says why).
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod answer;
 pub mod client;
 mod pick;

@@ -62,6 +62,10 @@ fn base() -> Config {
     parse(BASE_TOML)
 }
 
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a base Instant for the tests (opaque, so it comes from the clock once); every later time is t0 + a Duration"
+)]
 fn t0() -> Instant {
     static T0: OnceLock<Instant> = OnceLock::new();
     *T0.get_or_init(Instant::now)
