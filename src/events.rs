@@ -433,29 +433,14 @@ fn fallbacks_of(config: &Config, names: &[String]) -> String {
     pools.join(", ")
 }
 
-/// Balanced names with a family (A or AAAA) that some pool of theirs (its
-/// `pools`, fallback, and every pool its country, continent and subnet maps
-/// name) has endpoints of, but none can answer: those queries get the
-/// `on_all_down` answer (DESIGN §3 step 3). As `NAME A` / `NAME AAAA`. Pure.
+/// Balanced names with a family (A or AAAA) whose queries go to
+/// `on_all_down` ([`steer::fails_open`], the walk's own rule). As
+/// `NAME A` / `NAME AAAA`. Pure.
 pub fn failing_open(config: &Config, health: &HealthView) -> Vec<String> {
     let mut out = Vec::new();
     for b in &config.balance {
-        // The candidates a walk can take (the fallback only answers when
-        // they are all down, so it does not count as usable here).
-        let pools = || {
-            b.pools
-                .iter()
-                .chain(b.countries.values().flatten())
-                .chain(b.continents.values().flatten())
-                .chain(b.subnets.iter().flat_map(|(_, p)| p.iter()))
-        };
         for family in Family::BOTH {
-            let fam = |p: &PoolId| health.pool(*p).map(|h| *h.family(family));
-            let present = pools()
-                .chain(b.fallback.iter())
-                .any(|p| fam(p).is_some_and(|f| f.present()));
-            let usable = pools().any(|p| fam(p).is_some_and(|f| f.state != PoolState::Down));
-            if present && !usable {
+            if crate::steer::fails_open(b, family, health) {
                 out.push(format!("{} {}", b.name, family.rtype()));
             }
         }

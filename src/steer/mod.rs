@@ -40,6 +40,7 @@ use crate::health::HealthView;
 use crate::metrics::{NameCounters, Registry};
 
 pub use answer::{Answer, Asker, Rcode, answer};
+pub use pick::fails_open;
 pub use trace::Trace;
 
 pub use crate::health::Family;

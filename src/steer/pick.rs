@@ -77,6 +77,25 @@ pub fn walk(
     }
 }
 
+/// Whether the name's `pools` list leaves a query of `family` to
+/// `on_all_down`: some pool of the name (its `pools` or its fallback) has
+/// endpoints of the family, and none of its `pools` is usable for it. Every
+/// client's candidate order holds the `pools` list, so this is the walk's
+/// [`Basis::AllDown`] for each client that no country, continent or subnet
+/// rule sends to a usable pool (and for every client of a policy without
+/// rules). The `fail_open` event uses it; the walk answers per client.
+pub fn fails_open(
+    name: &crate::config::BalanceConfig,
+    family: Family,
+    health: &crate::health::HealthView,
+) -> bool {
+    let fam = |p: &PoolId| health.pool(*p).map(|h| *h.family(family));
+    let present = |p: &PoolId| fam(p).is_some_and(|f| f.present());
+    let usable = |p: &PoolId| present(p) && fam(p).is_some_and(|f| f.state != PoolState::Down);
+    let some_present = name.pools.iter().chain(name.fallback.iter()).any(present);
+    some_present && !name.pools.iter().any(usable)
+}
+
 /// One pool as a query of `family` sees it, for the trace.
 fn pool_line(inputs: &Inputs<'_>, p: PoolId, family: Family) -> String {
     let name = &inputs.config.pool(p).name;

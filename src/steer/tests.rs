@@ -559,3 +559,38 @@ fn a_hundred_thousand_prefixes_load_and_answer() {
     // Debug build, shared machine: generous, but catches anything quadratic.
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+/// The `fail_open` event's rule and the walk agree: for every mix of pool
+/// states, a name "fails open" for a family exactly when a client no rule
+/// sends elsewhere gets an `on_all_down` answer.
+#[test]
+fn fails_open_is_the_walk_for_a_client_without_a_rule() {
+    let (config, table) = setup();
+    let states = [PoolState::Healthy, PoolState::Degraded, PoolState::Down];
+    let unmatched = client("198.51.100.7", 32, None, 24);
+    let mut seen = [false; 2];
+    for us in states {
+        for eu in states {
+            for ap in states {
+                let mut health = all_up(&config);
+                set(&config, &mut health, "us", us);
+                set(&config, &mut health, "eu", eu);
+                set(&config, &mut health, "ap", ap);
+                for name in ["geo.example.test.", "all.example.test.", "sf.example.test."] {
+                    let b = table.get(name).unwrap();
+                    for family in Family::BOTH {
+                        let d = run_family(&config, &table, &health, name, &unmatched, family);
+                        let walk = d.basis.all_down().is_some();
+                        assert_eq!(
+                            fails_open(&b.config, family, &health),
+                            walk,
+                            "{name} {family:?} us={us:?} eu={eu:?} ap={ap:?}: {d:?}"
+                        );
+                        seen[usize::from(walk)] = true;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(seen, [true, true], "both outcomes were exercised");
+}
