@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 pub struct ConfigError {
     pub file: PathBuf,
     pub line: Option<usize>,
+    /// Column (1-based, in characters) where known: TOML syntax errors.
+    pub column: Option<usize>,
     /// Key path such as `pools.us-east.endpoints[1].weight`; empty for file-level problems.
     pub key: String,
     pub message: String,
@@ -18,6 +20,7 @@ impl ConfigError {
         ConfigError {
             file: file.to_path_buf(),
             line: None,
+            column: None,
             key: key.into(),
             message: message.into(),
         }
@@ -36,6 +39,9 @@ impl fmt::Display for ConfigError {
         write!(f, "{}", self.file.display())?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
         }
         if !self.key.is_empty() {
             write!(f, ": {}", self.key)?;

@@ -457,7 +457,7 @@ fn transfer_tables_attach_to_their_zone() {
         (ok.replace(secret, "not base64!"), "is not base64"),
         (
             format!("{MIN}[transfer.\"example.test\"]\nallow = [\"192.0.2.1\"]\n"),
-            "unknown field `allow`",
+            "transfer.example.test.allow: unknown key `allow`",
         ),
     ] {
         let e = parse_err(&text);

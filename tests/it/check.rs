@@ -208,8 +208,8 @@ fn an_unreadable_dnssec_key_names_the_permission_and_the_way_out() {
 }
 
 /// Every problem of one file in one run, each on its own line with its line
-/// number: a type error stops the parser, so these are the semantic ones
-/// (found after deserializing, located from the parser's spans).
+/// number: the semantic ones (found after deserializing, located from the
+/// parser's spans).
 #[test]
 fn four_errors_in_one_file_are_four_lines_with_line_numbers() {
     let config = format!(
@@ -249,4 +249,81 @@ pools = [\"eu\", \"mars\"]
             "no {want:?} in:\n{out}"
         );
     }
+}
+
+/// Unknown keys no longer stop the parser at the first: two at different
+/// levels, a bad duration and an unknown pool are four lines, each with its
+/// line number, in the order of the file, and the exit status is 1.
+#[test]
+fn unknown_keys_and_semantic_errors_are_reported_together() {
+    let config = format!(
+        "{}{}
+[pools.eu]
+endpoints = [{{ address = \"192.0.2.2\", wieght = 2 }}]
+",
+        server_header("listen_dns = [\"127.0.0.1:53\"]"),
+        GOOD_POOLS
+            .replace("interval = \"5s\"", "interval = \"5 parsecs\"")
+            .replace("pools = [\"us\"]", "pools = [\"us\", \"mars\"]")
+    );
+    let line_of = |needle: &str| {
+        config
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}"))
+            + 1
+    };
+    let (dir, path) = write_config(&config, &[("example.test.zone", ZONE.as_bytes())]);
+    let out = Command::new(env!("CARGO_BIN_EXE_geosteer"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run geosteer check");
+    drop(dir);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 4, "{text}");
+    let want = [
+        (
+            "server.listen_dns",
+            "listen_dns",
+            "unknown key `listen_dns`, expected one of `dns_listen`",
+        ),
+        ("monitors.web.interval", "parsecs", "invalid duration"),
+        ("balance[0].pools[1]", "mars", "no pool named \"mars\""),
+        (
+            "pools.eu.endpoints[0].wieght",
+            "wieght",
+            "unknown key `wieght`",
+        ),
+    ];
+    for (i, (key, needle, says)) in want.into_iter().enumerate() {
+        let at = format!("geosteer.toml:{}: {key}: {says}", line_of(needle));
+        assert!(errors[i].contains(&at), "line {i}: no {at:?} in:\n{text}");
+    }
+}
+
+/// A TOML syntax error stops the parser: one error, with line and column,
+/// saying that other problems show once it is fixed.
+#[test]
+fn a_syntax_error_names_line_and_column() {
+    let config = format!(
+        "{}[pools.us]\nendpoints = [{{ address = \"192.0.2.1\" }}\n",
+        server_header("")
+    );
+    let line = config
+        .lines()
+        .position(|l| l.starts_with("endpoints"))
+        .expect("endpoints")
+        + 1;
+    let (ok, out) = check(&config, &[]);
+    assert!(!ok, "{out}");
+    let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "{out}");
+    // The column where the parser gave up: the end of the unclosed array.
+    let at = format!("geosteer.toml:{line}:39: ");
+    assert!(errors[0].contains(&at), "no {at:?} in {out}");
+    assert!(errors[0].contains("TOML syntax: "), "{out}");
+    assert!(errors[0].contains("parsing stops at the first"), "{out}");
 }

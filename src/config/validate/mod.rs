@@ -18,6 +18,7 @@ mod cluster;
 mod dnssec;
 pub(super) mod lines;
 mod proxy;
+mod recover;
 mod server;
 mod transfer;
 
@@ -33,12 +34,15 @@ pub fn parse(
     // when that does not line up, toml reads it all (and reports any error).
     let checked = || {
         if let Some(x) = bulk::extract(text)
-            && let Ok(raw) = deserialize(&x.rest, file)
+            && let Some(raw) = deserialize(&x.rest)
             && let Some(raw) = bulk::merge(raw, x.tables, x.headers)
         {
             return validate(raw, file, base, host_name);
         }
-        validate(deserialize(text, file)?, file, base, host_name)
+        match deserialize(text) {
+            Some(raw) => validate(raw, file, base, host_name),
+            None => recovered(text, file, base, host_name),
+        }
     };
     let result = checked();
     // Validation knows keys, not lines: the parser's spans give them.
@@ -48,21 +52,48 @@ pub fn parse(
     })
 }
 
-fn deserialize<'a>(text: &'a str, file: &Path) -> Result<RawConfig<'a>, ConfigErrors> {
-    let parse = || {
-        toml::Deserializer::parse(text)
-            .map_err(|e| ConfigErrors::one(toml_error(file, text, "", e.message(), e.span())))
-    };
-    // Key paths are tracked only when there is an error to report: tracking
-    // costs an allocation per key, a million of them in a large `subnets` map.
-    match RawConfig::deserialize(parse()?) {
-        Ok(raw) => Ok(raw),
-        Err(_) => serde_path_to_error::deserialize(parse()?).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            ConfigErrors::one(toml_error(file, text, &key, inner.message(), inner.span()))
-        }),
+/// Every problem of a config that does not deserialize: its unknown keys
+/// and wrong values (`recover`), then what validation finds in the rest.
+fn recovered(
+    text: &str,
+    file: &Path,
+    base: &Path,
+    host_name: &str,
+) -> Result<(Config, Vec<Warning>), ConfigErrors> {
+    let r = recover::deserialize(text, file);
+    let mut errors = r.errors;
+    match r.raw {
+        // Recovery met nothing to report (it should not happen): as is.
+        Some(raw) if errors.is_empty() => return validate(raw, file, base, host_name),
+        Some(raw) => {
+            if let Err(semantic) = validate(raw, file, base, host_name) {
+                let under = |key: &str, removed: &str| {
+                    key.strip_prefix(removed)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+                };
+                errors.extend(
+                    semantic
+                        .0
+                        .into_iter()
+                        .filter(|e| !r.removed.iter().any(|k| under(&e.key, k))),
+                );
+            }
+        }
+        None if errors.is_empty() => {
+            errors.push(ConfigError::file(file, "the config does not deserialize"));
+        }
+        None => {}
     }
+    // One list in the order of the file.
+    lines::fill(text, errors.iter_mut());
+    errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+    Err(ConfigErrors(errors))
+}
+
+/// The raw config, when it deserializes as it is (the problems of one that
+/// does not are found again by `recover`, on the error path only).
+fn deserialize(text: &str) -> Option<RawConfig<'_>> {
+    RawConfig::deserialize(toml::Deserializer::parse(text).ok()?).ok()
 }
 
 fn validate(
@@ -84,18 +115,6 @@ fn validate(
     } else {
         Err(ConfigErrors(v.errors))
     }
-}
-
-fn toml_error(
-    file: &Path,
-    text: &str,
-    key: &str,
-    message: &str,
-    span: Option<std::ops::Range<usize>>,
-) -> ConfigError {
-    let line = span.map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-    let key = if key == "." { "" } else { key };
-    ConfigError::new(file, key, message.trim().to_string()).at_line(line)
 }
 
 struct Validator<'a> {
