@@ -5,6 +5,7 @@ mod harness;
 
 mod admin;
 mod agreement;
+mod architecture;
 mod backend_checks;
 mod check;
 mod cli;
