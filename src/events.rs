@@ -8,6 +8,9 @@
 //! admin API only reads. Once a second it also samples each pool's error rate
 //! and latency into a per-pool series bounded to the monitor's `window`.
 //!
+//! The proxy records what only it sees of its servers (passive ejection,
+//! drains) itself: one short lock on a state change, never per request.
+//!
 //! Nothing here is on the query path. Fail-open is derived from the view
 //! (a balanced name none of whose pools is usable answers from its fallback,
 //! DESIGN §3), not counted per query; the names are only re-examined when a
@@ -42,11 +45,13 @@ pub enum Kind {
     Endpoint,
     /// A pool became healthy, degraded or down.
     Pool,
-    /// An endpoint was drained (`state` = "drained") or returned ("undrained").
+    /// An endpoint was drained (`state` = "drained") or returned
+    /// ("undrained"); also a proxy server (`backend`, `endpoint`).
     Drain,
     /// A config reload: "ok" or "failed".
     Reload,
-    /// A proxy backend's server went up or down by its active checks
+    /// A proxy backend's server went up or down by its active checks, or
+    /// was ejected by passive checks (`max_fails`) and came back "up"
     /// (`backend`, `endpoint` = the server's `host:port`).
     Server,
     /// Balanced names with no usable pool, answered from their fallback
@@ -92,6 +97,25 @@ impl Event {
             state: state.into(),
             from: None,
             reason,
+        }
+    }
+
+    /// A proxy backend's server changed by the proxy itself: passive
+    /// ejection ("ejected", back "up") under [`Kind::Server`], a drain
+    /// ("drained", "undrained") under [`Kind::Drain`].
+    pub fn proxy_server(
+        at_unix_ms: u64,
+        kind: Kind,
+        backend: &str,
+        server: std::net::SocketAddr,
+        (state, from): (&str, &str),
+        reason: String,
+    ) -> Event {
+        Event {
+            backend: Some(backend.to_string()),
+            endpoint: Some(server.to_string()),
+            from: Some(from.into()),
+            ..Event::new(at_unix_ms, kind, state, reason)
         }
     }
 

@@ -138,11 +138,15 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
         }
     };
 
-    let proxies = Proxies::start(
+    let proxies = Proxies::start_with(
         config.clone(),
         generation,
         Some(obs_tx.clone()),
         shutdown.clone(),
+        crate::proxy::ProxyOptions {
+            events: Some(shared.events.clone()),
+            ..crate::proxy::ProxyOptions::default()
+        },
     )
     .await
     .map_err(|e| StartError::Other(e.to_string()))?;

@@ -6,6 +6,16 @@
 
 use std::time::{Duration, Instant};
 
+/// What one outcome did to a server's place in rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    None,
+    /// Taken out for `fail_timeout` (it was in rotation or on trial).
+    Ejected,
+    /// A success while ejected or on trial: back in rotation.
+    Returned,
+}
+
 /// The passive state machine of one server.
 #[derive(Debug, Clone, Default)]
 pub struct Ejection {
@@ -49,7 +59,8 @@ impl Ejection {
     }
 
     /// A request finished; `ok` is false for connect errors, timeouts and 5xx.
-    /// Returns true when this outcome ejected the server.
+    /// Returns true when this outcome ejected the server (a failed trial
+    /// included).
     pub fn record(
         &mut self,
         ok: bool,
@@ -57,10 +68,40 @@ impl Ejection {
         max_fails: u32,
         fail_timeout: Duration,
     ) -> bool {
+        self.step(ok, now, max_fails, fail_timeout).0
+    }
+
+    /// [`record`](Self::record) as a change of the server's place in
+    /// rotation: ejected from rotation (not again after a failed trial: it
+    /// was out already), or back after a success.
+    pub fn transition(
+        &mut self,
+        ok: bool,
+        now: Instant,
+        max_fails: u32,
+        fail_timeout: Duration,
+    ) -> Transition {
+        let was = self.state;
+        match self.step(ok, now, max_fails, fail_timeout) {
+            (true, _) if was == State::Closed => Transition::Ejected,
+            (_, true) => Transition::Returned,
+            _ => Transition::None,
+        }
+    }
+
+    /// (newly ejected, returned to rotation).
+    fn step(
+        &mut self,
+        ok: bool,
+        now: Instant,
+        max_fails: u32,
+        fail_timeout: Duration,
+    ) -> (bool, bool) {
         if ok {
+            let was_out = self.state != State::Closed;
             self.consecutive_fails = 0;
             self.state = State::Closed;
-            return false;
+            return (false, was_out);
         }
         self.consecutive_fails = self.consecutive_fails.saturating_add(1);
         let trial_failed = matches!(self.state, State::Trial { .. });
@@ -69,9 +110,9 @@ impl Ejection {
             self.state = State::Ejected {
                 until: now + fail_timeout,
             };
-            return newly;
+            return (newly, false);
         }
-        false
+        (false, false)
     }
 
     /// Ejected or on trial (for status pages).
@@ -138,5 +179,24 @@ mod tests {
             assert!(!e.record(false, t0, 0, TIMEOUT));
         }
         assert!(e.available(t0));
+    }
+
+    #[test]
+    fn transitions_name_leaving_and_returning_once() {
+        let t0 = Instant::now();
+        let mut e = Ejection::default();
+        assert_eq!(e.transition(false, t0, 2, TIMEOUT), Transition::None);
+        assert_eq!(e.transition(false, t0, 2, TIMEOUT), Transition::Ejected);
+        // A failed trial keeps it out: no second ejection.
+        let later = t0 + TIMEOUT;
+        assert!(e.available(later));
+        e.on_pick();
+        assert_eq!(e.transition(false, later, 2, TIMEOUT), Transition::None);
+        assert!(!e.available(later));
+        let again = later + TIMEOUT;
+        assert!(e.available(again));
+        e.on_pick();
+        assert_eq!(e.transition(true, again, 2, TIMEOUT), Transition::Returned);
+        assert_eq!(e.transition(true, again, 2, TIMEOUT), Transition::None);
     }
 }

@@ -20,7 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::config::Algorithm;
 
-pub use ejection::Ejection;
+pub use ejection::{Ejection, Transition};
 pub use ip_hash::rendezvous_score;
 
 /// One server that may take the next request.

@@ -286,10 +286,11 @@ fn render_events(v: &serde_json::Value) -> String {
         .replace('T', " ")
         .trim_end_matches('Z')
         .to_string();
-        let mut subject: Vec<String> = [text(&e["pool"]), text(&e["endpoint"])]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect();
+        let mut subject: Vec<String> =
+            [text(&e["backend"]), text(&e["pool"]), text(&e["endpoint"])]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect();
         subject.extend(
             e["names"]
                 .as_array()

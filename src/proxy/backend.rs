@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ProxyBody;
 use super::stats::{Histogram, HistogramSnapshot};
-use crate::balance::{Balancer, Candidate, Ejection};
+use crate::balance::{Balancer, Candidate, Ejection, Transition};
 use crate::config::{BackendConfig, BackendId};
 
 /// Idle keep-alive connections kept per server; beyond, the oldest closes.
@@ -143,17 +143,19 @@ impl ServerSlot {
 
     /// Starts (or ends) draining. A drain cuts what is still in flight after
     /// `drain_timeout`; `None` leaves the cut to the caller (shutdown).
-    pub fn set_draining(self: &Arc<Self>, draining: bool, drain_timeout: Option<Duration>) {
+    /// Returns true when the state changed.
+    pub fn set_draining(self: &Arc<Self>, draining: bool, drain_timeout: Option<Duration>) -> bool {
         if !draining {
             if self.draining.swap(false, Ordering::AcqRel) {
                 self.drained_at_unix_ms.store(0, Ordering::Release);
                 // A fresh token: the old one may already be cancelled.
                 *lock(&self.cut) = CancellationToken::new();
+                return true;
             }
-            return;
+            return false;
         }
         if self.draining.swap(true, Ordering::AcqRel) {
-            return; // already draining; keep the first deadline
+            return false; // already draining; keep the first deadline
         }
         lock(&self.idle).clear();
         let now_ms = SystemTime::now()
@@ -171,6 +173,7 @@ impl ServerSlot {
                 });
             }
         }
+        true
     }
 
     /// Cuts everything in flight now (end of a drain).
@@ -198,16 +201,49 @@ impl ServerSlot {
         }
     }
 
-    /// Records a finished attempt for ejection and status.
-    pub fn record(&self, ok: bool, latency: Duration, config: &BackendConfig, now: Instant) {
+    /// Records a finished attempt for ejection and status; an ejection and
+    /// the return from one are events in `events`.
+    pub fn record(
+        &self,
+        ok: bool,
+        latency: Duration,
+        config: &BackendConfig,
+        now: Instant,
+        events: Option<&crate::events::EventLog>,
+    ) {
         self.latency.record(latency);
         if !ok {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
-        let ejected = lock(&self.ejection).record(ok, now, config.max_fails, config.fail_timeout);
-        if ejected {
-            tracing::warn!(backend = %config.name, server = %self.address,
-                "server ejected after {} failures in a row for {:?}", config.max_fails, config.fail_timeout);
+        let change =
+            lock(&self.ejection).transition(ok, now, config.max_fails, config.fail_timeout);
+        let (state, reason) = match change {
+            Transition::None => return,
+            Transition::Ejected => {
+                tracing::warn!(backend = %config.name, server = %self.address,
+                    "server ejected after {} failures in a row for {:?}", config.max_fails, config.fail_timeout);
+                (
+                    ("ejected", "up"),
+                    format!(
+                        "max_fails = {} failed requests in a row, out for fail_timeout = {:?}",
+                        config.max_fails, config.fail_timeout
+                    ),
+                )
+            }
+            Transition::Returned => (
+                ("up", "ejected"),
+                "a request succeeded after fail_timeout".to_string(),
+            ),
+        };
+        if let Some(log) = events {
+            log.record([crate::events::Event::proxy_server(
+                crate::wallclock::unix_ms(),
+                crate::events::Kind::Server,
+                &config.name,
+                self.address,
+                state,
+                reason,
+            )]);
         }
     }
 

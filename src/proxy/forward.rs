@@ -233,7 +233,13 @@ pub(super) fn record(
     latency: Duration,
     error: Option<String>,
 ) {
-    slot.record(ok, latency, &backend.config, Instant::now());
+    slot.record(
+        ok,
+        latency,
+        &backend.config,
+        Instant::now(),
+        shared.options.events.as_deref(),
+    );
     if let (Some(pool), Some(tx)) = (backend.config.pool, &shared.observations) {
         let obs = Observation {
             generation,

@@ -75,6 +75,9 @@ pub struct ProxyOptions {
     /// Plain-HTTP/1.1 listeners relay requests themselves (`h1`) instead of
     /// going through hyper's server and pooled client.
     pub h1_fast_path: bool,
+    /// Where server ejections and drains are recorded (`crate::events`);
+    /// None: logged only.
+    pub events: Option<Arc<crate::events::EventLog>>,
 }
 
 impl Default for ProxyOptions {
@@ -86,6 +89,7 @@ impl Default for ProxyOptions {
             rate_limit_capacity: rate_limit::DEFAULT_CAPACITY,
             pool_idle_timeout: Duration::from_secs(60),
             h1_fast_path: true,
+            events: None,
         }
     }
 }
@@ -250,7 +254,23 @@ impl Proxies {
             backend: backend.to_string(),
             server,
         })?;
-        slot.set_draining(drain, Some(b.config.drain_timeout));
+        if slot.set_draining(drain, Some(b.config.drain_timeout))
+            && let Some(log) = &self.shared.options.events
+        {
+            let change = if drain {
+                ("drained", "in rotation")
+            } else {
+                ("undrained", "drained")
+            };
+            log.record([crate::events::Event::proxy_server(
+                crate::wallclock::unix_ms(),
+                crate::events::Kind::Drain,
+                backend,
+                server,
+                change,
+                "operator (admin API)".into(),
+            )]);
+        }
         tracing::info!(backend, %server, drain, "proxy server drain changed");
         Ok(())
     }

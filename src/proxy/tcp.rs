@@ -62,7 +62,13 @@ async fn relay(shared: Arc<Shared>, key: SocketAddr, mut client: TcpStream, peer
             tokio::time::timeout(config.connect_timeout, TcpStream::connect(address)).await;
         let latency = started.elapsed();
         let ok = matches!(connected, Ok(Ok(_)));
-        guard.slot().record(ok, latency, config, Instant::now());
+        guard.slot().record(
+            ok,
+            latency,
+            config,
+            Instant::now(),
+            shared.options.events.as_deref(),
+        );
         if let (Some(pool), Some(tx)) = (config.pool, &shared.observations) {
             let obs = Observation {
                 generation: runtime.generation,

@@ -391,3 +391,155 @@ async fn two_pools_and_a_backend_on_one_target_make_one_probe_per_interval() {
     }
     gs.stop().await;
 }
+
+/// The events of one kind about `server`, oldest first.
+async fn server_events(gs: &TestServer, server: SocketAddr) -> Vec<serde_json::Value> {
+    let (_, events) = get_json(&format!("http://{}/api/v1/events", gs.running.admin_addr)).await;
+    let mut out: Vec<serde_json::Value> = events
+        .as_array()
+        .or_else(|| events["events"].as_array())
+        .into_iter()
+        .flatten()
+        .filter(|e| e["backend"] == "web" && e["endpoint"] == server.to_string())
+        .cloned()
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Waits until an event of `kind` with `state` about `server` is listed,
+/// doing `nudge` between looks (requests that make it happen).
+async fn wait_event(
+    gs: &TestServer,
+    server: SocketAddr,
+    (kind, state): (&str, &str),
+    within: Duration,
+    mut nudge: impl AsyncFnMut(),
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let events = server_events(gs, server).await;
+        if let Some(e) = events
+            .iter()
+            .find(|e| e["kind"] == kind && e["state"] == state)
+        {
+            return e.clone();
+        }
+        assert!(
+            started.elapsed() < within,
+            "no {kind} {state} event for {server} within {within:?}: {events:?}"
+        );
+        nudge().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Passive checks only (no monitor): a dead server is ejected after
+/// `max_fails` failed requests, an event; once it answers again, the trial
+/// request after `fail_timeout` takes it back, an "up" event.
+#[tokio::test]
+async fn a_dead_server_ejected_by_its_failures_is_an_event_and_so_is_its_return() {
+    let (s1, s2) = (Server::start("s1").await, Server::start("s2").await);
+    let text = config(&[&s1, &s2], "max_fails = 1\nfail_timeout = \"300ms\"\n")
+        .replace("monitor = \"check\"\n", "");
+    let gs = TestServer::start(&text, &[]).await;
+    s1.kill();
+    let e = wait_event(&gs, s1.addr, ("server", "ejected"), SLACK, async || {
+        let _ = proxied(&gs).await;
+    })
+    .await;
+    assert_eq!(e["from"], "up", "{e}");
+    assert!(
+        e["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("max_fails")),
+        "{e}"
+    );
+    assert_eq!(server_status(&gs, 0).await["state"], "ejected");
+    s1.revive();
+    let e = wait_event(&gs, s1.addr, ("server", "up"), SLACK * 2, async || {
+        let _ = proxied(&gs).await;
+    })
+    .await;
+    assert_eq!(e["from"], "ejected", "{e}");
+    // One ejection, one return: failed trials in between are not events.
+    let events = server_events(&gs, s1.addr).await;
+    let states: Vec<&str> = events.iter().filter_map(|e| e["state"].as_str()).collect();
+    assert_eq!(states, ["ejected", "up"], "{events:?}");
+    gs.stop().await;
+}
+
+/// Active checks: a killed server is a "down" event, back an "up" one.
+#[tokio::test]
+async fn a_killed_server_is_a_down_event_and_back_an_up_event() {
+    let (s1, s2) = (Server::start("s1").await, Server::start("s2").await);
+    let gs = TestServer::start(&config(&[&s1, &s2], ""), &[]).await;
+    wait_state(&gs, 0, "up", SLACK).await;
+    s1.kill();
+    let e = wait_event(
+        &gs,
+        s1.addr,
+        ("server", "down"),
+        bound() + SLACK,
+        async || {},
+    )
+    .await;
+    assert_eq!(e["from"], "up", "{e}");
+    s1.revive();
+    let e = wait_event(&gs, s1.addr, ("server", "up"), bound() + SLACK, async || {}).await;
+    assert_eq!(e["from"], "down", "{e}");
+    gs.stop().await;
+}
+
+/// `geosteer drain --backend` and `undrain --backend` are drain events of
+/// the server, in /api/v1/events and `geosteer status --events`.
+#[tokio::test]
+async fn draining_a_server_from_the_cli_is_an_event() {
+    let (s1, s2) = (Server::start("s1").await, Server::start("s2").await);
+    let gs = TestServer::start(&config(&[&s1, &s2], ""), &[]).await;
+    let admin = format!("http://{}", gs.running.admin_addr);
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_geosteer"))
+                .args(args)
+                .output()
+                .expect("run geosteer")
+        })
+    };
+    let server = s1.addr.to_string();
+    for verb in ["drain", "undrain"] {
+        let out = run(vec![
+            verb.into(),
+            "--backend".into(),
+            "web".into(),
+            server.clone(),
+            "--admin".into(),
+            admin.clone(),
+        ])
+        .await
+        .expect("drain");
+        assert!(out.status.success(), "{out:?}");
+    }
+    let e = wait_event(&gs, s1.addr, ("drain", "drained"), SLACK, async || {}).await;
+    assert_eq!(e["from"], "in rotation", "{e}");
+    assert_eq!(e["reason"], "operator (admin API)", "{e}");
+    let e = wait_event(&gs, s1.addr, ("drain", "undrained"), SLACK, async || {}).await;
+    assert_eq!(e["from"], "drained", "{e}");
+    let out = run(vec![
+        "status".into(),
+        "--events".into(),
+        "--admin".into(),
+        admin,
+    ])
+    .await
+    .expect("status");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = format!("web {server}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(&row) && l.contains("drained (was in rotation)")),
+        "{table}"
+    );
+    gs.stop().await;
+}
