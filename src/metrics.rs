@@ -84,11 +84,11 @@ pub struct Registry {
     /// Active checks of proxy backends' servers, by (backend, server).
     backend_probes: Mutex<BTreeMap<(String, String), Arc<ProbeCounters>>>,
     /// The fleet link's figures (zero without `[cluster]`).
-    pub cluster: Arc<crate::cluster::ClusterCounters>,
+    pub cluster: Arc<ClusterCounters>,
     /// Responses rate limiting dropped or truncated.
-    pub rrl: Arc<crate::dns::rrl::RrlCounters>,
+    pub rrl: Arc<RrlCounters>,
     /// Zone transfers sent and refused, NOTIFYs answered or not.
-    pub transfers: Arc<crate::dns::xfr::TransferCounters>,
+    pub transfers: Arc<TransferCounters>,
 }
 
 /// The name label for queries that are not at a balanced name (bounded cardinality).
@@ -182,4 +182,46 @@ impl Registry {
             .unwrap_or_else(|e| e.into_inner());
         m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
+}
+
+// === the shells' own counters ===
+//
+// Defined here, not in the modules that bump them (cluster, dns::rrl,
+// dns::xfr), so that metrics names no module above it.
+
+/// What the fleet link did, for `/metrics` and the bench.
+#[derive(Debug, Default)]
+pub struct ClusterCounters {
+    /// 1 while etcd answers.
+    pub connected: AtomicU64,
+    /// Write requests sent to etcd (transactions of up to 128 puts/deletes).
+    pub txns: AtomicU64,
+    /// Keys put and deleted.
+    pub puts: AtomicU64,
+    pub deletes: AtomicU64,
+    pub keepalives: AtomicU64,
+    /// Times the link was (re)established.
+    pub syncs: AtomicU64,
+}
+
+/// What rate limiting did, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct RrlCounters {
+    pub dropped: AtomicU64,
+    pub slipped: AtomicU64,
+}
+
+/// What `/metrics` shows of transfers and NOTIFY.
+#[derive(Default, Debug)]
+pub struct TransferCounters {
+    pub axfr: AtomicU64,
+    pub ixfr_incremental: AtomicU64,
+    /// IXFR answered with the whole zone (serial not in the history).
+    pub ixfr_full: AtomicU64,
+    /// IXFR from the current serial (the SOA alone), over TCP or UDP.
+    pub ixfr_up_to_date: AtomicU64,
+    pub refused: AtomicU64,
+    pub notify_answered: AtomicU64,
+    /// NOTIFYs a secondary refused or never answered.
+    pub notify_failed: AtomicU64,
 }

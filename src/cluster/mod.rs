@@ -23,7 +23,7 @@ pub mod store;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ClusterConfig;
 use crate::control::Command;
 use crate::health::fleet::{DrainRecord, FleetView, NodeInfo};
+use crate::metrics::ClusterCounters;
 use crate::state::Shared;
 use crate::wallclock::unix_ms;
 use etcd::{Etcd, EtcdError, Event, Watch, WatchMessage, Write};
@@ -42,21 +43,6 @@ use store::{Layout, Ledger};
 const RETRY: Duration = Duration::from_secs(1);
 /// What was heard is handed to the writer at most this often.
 const PUSH_EVERY: Duration = Duration::from_millis(50);
-
-/// What the fleet link did, for `/metrics` and the bench.
-#[derive(Debug, Default)]
-pub struct ClusterCounters {
-    /// 1 while etcd answers.
-    pub connected: AtomicU64,
-    /// Write requests sent to etcd (transactions of up to 128 puts/deletes).
-    pub txns: AtomicU64,
-    /// Keys put and deleted.
-    pub puts: AtomicU64,
-    pub deletes: AtomicU64,
-    pub keepalives: AtomicU64,
-    /// Times the link was (re)established.
-    pub syncs: AtomicU64,
-}
 
 /// The handle the admin API's drains go through.
 #[derive(Clone)]

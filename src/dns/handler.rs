@@ -29,7 +29,7 @@ pub struct DnsHandler {
     other: Arc<NameCounters>,
     /// Response rate limiting of UDP answers (`dns::udp` applies it).
     rrl: Arc<super::rrl::Rrl>,
-    transfers: Arc<super::xfr::TransferCounters>,
+    transfers: Arc<crate::metrics::TransferCounters>,
     /// This handler answers for hickory's own UDP server (no fast path):
     /// it gates UDP responses itself ([`super::rrl::gate`]).
     gate_udp: bool,
@@ -56,7 +56,7 @@ impl DnsHandler {
         }
     }
 
-    pub fn transfer_counters(&self) -> &super::xfr::TransferCounters {
+    pub fn transfer_counters(&self) -> &crate::metrics::TransferCounters {
         &self.transfers
     }
 

@@ -16,8 +16,8 @@ use tokio_util::task::TaskTracker;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::xfr::TransferCounters;
 use crate::config::TsigKey;
+use crate::metrics::TransferCounters;
 use crate::zone::Zones;
 
 /// How long each attempt waits for the secondary's answer (RFC 1996 §3.6

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::config::RrlConfig;
+use crate::metrics::RrlCounters;
 
 /// What to do with a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,13 +42,6 @@ pub enum Kind {
     NxDomain,
     /// Every other rcode: per client prefix.
     Error,
-}
-
-/// What rate limiting did, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct RrlCounters {
-    pub dropped: AtomicU64,
-    pub slipped: AtomicU64,
 }
 
 /// The shared table. One per server, kept across reloads (`table_size`

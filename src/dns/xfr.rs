@@ -11,7 +11,7 @@
 //! serial, the SOA alone.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use hickory_proto::ProtoError;
 use hickory_proto::op::{
@@ -23,21 +23,6 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use super::DnsHandler;
 use super::tsig::{self, Signer};
 use crate::zone::history::Since;
-
-/// What `/metrics` shows of transfers and NOTIFY.
-#[derive(Default, Debug)]
-pub struct TransferCounters {
-    pub axfr: AtomicU64,
-    pub ixfr_incremental: AtomicU64,
-    /// IXFR answered with the whole zone (serial not in the history).
-    pub ixfr_full: AtomicU64,
-    /// IXFR from the current serial (the SOA alone), over TCP or UDP.
-    pub ixfr_up_to_date: AtomicU64,
-    pub refused: AtomicU64,
-    pub notify_answered: AtomicU64,
-    /// NOTIFYs a secondary refused or never answered.
-    pub notify_failed: AtomicU64,
-}
 
 /// A message is closed once it holds this many bytes (then signed, if TSIG).
 const MESSAGE_TARGET: usize = 16 * 1024;

@@ -16,16 +16,6 @@ use std::path::{Path, PathBuf};
 /// (from, to, why): top-level edges that close a cycle and are not broken yet.
 const ALLOWED: &[(&str, &str, &str)] = &[
     (
-        "metrics",
-        "cluster",
-        "the Registry holds the fleet link's ClusterCounters, defined in cluster",
-    ),
-    (
-        "metrics",
-        "dns",
-        "the Registry holds RrlCounters and TransferCounters, defined in dns",
-    ),
-    (
         "zone",
         "dns",
         "zone compiles the fast path's wire table, which lives in dns::fast::table",

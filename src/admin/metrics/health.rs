@@ -282,7 +282,7 @@ fn probe_buckets(c: &ProbeCounters) -> Vec<(f64, u64)> {
 /// The fleet link: connection, vantages, what it wrote to etcd.
 fn cluster(
     enc: &mut DescriptorEncoder,
-    c: &crate::cluster::ClusterCounters,
+    c: &crate::metrics::ClusterCounters,
     snap: &Snapshot,
 ) -> fmt::Result {
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
