@@ -1,8 +1,8 @@
 //! zone: loads RFC 1035 master files into a hickory `Catalog`, which answers
 //! every name that is not balanced (NXDOMAIN, NODATA, REFUSED, CNAME, ...),
 //! and keeps what the balanced path needs from each zone: its SOA for negative
-//! answers and which RRsets exist. `dns::fast::table` compiles the same
-//! records into wire fragments for the UDP fast path.
+//! answers and which RRsets exist. `table` compiles the same records into
+//! wire fragments for the UDP fast path (`dns::fast` only looks them up).
 //!
 //! Zone files are read as BIND reads them: `bind` rewrites the text for
 //! hickory's parser (`$GENERATE`, `$INCLUDE` with an origin, `@` in RDATA, the
@@ -14,6 +14,7 @@
 pub mod bind;
 pub mod history;
 mod line;
+pub mod table;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -26,7 +27,7 @@ use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 
 use crate::config::{Config, ConfigError, ConfigErrors, TransferConfig, Warning, ZoneConfig};
-use crate::dns::fast::table::{self, WireZones, ZoneFragments};
+use table::{WireZones, ZoneFragments};
 
 /// One loaded zone.
 pub struct Zone {

@@ -17,13 +17,12 @@
 //! of large pools), DNSKEY, NSEC and RRSIG queries go to the handler.
 //!
 //! - `wire`: the non-allocating query parser.
-//! - `table`: the static names' precompiled answer sections.
+//! - `zone::table` (not here): the static names' precompiled answer sections.
 //! - `tally`: the batch's counter increments, applied once per batch.
 //! - `sample`: a small served world for tests, the benchmark and the fuzz target.
 
 #[doc(hidden)]
 pub mod sample;
-pub mod table;
 pub mod tally;
 pub mod wire;
 
@@ -41,7 +40,7 @@ use super::answer::MAX_UDP_PAYLOAD;
 use super::health_txt;
 use crate::state::Snapshot;
 use crate::steer::{self, Family, Inputs};
-use table::{Found, Rrset, WireZone};
+use crate::zone::table::{Found, Rrset, WireZone};
 pub use tally::Tally;
 use wire::{Edns, HEADER, Parsed, Query};
 

@@ -14,7 +14,9 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{LowerName, Name, Record, RecordSet, RecordType, RrKey};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
-use super::wire::HEADER;
+/// The DNS header's length: fragments are laid out as if the question sits
+/// right after it (`dns::fast::wire::HEADER`, which `zone` does not name).
+const HEADER: usize = 12;
 
 /// Encoded response sections for one (name, type), laid out as if the
 /// question (same name, any case: same length) sits at offset 12, so the
@@ -74,7 +76,7 @@ pub struct WireZone {
 }
 
 /// A name's key in the tables: its lower-case presentation form, as
-/// `wire::Query::key` spells the question.
+/// `dns::fast::wire::Query::key` spells the question.
 fn key_of(name: &LowerName) -> Box<[u8]> {
     name.to_string().into_bytes().into_boxed_slice()
 }
