@@ -21,16 +21,31 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::backend::{BackendRuntime, InFlight, ServerSlot};
 use super::headers::{add_forwarding, remove_hop_by_hop, restore_upgrade, upgrade_protocol};
-use super::http::local;
 use super::{ProxyBody, Shared};
 use crate::health::{Observation, Source, Target};
+
+/// A response the proxy writes itself (here, where most of them are made;
+/// `http` uses it for its own refusals).
+pub(crate) fn local(status: StatusCode, body: &str) -> Response<ProxyBody> {
+    let mut resp = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|never: std::convert::Infallible| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
 
 fn empty() -> ProxyBody {
     Empty::<Bytes>::new()

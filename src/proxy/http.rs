@@ -16,9 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -28,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::backend::BackendRuntime;
+use super::forward::local;
 use super::headers::{framing_error, host_matches, routing_host};
 use super::rate_limit::Verdict;
 use super::{ProxyBody, Runtime, Shared, forward, lock};
@@ -255,19 +254,4 @@ pub(super) fn route(
         };
     }
     Routed::Backend(backend.clone())
-}
-
-/// A response the proxy writes itself.
-pub(crate) fn local(status: StatusCode, body: &str) -> Response<ProxyBody> {
-    let mut resp = Response::new(
-        Full::new(Bytes::from(body.to_string()))
-            .map_err(|never: Infallible| match never {})
-            .boxed(),
-    );
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
 }

@@ -21,18 +21,11 @@ const ALLOWED: &[(&str, &str, &str)] = &[(
 )];
 
 /// (from, to, why): edges between the files of `src/proxy` that close a cycle.
-const PROXY_ALLOWED: &[(&str, &str, &str)] = &[
-    (
-        "forward",
-        "http",
-        "forward takes http::local (is this peer on loopback) for the X-Forwarded headers",
-    ),
-    (
-        "h1",
-        "http",
-        "h1 routes with http::route and hands HTTP/2 and upgrades to http::serve_conn",
-    ),
-];
+const PROXY_ALLOWED: &[(&str, &str, &str)] = &[(
+    "h1",
+    "http",
+    "h1 routes with http::route and hands HTTP/2 and upgrades to http::serve_conn",
+)];
 
 #[test]
 fn top_level_modules_form_no_cycle() {
