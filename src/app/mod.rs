@@ -298,12 +298,6 @@ async fn resign(
 }
 
 impl Running {
-    /// Cuts this node off from etcd without stopping it, as a partition
-    /// would look from here; for tests of the fleet.
-    pub fn stop_fleet_link(&self) {
-        self.cluster_stop.cancel();
-    }
-
     /// A token that, when cancelled, makes `serve` shut down.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()

@@ -533,12 +533,6 @@ impl Config {
     pub fn pool(&self, id: PoolId) -> &PoolConfig {
         &self.pools[id.index()]
     }
-    pub fn backend_id(&self, name: &str) -> Option<BackendId> {
-        self.backends
-            .iter()
-            .position(|b| b.name == name)
-            .map(|i| BackendId(i as u32))
-    }
     pub fn monitor_of(&self, pool: PoolId) -> Option<&MonitorConfig> {
         self.pool(pool).monitor.map(|m| &self.monitors[m.index()])
     }

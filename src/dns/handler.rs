@@ -3,13 +3,12 @@
 //! goes to the zones' hickory `Catalog`, with the ECS option echoed (scope 0).
 
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use hickory_proto::op::{Edns, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::ClientSubnet;
 use hickory_proto::rr::rdata::{A, AAAA, TXT};
-use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
@@ -647,11 +646,6 @@ fn strip_prefix_ci<'n>(name: &'n str, prefix: &str) -> Option<&'n str> {
     } else {
         None
     }
-}
-
-/// Parses a name the way queries spell it (for tests and tools).
-pub fn lower_name(name: &str) -> Option<LowerName> {
-    Name::from_str(name).ok().map(|n| LowerName::new(&n))
 }
 
 /// Wraps the catalog's response handle: echoes the query's ECS option with

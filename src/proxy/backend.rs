@@ -125,10 +125,6 @@ impl ServerSlot {
         self.draining.load(Ordering::Acquire)
     }
 
-    pub fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::Release);
-    }
-
     /// The active checks' verdict and, while down, their last error.
     pub fn set_check(&self, up: bool, error: Option<&Arc<str>>) {
         let was = self.up.swap(up, Ordering::AcqRel);

@@ -15,9 +15,10 @@
 //! - [`rate_limit`], [`stats`]: token buckets and latency histograms.
 //!
 //! Which server gets a request is decided by the pure [`crate::balance`] core.
-//! Active health checks belong to the probe module, which calls
-//! [`Proxies::set_server_up`]; the admin API calls [`Proxies::drain`] and
-//! [`Proxies::status`].
+//! Active health checks belong to the probe module; their verdicts reach the
+//! servers from the published health (an `app` task calls
+//! [`Proxies::apply_checks`] at the health writer's publish rate); the admin
+//! API calls [`Proxies::drain`] and [`Proxies::status`].
 //!
 //! Config changes arrive through [`Proxies::reload`]: listeners whose listen
 //! address, mode and TLS files did not change keep their socket; servers keep
@@ -167,7 +168,7 @@ fn tls_key(tls: &Option<TlsConfig>) -> Option<(std::path::PathBuf, std::path::Pa
 /// proxies.listen_addrs()                  bound addresses, config order
 /// proxies.reload(config, generation)      keeps unchanged listeners and server counters
 /// proxies.drain(backend, server, bool)    admin drain / undrain
-/// proxies.set_server_up(backend, server, bool)   active checks
+/// proxies.apply_checks(&[BackendHealth])       active checks' verdicts
 /// proxies.status()                        Vec<BackendStatus> (serde)
 /// proxies.shutdown()                      drain all, wait up to drain_timeout
 /// ```
@@ -273,20 +274,6 @@ impl Proxies {
         }
         tracing::info!(backend, %server, drain, "proxy server drain changed");
         Ok(())
-    }
-
-    /// Active-check verdict for a server; unknown names are ignored (a probe
-    /// of an older generation may still report).
-    pub fn set_server_up(&self, backend: &str, server: SocketAddr, up: bool) {
-        let runtime = self.shared.runtime.load();
-        if let Some(slot) = runtime
-            .backends
-            .iter()
-            .find(|b| b.config.name == backend)
-            .and_then(|b| b.slot(server))
-        {
-            slot.set_up(up);
-        }
     }
 
     /// Applies the active checks' verdicts (the health writer's view, by

@@ -379,8 +379,3 @@ pub fn decide<R: rand::Rng + ?Sized>(
     }
     decision
 }
-
-/// The `Policy` of a name, for callers that only hold the compiled form.
-pub fn policy_of(name: &BalancedName) -> Policy {
-    name.config.policy
-}

@@ -50,10 +50,6 @@ impl Zone {
         self.rrsets.contains(&RrKey::new(name.clone(), rtype))
     }
 
-    pub fn has_name(&self, name: &LowerName) -> bool {
-        self.names.contains(name)
-    }
-
     /// Every name that exists in the zone (empty non-terminals and balanced
     /// names included).
     pub fn names(&self) -> &HashSet<LowerName> {
