@@ -1,10 +1,67 @@
 //! line: finds the line of a zone-file parse error, which hickory's parser
-//! does not report. Used only on the error path.
+//! does not report, and the line of a record a rule refuses once the file
+//! is parsed. Used only on the error path.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use hickory_proto::rr::Name;
-use hickory_proto::serialize::txt::Parser;
+use hickory_proto::rr::{DNSClass, LowerName, Name, RecordType};
+use hickory_proto::serialize::txt::{Parser, parse_ttl};
+
+/// Where the first `rtype` record of `name` is written in the zone file at
+/// `path` (or a file it `$INCLUDE`s): the file and line. Reads and rewrites
+/// the file again (`bind`), so only for a problem to report.
+pub fn locate(
+    path: &Path,
+    origin: &Name,
+    name: &LowerName,
+    rtype: RecordType,
+) -> Option<(PathBuf, usize)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let rw = super::bind::rewrite(&text, path, origin).ok()?;
+    let at = find_record(&rw.text, origin, name, rtype)?;
+    rw.source(at).map(|(f, l)| (f.to_path_buf(), l))
+}
+
+/// The 1-based line of the first `rtype` record of `name` in text as
+/// `bind::rewrite` writes it (one record or `$ORIGIN`/`$TTL` per line, an
+/// owner or a blank for the previous one, then TTL and class in any order,
+/// then the type).
+fn find_record(text: &str, origin: &Name, name: &LowerName, rtype: RecordType) -> Option<usize> {
+    let mut current = origin.clone();
+    let mut owner: Option<LowerName> = None;
+    for (i, line) in text.lines().enumerate() {
+        let mut tokens = line.split_whitespace();
+        if line.starts_with('$') {
+            if let (Some(d), Some(o)) = (tokens.next(), tokens.next())
+                && d.eq_ignore_ascii_case("$ORIGIN")
+                && let Ok(o) = Name::parse(o, None)
+            {
+                current = o;
+            }
+            continue;
+        }
+        if !line.starts_with([' ', '\t']) {
+            let Some(first) = tokens.next() else {
+                continue;
+            };
+            owner = if first == "@" {
+                Some(LowerName::new(&current))
+            } else {
+                Name::parse(first, Some(&current))
+                    .ok()
+                    .map(|n| LowerName::new(&n))
+            };
+        }
+        let t = tokens
+            .take(3)
+            .find(|t| parse_ttl(t).is_err() && t.parse::<DNSClass>().is_err());
+        let found = t.and_then(|t| t.to_ascii_uppercase().parse::<RecordType>().ok());
+        if found == Some(rtype) && owner.as_ref() == Some(name) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
 
 /// The 1-based line where the first record that fails to parse starts.
 ///
@@ -80,6 +137,18 @@ fn record_boundaries(text: &str) -> Vec<(usize, usize)> {
 mod tests {
     use super::*;
     use std::str::FromStr;
+
+    #[test]
+    fn finds_a_record_by_owner_and_type() {
+        let text = "$ORIGIN example.test.\n$TTL 300\n@ IN SOA ns1 host 1 2 3 4 5\nwww 60 IN A 192.0.2.1\n\tIN AAAA ::1\n$ORIGIN sub.example.test.\nx CNAME www.example.test.\n";
+        let origin = Name::from_str("example.test.").unwrap();
+        let at = |n: &str, t| find_record(text, &origin, &LowerName::from_str(n).unwrap(), t);
+        assert_eq!(at("example.test.", RecordType::SOA), Some(3));
+        assert_eq!(at("WWW.example.test.", RecordType::A), Some(4));
+        assert_eq!(at("www.example.test.", RecordType::AAAA), Some(5));
+        assert_eq!(at("x.sub.example.test.", RecordType::CNAME), Some(7));
+        assert_eq!(at("x.example.test.", RecordType::CNAME), None);
+    }
 
     #[test]
     fn names_the_bad_line_after_a_multiline_soa() {

@@ -92,7 +92,7 @@ impl Zones {
                     fragments.push(z.wire);
                     warnings.extend(z.warnings);
                 }
-                Err(e) => errors.push(e),
+                Err(e) => errors.extend(e),
             }
         }
         let mut set = Zones {
@@ -109,14 +109,23 @@ impl Zones {
             if let Some((zi, zone)) = set.find_indexed(&name) {
                 for rtype in [RecordType::A, RecordType::AAAA, RecordType::CNAME] {
                     if zone.has_rrset(&name, rtype) {
-                        errors.push(ConfigError::new(
-                            &config.zones[zi].path,
-                            format!("balance[{i}].name"),
-                            format!(
-                                "{} is balanced, so its zone file must not hold {rtype} records for it",
-                                b.name
-                            ),
-                        ));
+                        let path = &config.zones[zi].path;
+                        let at = line::locate(path, &Name::from(&zone.origin), &name, rtype);
+                        let (file, line) = match &at {
+                            Some((f, l)) => (f.as_path(), Some(*l)),
+                            None => (path.as_path(), None),
+                        };
+                        errors.push(
+                            ConfigError::new(
+                                file,
+                                format!("balance[{i}].name"),
+                                format!(
+                                    "balanced name in the zone file: {} is balanced, so its zone file must not hold {rtype} records for it",
+                                    b.name
+                                ),
+                            )
+                            .at_line(line),
+                        );
                     }
                 }
             }
@@ -192,21 +201,23 @@ impl Zones {
     }
 }
 
-fn load_zone(zc: &ZoneConfig) -> Result<LoadedZone, ConfigError> {
+fn load_zone(zc: &ZoneConfig) -> Result<LoadedZone, Vec<ConfigError>> {
     let path = &zc.path;
-    let (records, warnings) = read_zone(path, &zc.origin)?;
-    let origin = Name::from_str(&zc.origin)
-        .map_err(|e| ConfigError::file(path, format!("bad zone origin {}: {e}", zc.origin)))?;
+    let (records, warnings) = read_zone(path, &zc.origin).map_err(|e| vec![e])?;
+    let origin = Name::from_str(&zc.origin).map_err(|e| {
+        vec![ConfigError::file(
+            path,
+            format!("bad zone origin {}: {e}", zc.origin),
+        )]
+    })?;
     let lower_origin = LowerName::new(&origin);
+    let problems = content_rules(&records, path, &origin);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
     let mut rrsets = HashSet::new();
     let mut names = HashSet::new();
     for key in records.keys() {
-        if !lower_origin.zone_of(&key.name) {
-            return Err(ConfigError::file(
-                path,
-                format!("record {} is outside the zone {origin}", key.name),
-            ));
-        }
         rrsets.insert(key.clone());
         // Every ancestor up to the origin exists too (empty non-terminals).
         let mut n: Name = Name::from(&key.name);
@@ -231,22 +242,31 @@ fn load_zone(zc: &ZoneConfig) -> Result<LoadedZone, ConfigError> {
             _ => None,
         })
         .ok_or_else(|| {
-            ConfigError::file(path, format!("zone {origin} has no SOA record at its apex"))
+            vec![ConfigError::file(
+                path,
+                format!("no SOA at the apex: zone {origin} has no SOA record at {origin} (a rule of the whole file: no line)"),
+            )]
         })?;
-    if zc.dnssec.is_some() {
-        unsigned_features(&records, &lower_origin).map_err(|e| ConfigError::file(path, e))?;
+    if zc.dnssec.is_some()
+        && let Err((name, rtype, why)) = unsigned_features(&records, &lower_origin)
+    {
+        return Err(vec![refused(path, &origin, &name, rtype, why)]);
     }
     let kept = zc.dnssec.as_ref().map(|_| Arc::new(records.clone()));
     let wire = table::compile_zone(&lower_origin, &records, &negative_soa);
-    let content = history::Content::new(&records, zc.transfer.is_some())
-        .ok_or_else(|| ConfigError::file(path, format!("zone {origin} has no SOA record")))?;
+    let content = history::Content::new(&records, zc.transfer.is_some()).ok_or_else(|| {
+        vec![ConfigError::file(
+            path,
+            format!("no SOA at the apex: zone {origin} has no SOA record"),
+        )]
+    })?;
     let handler = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
         origin.clone(),
         records,
         ZoneType::Primary,
         AxfrPolicy::Deny,
     )
-    .map_err(|e| ConfigError::file(path, e))?;
+    .map_err(|e| vec![ConfigError::file(path, e)])?;
     Ok(LoadedZone {
         zone: Zone {
             origin: lower_origin,
@@ -263,24 +283,119 @@ fn load_zone(zc: &ZoneConfig) -> Result<LoadedZone, ConfigError> {
     })
 }
 
+/// A record a rule refuses: the file (an `$INCLUDE`d one where it is
+/// written there) and line, and the message, which starts with the rule.
+fn refused(
+    path: &Path,
+    origin: &Name,
+    name: &LowerName,
+    rtype: RecordType,
+    message: String,
+) -> ConfigError {
+    match line::locate(path, origin, name, rtype) {
+        Some((file, l)) => ConfigError::file(&file, message).at_line(Some(l)),
+        None => ConfigError::file(path, message),
+    }
+}
+
+/// The rules a parsed zone file must meet, as BIND's loader has them: no
+/// record outside the zone (out-of-zone glue included), the one SOA at the
+/// apex, no other data beside a CNAME (RFC 1034 §3.6.2; RRSIG and NSEC
+/// excepted, RFC 4035 §2.5). Each problem names its rule, record and line.
+fn content_rules(
+    records: &BTreeMap<RrKey, RecordSet>,
+    path: &Path,
+    origin: &Name,
+) -> Vec<ConfigError> {
+    let apex = LowerName::new(origin);
+    let mut out = Vec::new();
+    for key in records.keys() {
+        let (name, rtype) = (&key.name, key.record_type);
+        if !apex.zone_of(name) {
+            let what = if rtype == RecordType::A || rtype == RecordType::AAAA {
+                " (glue for a name server of another zone is out-of-zone data too)"
+            } else {
+                ""
+            };
+            out.push(refused(
+                path,
+                origin,
+                name,
+                rtype,
+                format!("record outside the zone: {name} {rtype} is not in {origin}{what}"),
+            ));
+        } else if rtype == RecordType::SOA && *name != apex {
+            out.push(refused(
+                path,
+                origin,
+                name,
+                rtype,
+                format!("SOA outside the apex: {name} (a zone has one SOA, at {origin})"),
+            ));
+        }
+    }
+    for key in records
+        .keys()
+        .filter(|k| k.record_type == RecordType::CNAME)
+    {
+        let others = records.range(RrKey::new(key.name.clone(), RecordType::Unknown(0))..);
+        let other = others
+            .take_while(|(k, _)| k.name == key.name)
+            .map(|(k, _)| k.record_type)
+            .find(|t| !matches!(t, RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC));
+        let Some(other) = other else { continue };
+        let at = |t| line::locate(path, origin, &key.name, t);
+        let (c, d) = (at(RecordType::CNAME), at(other));
+        // The record written second broke the rule; the message names the first.
+        let (here, first) = match (c, d) {
+            (Some(c), Some(d)) if c.0 == d.0 && c.1 < d.1 => {
+                (Some(d), Some((RecordType::CNAME, c.1)))
+            }
+            (Some(c), Some(d)) => (Some(c), Some((other, d.1))),
+            (c, d) => (c.or(d), None),
+        };
+        let message = format!(
+            "CNAME and other data at {}: {other} beside the CNAME{} (RFC 1034 §3.6.2)",
+            key.name,
+            first
+                .map(|(t, l)| format!(", the {t} at line {l}"))
+                .unwrap_or_default()
+        );
+        out.push(match here {
+            Some((file, l)) => ConfigError::file(&file, message).at_line(Some(l)),
+            None => ConfigError::file(path, message),
+        });
+    }
+    out
+}
+
 /// What signing does not cover yet: delegations (a referral needs a DS or a
 /// proof that there is none) and wildcards (a proof that no closer name
-/// exists). A signed zone holding them is refused rather than half-signed.
+/// exists). A signed zone holding them is refused rather than half-signed:
+/// the record and why.
 fn unsigned_features(
     records: &BTreeMap<RrKey, RecordSet>,
     origin: &LowerName,
-) -> Result<(), String> {
+) -> Result<(), (LowerName, RecordType, String)> {
     for key in records.keys() {
         if key.name.is_wildcard() {
-            return Err(format!(
-                "{}: wildcards are not supported in a signed zone ([dnssec]) yet",
-                key.name
+            return Err((
+                key.name.clone(),
+                key.record_type,
+                format!(
+                    "wildcard in a signed zone: {}: wildcards are not supported in a signed zone ([dnssec]) yet",
+                    key.name
+                ),
             ));
         }
         if key.record_type == RecordType::NS && &key.name != origin {
-            return Err(format!(
-                "{}: delegations are not supported in a signed zone ([dnssec]) yet",
-                key.name
+            return Err((
+                key.name.clone(),
+                key.record_type,
+                format!(
+                    "delegation in a signed zone: {}: delegations are not supported in a signed zone ([dnssec]) yet",
+                    key.name
+                ),
             ));
         }
     }
@@ -312,7 +427,14 @@ pub fn parse_zone(text: &str, path: &Path, origin: &Name) -> Result<Parsed, Conf
                 Some((file, line)) => (file, Some(line)),
                 None => (path, None),
             };
-            Err(ConfigError::file(file, format!("zone parse error: {e}")).at_line(line))
+            let e = e.to_string();
+            // hickory's words for the one rule its parser enforces.
+            let message = if e.contains("SOA is already specified") {
+                "duplicate SOA: a second SOA record (a zone has one, at its apex)".to_string()
+            } else {
+                format!("zone parse error: {e}")
+            };
+            Err(ConfigError::file(file, message).at_line(line))
         }
     }
 }

@@ -327,3 +327,53 @@ fn a_syntax_error_names_line_and_column() {
     assert!(errors[0].contains("TOML syntax: "), "{out}");
     assert!(errors[0].contains("parsing stops at the first"), "{out}");
 }
+
+/// Every rule that refuses a zone file names itself, the record and the
+/// line it is written on (the example zone has 7 lines: what is added is
+/// line 8 and on).
+#[test]
+fn each_zone_rule_names_itself_and_the_line() {
+    let config = format!("{}{GOOD_POOLS}", server_header(""));
+    let cases: [(String, &[&str]); 6] = [
+        (
+            format!("{ZONE}ns.other.test. IN A 192.0.2.9\n"),
+            &[
+                "example.test.zone:8: record outside the zone: ns.other.test. A is not in example.test.",
+            ],
+        ),
+        (
+            format!("{ZONE}alias IN A 192.0.2.5\nalias IN CNAME static\n"),
+            &[
+                "example.test.zone:9: CNAME and other data at alias.example.test.: A beside the CNAME, the A at line 8",
+            ],
+        ),
+        (
+            format!("{ZONE}@ IN SOA ns1 host 2 3600 600 86400 60\n"),
+            &["example.test.zone:8: duplicate SOA"],
+        ),
+        (
+            format!("{ZONE}sub IN SOA ns1 host 2 3600 600 86400 60\n"),
+            &["example.test.zone:8: SOA outside the apex: sub.example.test."],
+        ),
+        (
+            ZONE.replace(
+                "@ IN SOA ns1.example.test. hostmaster.example.test. 1 3600 600 86400 60\n",
+                "",
+            ),
+            &["example.test.zone: no SOA at the apex: zone example.test. has no SOA record"],
+        ),
+        (
+            format!("{ZONE}www IN A 192.0.2.200\n"),
+            &[
+                "example.test.zone:8: balance[0].name: balanced name in the zone file: www.example.test. is balanced, so its zone file must not hold A records",
+            ],
+        ),
+    ];
+    for (zone, needles) in cases {
+        let (ok, out) = check(&config, &[("example.test.zone", zone.as_bytes())]);
+        assert!(!ok, "expected failure for:\n{zone}\n--- got:\n{out}");
+        for n in needles {
+            assert!(out.contains(n), "expected {n:?} in:\n{out}");
+        }
+    }
+}
