@@ -42,6 +42,8 @@
 //! Dependency direction: `cli → app → {dns, probe, proxy, cluster, admin,
 //! control} → state → {steer, health, balance, geo} → config`. `admin` reaches
 //! the running server only through `control`; it never names `app`.
+//! `tests/it/architecture.rs` holds every module to its layer and fails on a
+//! cycle.
 //!
 //! The data path of one DNS query over UDP: a `dns::udp` worker thread →
 //! `dns::fast::answer` loads one `state::Snapshot` → `steer::decide` (balanced

@@ -3,8 +3,9 @@
 //! top-level module names which (`crate::x`, `super::…` that climbs out of a
 //! module, `use crate::{a, b}`), and fails on a cycle, printing it with the
 //! files that make each edge. The same check runs inside `proxy` over its
-//! files. Test code (`#[cfg(test)]` items and the files they declare) does not
-//! count: a test may reach anywhere.
+//! files, and a third test holds every edge to the layers `lib.rs` states
+//! (`LAYERS`). Test code (`#[cfg(test)]` items and the files they declare)
+//! does not count: a test may reach anywhere.
 //!
 //! Edges that close a cycle today are listed in `ALLOWED` with why they are
 //! still there; an entry that no longer exists fails the test too, so the
@@ -49,6 +50,54 @@ fn top_level_modules_form_no_cycle() {
         edges.len()
     );
     check(&edges, ALLOWED, "src");
+}
+
+/// The direction `src/lib.rs` states, bottom first: a module may name
+/// modules of its own layer or below, never above. (Edges inside a layer are
+/// held by the cycle test.) A new top-level module must be placed here.
+const LAYERS: &[&[&str]] = &[
+    // Leaves: they name no other module of the crate.
+    &["config", "metrics", "wallclock"],
+    // The pure core.
+    &["geo", "health", "balance"],
+    &["steer"],
+    // What the snapshot is made of, the snapshot, and what reads it whole.
+    &["zone", "dnssec", "events"],
+    &["state"],
+    &["explain"],
+    // The IO shells.
+    &["dns", "probe", "proxy", "cluster", "control", "admin"],
+    &["app"],
+    &["cli"],
+];
+
+#[test]
+fn modules_name_only_their_layer_or_below() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let layer = |m: &str| LAYERS.iter().position(|l| l.contains(&m));
+    let mut wrong = Vec::new();
+    for r in references(&src) {
+        let (Some(from), Some(to)) = (r.from.first(), r.to.first()) else {
+            continue;
+        };
+        if from == to || !is_top_level(&src, to) {
+            continue;
+        }
+        match (layer(from), layer(to)) {
+            (Some(a), Some(b)) if b <= a => {}
+            (Some(_), Some(_)) => wrong.push(format!("{from} → {to} at {}", r.at)),
+            _ => wrong.push(format!(
+                "{from} or {to} is in no layer of LAYERS (tests/it/architecture.rs): place it"
+            )),
+        }
+    }
+    wrong.sort();
+    wrong.dedup();
+    assert!(
+        wrong.is_empty(),
+        "edges that point up (move the item down, or the module up):\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
