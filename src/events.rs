@@ -48,6 +48,9 @@ pub enum Kind {
     /// An endpoint was drained (`state` = "drained") or returned
     /// ("undrained"); also a proxy server (`backend`, `endpoint`).
     Drain,
+    /// An endpoint's runtime weight was set or reset (`state` = "weight",
+    /// `from` the weight before, `reason` the weight now).
+    Weight,
     /// A config reload: "ok" or "failed".
     Reload,
     /// A proxy backend's server went up or down by its active checks, or
@@ -274,6 +277,8 @@ pub enum Cause {
     Health,
     /// The admin API (or a signal) drained or returned an endpoint.
     Drain,
+    /// The admin API set or reset an endpoint's runtime weight.
+    Weight,
     /// What the fleet's other nodes publish, fleet-wide drains included.
     Fleet,
     /// A new config (its generation).
@@ -547,6 +552,20 @@ pub fn changes(
                 out.push(Event {
                     kind: Kind::Drain,
                     ..endpoint_event(state, from, reason.into())
+                });
+            }
+            if prev.weight != e.weight {
+                let show = |w: Option<u32>| match w {
+                    Some(w) => format!("weight {w}"),
+                    None => format!("config weight {}", e_cfg.weight),
+                };
+                out.push(Event {
+                    kind: Kind::Weight,
+                    ..endpoint_event(
+                        "weight",
+                        &show(prev.weight),
+                        format!("{} (admin API)", show(e.weight)),
+                    )
                 });
             }
         }

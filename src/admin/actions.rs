@@ -54,6 +54,49 @@ pub async fn undrain_endpoint(
     endpoint(st, pool, address, false).await
 }
 
+/// `{"weight": N}`.
+#[derive(serde::Deserialize)]
+pub struct WeightBody {
+    weight: u32,
+}
+
+pub async fn set_weight(
+    State(st): State<AdminState>,
+    Path((pool, address)): Path<(String, String)>,
+    body: Result<Json<WeightBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let weight = match body {
+        Ok(Json(b)) => b.weight,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"weight\": N}}: {}", e.body_text()),
+            );
+        }
+    };
+    weight_reply(st, pool, address, Some(weight)).await
+}
+
+pub async fn reset_weight(
+    State(st): State<AdminState>,
+    Path((pool, address)): Path<(String, String)>,
+) -> Response {
+    weight_reply(st, pool, address, None).await
+}
+
+async fn weight_reply(
+    st: AdminState,
+    pool: String,
+    address: String,
+    weight: Option<u32>,
+) -> Response {
+    match st.control.set_weight(&pool, &address, weight).await {
+        Ok(()) => Json(serde_json::json!({ "pool": pool, "endpoint": address, "weight": weight }))
+            .into_response(),
+        Err(e) => error(control_error_status(&e), e.to_string()),
+    }
+}
+
 fn server(st: AdminState, backend: String, address: String, draining: bool) -> Response {
     match st.control.drain_server(&backend, &address, draining) {
         Ok(()) => {

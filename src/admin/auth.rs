@@ -1,4 +1,5 @@
-//! auth: with `admin_token` set, every POST needs `Authorization: Bearer TOKEN`.
+//! auth: with `admin_token` set, every request that changes something (any
+//! method but GET and HEAD: POST, DELETE) needs `Authorization: Bearer TOKEN`.
 //! GETs stay open: they only read, and the listener is loopback unless a token is set.
 
 use axum::body::Body;
@@ -14,7 +15,7 @@ pub async fn require_token(
     req: Request<Body>,
     next: Next,
 ) -> Response {
-    if req.method() == Method::POST {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
         let snap = st.shared.load();
         if let Some(token) = &snap.config.server.admin_token {
             let given = req

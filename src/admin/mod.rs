@@ -58,6 +58,10 @@ pub fn router(state: AdminState) -> Router {
             post(actions::undrain_endpoint),
         )
         .route(
+            "/api/v1/pools/{pool}/endpoints/{address}/weight",
+            post(actions::set_weight).delete(actions::reset_weight),
+        )
+        .route(
             "/api/v1/backends/{backend}/servers/{address}/drain",
             post(actions::drain_server),
         )

@@ -79,7 +79,12 @@ pub struct EndpointView {
     /// What its probes (or the fleet's quorum) say, drained or not.
     pub health: EndpointState,
     pub draining: bool,
+    /// The weight answers draw with: the runtime weight when one is set,
+    /// else the config's.
     pub weight: u32,
+    /// The config's weight, when a runtime weight replaces it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_weight: Option<u32>,
     pub error_rate: f64,
     pub latency_ms: Option<f64>,
     pub last_error: Option<String>,
@@ -125,7 +130,8 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
                 },
                 health,
                 draining: eh.is_some_and(|x| x.draining),
-                weight: e.weight,
+                weight: eh.and_then(|x| x.weight).unwrap_or(e.weight),
+                config_weight: eh.and_then(|x| x.weight).map(|_| e.weight),
                 error_rate: eh.map(|x| x.error_rate).unwrap_or(0.0),
                 latency_ms: eh.and_then(|x| x.latency).map(|l| l.as_secs_f64() * 1000.0),
                 last_error: eh.and_then(|x| x.last_error.as_deref().map(str::to_string)),

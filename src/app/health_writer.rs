@@ -1,5 +1,5 @@
 //! health_writer: the one owner of the [`HealthBook`]. Probes and proxies send
-//! observations, the admin API sends commands (drain, reload); the writer
+//! observations, the admin API sends commands (drain, weight, reload); the writer
 //! applies them in order and publishes a new snapshot. Nobody else mutates health.
 //!
 //! A reload's old config can be large (a million subnet prefixes); whoever
@@ -161,6 +161,14 @@ pub async fn run(
                     publish(&shared, &book, &mut recorder, Cause::Drain);
                     published.notify_one();
                     dirty = false;
+                    let _ = done.send(());
+                }
+                Command::Weight { pool, endpoint, weight, done } => {
+                    if book.set_weight(pool, endpoint, weight) {
+                        publish(&shared, &book, &mut recorder, Cause::Weight);
+                        published.notify_one();
+                        dirty = false;
+                    }
                     let _ = done.send(());
                 }
                 Command::Fleet { view, done } => {

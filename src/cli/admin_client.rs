@@ -28,21 +28,40 @@ fn token() -> Option<String> {
 }
 
 pub fn get(admin: &Admin, path: &str) -> anyhow::Result<String> {
-    send(admin, reqwest::Method::GET, path)
+    send(admin, reqwest::Method::GET, path, None)
 }
 
 pub fn post(admin: &Admin, path: &str) -> anyhow::Result<String> {
-    send(admin, reqwest::Method::POST, path)
+    send(admin, reqwest::Method::POST, path, None)
 }
 
-fn send(admin: &Admin, method: reqwest::Method, path: &str) -> anyhow::Result<String> {
+/// POST with a JSON body.
+pub fn post_json(admin: &Admin, path: &str, body: &serde_json::Value) -> anyhow::Result<String> {
+    send(admin, reqwest::Method::POST, path, Some(body))
+}
+
+pub fn delete(admin: &Admin, path: &str) -> anyhow::Result<String> {
+    send(admin, reqwest::Method::DELETE, path, None)
+}
+
+fn send(
+    admin: &Admin,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<String> {
     let url = format!("{}{path}", admin.url.trim_end_matches('/'));
     super::block_on(async {
         let mut req = client()?.request(method.clone(), &url);
-        if method == reqwest::Method::POST
+        if method != reqwest::Method::GET
             && let Some(t) = token()
         {
             req = req.bearer_auth(t);
+        }
+        if let Some(body) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
         }
         let resp = match req.send().await {
             Ok(r) => r,

@@ -82,13 +82,13 @@ says which one on standard error.
 The config file, when \fB\-\-config\fR is not given.
 .TP
 \fBGEOSTEER_ADMIN\fR
-The admin API that status, drain, undrain and explain \-\-admin talk to,
+The admin API that status, drain, undrain, weight and explain \-\-admin talk to,
 as a URL (http://127.0.0.1:8053) or host:port, when \fB\-\-admin\fR is
 not given. Without either, they read \fBserver.admin_listen\fR of the
 config (found as above), else use http://127.0.0.1:8053.
 .TP
 \fBGEOSTEER_ADMIN_TOKEN\fR
-The bearer token drain and undrain send, for a server with
+The bearer token drain, undrain and weight send, for a server with
 \fBserver.admin_token\fR set. A refusal (401) says so.
 .TP
 \fBGEOSTEER_LOG\fR

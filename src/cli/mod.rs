@@ -48,7 +48,7 @@ answers each A/AAAA query for a balanced name with endpoints of the pool picked 
 client's location, the configured weights and the live health of each pool.\n\n\
 serve reloads its config on SIGHUP and drains and exits on SIGTERM or SIGINT; under \
 systemd (Type=notify) it reports READY=1 once its DNS sockets answer. status, drain, \
-undrain and explain --admin talk to a running server's admin API; the FILES and \
+undrain, weight and explain --admin talk to a running server's admin API; the FILES and \
 ENVIRONMENT sections say how they find it."
 )]
 pub struct Cli {
@@ -128,6 +128,25 @@ pub enum Command {
     Undrain {
         #[command(flatten)]
         target: Target,
+        #[arg(long, help = ADMIN_HELP)]
+        admin: Option<String>,
+        /// The config whose server.admin_listen to ask.
+        #[arg(long, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
+    },
+    /// Set the runtime weight of an endpoint (replaces the config's until
+    /// --reset; kept across reloads; single node only for now).
+    Weight {
+        /// The pool's name.
+        pool: String,
+        /// The endpoint's address, as in the config.
+        endpoint: String,
+        /// The weight, 1-10000.
+        #[arg(required_unless_present = "reset", conflicts_with = "reset")]
+        weight: Option<u32>,
+        /// Back to the config's weight.
+        #[arg(long)]
+        reset: bool,
         #[arg(long, help = ADMIN_HELP)]
         admin: Option<String>,
         /// The config whose server.admin_listen to ask.
@@ -234,6 +253,15 @@ pub fn run(cli: Cli) -> ExitCode {
             config,
         } => locate::admin(admin, config)
             .and_then(|admin| status::drain(&admin, target.resolve("undrain"), false)),
+        Command::Weight {
+            pool,
+            endpoint,
+            weight,
+            reset: _,
+            admin,
+            config,
+        } => locate::admin(admin, config)
+            .and_then(|admin| status::weight(&admin, &pool, &endpoint, weight)),
         Command::Completions { shell } => man::completions(shell),
         Command::Man => man::man(),
         Command::Dnssec {

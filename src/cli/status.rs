@@ -46,6 +46,31 @@ pub fn drain(admin: &Admin, target: Drainable, on: bool) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// `geosteer weight POOL ENDPOINT N` (or `--reset`).
+pub fn weight(
+    admin: &Admin,
+    pool: &str,
+    address: &str,
+    weight: Option<u32>,
+) -> anyhow::Result<ExitCode> {
+    let path = format!(
+        "/api/v1/pools/{}/endpoints/{}/weight",
+        encode(pool),
+        encode(address)
+    );
+    match weight {
+        Some(w) => {
+            super::admin_client::post_json(admin, &path, &serde_json::json!({ "weight": w }))?;
+            println!("{pool} {address}: weight {w}");
+        }
+        None => {
+            super::admin_client::delete(admin, &path)?;
+            println!("{pool} {address}: weight reset to the config's");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `(1 up of 2, 1 draining)`, with each family of a dual-stack pool:
 /// `(1 up of 2; A 0/1 down, AAAA 1/1)`.
 fn pool_counts(p: &serde_json::Value) -> String {
@@ -122,10 +147,15 @@ fn render(v: &serde_json::Value) -> String {
             if state == "draining" && e["health"].as_str() != Some("up") {
                 state = format!("draining/{}", s(&e["health"]));
             }
+            // A runtime weight shows beside the address: `w 5 (config 1)`.
+            let address = match e["config_weight"].as_u64() {
+                Some(c) => format!("{} w {} (config {c})", s(&e["address"]), s(&e["weight"])),
+                None => s(&e["address"]),
+            };
             out.push_str(&format!(
                 "{:<16} {:<28} {:<10} {:>8} {:>9} {:>9}  {}\n",
                 "",
-                s(&e["address"]),
+                address,
                 state,
                 pct(&e["error_rate"]),
                 ms(&e["latency_ms"]),

@@ -16,6 +16,13 @@ pub enum Command {
         draining: bool,
         done: oneshot::Sender<()>,
     },
+    /// A runtime weight for an endpoint (None: back to the config's).
+    Weight {
+        pool: PoolId,
+        endpoint: u32,
+        weight: Option<u32>,
+        done: oneshot::Sender<()>,
+    },
     /// What the fleet's other nodes publish (and the fleet-wide drains), as
     /// the cluster link last heard it.
     Fleet {

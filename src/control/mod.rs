@@ -79,6 +79,10 @@ pub fn restart_only_changes(started: &Config, new: &Config) -> Vec<String> {
     out
 }
 
+/// The largest runtime weight (the config's endpoint weights have no other
+/// bound; this keeps a typo from starving every other endpoint for good).
+pub const MAX_RUNTIME_WEIGHT: u32 = 10_000;
+
 pub struct Control {
     config_path: PathBuf,
     shared: Arc<Shared>,
@@ -106,6 +110,12 @@ pub enum ActionError {
     NotFound(String),
     #[error("the health writer is not running")]
     Stopped,
+    /// A bad value in the request.
+    #[error("{0}")]
+    Invalid(String),
+    /// Not possible in this setup (e.g. a node-local change in a fleet).
+    #[error("{0}")]
+    Conflict(String),
     /// A fleet-wide drain could not be recorded in etcd.
     #[error("{0}")]
     Fleet(String),
@@ -339,6 +349,58 @@ impl Control {
         Ok(())
     }
 
+    /// Sets (or with None resets to the config's) the runtime weight of the
+    /// endpoint `address` of `pool`. When this returns, the next query draws
+    /// with it. Single node only for now: in a fleet a weight set on one node
+    /// would split the fleet's answers, so it is refused.
+    pub async fn set_weight(
+        &self,
+        pool: &str,
+        address: &str,
+        weight: Option<u32>,
+    ) -> Result<(), ActionError> {
+        if let Some(w) = weight
+            && !(1..=MAX_RUNTIME_WEIGHT).contains(&w)
+        {
+            return Err(ActionError::Invalid(format!(
+                "weight must be 1-{MAX_RUNTIME_WEIGHT} (drain an endpoint instead of weighting it 0)"
+            )));
+        }
+        let snap = self.shared.load_full();
+        let pool_id = snap
+            .config
+            .pool_id(pool)
+            .ok_or_else(|| ActionError::NotFound(format!("no pool named {pool:?}")))?;
+        let ip: IpAddr = address
+            .parse()
+            .map_err(|_| ActionError::NotFound(format!("{address:?} is not an IP address")))?;
+        let endpoint = snap
+            .config
+            .pool(pool_id)
+            .endpoints
+            .iter()
+            .position(|e| e.address == ip)
+            .ok_or_else(|| ActionError::NotFound(format!("pool {pool} has no endpoint {ip}")))?;
+        if self.cluster.is_some() {
+            return Err(ActionError::Conflict(
+                "runtime weights are not fleet-wide yet: in a fleet, change the weight in the config and reload every node".into(),
+            ));
+        }
+        let (done, wait) = oneshot::channel();
+        self.commands
+            .send(Command::Weight {
+                pool: pool_id,
+                endpoint: endpoint as u32,
+                weight,
+                done,
+            })
+            .await
+            .map_err(|_| ActionError::Stopped)?;
+        wait.await.map_err(|_| ActionError::Stopped)?;
+        tracing::info!(pool, endpoint = %ip, ?weight, "endpoint runtime weight changed");
+        Ok(())
+    }
+
     /// Drains (or returns) a proxy backend's server.
     pub fn drain_server(
         &self,
@@ -366,6 +428,8 @@ impl Control {
 pub fn control_error_status(e: &ActionError) -> axum::http::StatusCode {
     match e {
         ActionError::NotFound(_) => axum::http::StatusCode::NOT_FOUND,
+        ActionError::Invalid(_) => axum::http::StatusCode::BAD_REQUEST,
+        ActionError::Conflict(_) => axum::http::StatusCode::CONFLICT,
         ActionError::Stopped | ActionError::Fleet(_) => axum::http::StatusCode::SERVICE_UNAVAILABLE,
     }
 }

@@ -136,6 +136,21 @@ impl HealthBook {
         true
     }
 
+    /// Sets (or with None resets) the runtime weight of an endpoint. Returns
+    /// true when it changed.
+    pub fn set_weight(&mut self, pool: PoolId, endpoint: u32, weight: Option<u32>) -> bool {
+        let Some(e) = self
+            .pools
+            .get_mut(pool.index())
+            .and_then(|p| p.endpoints.get_mut(endpoint as usize))
+        else {
+            return false;
+        };
+        let changed = e.weight != weight;
+        e.weight = weight;
+        changed
+    }
+
     /// Expires windows and runs each pool's periodic evaluation when due (one
     /// per monitor interval; the hysteresis counts these). Call it often (for
     /// example every second). Returns true when anything in the view changed
@@ -218,6 +233,7 @@ impl HealthBook {
                         e.inherit(before);
                     } else {
                         e.draining = before.draining;
+                        e.weight = before.weight;
                     }
                 }
                 if same_monitor {

@@ -21,6 +21,9 @@ pub struct Endpoint {
     pub address: IpAddr,
     pub state: EndpointState,
     pub draining: bool,
+    /// The runtime weight set through the admin API, replacing the config's
+    /// until reset; kept across reloads while the endpoint exists.
+    pub weight: Option<u32>,
     /// Consecutive successes while down, or failures while up.
     streak: u32,
     pub last_error: Option<Arc<str>>,
@@ -47,6 +50,7 @@ impl Endpoint {
             address,
             state,
             draining: false,
+            weight: None,
             streak: 0,
             last_error: None,
             since_unix_ms: 0,
@@ -149,7 +153,7 @@ impl Endpoint {
         }
     }
 
-    /// Takes over the state, drain flag, last error and history of the same
+    /// Takes over the state, drain flag, runtime weight, last error and history of the same
     /// endpoint before a reload; a window of another span starts afresh.
     pub fn inherit(&mut self, before: &Endpoint) {
         let window = if before.window.span() == self.window.span() {
@@ -170,6 +174,7 @@ impl Endpoint {
             local: self.state,
             votes: self.remote.map(|r| self.votes(r)),
             draining: self.draining,
+            weight: self.weight,
             error_rate: self.window.error_rate(),
             latency: self.window.latency(),
             last_error: self.last_error.clone(),

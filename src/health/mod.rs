@@ -127,6 +127,9 @@ pub struct EndpointHealth {
     /// In a fleet: the votes `state` was decided from, this node's included.
     pub votes: Option<fleet::Votes>,
     pub draining: bool,
+    /// The runtime weight (admin API) that replaces the config's; None: the
+    /// config's.
+    pub weight: Option<u32>,
     /// Error rate over the monitor's window, 0.0..=1.0.
     pub error_rate: f64,
     /// Smoothed latency; None before any sample.
@@ -325,6 +328,7 @@ impl HealthView {
                         local: state,
                         votes: None,
                         draining: false,
+                        weight: None,
                         error_rate: 0.0,
                         latency: None,
                         last_error: None,

@@ -195,7 +195,13 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
                     .and_then(|h| h.endpoints.get(*i))
                     .is_some_and(|e| e.usable())
         })
-        .map(|(i, e)| (i, u64::from(e.weight.max(1))));
+        .map(|(i, e)| {
+            // The runtime weight (admin API) replaces the config's.
+            let runtime = health
+                .and_then(|h| h.endpoints.get(i))
+                .and_then(|h| h.weight);
+            (i, u64::from(runtime.unwrap_or(e.weight).max(1)))
+        });
     if answers == 1 {
         // The usual case, drawn the same way without a candidate list.
         let total: u64 = candidates.clone().map(|c| c.1).sum();

@@ -34,4 +34,5 @@ mod strict;
 mod systemd;
 mod tcp;
 mod transfer;
+mod weights;
 mod zonefiles;

@@ -39,3 +39,26 @@ pub async fn post(url: &str, token: Option<&str>) -> (u16, String) {
         .unwrap_or_else(|e| panic!("POST {url}: {e}"));
     (r.status().as_u16(), r.text().await.unwrap_or_default())
 }
+
+/// Any method, with an optional JSON body and bearer token.
+pub async fn send(
+    method: reqwest::Method,
+    url: &str,
+    json: Option<&str>,
+    token: Option<&str>,
+) -> (u16, String) {
+    let mut req = client().request(method.clone(), url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(body) = json {
+        req = req
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let r = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
