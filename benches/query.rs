@@ -39,6 +39,7 @@ fn bench(c: &mut Criterion) {
     let geoip = Path::new(env!("CARGO_MANIFEST_DIR")).join("geoip/country.mmdb");
     let (snap, registry) = sample::snapshot(dir.path(), Some(&geoip)).expect("sample config");
     let other = registry.name(OTHER_NAME);
+    let counters = geosteer::dns::cookie::CookieCounters::default();
     let src: SocketAddr = "127.0.0.1:5300".parse().expect("addr");
     let mut rng = SmallRng::seed_from_u64(1);
     let mut out = Vec::with_capacity(1232);
@@ -54,7 +55,15 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH));
     for (what, q) in &cases {
         assert_eq!(
-            fast::answer(q, src, &snap, &mut Tally::new(&other), &mut rng, &mut out),
+            fast::answer(
+                q,
+                src,
+                &snap,
+                &mut Tally::new(&other),
+                &fast::Cookies::new(&counters),
+                &mut rng,
+                &mut out
+            ),
             Outcome::Reply,
             "{what}"
         );
@@ -63,8 +72,17 @@ fn bench(c: &mut Criterion) {
         group.bench_function(*what, |b| {
             b.iter(|| {
                 let mut tally = Tally::new(&other);
+                let cookies = fast::Cookies::new(&counters);
                 for _ in 0..BATCH {
-                    fast::answer(black_box(q), src, &snap, &mut tally, &mut rng, &mut out);
+                    fast::answer(
+                        black_box(q),
+                        src,
+                        &snap,
+                        &mut tally,
+                        &cookies,
+                        &mut rng,
+                        &mut out,
+                    );
                 }
             })
         });

@@ -89,6 +89,8 @@ pub struct Registry {
     pub rrl: Arc<RrlCounters>,
     /// Zone transfers sent and refused, NOTIFYs answered or not.
     pub transfers: Arc<TransferCounters>,
+    /// DNS cookies seen, and answers `require_cookie_over` cut short.
+    pub cookies: Arc<CookieCounters>,
 }
 
 /// The name label for queries that are not at a balanced name (bounded cardinality).
@@ -224,4 +226,17 @@ pub struct TransferCounters {
     pub notify_answered: AtomicU64,
     /// NOTIFYs a secondary refused or never answered.
     pub notify_failed: AtomicU64,
+}
+
+/// DNS cookies (`dns::cookie`), for `/metrics`.
+#[derive(Debug, Default)]
+pub struct CookieCounters {
+    /// Queries answered, by the cookie they carried: none, a client cookie
+    /// alone, a valid server cookie, a server cookie not ours or too old
+    /// (`dns::cookie::Verdict` as the index).
+    pub verdicts: [AtomicU64; 4],
+    /// `require_cookie_over`: BADCOOKIE answers.
+    pub badcookie: AtomicU64,
+    /// `require_cookie_over`: empty truncated answers to queries without a cookie.
+    pub truncated: AtomicU64,
 }

@@ -98,11 +98,17 @@ impl Loaded {
     }
 
     pub fn from_config(
-        config: Config,
+        mut config: Config,
         mut warnings: Vec<Warning>,
         registry: &Registry,
     ) -> Result<Loaded, ConfigErrors> {
         let started = Instant::now();
+        // No `cookie_secret`: one made now (a reload keeps the first, see
+        // `control`), so DNS cookies always have a secret.
+        if config.server.cookie_secrets.is_empty() {
+            config.server.cookie_secrets = vec![config::CookieSecret(rand::random())];
+            config.server.cookie_secret_generated = true;
+        }
         let zones = Zones::load(&config);
         let geo = GeoDb::open(&config.server.geoip)
             .map_err(|e| ConfigError::new(&config.path, "server.geoip", e.to_string()));

@@ -40,7 +40,9 @@ fuzz_target!(|data: &[u8]| {
     let mut rng = SmallRng::seed_from_u64(0);
     let mut out = Vec::new();
     let mut tally = fast::Tally::new(&w.other);
-    if fast::answer(data, src, &w.snap, &mut tally, &mut rng, &mut out) == Outcome::Reply {
+    let counters = geosteer::dns::cookie::CookieCounters::default();
+    let cookies = fast::Cookies::new(&counters);
+    if fast::answer(data, src, &w.snap, &mut tally, &cookies, &mut rng, &mut out) == Outcome::Reply {
         assert!(out.len() <= 1232);
         assert_eq!(out[..2], data[..2]);
         hickory_proto::op::Message::from_vec(&out).expect("the reply decodes");

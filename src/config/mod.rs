@@ -135,6 +135,44 @@ pub struct ServerConfig {
     /// DNS over TCP: open connections at most; at the limit a new one closes
     /// the connection idle longest.
     pub tcp_max_connections: usize,
+    /// DNS cookies (`dns::cookie`): the first secret makes server cookies,
+    /// every one is accepted. Never empty: without `cookie_secret` it holds
+    /// one made at random at start-up (`cookie_secret_generated`), which a
+    /// reload keeps.
+    pub cookie_secrets: Vec<CookieSecret>,
+    /// No `cookie_secret`: the one secret was made at start-up (filled in
+    /// by `state::Loaded`; the validator leaves `cookie_secrets` empty).
+    pub cookie_secret_generated: bool,
+    /// `require_cookie_over`: UDP queries a second per client prefix without
+    /// a valid server cookie answered in full (None: all of them).
+    pub require_cookie_over: Option<u32>,
+}
+
+/// A 128-bit DNS cookie secret (`server.cookie_secret`, see `dns::cookie`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CookieSecret(pub [u8; 16]);
+
+impl std::fmt::Debug for CookieSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never in a log line or a debug dump.
+        f.write_str("CookieSecret(..)")
+    }
+}
+
+impl CookieSecret {
+    /// 32 hexadecimal digits.
+    pub fn from_hex(text: &str) -> Option<CookieSecret> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 32 {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            let digit = |c: u8| (c as char).to_digit(16);
+            *o = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+        }
+        Some(CookieSecret(out))
+    }
 }
 
 /// `[server.rrl]`: responses per second per client prefix and answer kind

@@ -108,6 +108,12 @@ pub struct RawServer {
     pub tcp_idle_timeout: Option<String>,
     /// DNS over TCP: open connections at most (the idle longest makes room).
     pub tcp_max_connections: Option<u32>,
+    /// DNS cookies: the 128-bit server secret (32 hex digits), or several:
+    /// the first makes cookies, the others are still accepted (rollover).
+    pub cookie_secret: Option<OneOrMany>,
+    /// UDP queries a second per client prefix without a valid server cookie
+    /// answered in full; above it, BADCOOKIE or an empty truncated answer.
+    pub require_cookie_over: Option<u32>,
 }
 
 /// `[server.rrl]`.

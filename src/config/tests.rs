@@ -400,6 +400,47 @@ fn nsid_and_version_are_optional_printable_strings() {
 }
 
 #[test]
+fn cookie_secrets_are_hex_and_made_when_absent() {
+    use super::CookieSecret as Secret;
+    let (a, _) = parse_ok(MIN);
+    assert!(a.server.cookie_secret_generated);
+    assert!(a.server.cookie_secrets.is_empty(), "made by state::Loaded");
+    assert_eq!(a.server.require_cookie_over, None);
+    let one = "e5e973e5a6b2a43f48e7dc849e37bfcf";
+    let two = "dd3bdf9344b678b185a6f5cb60fca715";
+    let (c, _) = parse_ok(&MIN.replace(
+        "[zones]",
+        &format!("cookie_secret = \"{one}\"\nrequire_cookie_over = 50\n[zones]"),
+    ));
+    assert!(!c.server.cookie_secret_generated);
+    assert_eq!(
+        c.server.cookie_secrets,
+        [Secret::from_hex(one).expect("hex")]
+    );
+    assert_eq!(c.server.require_cookie_over, Some(50));
+    assert!(!format!("{:?}", c.server).contains("e5e9"), "never printed");
+    let (c, _) = parse_ok(&MIN.replace(
+        "[zones]",
+        &format!("cookie_secret = [\"{two}\", \"{one}\"]\n[zones]"),
+    ));
+    assert_eq!(c.server.cookie_secrets.len(), 2);
+    assert_eq!(
+        c.server.cookie_secrets[0],
+        Secret::from_hex(two).expect("hex")
+    );
+    for (value, key) in [
+        ("\"abc\"", "server.cookie_secret"),
+        (&format!("[\"{one}\", \"xyz\"]"), "server.cookie_secret[1]"),
+        ("[]", "server.cookie_secret"),
+    ] {
+        let e = parse_err(&MIN.replace("[zones]", &format!("cookie_secret = {value}\n[zones]")));
+        assert!(e.contains(key), "{value}: {e}");
+    }
+    let e = parse_err(&MIN.replace("[zones]", "require_cookie_over = 0\n[zones]"));
+    assert!(e.contains("server.require_cookie_over"), "{e}");
+}
+
+#[test]
 fn transfer_tables_attach_to_their_zone() {
     let secret = "3q2+7wAAAAD/////AQIDBAUGBwgJCgsMDQ4PEBESExQ=";
     let ok = format!(

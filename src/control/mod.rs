@@ -255,6 +255,14 @@ impl Control {
             })??;
         let mut loaded = loaded;
         let current = self.shared.load_full();
+        // Without `cookie_secret`, the secret made at start-up stays: a
+        // reload does not void the cookies clients hold.
+        if loaded.config.server.cookie_secret_generated
+            && self.started.server.cookie_secret_generated
+            && let Some(config) = Arc::get_mut(&mut loaded.config)
+        {
+            config.server.cookie_secrets = self.started.server.cookie_secrets.clone();
+        }
         // Transfers: the zones keep the versions the last snapshot served.
         if let Some(zones) = Arc::get_mut(&mut loaded.zones) {
             for note in zones.carry_history(&current.zones) {

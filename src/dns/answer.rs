@@ -160,11 +160,16 @@ pub async fn send<R: ResponseHandler>(
         .unwrap_or_else(|_| failed(request))
 }
 
-/// Test-encodes the response at the UDP limit.
+/// Test-encodes the response at the UDP limit, less the COOKIE option our
+/// answer to a query with a client cookie carries (added on the way out).
 fn fits(request: &Request, edns: Option<&Edns>, s: &Sections<'_>, md: Metadata) -> bool {
     let mut buf = Vec::with_capacity(512);
     let mut enc = BinEncoder::new(&mut buf);
-    enc.set_max_size(udp_limit(request));
+    let cookie = match super::cookie::in_message(request.as_slice()) {
+        Some(Ok(_)) if edns.is_some() => super::cookie::OPTION_WIRE_LEN as u16,
+        _ => 0,
+    };
+    enc.set_max_size(udp_limit(request).saturating_sub(cookie));
     let resp = MessageResponseBuilder::new(&request.queries, edns).build(
         md,
         s.answers.iter(),

@@ -15,6 +15,7 @@ use hickory_server::zone_handler::MessageResponse;
 
 use super::answer::{self, Opt, Sections, ecs_of};
 use super::chaos;
+use super::cookie::{self, CookieCounters, Verdict};
 use super::health_txt;
 use crate::metrics::{NameCounters, OTHER_NAME, Registry};
 use crate::state::{Shared, Snapshot};
@@ -32,6 +33,8 @@ pub struct DnsHandler {
     /// This handler answers for hickory's own UDP server (no fast path):
     /// it gates UDP responses itself ([`super::rrl::gate`]).
     gate_udp: bool,
+    /// DNS cookie outcomes (`dns::cookie`).
+    cookies: Arc<CookieCounters>,
 }
 
 impl DnsHandler {
@@ -43,6 +46,7 @@ impl DnsHandler {
             rrl: Arc::new(super::rrl::Rrl::new(table_size, registry.rrl.clone())),
             transfers: registry.transfers.clone(),
             gate_udp: false,
+            cookies: registry.cookies.clone(),
         }
     }
 
@@ -65,6 +69,10 @@ impl DnsHandler {
 
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    pub fn cookie_counters(&self) -> &Arc<CookieCounters> {
+        &self.cookies
     }
 
     /// Counters of queries that are not for a balanced name.
@@ -178,12 +186,102 @@ impl DnsHandler {
         }
     }
 
+    /// DNS cookies first (RFC 7873): a malformed COOKIE option gets
+    /// FORMERR; over `require_cookie_over`, a UDP query without a valid
+    /// server cookie gets BADCOOKIE or an empty truncated answer; every
+    /// other answer to a query with a client cookie carries ours.
     async fn answer<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
         response: R,
     ) -> ResponseInfo {
         let snap = self.shared.load_full();
+        let received = match cookie::in_message(request.as_slice()) {
+            Some(Err(cookie::Malformed)) => {
+                return self
+                    .reject(&snap, request, super::rejected::Reason::Cookie, response)
+                    .await;
+            }
+            Some(Ok(c)) => Some(c),
+            None => None,
+        };
+        let server = &snap.config.server;
+        let now = crate::wallclock::unix_secs() as u32;
+        let checked =
+            received.map(|c| cookie::check(&c, &server.cookie_secrets, request.src().ip(), now));
+        let verdict = checked.map_or(Verdict::None, |c| c.verdict);
+        verdict
+            .counter(&self.cookies)
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let response = CookieEcho {
+            inner: response,
+            cookie: checked.map(|c| c.reply),
+        };
+        if verdict != Verdict::Valid
+            && request.protocol() == hickory_server::net::xfer::Protocol::Udp
+            && let Some(per_second) = server.require_cookie_over
+            && self.rrl.over_cookieless(
+                per_second,
+                &server.rrl.exempt,
+                request.src().ip(),
+                self.rrl.now(),
+            )
+        {
+            return self.cookie_required(request, verdict, response).await;
+        }
+        self.answer_checked::<_, T>(&snap, request, response).await
+    }
+
+    /// Over `require_cookie_over`: BADCOOKIE to a query with a client cookie
+    /// (the fresh cookie rides along), else an empty answer with TC set, so
+    /// a real client retries over TCP or with the cookie.
+    async fn cookie_required<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        verdict: Verdict,
+        mut response: R,
+    ) -> ResponseInfo {
+        let mut md = hickory_proto::op::Metadata::response_from_request(&request.metadata);
+        if verdict == Verdict::None {
+            self.cookies
+                .truncated
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            md.truncation = true;
+        } else {
+            self.cookies
+                .badcookie
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            md.response_code = ResponseCode::BADCOOKIE;
+        }
+        let edns = request.edns.as_ref().map(|e| {
+            let mut edns = answer::response_edns(
+                e,
+                Opt {
+                    dnssec_ok: answer::dnssec_ok(request),
+                    ..Opt::default()
+                },
+            );
+            answer::echo_compact_ok(request, &mut edns);
+            edns
+        });
+        let resp = hickory_server::zone_handler::MessageResponseBuilder::new(
+            &request.queries,
+            edns.as_ref(),
+        )
+        .build_no_records(md);
+        response
+            .send_response(resp)
+            .await
+            .unwrap_or_else(|_| answer::failed(request))
+    }
+
+    async fn answer_checked<R: ResponseHandler, T: Time>(
+        &self,
+        snap: &Arc<Snapshot>,
+        request: &Request,
+        response: R,
+    ) -> ResponseInfo {
+        let snap = snap.clone();
         if let Some(reason) = rejected(request) {
             return self.reject(&snap, request, reason, response).await;
         }
@@ -289,7 +387,7 @@ impl DnsHandler {
         let rcode = match reason {
             Reason::Opcode => ResponseCode::NotImp,
             Reason::Class => ResponseCode::Refused,
-            Reason::Ecs | Reason::Nxname => ResponseCode::FormErr,
+            Reason::Ecs | Reason::Nxname | Reason::Cookie => ResponseCode::FormErr,
         };
         self.count_other(request, rcode);
         if reason == Reason::Opcode {
@@ -645,6 +743,43 @@ fn strip_prefix_ci<'n>(name: &'n str, prefix: &str) -> Option<&'n str> {
         Some(&name[prefix.len()..])
     } else {
         None
+    }
+}
+
+/// Adds our COOKIE option (client cookie and server cookie) to a response
+/// that has an OPT record: every answer `DnsHandler::answer` sends to a
+/// query with a client cookie.
+#[derive(Clone)]
+struct CookieEcho<R> {
+    inner: R,
+    cookie: Option<[u8; cookie::REPLY_LEN]>,
+}
+
+#[async_trait::async_trait]
+impl<R: ResponseHandler> ResponseHandler for CookieEcho<R> {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, hickory_server::net::NetError> {
+        let (Some(c), Some(current)) = (self.cookie, response.edns()) else {
+            return self.inner.send_response(response).await;
+        };
+        let mut edns = current.clone();
+        edns.options_mut()
+            .insert(hickory_proto::rr::rdata::opt::EdnsOption::Unknown(
+                cookie::OPTION,
+                c.to_vec(),
+            ));
+        let mut r: MessageResponse<'_, 'a, _, _, _, _> = response;
+        r.set_edns(&edns);
+        self.inner.send_response(r).await
     }
 }
 

@@ -8,6 +8,7 @@
 //! - `fast`: parses a query and writes its answer with no allocation (balanced
 //!   names and the zones' plain RRsets); says when hickory must answer instead.
 //! - `handler`: the `RequestHandler`: balanced names, `_health` TXT, else the zone catalog.
+//! - `cookie`: DNS cookies (RFC 7873), server cookies as RFC 9018 makes them.
 //! - `answer`: response encoding, EDNS/ECS echo, UDP truncation with OPT.
 //! - `health_txt`: the `_health.<name>` TXT lines.
 //! - `rrl`: response rate limiting of UDP answers (per client prefix and kind).
@@ -19,6 +20,7 @@
 
 pub mod answer;
 pub mod chaos;
+pub mod cookie;
 pub mod fast;
 pub mod handler;
 pub mod health_txt;

@@ -1,7 +1,7 @@
 //! rejected: queries answered with an error for what they are, not for
 //! what they ask: an opcode other than QUERY (NOTIMP), a class other than
-//! IN and CH (REFUSED), a malformed ECS option or an explicit query for the
-//! NXNAME meta-type (FORMERR). Each is counted (`/metrics`:
+//! IN and CH (REFUSED), a malformed ECS or COOKIE option or an explicit
+//! query for the NXNAME meta-type (FORMERR). Each is counted (`/metrics`:
 //! `geosteer_dns_rejected_total{reason}`) and none is logged on its own:
 //! at most one WARN line per [`SUMMARY_EVERY`] sums them up, so a flood of
 //! such packets cannot fill the log.
@@ -23,10 +23,19 @@ pub enum Reason {
     Ecs = 2,
     /// An explicit NXNAME query (RFC 9824 §3.5): FORMERR.
     Nxname = 3,
+    /// A COOKIE option of a length other than 8 or 16 to 40 octets (RFC
+    /// 7873 §5.2.2): FORMERR.
+    Cookie = 4,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 4] = [Reason::Opcode, Reason::Class, Reason::Ecs, Reason::Nxname];
+    pub const ALL: [Reason; 5] = [
+        Reason::Opcode,
+        Reason::Class,
+        Reason::Ecs,
+        Reason::Nxname,
+        Reason::Cookie,
+    ];
 
     /// The `reason` label.
     pub fn as_str(self) -> &'static str {
@@ -35,13 +44,14 @@ impl Reason {
             Reason::Class => "class",
             Reason::Ecs => "ecs",
             Reason::Nxname => "nxname",
+            Reason::Cookie => "cookie",
         }
     }
 }
 
-static COUNTS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+static COUNTS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 /// The counts the last summary reported.
-static REPORTED: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+static REPORTED: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 /// Unix seconds of the last summary (0: none yet).
 static LAST: AtomicU64 = AtomicU64::new(0);
 
@@ -60,7 +70,7 @@ pub fn count(reason: Reason) {
     {
         return;
     }
-    let mut since = [0u64; 4];
+    let mut since = [0u64; 5];
     for r in Reason::ALL {
         let total = COUNTS[r as usize].load(Ordering::Relaxed);
         since[r as usize] =
@@ -71,7 +81,8 @@ pub fn count(reason: Reason) {
         class = since[1],
         ecs = since[2],
         nxname = since[3],
-        "queries rejected since the last such line (not a QUERY: NOTIMP; class not IN or CH: REFUSED; malformed ECS or an NXNAME query: FORMERR); at most one line per {SUMMARY_EVERY} s, totals in geosteer_dns_rejected_total"
+        cookie = since[4],
+        "queries rejected since the last such line (not a QUERY: NOTIMP; class not IN or CH: REFUSED; malformed ECS or COOKIE or an NXNAME query: FORMERR); at most one line per {SUMMARY_EVERY} s, totals in geosteer_dns_rejected_total"
     );
 }
 

@@ -42,6 +42,9 @@ pub enum Kind {
     NxDomain,
     /// Every other rcode: per client prefix.
     Error,
+    /// Not a response: a UDP query without a valid server cookie, charged
+    /// per client prefix for `server.require_cookie_over`.
+    NoCookie,
 }
 
 /// The shared table. One per server, kept across reloads (`table_size`
@@ -113,11 +116,54 @@ impl Rrl {
         name: &[u8],
         now: u32,
     ) -> Verdict {
+        let verdict = self.charge(
+            (config.responses_per_second, config.window_secs, config.slip),
+            client,
+            kind,
+            name,
+            now,
+        );
+        match verdict {
+            Verdict::Drop => self.counters.dropped.fetch_add(1, Ordering::Relaxed),
+            Verdict::Slip => self.counters.slipped.fetch_add(1, Ordering::Relaxed),
+            Verdict::Send => 0,
+        };
+        verdict
+    }
+
+    /// `server.require_cookie_over`: charges a UDP query without a valid
+    /// server cookie from `client` (not in `exempt`) and says whether it is
+    /// over `per_second` for its prefix (a second's worth of debt at most,
+    /// so answers resume a second or two after a flood stops).
+    pub fn over_cookieless(
+        &self,
+        per_second: u32,
+        exempt: &[ipnet::IpNet],
+        client: IpAddr,
+        now: u32,
+    ) -> bool {
+        if exempt.iter().any(|n| n.contains(&client)) {
+            return false;
+        }
+        self.charge((per_second, 1, 0), client, Kind::NoCookie, &[], now) != Verdict::Send
+    }
+
+    /// Charges one to the account of (`client`'s prefix, `kind`, `name`)
+    /// earning `rate` a second, `window` seconds of debt at most, every
+    /// `slip`-th over the limit slipped.
+    fn charge(
+        &self,
+        (rate, window, slip): (u32, u32, u32),
+        client: IpAddr,
+        kind: Kind,
+        name: &[u8],
+        now: u32,
+    ) -> Verdict {
         let hash = account_hash(client, kind, name);
         let slot = &self.slots[(hash as usize) & self.mask];
         let tag = (hash >> 48) as u16;
-        let rate = i64::from(config.responses_per_second.min(MAX_BALANCE as u32));
-        let floor = -(rate * i64::from(config.window_secs)).min(MAX_BALANCE);
+        let rate = i64::from(rate.min(MAX_BALANCE as u32));
+        let floor = -(rate * i64::from(window)).min(MAX_BALANCE);
         let now16 = now as u16;
         let mut current = slot.load(Ordering::Relaxed);
         for _ in 0..4 {
@@ -135,7 +181,7 @@ impl Rrl {
             } else {
                 balance = balance.max(floor);
                 slips = slips.wrapping_add(1);
-                if config.slip > 0 && u32::from(slips) % config.slip == 0 {
+                if slip > 0 && u32::from(slips) % slip == 0 {
                     Verdict::Slip
                 } else {
                     Verdict::Drop
@@ -150,14 +196,7 @@ impl Rrl {
             }
             .pack();
             match slot.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => {
-                    match verdict {
-                        Verdict::Drop => self.counters.dropped.fetch_add(1, Ordering::Relaxed),
-                        Verdict::Slip => self.counters.slipped.fetch_add(1, Ordering::Relaxed),
-                        Verdict::Send => 0,
-                    };
-                    return verdict;
-                }
+                Ok(_) => return verdict,
                 Err(seen) => current = seen,
             }
         }
@@ -222,7 +261,7 @@ fn account_hash(client: IpAddr, kind: Kind, name: &[u8]) -> u64 {
         }
     }
     eat(kind as u8);
-    if kind != Kind::Error {
+    if matches!(kind, Kind::Positive | Kind::NxDomain) {
         name.iter().for_each(|b| eat(b.to_ascii_lowercase()));
     }
     // Mix the high bits (the tag) with the low ones (the index).

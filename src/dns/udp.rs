@@ -116,6 +116,7 @@ impl Worker {
         let shared = self.handler.shared().clone();
         let other = self.handler.other_counters().clone();
         let rrl = self.handler.rrl().clone();
+        let cookie_counters = self.handler.cookie_counters().clone();
         while !self.stop.load(Ordering::Relaxed) {
             // Timeouts (the stop poll), ICMP errors reported on the socket,
             // interrupted calls: none of them ends the loop.
@@ -126,6 +127,11 @@ impl Worker {
             let mut tally = fast::Tally::new(&other);
             let mut ready = 0;
             let now = rrl.now();
+            let cookies = fast::Cookies {
+                now: crate::wallclock::unix_secs() as u32,
+                counters: &cookie_counters,
+                limit: Some((&rrl, now)),
+            };
             for i in 0..n {
                 let Some((packet, src)) = batch.datagram(i) else {
                     continue;
@@ -139,9 +145,14 @@ impl Worker {
                     src,
                     &snap,
                     &mut tally,
+                    &cookies,
                     &mut rng,
                     &mut replies[ready],
                 ) {
+                    Outcome::Verified => {
+                        to[ready] = i;
+                        ready += 1;
+                    }
                     Outcome::Reply => {
                         let limits = &snap.config.server.rrl;
                         let zones = &snap.config.zones;
@@ -151,7 +162,7 @@ impl Worker {
                         }
                     }
                     Outcome::Drop => {}
-                    Outcome::Fallback => self.fallback(packet, src),
+                    Outcome::Fallback => self.fallback(packet, src, &snap),
                 }
             }
             // Counted before the answers leave: whoever got one sees it counted.
@@ -168,6 +179,7 @@ impl Worker {
         let mut rng = SmallRng::from_rng(&mut rand::rng());
         let shared = self.handler.shared().clone();
         let other = self.handler.other_counters().clone();
+        let cookie_counters = self.handler.cookie_counters().clone();
         while !self.stop.load(Ordering::Relaxed) {
             let Ok((n, src)) = self.socket.recv_from(&mut buf) else {
                 continue;
@@ -177,9 +189,26 @@ impl Worker {
             }
             let snap = shared.load();
             let mut tally = fast::Tally::new(&other);
-            let outcome = fast::answer(&buf[..n], src, &snap, &mut tally, &mut rng, &mut out);
+            let rrl = self.handler.rrl();
+            let cookies = fast::Cookies {
+                now: crate::wallclock::unix_secs() as u32,
+                counters: &cookie_counters,
+                limit: Some((rrl, rrl.now())),
+            };
+            let outcome = fast::answer(
+                &buf[..n],
+                src,
+                &snap,
+                &mut tally,
+                &cookies,
+                &mut rng,
+                &mut out,
+            );
             tally.flush();
             match outcome {
+                Outcome::Verified => {
+                    let _ = self.socket.send_to(&out, src);
+                }
                 Outcome::Reply => {
                     let (limits, zones) = (&snap.config.server.rrl, &snap.config.zones);
                     let rrl = self.handler.rrl();
@@ -188,21 +217,23 @@ impl Worker {
                     }
                 }
                 Outcome::Drop => {}
-                Outcome::Fallback => self.fallback(&buf[..n], src),
+                Outcome::Fallback => self.fallback(&buf[..n], src, &snap),
             }
         }
     }
 
-    fn fallback(&self, packet: &[u8], src: SocketAddr) {
+    fn fallback(&self, packet: &[u8], src: SocketAddr, snap: &crate::state::Snapshot) {
         if self.in_flight.fetch_add(1, Ordering::Relaxed) >= MAX_FALLBACK_IN_FLIGHT {
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
             return;
         }
         let handler = self.handler.clone();
+        // A valid server cookie exempts the answer from rate limiting.
+        let verified = super::cookie::verified(packet, snap, src.ip());
         let reply = UdpReply {
             socket: self.socket.clone(),
             dst: src,
-            limit: Some(self.handler.clone()),
+            limit: (!verified).then(|| self.handler.clone()),
         };
         let bytes = packet.to_vec();
         let slot = InFlight(self.in_flight.clone());

@@ -10,6 +10,7 @@ mod backend_checks;
 mod check;
 mod cli;
 mod cli_admin;
+mod cookies;
 mod dns;
 mod dnssec;
 mod dnssec_chain;

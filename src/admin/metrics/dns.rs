@@ -57,6 +57,33 @@ impl Collector for Dns {
             "UDP responses sent truncated (empty, TC set) by response rate limiting.",
             rrl.slipped.load(Ordering::Relaxed),
         )?;
+        let cookies = &self.registry.cookies;
+        counters(
+            &mut enc,
+            "geosteer_dns_cookies",
+            "Queries answered, by the DNS cookie they carried: none, client_only (a client cookie alone), valid (a server cookie of ours) or bad (a server cookie we did not make, or too old).",
+            crate::dns::cookie::Verdict::ALL.map(|v| {
+                (
+                    [("result", v.as_str())],
+                    v.counter(cookies).load(Ordering::Relaxed),
+                )
+            }),
+        )?;
+        counters(
+            &mut enc,
+            "geosteer_dns_cookie_required",
+            "UDP queries without a valid server cookie over server.require_cookie_over, by answer: badcookie (to a client cookie) or truncated (no cookie).",
+            [
+                (
+                    [("answer", "badcookie")],
+                    cookies.badcookie.load(Ordering::Relaxed),
+                ),
+                (
+                    [("answer", "truncated")],
+                    cookies.truncated.load(Ordering::Relaxed),
+                ),
+            ],
+        )?;
         let t = &self.registry.transfers;
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         counters(
@@ -88,7 +115,7 @@ impl Collector for Dns {
         counters(
             &mut enc,
             "geosteer_dns_rejected",
-            "Queries rejected for what they are, by reason: opcode (NOTIMP), class (REFUSED), ecs and nxname (FORMERR).",
+            "Queries rejected for what they are, by reason: opcode (NOTIMP), class (REFUSED), ecs, nxname and cookie (FORMERR).",
             crate::dns::rejected::totals().map(|(r, v)| ([("reason", r.as_str())], v)),
         )?;
         counters(

@@ -60,6 +60,17 @@ impl Validator<'_> {
         }
         let nsid = self.identifier("server.nsid", raw.nsid, MAX_NSID);
         let version = self.identifier("server.version", raw.version, MAX_VERSION);
+        let cookie_secrets = self.cookie_secrets(raw.cookie_secret);
+        let require_cookie_over = match raw.require_cookie_over {
+            Some(0) => {
+                self.err(
+                    "server.require_cookie_over",
+                    "must be at least 1 query a second (remove the key to answer every query in full)",
+                );
+                None
+            }
+            n => n,
+        };
         ServerConfig {
             dns_listen,
             admin_listen,
@@ -94,7 +105,41 @@ impl Validator<'_> {
                 Some(n) => n as usize,
                 None => 1000,
             },
+            cookie_secret_generated: cookie_secrets.is_empty(),
+            cookie_secrets,
+            require_cookie_over,
         }
+    }
+
+    /// `server.cookie_secret`: one secret or a list (the first makes
+    /// cookies), each 32 hexadecimal digits; empty when absent.
+    fn cookie_secrets(&mut self, raw: Option<OneOrMany>) -> Vec<CookieSecret> {
+        let (texts, many) = match raw {
+            None => return Vec::new(),
+            Some(OneOrMany::One(t)) => (vec![t], false),
+            Some(OneOrMany::Many(ts)) => (ts, true),
+        };
+        if texts.is_empty() {
+            self.err(
+                "server.cookie_secret",
+                "needs at least one secret (remove the key for one made at start-up)",
+            );
+        }
+        let mut out = Vec::new();
+        for (i, t) in texts.iter().enumerate() {
+            match CookieSecret::from_hex(t) {
+                Some(s) => out.push(s),
+                None => self.err(
+                    if many {
+                        format!("server.cookie_secret[{i}]")
+                    } else {
+                        "server.cookie_secret".to_string()
+                    },
+                    "must be 32 hexadecimal digits (a 128-bit secret, e.g. from `openssl rand -hex 16`)",
+                ),
+            }
+        }
+        out
     }
 
     fn rrl(&mut self, raw: Option<&RawRrl>) -> RrlConfig {

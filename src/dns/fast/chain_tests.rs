@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::tests::Capture;
-use super::{Outcome, Tally, answer, sample};
+use super::{Cookies, Outcome, Tally, answer, sample};
 use crate::dns::DnsHandler;
 use crate::dns::raw;
 use crate::state::Shared;
@@ -113,11 +113,13 @@ fn chain_denials_are_answered_on_the_fast_path_as_the_handler_answers() {
         let q = query(name, qtype, ecs);
         let mut out = Vec::new();
         let snap = shared.load();
+        let counters = crate::dns::cookie::CookieCounters::default();
         let o = answer(
             &q,
             src(),
             &snap,
             &mut Tally::new(&other),
+            &Cookies::new(&counters),
             &mut SmallRng::seed_from_u64(1),
             &mut out,
         );

@@ -37,7 +37,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use super::answer::MAX_UDP_PAYLOAD;
+use super::cookie::{self, CookieCounters, Verdict};
 use super::health_txt;
+use super::rrl::Rrl;
 use crate::state::Snapshot;
 use crate::steer::{self, Family, Inputs};
 use crate::zone::table::{Found, Rrset, WireZone};
@@ -49,6 +51,9 @@ use wire::{Edns, HEADER, Parsed, Query};
 pub enum Outcome {
     /// Send `out`.
     Reply,
+    /// Send `out`: the query carried a valid server cookie, so its source
+    /// address is proven and rate limiting does not apply (as in BIND).
+    Verified,
     /// Send nothing.
     Drop,
     /// Let hickory decode and answer it.
@@ -85,13 +90,40 @@ fn not_implemented_header(h: &[u8]) -> [u8; HEADER] {
     out
 }
 
+/// What the fast path needs for DNS cookies (`dns::cookie`) besides the
+/// snapshot: the clock, the counters, and the table `require_cookie_over`
+/// charges.
+pub struct Cookies<'s> {
+    /// Unix seconds, read once per batch.
+    pub now: u32,
+    pub counters: &'s CookieCounters,
+    /// The per-prefix table (`dns::rrl`) and its clock ([`Rrl::now`]);
+    /// None: `require_cookie_over` is not enforced here.
+    pub limit: Option<(&'s Rrl, u32)>,
+}
+
+impl<'s> Cookies<'s> {
+    /// The current time, nothing enforced (tests, the benchmark, fuzzing).
+    pub fn new(counters: &'s CookieCounters) -> Cookies<'s> {
+        Cookies {
+            now: crate::wallclock::unix_secs() as u32,
+            counters,
+            limit: None,
+        }
+    }
+}
+
 /// Answers one datagram from `src` into `out` (cleared first), counting it
-/// in `tally` as the hickory path counts its queries.
+/// in `tally` as the hickory path counts its queries. A query with a COOKIE
+/// option gets one back (RFC 7873, `dns::cookie`); over
+/// `require_cookie_over`, one without a valid server cookie gets BADCOOKIE
+/// (with a client cookie) or an empty truncated answer (without).
 pub fn answer<'s, R: rand::Rng + ?Sized>(
     packet: &[u8],
     src: SocketAddr,
     snap: &'s Snapshot,
     tally: &mut Tally<'s>,
+    cookies: &Cookies<'s>,
     rng: &mut R,
     out: &mut Vec<u8>,
 ) -> Outcome {
@@ -103,16 +135,57 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
         Parsed::Fallback => return Outcome::Fallback,
         Parsed::NotImp => return not_implemented(packet, out),
     }
+    let server = &snap.config.server;
+    let checked = q
+        .edns
+        .and_then(|e| e.cookie)
+        .map(|c| cookie::check(&c, &server.cookie_secrets, src.ip(), cookies.now));
+    let verdict = checked.map_or(Verdict::None, |c| c.verdict);
+    let mut r = Response {
+        q: &q,
+        question: q.question(packet),
+        cookie: checked.map(|c| c.reply),
+        out,
+    };
+    if verdict != Verdict::Valid
+        && let (Some(per_second), Some((rrl, t))) = (server.require_cookie_over, cookies.limit)
+        && rrl.over_cookieless(per_second, &server.rrl.exempt, src.ip(), t)
+    {
+        tally.add(verdict.counter(cookies.counters));
+        if r.cookie.is_some() {
+            tally.add(&cookies.counters.badcookie);
+            return r.bad_cookie();
+        }
+        tally.add(&cookies.counters.truncated);
+        return r.truncated(ResponseCode::NoError, false, 0);
+    }
+    match query(&mut r, src, snap, tally, rng) {
+        Outcome::Reply => {
+            tally.add(verdict.counter(cookies.counters));
+            if verdict == Verdict::Valid {
+                Outcome::Verified
+            } else {
+                Outcome::Reply
+            }
+        }
+        other => other,
+    }
+}
+
+/// A parsed query (`r.q`), answered into `r`.
+fn query<'s, R: rand::Rng + ?Sized>(
+    r: &mut Response<'_, '_>,
+    src: SocketAddr,
+    snap: &'s Snapshot,
+    tally: &mut Tally<'s>,
+    rng: &mut R,
+) -> Outcome {
+    let q = r.q;
     // Classes other than IN and CH (HS, NONE, ANY): REFUSED, as Knot and
     // NSD answer them, never the IN records.
     if q.qclass != CLASS_IN && q.qclass != CLASS_CH {
         super::rejected::count(super::rejected::Reason::Class);
         tally.count_other(RecordType::from(q.qtype), ResponseCode::Refused);
-        let mut r = Response {
-            q: &q,
-            question: q.question(packet),
-            out,
-        };
         return r.send(ResponseCode::Refused, false, Sections::EMPTY, 0);
     }
     // Meta types (ANY, AXFR, IXFR, OPT, NXNAME, ...) and CHAOS (`id.server`,
@@ -137,11 +210,6 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
     {
         return Outcome::Fallback;
     }
-    let mut r = Response {
-        q: &q,
-        question: q.question(packet),
-        out,
-    };
     match snap.zones.wire.find(key) {
         Found::Outside => {
             tally.count_other(RecordType::from(q.qtype), ResponseCode::Refused);
@@ -156,7 +224,7 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
             // (RFC 9824 §4), rcode NXDOMAIN; else NOERROR.
             if do_bit && let Some(z) = snap.dnssec.zone(zone.index as usize) {
                 if let Some(chain) = &z.chain {
-                    return chained(&mut r, zone, z, chain, tally);
+                    return chained(r, zone, z, chain, tally);
                 }
                 let now = crate::wallclock::unix_secs() as u32;
                 let rcode = if q.edns.is_some_and(|e| e.compact_ok) {
@@ -191,7 +259,7 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
                     key,
                     "the wire table and the steering table disagree on balanced name {i}"
                 );
-                return balanced(&mut r, snap, b, src, zone, signed, tally, rng);
+                return balanced(r, snap, b, src, zone, signed, tally, rng);
             }
             if entry.fallback || !zone.simple {
                 return Outcome::Fallback;
@@ -228,7 +296,7 @@ pub fn answer<'s, R: rand::Rng + ?Sized>(
                     let Some(proof) = z.wire.nodata(key) else {
                         // An empty non-terminal in a chain: the link over it.
                         if let Some(chain) = &z.chain {
-                            return chained(&mut r, zone, z, chain, tally);
+                            return chained(r, zone, z, chain, tally);
                         }
                         return Outcome::Fallback;
                     };
@@ -414,6 +482,8 @@ impl Sections<'_> {
 struct Response<'q, 'o> {
     q: &'q Query,
     question: &'q [u8],
+    /// The COOKIE option's data to send (`dns::cookie::check`).
+    cookie: Option<[u8; cookie::REPLY_LEN]>,
     out: &'o mut Vec<u8>,
 }
 
@@ -451,9 +521,14 @@ impl Response<'_, '_> {
     }
 
     fn opt_len(&self) -> usize {
+        let cookie = if self.cookie.is_some() {
+            cookie::OPTION_WIRE_LEN
+        } else {
+            0
+        };
         match self.q.edns {
-            Some(Edns { ecs: Some(e), .. }) => 11 + 8 + e.addr_len(),
-            Some(_) => 11,
+            Some(Edns { ecs: Some(e), .. }) => 11 + 8 + e.addr_len() + cookie,
+            Some(_) => 11 + cookie,
             None => 0,
         }
     }
@@ -589,6 +664,16 @@ impl Response<'_, '_> {
         Outcome::Reply
     }
 
+    /// BADCOOKIE (RFC 7873 §5.2.3): header, question and OPT with the
+    /// extended rcode and a fresh cookie, no records, AA clear (as BIND).
+    fn bad_cookie(&mut self) -> Outcome {
+        let rcode = ResponseCode::BADCOOKIE;
+        self.header(rcode, false, false, &Sections::EMPTY);
+        self.out.extend_from_slice(self.question);
+        self.opt_with(0, rcode.high());
+        Outcome::Reply
+    }
+
     /// RFC 6891 §7: header, question and OPT, TC set, no records.
     fn truncated(&mut self, rcode: ResponseCode, aa: bool, scope: u8) -> Outcome {
         self.out.clear();
@@ -624,8 +709,14 @@ impl Response<'_, '_> {
         self.out.extend_from_slice(&h);
     }
 
-    /// Our OPT record, with the query's ECS option echoed at `scope`.
+    /// Our OPT record, with the query's ECS option echoed at `scope` and
+    /// our COOKIE option if any.
     fn opt(&mut self, scope: u8) {
+        self.opt_with(scope, 0);
+    }
+
+    /// [`Response::opt`] with the upper 8 bits of an extended rcode.
+    fn opt_with(&mut self, scope: u8, rcode_high: u8) {
         let Some(edns) = self.q.edns else {
             return;
         };
@@ -634,6 +725,7 @@ impl Response<'_, '_> {
         let mut o = [0u8; 11 + 8 + 16];
         o[1..3].copy_from_slice(&wire::OPT.to_be_bytes());
         o[3..5].copy_from_slice(&(self.limit() as u16).to_be_bytes());
+        o[5] = rcode_high;
         // RFC 3225 §3: the DO bit of the query is copied in the response.
         if edns.dnssec_ok {
             o[7] = 0x80;
@@ -642,10 +734,14 @@ impl Response<'_, '_> {
                 o[7] |= 0x40;
             }
         }
+        let cookie_len = if self.cookie.is_some() {
+            cookie::OPTION_WIRE_LEN
+        } else {
+            0
+        };
         let len = match edns.ecs {
             Some(e) => {
                 let n = e.addr_len();
-                o[9..11].copy_from_slice(&((8 + n) as u16).to_be_bytes());
                 o[11..13].copy_from_slice(&wire::ECS.to_be_bytes());
                 o[13..15].copy_from_slice(&((4 + n) as u16).to_be_bytes());
                 o[15..17].copy_from_slice(&e.family.to_be_bytes());
@@ -656,6 +752,13 @@ impl Response<'_, '_> {
             }
             None => 11,
         };
+        o[9..11].copy_from_slice(&((len - 11 + cookie_len) as u16).to_be_bytes());
         self.out.extend_from_slice(&o[..len]);
+        if let Some(c) = &self.cookie {
+            self.out.extend_from_slice(&cookie::OPTION.to_be_bytes());
+            self.out
+                .extend_from_slice(&(cookie::REPLY_LEN as u16).to_be_bytes());
+            self.out.extend_from_slice(c);
+        }
     }
 }

@@ -17,7 +17,7 @@ use ipnet::IpNet;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
-use super::{Outcome, Tally, answer, sample};
+use super::{Cookies, Outcome, Tally, answer, sample};
 use crate::dns::DnsHandler;
 use crate::dns::raw::{self, encode_udp};
 use crate::metrics::Registry;
@@ -136,11 +136,13 @@ fn fast(f: &Fixture, packet: &[u8]) -> (Outcome, Vec<u8>) {
     let mut rng = SmallRng::seed_from_u64(1);
     let other = f.registry.name(crate::metrics::OTHER_NAME);
     let snap = f.shared.load();
+    let counters = crate::dns::cookie::CookieCounters::default();
     let o = answer(
         packet,
         src(),
         &snap,
         &mut Tally::new(&other),
+        &Cookies::new(&counters),
         &mut rng,
         &mut out,
     );
@@ -519,6 +521,7 @@ fn random_and_mutated_packets_never_panic() {
     let other = f.registry.name(crate::metrics::OTHER_NAME);
     let mut rng = SmallRng::seed_from_u64(0x5eed);
     let mut pick_rng = SmallRng::seed_from_u64(7);
+    let counters = crate::dns::cookie::CookieCounters::default();
     let seeds: Vec<Vec<u8>> = same_answers().iter().map(Ask::wire).collect();
     let mut out = Vec::new();
     let mut replies = 0;
@@ -548,7 +551,17 @@ fn random_and_mutated_packets_never_panic() {
             p
         };
         let mut tally = Tally::new(&other);
-        if answer(&packet, src(), &snap, &mut tally, &mut pick_rng, &mut out) == Outcome::Reply {
+        let cookies = Cookies::new(&counters);
+        if answer(
+            &packet,
+            src(),
+            &snap,
+            &mut tally,
+            &cookies,
+            &mut pick_rng,
+            &mut out,
+        ) == Outcome::Reply
+        {
             replies += 1;
             let m = Message::from_vec(&out)
                 .unwrap_or_else(|e| panic!("reply to {packet:02x?} does not decode: {e}"));

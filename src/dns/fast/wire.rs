@@ -5,6 +5,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::dns::cookie::{self, Received};
+
 /// DNS header length.
 pub const HEADER: usize = 12;
 /// RFC 1035 §2.3.4: a name is at most 255 octets on the wire.
@@ -72,6 +74,8 @@ pub struct Edns {
     pub dnssec_ok: bool,
     /// The Compact-OK bit (RFC 9824 §4): NXDOMAIN for a missing name.
     pub compact_ok: bool,
+    /// The first COOKIE option (RFC 7873), well formed.
+    pub cookie: Option<Received>,
 }
 
 /// One standard query with one question, parsed without allocating. About
@@ -237,6 +241,7 @@ fn read_opt(p: &[u8], at: usize) -> Option<(Edns, usize)> {
     let end = start + rdlen;
     let mut opts = p.get(start..end)?;
     let mut ecs = None;
+    let mut cookie = None;
     while !opts.is_empty() {
         let h = opts.get(..4)?;
         let code = u16::from_be_bytes([h[0], h[1]]);
@@ -250,7 +255,9 @@ fn read_opt(p: &[u8], at: usize) -> Option<(Edns, usize)> {
                 ecs = Some(read_ecs(data)?);
             }
             NSID => return None,
-            // RFC 6891 §6.1.2: unknown options are ignored (COOKIE, padding, ...).
+            // The first one counts; a malformed one is the handler's (FORMERR).
+            cookie::OPTION if cookie.is_none() => cookie = Some(Received::parse(data).ok()?),
+            // RFC 6891 §6.1.2: unknown options are ignored (padding, ...).
             _ => {}
         }
         opts = &opts[4 + len..];
@@ -263,6 +270,7 @@ fn read_opt(p: &[u8], at: usize) -> Option<(Edns, usize)> {
             ecs,
             dnssec_ok,
             compact_ok,
+            cookie,
         },
         end,
     ))
@@ -348,6 +356,40 @@ fn ecs_check(p: &[u8]) -> Option<bool> {
         }
     }
     Some(false)
+}
+
+/// The data of the first option `code` in the message's first OPT record.
+/// None without one, and for what cannot be read (the decoder judges that).
+pub fn first_option(p: &[u8], code: u16) -> Option<&[u8]> {
+    let h = p.get(..HEADER)?;
+    let count = |i: usize| usize::from(u16::from_be_bytes([h[4 + 2 * i], h[5 + 2 * i]]));
+    let mut at = HEADER;
+    for _ in 0..count(0) {
+        at = skip_name(p, at)? + 4;
+    }
+    for _ in 0..count(1) + count(2) + count(3) {
+        at = skip_name(p, at)?;
+        let rr = p.get(at..at + 10)?;
+        let rtype = u16::from_be_bytes([rr[0], rr[1]]);
+        let rdlen = usize::from(u16::from_be_bytes([rr[8], rr[9]]));
+        let rdata = p.get(at + 10..at + 10 + rdlen)?;
+        at += 10 + rdlen;
+        if rtype != OPT {
+            continue;
+        }
+        let mut opts = rdata;
+        while opts.len() >= 4 {
+            let c = u16::from_be_bytes([opts[0], opts[1]]);
+            let len = usize::from(u16::from_be_bytes([opts[2], opts[3]]));
+            let data = opts.get(4..4 + len)?;
+            if c == code {
+                return Some(data);
+            }
+            opts = &opts[4 + len..];
+        }
+        return None;
+    }
+    None
 }
 
 /// The offset after the name at `at` (labels, or a compression pointer).

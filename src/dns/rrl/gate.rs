@@ -31,8 +31,10 @@ impl<R> Gate<R> {
     /// A gate for `request` when rate limiting applies to it; None otherwise.
     pub fn of(request: &Request, handler: &DnsHandler, inner: R) -> Result<Gate<R>, R> {
         let snap = handler.shared().load();
+        // A valid server cookie proves the source address: not limited.
         if request.protocol() != Protocol::Udp
             || !Rrl::applies(&snap.config.server.rrl, request.src().ip())
+            || crate::dns::cookie::verified(request.as_slice(), &snap, request.src().ip())
         {
             return Err(inner);
         }
