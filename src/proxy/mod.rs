@@ -2,8 +2,9 @@
 //! proxy of DESIGN §6, as one [`Proxies`] value the app starts and drives.
 //!
 //! # Layout
-//! - [`http`]: the accept loop per `[[proxy]]` listener, TLS, routing, rate
-//!   limits, and hyper's full server for what `h1` hands over.
+//! - [`http`]: the accept loop per `[[proxy]]` listener and TLS.
+//! - `service`: hyper's full server for one connection (HTTP/2, upgrades,
+//!   what `h1` hands over), routing and rate limits per request.
 //! - `h1`: the HTTP/1.1 forwarding path (most traffic): own head parsing,
 //!   server connections pooled per server, bodies relayed both ways.
 //! - `forward`: hyper's path for one request (HTTP/2, HTTP/1.0, upgrades):
@@ -31,6 +32,7 @@ pub mod headers;
 pub mod http;
 mod lifecycle;
 pub mod rate_limit;
+mod service;
 pub mod stats;
 mod tcp;
 

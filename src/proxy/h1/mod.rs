@@ -11,7 +11,7 @@
 //! pooled client.
 //!
 //! What this path does not speak goes to hyper's full server
-//! ([`super::http::serve_conn`]) with the bytes read so far: HTTP/2 with
+//! ([`super::service::serve_conn`]) with the bytes read so far: HTTP/2 with
 //! prior knowledge or by ALPN, HTTP/1.0, upgrades (WebSocket), CONNECT and
 //! absolute-form targets.
 //!
@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use super::Shared;
 use super::backend::BackendRuntime;
 use super::forward::{record, says};
-use super::http::{Routed, route};
+use super::service::{Routed, route};
 use chunked::{Chunked, Scan};
 use head::{Body, Parsed, Request};
 pub(crate) use io::Halves;
@@ -99,7 +99,7 @@ pub(crate) async fn serve<C: Halves>(
                     pre: buf.freeze(),
                     io,
                 };
-                super::http::serve_conn(shared, builder, key, peer, proto, io, stop).await;
+                super::service::serve_conn(shared, builder, key, peer, proto, io, stop).await;
                 return;
             }
         };
