@@ -127,6 +127,24 @@ impl Event {
         Event::new(at_unix_ms, Kind::Reload, "failed", error.into())
     }
 
+    /// A drain change the fleet link settled itself (a local undrain
+    /// reconciled with etcd), not seen as a change of the health view.
+    pub fn drain(
+        at_unix_ms: u64,
+        pool: &str,
+        endpoint: &str,
+        state: &str,
+        from: &str,
+        reason: String,
+    ) -> Event {
+        Event {
+            pool: Some(pool.into()),
+            endpoint: Some(endpoint.into()),
+            from: Some(from.into()),
+            ..Event::new(at_unix_ms, Kind::Drain, state, reason)
+        }
+    }
+
     /// One line for logs and `geosteer status --events` (without the time).
     pub fn summary(&self) -> String {
         let mut s = String::new();
@@ -539,7 +557,14 @@ pub fn changes(
                 ));
             }
             if prev.draining != e.draining {
+                let local = cause == Cause::Fleet
+                    && !e.draining
+                    && after
+                        .fleet
+                        .as_ref()
+                        .is_some_and(|f| f.undrained_locally(&pool_cfg.name, e_cfg.address));
                 let reason = match cause {
+                    _ if local => "on this node only, etcd unreachable (pending etcd)",
                     Cause::Fleet => "fleet-wide (etcd)",
                     Cause::Reload(_) => "kept across the reload",
                     _ => "operator (admin API)",

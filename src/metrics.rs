@@ -204,6 +204,10 @@ pub struct ClusterCounters {
     pub keepalives: AtomicU64,
     /// Times the link was (re)established.
     pub syncs: AtomicU64,
+    /// Unix ms of the last time etcd answered (a keep-alive, a watch
+    /// message): read live by the admin API, so a fleet's "last seen" counts
+    /// keep-alives rather than the last change the link handed over.
+    pub last_contact_ms: AtomicU64,
 }
 
 /// What rate limiting did, for `/metrics`.

@@ -1,11 +1,12 @@
 //! actions: the admin POSTs. Each answers with JSON saying what happened.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::{AdminState, error};
+use crate::cluster::Applied;
 use crate::control::control_error_status;
 
 pub async fn reload(State(st): State<AdminState>) -> Response {
@@ -30,11 +31,43 @@ pub async fn reload(State(st): State<AdminState>) -> Response {
     }
 }
 
-async fn endpoint(st: AdminState, pool: String, address: String, draining: bool) -> Response {
-    match st.control.drain_endpoint(&pool, &address, draining).await {
-        Ok(()) => {
-            Json(serde_json::json!({ "pool": pool, "endpoint": address, "draining": draining }))
-                .into_response()
+/// `?local=true` on an undrain: lift a fleet-wide drain on this node only
+/// while etcd is unreachable.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct UndrainQuery {
+    #[serde(default)]
+    local: bool,
+}
+
+async fn endpoint(
+    st: AdminState,
+    pool: String,
+    address: String,
+    draining: bool,
+    local: bool,
+) -> Response {
+    match st
+        .control
+        .drain_endpoint(&pool, &address, draining, local)
+        .await
+    {
+        Ok(applied) => {
+            let mut reply =
+                serde_json::json!({ "pool": pool, "endpoint": address, "draining": draining });
+            match applied {
+                Some(Applied::Local) => {
+                    reply["local"] = true.into();
+                    reply["pending_etcd"] = true.into();
+                    reply["message"] =
+                        "undrained locally, pending etcd: on this node only until etcd returns, then written there unless the drain changed there meanwhile".into();
+                }
+                Some(Applied::NotDrained) => {
+                    reply["local"] = true.into();
+                    reply["message"] = "not drained here: nothing to lift".into();
+                }
+                Some(Applied::FleetWide) | None => {}
+            }
+            Json(reply).into_response()
         }
         Err(e) => error(control_error_status(&e), e.to_string()),
     }
@@ -44,14 +77,15 @@ pub async fn drain_endpoint(
     State(st): State<AdminState>,
     Path((pool, address)): Path<(String, String)>,
 ) -> Response {
-    endpoint(st, pool, address, true).await
+    endpoint(st, pool, address, true, false).await
 }
 
 pub async fn undrain_endpoint(
     State(st): State<AdminState>,
     Path((pool, address)): Path<(String, String)>,
+    Query(query): Query<UndrainQuery>,
 ) -> Response {
-    endpoint(st, pool, address, false).await
+    endpoint(st, pool, address, false, query.local).await
 }
 
 /// `{"weight": N}`.

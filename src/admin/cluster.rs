@@ -10,9 +10,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use std::sync::atomic::Ordering;
+
 use super::AdminState;
 use crate::health::fleet::FleetView;
 use crate::health::{EndpointHealth, EndpointState};
+use crate::metrics::ClusterCounters;
 use crate::state::Snapshot;
 use crate::wallclock::unix_ms;
 
@@ -22,6 +25,7 @@ pub struct ClusterView {
     pub node: String,
     /// etcd answers this node.
     pub connected: bool,
+    /// The last time etcd answered (a keep-alive every `lease / 3`).
     pub last_contact_unix_ms: u64,
     /// Cut off from etcd and still counting the others' last verdicts
     /// (frozen) beside this node's own live one.
@@ -53,8 +57,10 @@ pub struct NodeView {
     pub connected: bool,
     /// Its verdicts count as last heard: this node is cut off from etcd.
     pub frozen: bool,
-    /// When it was last known alive (Unix ms): now for this node, the last
-    /// contact with etcd for fresh nodes, its departure for others.
+    /// When it was last known alive (Unix ms): now for this node; for fresh
+    /// nodes this node's last contact with etcd (a keep-alive every
+    /// `lease / 3`, or a watch message), when etcd last held their lease;
+    /// their departure for the others.
     pub last_seen_unix_ms: u64,
     pub started_unix_ms: Option<u64>,
 }
@@ -63,6 +69,9 @@ pub struct NodeView {
 pub struct DrainView {
     pub pool: String,
     pub address: String,
+    /// Lifted on this node only while etcd is unreachable (pending etcd).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub undrained_locally: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,7 +101,7 @@ pub struct VoteView {
 
 pub async fn get(State(st): State<AdminState>) -> Response {
     let snap = st.shared.load_full();
-    match view(&snap) {
+    match view(&snap, &st.registry.cluster) {
         Some(v) => Json(v).into_response(),
         None => super::error(
             StatusCode::NOT_FOUND,
@@ -101,12 +110,17 @@ pub async fn get(State(st): State<AdminState>) -> Response {
     }
 }
 
-pub fn view(snap: &Snapshot) -> Option<ClusterView> {
+/// The fleet as `snap` holds it; `counters` give the live time of the last
+/// contact with etcd (the snapshot's is that of the last change handed over).
+pub fn view(snap: &Snapshot, counters: &ClusterCounters) -> Option<ClusterView> {
     let cluster = snap.config.cluster.as_ref()?;
     let own_hash = format!("{:016x}", snap.config.fingerprint);
     let empty = FleetView::default();
     let fleet = snap.health.fleet.as_deref().unwrap_or(&empty);
     let now = unix_ms();
+    let last_contact = fleet
+        .last_contact
+        .max(counters.last_contact_ms.load(Ordering::Relaxed));
     let mut nodes = vec![NodeView {
         name: cluster.node.clone(),
         this_node: true,
@@ -128,7 +142,7 @@ pub fn view(snap: &Snapshot) -> Option<ClusterView> {
             config,
             connected: true,
             frozen: !fleet.connected,
-            last_seen_unix_ms: fleet.last_contact,
+            last_seen_unix_ms: last_contact,
             started_unix_ms: node.info.as_ref().map(|i| i.started),
         });
     }
@@ -149,9 +163,10 @@ pub fn view(snap: &Snapshot) -> Option<ClusterView> {
         .drains
         .iter()
         .flat_map(|(pool, set)| {
-            set.iter().map(move |a| DrainView {
+            set.keys().map(move |a| DrainView {
                 pool: pool.to_string(),
                 address: a.to_string(),
+                undrained_locally: fleet.undrained_locally(pool, *a),
             })
         })
         .collect();
@@ -174,7 +189,7 @@ pub fn view(snap: &Snapshot) -> Option<ClusterView> {
     Some(ClusterView {
         node: cluster.node.clone(),
         connected: fleet.connected,
-        last_contact_unix_ms: fleet.last_contact,
+        last_contact_unix_ms: last_contact,
         frozen: fleet.frozen(),
         frozen_until_unix_ms: fleet.frozen_until(),
         partition_grace_ms: cluster.partition_grace.as_millis() as u64,

@@ -97,6 +97,10 @@ pub struct EndpointView {
     /// Fleet: every fresh vantage's vote.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub votes: Option<super::cluster::VotesView>,
+    /// Fleet: drained fleet-wide but lifted on this node only while etcd is
+    /// unreachable (`undrain --local`), pending etcd.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub undrained_locally: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -139,6 +143,11 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
                 in_flight: None,
                 local_state: eh.filter(|x| x.votes.is_some()).map(|x| x.local),
                 votes: eh.and_then(|x| super::cluster::votes(snap, &cfg.name, e.address, x)),
+                undrained_locally: snap
+                    .health
+                    .fleet
+                    .as_ref()
+                    .is_some_and(|f| f.undrained_locally(&cfg.name, e.address)),
             }
         })
         .collect();
@@ -193,7 +202,7 @@ pub fn status(st: &AdminState) -> Status {
         })
         .collect();
     Status {
-        cluster: super::cluster::view(&snap),
+        cluster: super::cluster::view(&snap, &st.registry.cluster),
         config: ConfigInfo {
             path: snap.config.path.display().to_string(),
             generation: snap.generation,

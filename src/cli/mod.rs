@@ -128,6 +128,14 @@ pub enum Command {
     Undrain {
         #[command(flatten)]
         target: Target,
+        /// In a fleet whose etcd is unreachable: lift the endpoint's drain on
+        /// this node only, explicitly temporary ("undrained locally, pending
+        /// etcd"). When etcd returns the undrain is written there (the whole
+        /// fleet returns the endpoint), unless the drain changed in etcd
+        /// meanwhile: then etcd wins and it is drained here again. With etcd
+        /// reachable it is a plain undrain.
+        #[arg(long, conflicts_with = "backend")]
+        local: bool,
         #[arg(long, help = ADMIN_HELP)]
         admin: Option<String>,
         /// The config whose server.admin_listen to ask.
@@ -246,13 +254,14 @@ pub fn run(cli: Cli) -> ExitCode {
             admin,
             config,
         } => locate::admin(admin, config)
-            .and_then(|admin| status::drain(&admin, target.resolve("drain"), true)),
+            .and_then(|admin| status::drain(&admin, target.resolve("drain"), true, false)),
         Command::Undrain {
             target,
+            local,
             admin,
             config,
         } => locate::admin(admin, config)
-            .and_then(|admin| status::drain(&admin, target.resolve("undrain"), false)),
+            .and_then(|admin| status::drain(&admin, target.resolve("undrain"), false, local)),
         Command::Weight {
             pool,
             endpoint,

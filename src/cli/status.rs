@@ -21,14 +21,17 @@ pub fn events(admin: &Admin) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn drain(admin: &Admin, target: Drainable, on: bool) -> anyhow::Result<ExitCode> {
+/// `drain` and `undrain` (`local`: `undrain --local`, this node only while
+/// etcd is unreachable).
+pub fn drain(admin: &Admin, target: Drainable, on: bool, local: bool) -> anyhow::Result<ExitCode> {
     let verb = if on { "drain" } else { "undrain" };
     let (path, what) = match &target {
         Drainable::Endpoint { pool, address } => (
             format!(
-                "/api/v1/pools/{}/endpoints/{}/{verb}",
+                "/api/v1/pools/{}/endpoints/{}/{verb}{}",
                 encode(pool),
-                encode(address)
+                encode(address),
+                if local { "?local=true" } else { "" }
             ),
             format!("{pool} {address}"),
         ),
@@ -41,8 +44,15 @@ pub fn drain(admin: &Admin, target: Drainable, on: bool) -> anyhow::Result<ExitC
             format!("backend {backend} {address}"),
         ),
     };
-    post(admin, &path)?;
-    println!("{what}: {verb}ed");
+    let body = post(admin, &path)?;
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    match (reply["pending_etcd"].as_bool(), reply["message"].as_str()) {
+        (Some(true), _) => println!(
+            "{what}: undrained locally, pending etcd (this node only; written to etcd when it returns, unless the drain changed there meanwhile)"
+        ),
+        (_, Some(message)) => println!("{what}: {message}"),
+        _ => println!("{what}: {verb}ed"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -162,6 +172,12 @@ fn render(v: &serde_json::Value) -> String {
                 s(&e["in_flight"]),
                 s(&e["last_error"])
             ));
+            if e["undrained_locally"].as_bool() == Some(true) {
+                out.push_str(&format!(
+                    "{:<16} {:<28} undrained locally, pending etcd (drained fleet-wide)\n",
+                    "", ""
+                ));
+            }
             // Votes only where the vantages disagree (some down, some up).
             let (down, total) = (e["votes"]["down"].as_u64(), e["votes"]["total"].as_u64());
             let disputed = matches!((down, total), (Some(d), Some(t)) if d > 0 && d < t);
@@ -234,9 +250,14 @@ fn render(v: &serde_json::Value) -> String {
         }
         for d in c["drains"].as_array().into_iter().flatten() {
             out.push_str(&format!(
-                "  drained fleet-wide: {} {}\n",
+                "  drained fleet-wide: {} {}{}\n",
                 s(&d["pool"]),
-                s(&d["address"])
+                s(&d["address"]),
+                if d["undrained_locally"].as_bool() == Some(true) {
+                    " (undrained locally, pending etcd)"
+                } else {
+                    ""
+                }
             ));
         }
     }

@@ -1,7 +1,8 @@
 //! etcd: the few etcd v3 calls a fleet needs (lease grant / keep-alive /
-//! revoke, batched puts and deletes in a transaction, a prefix read with its
-//! revision, a prefix watch from a revision), spoken through etcd's own v3
-//! JSON gateway (`/v3/...`, served on every client URL since etcd 3.4).
+//! revoke, batched puts and deletes in a transaction, a delete guarded by a
+//! compare of the value, a prefix read with its revision, a prefix watch
+//! from a revision), spoken through etcd's own v3 JSON gateway (`/v3/...`,
+//! served on every client URL since etcd 3.4).
 //!
 //! Why not a gRPC client crate: `etcd-client` builds its protobuf code with
 //! `protoc` at compile time, which a fresh machine lacks, and adds tonic and
@@ -172,6 +173,26 @@ impl Etcd {
             txns += 1;
         }
         Ok(txns)
+    }
+
+    /// Deletes `key` only if it still holds `value` (one transaction with a
+    /// compare); returns whether it did.
+    pub async fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool, EtcdError> {
+        let reply = self
+            .call(
+                "/v3/kv/txn",
+                json!({
+                    "compare": [{
+                        "key": B64.encode(key),
+                        "target": "VALUE",
+                        "result": "EQUAL",
+                        "value": B64.encode(value),
+                    }],
+                    "success": [{ "request_delete_range": { "key": B64.encode(key) } }],
+                }),
+            )
+            .await?;
+        Ok(reply["succeeded"].as_bool() == Some(true))
     }
 
     /// Every key under `prefix`, and the store's revision they were read at.

@@ -14,6 +14,13 @@
 //!
 //! Drains made through this node's admin API are written to etcd
 //! (`PREFIX/drain/...`, no lease) and applied by every node from its watch.
+//! While etcd is unreachable they are refused, except an undrain asked for
+//! as local (`undrain --local`): it lifts the drain on this node only, and
+//! when etcd answers again it is written there, unless the drain changed
+//! in etcd meanwhile (then etcd wins); either way an event says so.
+//!
+//! It logs a config skew (a fresh node publishing another config hash than
+//! this node's) once when it appears or changes, and once when it clears.
 //!
 //! - `etcd`: the v3 calls, over etcd's JSON gateway.
 //! - `store`: key layout, applying watch events, what to write.
@@ -21,6 +28,7 @@
 pub mod etcd;
 pub mod store;
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,17 +40,29 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ClusterConfig;
 use crate::control::Command;
-use crate::health::fleet::{DrainRecord, FleetView, NodeInfo};
+use crate::health::fleet::{DrainRecord, FleetView, LocalUndrain, NodeInfo, Reconcile};
 use crate::metrics::ClusterCounters;
 use crate::state::Shared;
 use crate::wallclock::unix_ms;
 use etcd::{Etcd, EtcdError, Event, Watch, WatchMessage, Write};
-use store::{Layout, Ledger};
+use store::{Key, Layout, Ledger};
 
 /// Pause between reconnection attempts.
 const RETRY: Duration = Duration::from_secs(1);
 /// What was heard is handed to the writer at most this often.
 const PUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// What a drain or undrain did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Written to etcd: every node applies it.
+    FleetWide,
+    /// Lifted on this node only, pending etcd (`undrain --local` while
+    /// etcd is unreachable).
+    Local,
+    /// A local undrain of an endpoint that is not drained: nothing to lift.
+    NotDrained,
+}
 
 /// The handle the admin API's drains go through.
 #[derive(Clone)]
@@ -55,7 +75,9 @@ enum Request {
         pool: String,
         address: IpAddr,
         draining: bool,
-        done: oneshot::Sender<Result<(), String>>,
+        /// An undrain that may be applied here only while etcd is unreachable.
+        local: bool,
+        done: oneshot::Sender<Result<Applied, String>>,
     },
 }
 
@@ -92,6 +114,7 @@ impl Cluster {
             published,
             counters,
             requests: rx,
+            skew: None,
             first_sync: Some(first_tx),
             push_at: None,
             started: unix_ms(),
@@ -101,14 +124,22 @@ impl Cluster {
     }
 
     /// Drains (or returns) an endpoint fleet-wide: written to etcd, then
-    /// applied here before this returns. Fails when etcd is unreachable.
-    pub async fn drain(&self, pool: &str, address: IpAddr, draining: bool) -> Result<(), String> {
+    /// applied here before this returns. Fails when etcd is unreachable,
+    /// except a `local` undrain, then applied on this node only.
+    pub async fn drain(
+        &self,
+        pool: &str,
+        address: IpAddr,
+        draining: bool,
+        local: bool,
+    ) -> Result<Applied, String> {
         let (done, wait) = oneshot::channel();
         self.requests
             .send(Request::Drain {
                 pool: pool.to_string(),
                 address,
                 draining,
+                local: local && !draining,
                 done,
             })
             .await
@@ -134,6 +165,9 @@ struct Link {
     published: Arc<Notify>,
     counters: Arc<ClusterCounters>,
     requests: mpsc::Receiver<Request>,
+    /// The config skew last logged: this node's hash and the fresh nodes
+    /// running another one (None before the first check).
+    skew: Option<(String, BTreeMap<Arc<str>, String>)>,
     first_sync: Option<oneshot::Sender<()>>,
     /// A view change waits here to be handed over (coalesced).
     push_at: Option<Instant>,
@@ -193,6 +227,168 @@ impl Link {
         }
     }
 
+    /// etcd answered at `now` (Unix ms).
+    fn contact(&mut self, now: u64) {
+        self.view.last_contact = now;
+        self.counters.last_contact_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Lifts the fleet-wide drain of `address` of `pool` on this node only
+    /// (etcd is unreachable), until [`reconcile`](Self::reconcile) settles
+    /// it with etcd.
+    async fn undrain_locally(&mut self, pool: &str, address: IpAddr) -> Applied {
+        if self.view.undrained_locally(pool, address) {
+            return Applied::Local;
+        }
+        let Some(lifted) = self.view.drain_record(pool, address).cloned() else {
+            return Applied::NotDrained;
+        };
+        self.view.local_undrains.insert(
+            (Arc::from(pool), address),
+            LocalUndrain {
+                at: unix_ms(),
+                lifted,
+            },
+        );
+        tracing::warn!(
+            pool,
+            endpoint = %address,
+            "fleet: drain lifted on this node only while etcd is unreachable (undrained locally, pending etcd); written to etcd when it returns, unless the drain changes there meanwhile"
+        );
+        self.push_now().await;
+        Applied::Local
+    }
+
+    /// Settles the local undrains with what etcd holds now (`view`, just
+    /// read at one revision; `raw`: the drain keys' values as read): still
+    /// the drain that was lifted, it is deleted in etcd (only if unchanged
+    /// since the read); gone, nothing to do; changed, etcd wins. Each
+    /// outcome is logged and recorded as an event.
+    async fn reconcile(
+        &mut self,
+        view: &mut FleetView,
+        raw: &HashMap<String, Vec<u8>>,
+    ) -> Result<(), EtcdError> {
+        let pending: Vec<_> = self
+            .view
+            .local_undrains
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for ((pool, address), local) in pending {
+            let key = self.layout.drain(&pool, address);
+            let mut outcome =
+                crate::health::fleet::reconcile(&local, view.drain_record(&pool, address));
+            if outcome == Reconcile::Write {
+                let unchanged = match raw.get(&key) {
+                    Some(value) => self.etcd.delete_if(&key, value).await?,
+                    None => false,
+                };
+                self.counters.txns.fetch_add(1, Ordering::Relaxed);
+                if unchanged {
+                    self.counters.deletes.fetch_add(1, Ordering::Relaxed);
+                    store::apply(
+                        view,
+                        &self.layout,
+                        &self.instance,
+                        &Event::Delete(key),
+                        unix_ms(),
+                    );
+                } else {
+                    // Changed between the read and the delete: the watch
+                    // (from the read's revision) brings the new value.
+                    outcome = Reconcile::EtcdWins(local.lifted.clone());
+                }
+            }
+            self.view.local_undrains.remove(&(pool.clone(), address));
+            let (state, reason) = match &outcome {
+                Reconcile::Write => {
+                    tracing::info!(
+                        pool = %pool,
+                        endpoint = %address,
+                        "fleet: etcd is back: the local undrain is written to etcd, the endpoint is undrained fleet-wide"
+                    );
+                    (
+                        "undrained",
+                        "local undrain written to etcd: fleet-wide now".to_string(),
+                    )
+                }
+                Reconcile::Agreed => {
+                    tracing::info!(
+                        pool = %pool,
+                        endpoint = %address,
+                        "fleet: etcd is back: the endpoint was undrained in etcd meanwhile, nothing to write"
+                    );
+                    (
+                        "undrained",
+                        "etcd returned: undrained fleet-wide meanwhile".to_string(),
+                    )
+                }
+                Reconcile::EtcdWins(r) => {
+                    tracing::warn!(
+                        pool = %pool,
+                        endpoint = %address,
+                        by = %r.by,
+                        "fleet: etcd is back: the drain changed in etcd meanwhile; etcd wins, the local undrain is dropped and the endpoint is drained here again"
+                    );
+                    (
+                        "drained",
+                        format!(
+                            "etcd wins: drained in etcd by {} while this node was cut off; local undrain dropped",
+                            r.by
+                        ),
+                    )
+                }
+            };
+            self.shared.events.record([crate::events::Event::drain(
+                unix_ms(),
+                &pool,
+                &address.to_string(),
+                state,
+                "undrained locally",
+                reason,
+            )]);
+        }
+        Ok(())
+    }
+
+    /// Logs a config skew once when it appears or changes, once when it
+    /// clears: not on every keep-alive.
+    fn check_skew(&mut self) {
+        let own = format!("{:016x}", self.shared.load().config.fingerprint);
+        let others: BTreeMap<Arc<str>, String> = self
+            .view
+            .remote
+            .iter()
+            .filter_map(|(name, node)| {
+                let config = &node.info.as_ref()?.config;
+                (*config != own).then(|| (name.clone(), config.clone()))
+            })
+            .collect();
+        let was_skewed = self.skew.as_ref().is_some_and(|(_, o)| !o.is_empty());
+        if self
+            .skew
+            .as_ref()
+            .is_some_and(|(h, o)| *o == others && (o.is_empty() || *h == own))
+        {
+            return;
+        }
+        if !others.is_empty() {
+            let list: Vec<String> = others.iter().map(|(n, h)| format!("{n} {h}")).collect();
+            tracing::warn!(
+                config = %own,
+                "fleet: config skew: {} run another config than this node's ({own}); nodes answer alike only with the same config",
+                list.join(", ")
+            );
+        } else if was_skewed {
+            tracing::info!(
+                config = %own,
+                "fleet: config skew cleared: every fresh node runs this node's config"
+            );
+        }
+        self.skew = Some((own, others));
+    }
+
     fn set_connected(&mut self, connected: bool) {
         self.view.connected = connected;
         self.counters
@@ -216,8 +412,12 @@ impl Link {
                 _ = cancel.cancelled() => return true,
                 _ = tokio::time::sleep_until(until) => return false,
                 Some(req) = self.requests.recv() => match req {
-                    Request::Drain { done, .. } => {
-                        let _ = done.send(Err("etcd is unreachable: a fleet-wide drain cannot be recorded now".into()));
+                    Request::Drain { pool, address, local: true, done, .. } => {
+                        let applied = self.undrain_locally(&pool, address).await;
+                        let _ = done.send(Ok(applied));
+                    }
+                    Request::Drain { pool, address, draining, done, .. } => {
+                        let _ = done.send(Err(refusal(&pool, address, draining, "etcd is unreachable")));
                     }
                 },
                 // Keep the local verdicts moving into `written`-less state:
@@ -253,10 +453,16 @@ impl Link {
         let now = unix_ms();
         let own = format!("{}health/{}/", self.layout.root, self.view.node);
         let mut stale = Vec::new();
+        let mut drains = HashMap::new();
         for kv in kvs {
             if kv.key.starts_with(&own) && !self.ledger.holds(&kv.key) {
                 // Left by an earlier run of this node (a removed endpoint).
                 stale.push(Write::Delete(kv.key.clone()));
+            }
+            if !self.view.local_undrains.is_empty()
+                && matches!(self.layout.parse(&kv.key), Some(Key::Drain { .. }))
+            {
+                drains.insert(kv.key.clone(), kv.value.clone());
             }
             store::apply(
                 &mut view,
@@ -269,9 +475,10 @@ impl Link {
         if !stale.is_empty() {
             self.write(&stale).await?;
         }
+        self.reconcile(&mut view, &drains).await?;
         let watch = self.etcd.watch(&self.layout.root, revision + 1).await?;
-        view.last_contact = now;
         self.view = view;
+        self.contact(now);
         self.set_connected(true);
         self.push_now().await;
         Ok(watch)
@@ -292,7 +499,7 @@ impl Link {
                 message = watch.next() => match message {
                     Ok(WatchMessage::Events(events)) => {
                         let now = unix_ms();
-                        self.view.last_contact = now;
+                        self.contact(now);
                         let mut changed = false;
                         for e in &events {
                             changed |= store::apply(&mut self.view, &self.layout, &self.instance, e, now);
@@ -301,14 +508,14 @@ impl Link {
                             self.schedule_push();
                         }
                     }
-                    Ok(WatchMessage::Nothing) => self.view.last_contact = unix_ms(),
+                    Ok(WatchMessage::Nothing) => self.contact(unix_ms()),
                     Ok(WatchMessage::Ended(why)) => return End::Lost(format!("watch ended: {why}")),
                     Err(e) => return End::Lost(e.to_string()),
                 },
                 _ = keepalive.tick() => {
                     self.counters.keepalives.fetch_add(1, Ordering::Relaxed);
                     match self.etcd.keep_alive(lease).await {
-                        Ok(true) => self.view.last_contact = unix_ms(),
+                        Ok(true) => self.contact(unix_ms()),
                         Ok(false) => {
                             self.lease = None;
                             return End::Lost("this node's lease expired".into());
@@ -340,6 +547,7 @@ impl Link {
                 address,
                 draining,
                 done,
+                ..
             } => {
                 let key = self.layout.drain(&pool, address);
                 let write = if draining {
@@ -370,11 +578,11 @@ impl Link {
                             unix_ms(),
                         );
                         self.push_now().await;
-                        let _ = done.send(Ok(()));
+                        let _ = done.send(Ok(Applied::FleetWide));
                         Ok(())
                     }
                     Err(e) => {
-                        let _ = done.send(Err(e.to_string()));
+                        let _ = done.send(Err(refusal(&pool, address, draining, &e.to_string())));
                         Err(e)
                     }
                 }
@@ -417,6 +625,8 @@ impl Link {
         }
         writes.extend(self.ledger.plan(&snap.health, lease));
         drop(snap);
+        // A reload may have changed this node's own hash.
+        self.check_skew();
         if writes.is_empty() {
             return Ok(());
         }
@@ -466,5 +676,18 @@ impl Link {
         if sent.is_ok() {
             let _ = wait.await;
         }
+        self.check_skew();
+    }
+}
+
+/// Why a drain or undrain cannot be recorded in etcd now; an undrain's
+/// names the local one that can.
+fn refusal(pool: &str, address: IpAddr, draining: bool, why: &str) -> String {
+    if draining {
+        format!("{why}: a fleet-wide drain cannot be recorded now")
+    } else {
+        format!(
+            "{why}: a fleet-wide undrain cannot be recorded now; `geosteer undrain --local {pool} {address}` (POST .../undrain?local=true) returns it on this node only until etcd is back"
+        )
     }
 }

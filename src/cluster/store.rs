@@ -192,23 +192,24 @@ pub fn apply(
                     .is_some_and(|n| n.pools.remove(pool).is_some()),
             }
         }
-        Key::Drain { pool, address } => match value {
-            Some(v) if serde_json::from_slice::<DrainRecord>(v).is_ok() => view
-                .drains
-                .entry(Arc::from(pool))
-                .or_default()
-                .insert(address),
-            _ => {
-                let removed = view
-                    .drains
-                    .get_mut(pool)
-                    .is_some_and(|s| s.remove(&address));
-                if view.drains.get(pool).is_some_and(|s| s.is_empty()) {
-                    view.drains.remove(pool);
+        Key::Drain { pool, address } => {
+            match value.and_then(|v| serde_json::from_slice::<DrainRecord>(v).ok()) {
+                Some(record) => {
+                    let entry = view.drains.entry(Arc::from(pool)).or_default();
+                    entry.insert(address, record.clone()) != Some(record)
                 }
-                removed
+                None => {
+                    let removed = view
+                        .drains
+                        .get_mut(pool)
+                        .is_some_and(|s| s.remove(&address).is_some());
+                    if view.drains.get(pool).is_some_and(|s| s.is_empty()) {
+                        view.drains.remove(pool);
+                    }
+                    removed
+                }
             }
-        },
+        }
     }
 }
 

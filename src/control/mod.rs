@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::Applied;
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::health::Observation;
 use crate::metrics::Registry;
@@ -312,13 +313,16 @@ impl Control {
     }
 
     /// Drains (or returns) the endpoint `address` of `pool`. When this
-    /// returns, the next query no longer sees it.
+    /// returns, the next query no longer sees it. In a fleet it goes through
+    /// etcd (and says how it applied); a `local` undrain is applied on this
+    /// node only when etcd is unreachable. Alone, `local` changes nothing.
     pub async fn drain_endpoint(
         &self,
         pool: &str,
         address: &str,
         draining: bool,
-    ) -> Result<(), ActionError> {
+        local: bool,
+    ) -> Result<Option<Applied>, ActionError> {
         let snap = self.shared.load_full();
         let pool_id = snap
             .config
@@ -335,12 +339,14 @@ impl Control {
             .position(|e| e.address == ip)
             .ok_or_else(|| ActionError::NotFound(format!("pool {pool} has no endpoint {ip}")))?;
         if let Some(cluster) = &self.cluster {
-            cluster
-                .drain(pool, ip, draining)
+            let applied = cluster
+                .drain(pool, ip, draining, local)
                 .await
                 .map_err(ActionError::Fleet)?;
-            tracing::info!(pool, endpoint = %ip, draining, "endpoint drain state changed fleet-wide");
-            return Ok(());
+            if applied == Applied::FleetWide {
+                tracing::info!(pool, endpoint = %ip, draining, "endpoint drain state changed fleet-wide");
+            }
+            return Ok(Some(applied));
         }
         let (done, wait) = oneshot::channel();
         self.commands
@@ -354,7 +360,7 @@ impl Control {
             .map_err(|_| ActionError::Stopped)?;
         wait.await.map_err(|_| ActionError::Stopped)?;
         tracing::info!(pool, endpoint = %ip, draining, "endpoint drain state changed");
-        Ok(())
+        Ok(None)
     }
 
     /// Sets (or with None resets to the config's) the runtime weight of the

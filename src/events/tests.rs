@@ -201,11 +201,13 @@ fn fleet_votes_and_fleet_wide_drains_are_recorded_with_their_cause() {
         );
         fleet.remote.insert(name.into(), node);
     }
-    fleet
-        .drains
-        .entry("us".into())
-        .or_default()
-        .insert("192.0.2.9".parse().expect("ip"));
+    fleet.drains.entry("us".into()).or_default().insert(
+        "192.0.2.9".parse().expect("ip"),
+        crate::health::fleet::DrainRecord {
+            by: "n2".into(),
+            at: 1,
+        },
+    );
     book.set_fleet(Arc::new(fleet));
     rec.published(&config, Arc::new(book.view()), Cause::Fleet, 2_000);
     let events = log.events();

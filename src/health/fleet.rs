@@ -10,7 +10,7 @@
 //!
 //! Pure: no IO, no clock; times are Unix milliseconds passed in.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,6 +70,38 @@ pub struct DrainRecord {
     pub at: u64,
 }
 
+/// A fleet-wide drain lifted on this node only, while etcd was unreachable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalUndrain {
+    /// Unix ms it was lifted.
+    pub at: u64,
+    /// The drain it lifted, as etcd last said: when etcd returns holding
+    /// the same record, nobody changed it meanwhile.
+    pub lifted: DrainRecord,
+}
+
+/// What becomes of a local undrain once etcd answers again.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reconcile {
+    /// etcd still holds the drain it lifted: delete it there, so the fleet
+    /// agrees with this node.
+    Write,
+    /// The drain is gone from etcd already (undrained elsewhere meanwhile).
+    Agreed,
+    /// The drain in etcd changed meanwhile (drained again, by `by` at `at`):
+    /// etcd wins, the endpoint is drained here again.
+    EtcdWins(DrainRecord),
+}
+
+/// Decides a local undrain against what etcd holds now for its endpoint.
+pub fn reconcile(local: &LocalUndrain, in_etcd: Option<&DrainRecord>) -> Reconcile {
+    match in_etcd {
+        None => Reconcile::Agreed,
+        Some(r) if *r == local.lifted => Reconcile::Write,
+        Some(r) => Reconcile::EtcdWins(r.clone()),
+    }
+}
+
 /// Everything one other node has published.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RemoteNode {
@@ -89,8 +121,12 @@ pub struct FleetView {
     pub connected: bool,
     /// The other fresh nodes, by name.
     pub remote: BTreeMap<Arc<str>, RemoteNode>,
-    /// Endpoints drained fleet-wide, by pool name.
-    pub drains: HashMap<Arc<str>, HashSet<IpAddr>>,
+    /// Endpoints drained fleet-wide, by pool name, with etcd's record.
+    pub drains: HashMap<Arc<str>, HashMap<IpAddr, DrainRecord>>,
+    /// Fleet-wide drains lifted on this node only while etcd was
+    /// unreachable (`undrain --local`), by (pool, endpoint): reconciled
+    /// with etcd when it returns ([`reconcile`]).
+    pub local_undrains: BTreeMap<(Arc<str>, IpAddr), LocalUndrain>,
     /// Nodes heard from before that are gone, with when (Unix ms).
     pub departed: BTreeMap<Arc<str>, u64>,
     /// Unix ms of the last time etcd answered.
@@ -193,11 +229,23 @@ pub struct RemoteVantage {
 }
 
 impl FleetView {
-    /// Whether `address` of `pool` is drained fleet-wide.
+    /// Whether `address` of `pool` is drained here: drained fleet-wide and
+    /// not undrained locally.
     pub fn drained(&self, pool: &str, address: IpAddr) -> bool {
-        self.drains
-            .get(pool)
-            .is_some_and(|set| set.contains(&address))
+        self.drain_record(pool, address).is_some() && !self.undrained_locally(pool, address)
+    }
+
+    /// etcd's record of a fleet-wide drain of `address` of `pool`.
+    pub fn drain_record(&self, pool: &str, address: IpAddr) -> Option<&DrainRecord> {
+        self.drains.get(pool).and_then(|m| m.get(&address))
+    }
+
+    /// Whether this node lifted the fleet-wide drain of `address` of `pool`
+    /// on its own while etcd was unreachable (pending etcd).
+    pub fn undrained_locally(&self, pool: &str, address: IpAddr) -> bool {
+        self.local_undrains
+            .keys()
+            .any(|(p, a)| &**p == pool && *a == address)
     }
 
     /// The other vantages' votes on one endpoint.

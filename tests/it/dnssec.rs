@@ -389,7 +389,7 @@ async fn a_drained_endpoint_leaves_the_next_validated_answer() {
     assert_eq!(addrs(&before).len(), 2);
     s.running
         .control
-        .drain_endpoint("eu", "192.0.2.3", true)
+        .drain_endpoint("eu", "192.0.2.3", true, false)
         .await
         .expect("drain");
     let after = ask(

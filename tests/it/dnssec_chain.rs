@@ -46,7 +46,7 @@ async fn start(alg: Alg) -> (TestServer, String) {
     .await;
     s.running
         .control
-        .drain_endpoint("v6", "2001:db8::5", true)
+        .drain_endpoint("v6", "2001:db8::5", true, false)
         .await
         .expect("drain");
     (s, keys::dnskey(&key, "example.test", alg))

@@ -57,7 +57,7 @@ async fn drain_down(s: &TestServer) {
     for ip in ["192.0.2.20", "2001:db8::20"] {
         s.running
             .control
-            .drain_endpoint("dn", ip, true)
+            .drain_endpoint("dn", ip, true, false)
             .await
             .expect("drain");
     }

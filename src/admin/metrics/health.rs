@@ -287,7 +287,7 @@ fn cluster(
 ) -> fmt::Result {
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let fleet = snap.health.fleet.as_deref();
-    let skew = crate::admin::cluster::view(snap).is_some_and(|v| v.config_skew);
+    let skew = crate::admin::cluster::view(snap, c).is_some_and(|v| v.config_skew);
     gauge(
         enc,
         "geosteer_cluster_connected",

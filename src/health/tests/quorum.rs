@@ -119,16 +119,60 @@ fn in_a_fleet_a_pool_is_degraded_by_quorum_and_drains_come_from_the_fleet() {
     );
     // A fleet-wide drain of pair/1 applies; its removal returns it.
     let mut drained = remote([true, true], [false, false]);
-    drained
-        .drains
-        .entry("pair".into())
-        .or_default()
-        .insert("192.0.2.2".parse().expect("ip"));
-    book.set_fleet(std::sync::Arc::new(drained));
+    drained.drains.entry("pair".into()).or_default().insert(
+        "192.0.2.2".parse().expect("ip"),
+        crate::health::fleet::DrainRecord {
+            by: "n2".into(),
+            at: 1,
+        },
+    );
+    book.set_fleet(std::sync::Arc::new(drained.clone()));
     assert!(book.view().pools[pair.index()].endpoints[1].draining);
+    // Lifted on this node only (etcd unreachable): back in answers here.
+    let ip: std::net::IpAddr = "192.0.2.2".parse().expect("ip");
+    drained.local_undrains.insert(
+        ("pair".into(), ip),
+        fleet::LocalUndrain {
+            at: 5,
+            lifted: fleet::DrainRecord {
+                by: "n2".into(),
+                at: 1,
+            },
+        },
+    );
+    assert!(drained.undrained_locally("pair", ip) && !drained.drained("pair", ip));
+    assert!(
+        drained.drain_record("pair", ip).is_some(),
+        "etcd's record kept"
+    );
+    book.set_fleet(std::sync::Arc::new(drained));
+    assert!(!book.view().pools[pair.index()].endpoints[1].draining);
     book.set_fleet(std::sync::Arc::new(remote([true, true], [false, false])));
     assert!(!book.view().pools[pair.index()].endpoints[1].draining);
     // Pools without a monitor take no votes: always up.
     let plain = pool(&config, "plain");
     assert_eq!(book.view().pools[plain.index()].endpoints[0].votes, None);
+}
+
+#[test]
+fn a_local_undrain_is_written_to_etcd_only_over_the_drain_it_lifted() {
+    use fleet::{DrainRecord, LocalUndrain, Reconcile, reconcile};
+    let record = |by: &str, at| DrainRecord { by: by.into(), at };
+    let local = LocalUndrain {
+        at: 50,
+        lifted: record("n2", 10),
+    };
+    // etcd still holds the drain it lifted: nobody changed it meanwhile.
+    assert_eq!(reconcile(&local, Some(&record("n2", 10))), Reconcile::Write);
+    // Undrained in etcd meanwhile: nothing to write, the fleet agrees.
+    assert_eq!(reconcile(&local, None), Reconcile::Agreed);
+    // Drained again meanwhile (a newer record, by anyone): etcd wins.
+    assert_eq!(
+        reconcile(&local, Some(&record("n3", 70))),
+        Reconcile::EtcdWins(record("n3", 70))
+    );
+    assert_eq!(
+        reconcile(&local, Some(&record("n2", 70))),
+        Reconcile::EtcdWins(record("n2", 70))
+    );
 }

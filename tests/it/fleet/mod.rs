@@ -18,6 +18,7 @@ use crate::harness::vantage_origin::{Path, VantageOrigin};
 
 mod access;
 mod lifecycle;
+mod operations;
 mod quorum;
 
 const A: &str = "192.0.2.1";
@@ -228,13 +229,17 @@ async fn fleet_of_three(
     (fleet, a, b)
 }
 
-/// A node as a separate process, so that it can die without a goodbye.
+/// A node as a separate process, so that it can die without a goodbye
+/// (and has a log of its own).
 struct ProcessNode {
     child: Child,
+    config: std::path::PathBuf,
+    log: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl ProcessNode {
+    /// Its log (standard error, at the default level) goes to a file.
     fn start(config: &str) -> ProcessNode {
         let db = mmdb::standard_country_db();
         let (dir, path) = write_config(
@@ -244,15 +249,38 @@ impl ProcessNode {
                 ("country.mmdb", &db),
             ],
         );
+        let log = dir.path().join("geosteer.log");
         let child = Command::new(env!("CARGO_BIN_EXE_geosteer"))
             .args(["serve", "--config"])
             .arg(&path)
+            .env_remove("GEOSTEER_LOG")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start geosteer");
-        ProcessNode { child, _dir: dir }
+        ProcessNode {
+            child,
+            config: path,
+            log,
+            _dir: dir,
+        }
     }
+
+    /// What it logged so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Replaces its config file and reloads it (SIGHUP).
+    fn reload_with(&self, config: &str) {
+        std::fs::write(&self.config, config).expect("write config");
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP");
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
