@@ -2,6 +2,7 @@
 //! does not report, and the line of a record a rule refuses once the file
 //! is parsed. Used only on the error path.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::{DNSClass, LowerName, Name, RecordType};
@@ -20,6 +21,65 @@ pub fn locate(
     let rw = super::bind::rewrite(&text, path, origin).ok()?;
     let at = find_record(&rw.text, origin, name, rtype)?;
     rw.source(at).map(|(f, l)| (f.to_path_buf(), l))
+}
+
+/// The first name with two CNAME records of different targets in text as
+/// `bind::rewrite` writes it (hickory's parser keeps the last one only):
+/// the name and the 1-based lines of the first and the second. One pass; an
+/// owner name is parsed only on CNAME lines.
+pub fn second_cname(text: &str, origin: &Name) -> Option<(LowerName, usize, usize)> {
+    let mut origins = vec![origin.clone()];
+    // The owner token in force and the origin it is relative to.
+    let mut owner: Option<(&str, usize)> = None;
+    let mut seen: HashMap<LowerName, (usize, LowerName)> = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let mut tokens = line.split_whitespace();
+        if line.starts_with('$') {
+            if let (Some(d), Some(o)) = (tokens.next(), tokens.next())
+                && d.eq_ignore_ascii_case("$ORIGIN")
+                && let Ok(o) = Name::parse(o, None)
+            {
+                origins.push(o);
+            }
+            continue;
+        }
+        if !line.starts_with([' ', '\t']) {
+            owner = tokens.next().map(|t| (t, origins.len() - 1));
+        }
+        let mut rtype = None;
+        for t in tokens.by_ref().take(3) {
+            if parse_ttl(t).is_err() && t.parse::<DNSClass>().is_err() {
+                rtype = Some(t);
+                break;
+            }
+        }
+        if !rtype.is_some_and(|t| t.eq_ignore_ascii_case("CNAME")) {
+            continue;
+        }
+        let current = origins.last()?;
+        let (Some((tok, at)), Some(target)) = (owner, tokens.next()) else {
+            continue;
+        };
+        let resolve = |t: &str, o: &Name| {
+            if t == "@" {
+                Some(LowerName::new(o))
+            } else {
+                Name::parse(t, Some(o)).ok().map(|n| LowerName::new(&n))
+            }
+        };
+        let (Some(name), Some(target)) = (resolve(tok, &origins[at]), resolve(target, current))
+        else {
+            continue;
+        };
+        match seen.get(&name) {
+            Some((first, t)) if *t != target => return Some((name, *first, i + 1)),
+            Some(_) => {}
+            None => {
+                seen.insert(name, (i + 1, target));
+            }
+        }
+    }
+    None
 }
 
 /// The 1-based line of the first `rtype` record of `name` in text as
@@ -148,6 +208,20 @@ mod tests {
         assert_eq!(at("www.example.test.", RecordType::AAAA), Some(5));
         assert_eq!(at("x.sub.example.test.", RecordType::CNAME), Some(7));
         assert_eq!(at("x.example.test.", RecordType::CNAME), None);
+    }
+
+    #[test]
+    fn finds_a_second_cname_with_another_target() {
+        let origin = Name::from_str("example.test.").unwrap();
+        let text = "$TTL 300\na CNAME b\nb A 192.0.2.1\na IN CNAME b.example.test.\n\t60 CNAME c\n";
+        let (name, first, second) = second_cname(text, &origin).expect("two targets");
+        assert_eq!(name, LowerName::from_str("a.example.test.").unwrap());
+        assert_eq!(
+            (first, second),
+            (2, 5),
+            "the same target again is no second CNAME"
+        );
+        assert_eq!(second_cname("a CNAME b\nc CNAME b\n", &origin), None);
     }
 
     #[test]

@@ -417,6 +417,19 @@ pub fn parse_zone(text: &str, path: &Path, origin: &Name) -> Result<Parsed, Conf
     .parse()
     {
         Ok((_, mut records)) => {
+            if records.keys().any(|k| k.record_type == RecordType::CNAME)
+                && let Some((name, first, second)) = line::second_cname(&rw.text, origin)
+            {
+                let (file, line) = rw.source(second).unwrap_or((path, 0));
+                let first = rw.source(first).map_or(0, |(_, l)| l);
+                return Err(ConfigError::file(
+                    file,
+                    format!(
+                        "more than one CNAME at {name}: a name has one CNAME (RFC 1034 §3.6.2), the first at line {first}"
+                    ),
+                )
+                .at_line(Some(line).filter(|l| *l > 0)));
+            }
             let mut warnings = rw.warnings;
             one_ttl_per_rrset(&mut records, path, &mut warnings);
             Ok((records, warnings))

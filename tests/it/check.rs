@@ -334,7 +334,13 @@ fn a_syntax_error_names_line_and_column() {
 #[test]
 fn each_zone_rule_names_itself_and_the_line() {
     let config = format!("{}{GOOD_POOLS}", server_header(""));
-    let cases: [(String, &[&str]); 6] = [
+    let cases: [(String, &[&str]); 7] = [
+        (
+            format!("{ZONE}alias IN CNAME static\nalias IN CNAME ns1\n"),
+            &[
+                "example.test.zone:9: more than one CNAME at alias.example.test.: a name has one CNAME (RFC 1034 §3.6.2), the first at line 8",
+            ],
+        ),
         (
             format!("{ZONE}ns.other.test. IN A 192.0.2.9\n"),
             &[
