@@ -12,6 +12,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
 use crate::harness::dig::{self, Ask};
+use crate::harness::eventually::eventually;
 use crate::harness::geosteer::{TestServer, server_header};
 use crate::harness::http::{get_json, post};
 use crate::harness::mmdb;
@@ -129,22 +130,20 @@ async fn drain(servers: &[&TestServer], pool: &str, addr: &str) {
 async fn wait_drained(servers: &[&TestServer], pool: &str, addr: &str) {
     for s in servers {
         let url = format!("http://{}/api/v1/pools/{pool}/health", s.running.admin_addr);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
+        let what = format!("{pool} {addr} draining");
+        eventually(std::time::Duration::from_secs(5), &what, async || {
             let (_, v) = get_json(&url).await;
             let draining = v["endpoints"].as_array().is_some_and(|es| {
                 es.iter()
                     .any(|e| e["address"] == addr && e["state"] == "draining")
             });
             if draining {
-                break;
+                Ok(())
+            } else {
+                Err(format!("{v}"))
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{pool} {addr} not draining after 5 s: {v}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        })
+        .await;
     }
 }
 

@@ -9,6 +9,7 @@ use hickory_proto::rr::RecordType;
 
 use crate::both_paths;
 use crate::harness::dig::{self, Ask, addrs, ip};
+use crate::harness::eventually::{eventually, eventually_every};
 use crate::harness::geosteer::{TestServer, server_header};
 use crate::harness::origin::{Mode, Origin};
 
@@ -57,17 +58,16 @@ async fn until(
     want: impl Fn(&[IpAddr]) -> bool,
 ) -> Duration {
     let start = Instant::now();
-    loop {
+    eventually_every(bound, Duration::from_millis(20), what, async || {
         let got = answer(s).await;
         if want(&got) {
-            return start.elapsed();
+            Ok(())
+        } else {
+            Err(format!("still {got:?}"))
         }
-        assert!(
-            start.elapsed() < bound,
-            "{what}: still {got:?} after {bound:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
+    start.elapsed()
 }
 
 fn eu_both(a: &[IpAddr]) -> bool {
@@ -214,22 +214,22 @@ async fn an_error_rate_over_threshold_degrades_the_region() {
     // The rate that tipped the region over can dip back to the threshold
     // when a good probe lands first (degraded holds for `rise` rounds); with
     // one endpoint failing every probe it heads for 0.5.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let snap = s.running.shared.load_full();
-        let eu = snap.config.pool_id("eu").unwrap();
-        let h = snap.health.pool(eu).unwrap();
-        assert_eq!(h.state, geosteer::health::PoolState::Degraded);
-        if h.error_rate > 0.2 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "error rate {} not over 0.2 within 5 s",
-            h.error_rate
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(5),
+        "error rate over 0.2",
+        async || {
+            let snap = s.running.shared.load_full();
+            let eu = snap.config.pool_id("eu").unwrap();
+            let h = snap.health.pool(eu).unwrap();
+            assert_eq!(h.state, geosteer::health::PoolState::Degraded);
+            if h.error_rate > 0.2 {
+                Ok(())
+            } else {
+                Err(format!("error rate {}", h.error_rate))
+            }
+        },
+    )
+    .await;
     s.stop().await;
 }
 }
@@ -251,13 +251,15 @@ async fn every_region_down_fails_open_to_the_fallback() {
     let start = Instant::now();
     for pool in ["eu", "us"] {
         let url = format!("{admin}/api/v1/pools/{pool}/health");
-        while crate::harness::http::get(&url).await.0 != 503 {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "{pool} never down"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let what = format!("{pool} down");
+        let left = Duration::from_secs(5).saturating_sub(start.elapsed());
+        eventually_every(left, Duration::from_millis(20), &what, async || {
+            match crate::harness::http::get(&url).await.0 {
+                503 => Ok(()),
+                code => Err(format!("status {code}")),
+            }
+        })
+        .await;
     }
     // us is down too, but it is the fallback: answered anyway, all endpoints.
     assert_eq!(answer(&s).await, [ip("192.0.2.9")]);

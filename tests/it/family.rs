@@ -3,13 +3,14 @@
 //! path and hickory) and TCP, with and without DO, and every view of the
 //! admin API.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
 use crate::both_paths;
 use crate::harness::dig::{self, Ask, addrs, ip};
+use crate::harness::eventually::eventually;
 use crate::harness::geosteer::{TestServer, server_header};
 use crate::harness::http::{get, get_json, post};
 use crate::harness::origin::Origin;
@@ -55,22 +56,6 @@ async fn ask(s: &TestServer, qtype: RecordType, tcp: bool) -> Message {
         dig::tcp(s.dns, &ask).await
     } else {
         dig::udp(s.dns, &ask).await
-    }
-}
-
-/// Polls `what` until it holds; panics after `bound`.
-async fn eventually<F, Fut>(bound: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let start = Instant::now();
-    loop {
-        match check().await {
-            Ok(()) => return,
-            Err(e) if start.elapsed() > bound => panic!("{what}: after {bound:?}: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
     }
 }
 

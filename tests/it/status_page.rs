@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::harness::eventually::eventually;
 use crate::harness::geosteer::{TestServer, server_header};
 use crate::harness::http::{get_json, post};
 use crate::harness::origin::Origin;
@@ -138,16 +139,16 @@ async fn the_status_page_shows_a_dead_origin_and_its_event_in_chromium() {
 
     a.kill().await;
     // Wait until the API says the endpoint is down.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let reason = loop {
+    let reason = eventually(Duration::from_secs(10), "endpoint down", async || {
         let (_, st) = get_json(&format!("{base}/api/v1/status")).await;
         let e = &st["pools"][0]["endpoints"][0];
         if e["state"] == "down" {
-            break e["last_error"].as_str().unwrap_or("").to_string();
+            Ok(e["last_error"].as_str().unwrap_or("").to_string())
+        } else {
+            Err(format!("{st}"))
         }
-        assert!(Instant::now() < deadline, "endpoint never went down: {st}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert!(!reason.is_empty(), "a down endpoint without a reason");
 
     // A drain and a failed reload are recorded too.

@@ -5,7 +5,7 @@
 //! zones without `[transfer]` are refused.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::SOA;
@@ -13,6 +13,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::both_paths;
 use crate::harness::dig::{self, Ask, addrs, ip, real_dig, txts};
+use crate::harness::eventually::{eventually, eventually_every};
 use crate::harness::geosteer::{TestServer, server_header};
 use crate::harness::knot::{self, Knot, Secondary};
 
@@ -56,22 +57,23 @@ async fn wait_for<F: Fn(&Message) -> bool>(
     what: &str,
     knot: &Knot,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(reply) =
-            dig::udp_raw_wait(server, &ask.wire(), Duration::from_millis(500)).await
-            && let Ok(m) = Message::from_vec(&reply)
-            && ok(&m)
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Knot did not get {what} within 15 s; its log:\n{}",
-            knot.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let what = format!("Knot getting {what}");
+    eventually_every(
+        Duration::from_secs(15),
+        Duration::from_millis(100),
+        &what,
+        async || {
+            if let Some(reply) =
+                dig::udp_raw_wait(server, &ask.wire(), Duration::from_millis(500)).await
+                && let Ok(m) = Message::from_vec(&reply)
+                && ok(&m)
+            {
+                return Ok(());
+            }
+            Err(format!("its log:\n{}", knot.log()))
+        },
+    )
+    .await;
 }
 
 /// Knot as secondary: holds the zone after the first transfer (without the
@@ -154,14 +156,18 @@ async fn knot_follows_the_primary(tsig: bool) {
         load(&t.axfr) >= 1 && load(&t.ixfr_incremental) >= 1,
         "{t:?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while load(&t.notify_answered) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "no NOTIFY counted as answered: {t:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        "a NOTIFY counted as answered",
+        async || {
+            if load(&t.notify_answered) == 0 {
+                Err(format!("{t:?}"))
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
     drop(knot);
     server.stop().await;
 }

@@ -33,9 +33,9 @@ async fn nodes_log_in_to_an_etcd_with_authentication() {
     let login = |password: &str| format!("username = \"root\"\npassword = \"{password}\"\n");
     let n1 = fleet.node_with(1, &login("s3cret")).await;
     let n2 = fleet.node_with(2, &login("s3cret")).await;
-    wait_for(
-        "two authenticated vantages",
+    until(
         Duration::from_secs(10),
+        "two authenticated vantages",
         async || vantages(&n1).await == 2 && vantages(&n2).await == 2,
     )
     .await;
@@ -95,9 +95,9 @@ async fn nodes_speak_tls_to_etcd_with_client_certificates() {
     );
     let n1 = fleet.node_with(1, &tls).await;
     let n2 = fleet.node_with(2, &tls).await;
-    wait_for(
-        "two vantages over TLS",
+    until(
         Duration::from_secs(10),
+        "two vantages over TLS",
         async || vantages(&n1).await == 2 && vantages(&n2).await == 2,
     )
     .await;

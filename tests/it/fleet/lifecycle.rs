@@ -10,14 +10,14 @@ async fn a_killed_node_s_votes_expire_with_its_lease() {
     let n1 = fleet.node(1, None).await;
     let mut n2 = ProcessNode::start(&fleet.config(2, None));
     let n3 = fleet.node(3, None).await;
-    wait_for("three vantages", Duration::from_secs(15), async || {
+    until(Duration::from_secs(15), "three vantages", async || {
         vantages(&n1).await == 3
     })
     .await;
     a.set(&source(1), Path::Close);
-    wait_for(
-        "node 1's vote counted",
+    until(
         Duration::from_secs(10),
+        "node 1's vote counted",
         async || disputed(&n3).await,
     )
     .await;
@@ -84,14 +84,14 @@ async fn a_fleet_that_loses_etcd_keeps_agreeing_for_the_partition_grace() {
         fleet.node_with(3, grace).await,
     );
     let nodes = [&n1, &n2, &n3];
-    wait_for("three vantages", Duration::from_secs(10), async || {
+    until(Duration::from_secs(10), "three vantages", async || {
         vantages(&n1).await == 3
     })
     .await;
     a.set(&source(1), Path::Close);
-    wait_for(
-        "node 1's vote counted",
+    until(
         Duration::from_secs(10),
+        "node 1's vote counted",
         async || disputed(&n2).await,
     )
     .await;
@@ -99,7 +99,7 @@ async fn a_fleet_that_loses_etcd_keeps_agreeing_for_the_partition_grace() {
 
     etcd.kill();
     let killed = Instant::now();
-    wait_for("etcd loss noticed", Duration::from_secs(10), async || {
+    until(Duration::from_secs(10), "etcd loss noticed", async || {
         cluster(&n1).await["connected"] == false
     })
     .await;
@@ -140,9 +140,9 @@ async fn a_fleet_that_loses_etcd_keeps_agreeing_for_the_partition_grace() {
 
     // After the grace each node decides alone: node 1 steers away (its own
     // path is broken), the others stay.
-    wait_for(
-        "the partition grace passed",
+    until(
         Duration::from_secs(20),
+        "the partition grace passed",
         async || vantages(&n1).await == 1,
     )
     .await;
@@ -161,9 +161,9 @@ async fn a_fleet_that_loses_etcd_keeps_agreeing_for_the_partition_grace() {
     // etcd comes back (after ~30 s): every node re-publishes and re-reads,
     // and the quorum (1 of 3) puts node 1 back in line with the others.
     etcd.restart();
-    wait_for(
-        "three vantages again",
+    until(
         Duration::from_secs(15),
+        "three vantages again",
         async || vantages(&n1).await == 3 && vantages(&n3).await == 3,
     )
     .await;
@@ -191,7 +191,7 @@ async fn a_reload_keeps_the_lease_and_withdraws_removed_endpoints() {
     let etcd = Etcd::start();
     let (fleet, _a, _b) = fleet_of_three("reload", &etcd, 0.5).await;
     let (n1, n2) = (fleet.node(1, None).await, fleet.node(2, None).await);
-    wait_for("two vantages", Duration::from_secs(10), async || {
+    until(Duration::from_secs(10), "two vantages", async || {
         vantages(&n2).await == 2
     })
     .await;
@@ -200,7 +200,7 @@ async fn a_reload_keeps_the_lease_and_withdraws_removed_endpoints() {
             get_json(&format!("http://{}/api/v1/status", node.running.admin_addr)).await;
         status["pools"][0]["endpoints"][0]["votes"]["total"].as_u64()
     };
-    wait_for("both vote on a", Duration::from_secs(10), async || {
+    until(Duration::from_secs(10), "both vote on a", async || {
         votes_on_a(&n2).await == Some(2)
     })
     .await;
@@ -211,18 +211,18 @@ async fn a_reload_keeps_the_lease_and_withdraws_removed_endpoints() {
     let text = std::fs::read_to_string(n1.config_path()).expect("config");
     std::fs::write(n1.config_path(), text.replace(A, "192.0.2.3")).expect("write config");
     n1.running.reload().await.expect("reload");
-    wait_for(
-        "node 1's old verdict withdrawn",
+    until(
         Duration::from_secs(10),
+        "node 1's old verdict withdrawn",
         async || votes_on_a(&n2).await == Some(1),
     )
     .await;
     assert_eq!(vantages(&n2).await, 2, "node 1 kept its lease");
     let (_, status) = get_json(&format!("http://{}/api/v1/status", n1.running.admin_addr)).await;
     assert_eq!(status["pools"][0]["endpoints"][0]["address"], "192.0.2.3");
-    wait_for(
-        "node 1's new endpoint published",
+    until(
         Duration::from_secs(10),
+        "node 1's new endpoint published",
         async || votes_on_a(&n1).await == Some(1),
     )
     .await;

@@ -11,6 +11,7 @@ use hickory_proto::rr::RecordType;
 
 use crate::harness::dig::{self, Ask};
 use crate::harness::etcd::Etcd;
+use crate::harness::eventually::{eventually_every, until};
 use crate::harness::geosteer::{TestServer, ZONE, write_config};
 use crate::harness::http::{get, get_json, post};
 use crate::harness::mmdb;
@@ -141,28 +142,26 @@ async fn answer(server: &TestServer, ecs: Option<&str>) -> Vec<IpAddr> {
 /// Waits (bounded) until every node answers `want` for the plain query.
 async fn all_answer(nodes: &[&TestServer], want: &str, within: Duration, why: &str) {
     let want: IpAddr = want.parse().expect("ip");
-    let deadline = Instant::now() + within;
-    loop {
+    let what = format!("{why}: wanted {want} from every node");
+    eventually_every(within, Duration::from_millis(100), &what, async || {
         let mut got = Vec::new();
         for n in nodes {
             got.push(answer(n, None).await);
         }
         if got.iter().all(|a| a == &vec![want]) {
-            return;
+            Ok(())
+        } else {
+            Err(format!("got {got:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{why}: wanted {want} from every node, got {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// Holds for `during`: every node keeps answering `want`.
 async fn all_keep_answering(nodes: &[&TestServer], want: &str, during: Duration, why: &str) {
     let want: IpAddr = want.parse().expect("ip");
-    let until = Instant::now() + during;
-    while Instant::now() < until {
+    let end = Instant::now() + during;
+    while Instant::now() < end {
         for (i, n) in nodes.iter().enumerate() {
             let got = answer(n, None).await;
             assert_eq!(got, vec![want], "{why}: node {} answered {got:?}", i + 1);
@@ -179,14 +178,6 @@ async fn cluster(node: &TestServer) -> serde_json::Value {
     .await;
     assert_eq!(status, 200, "GET /api/v1/cluster: {body}");
     body
-}
-
-async fn wait_for(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Some vantage votes an endpoint down that others see up.

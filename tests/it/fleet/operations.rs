@@ -63,7 +63,7 @@ async fn an_undrain_while_etcd_is_down_is_local_then_written_to_etcd_when_it_ret
     let mut etcd = Etcd::start();
     let (fleet, _a, _b) = fleet_of_three("localundrain", &etcd, 0.5).await;
     let (n1, n2) = (fleet.node(1, None).await, fleet.node(2, None).await);
-    wait_for("two vantages", Duration::from_secs(15), async || {
+    until(Duration::from_secs(15), "two vantages", async || {
         vantages(&n1).await == 2 && vantages(&n2).await == 2
     })
     .await;
@@ -74,7 +74,7 @@ async fn an_undrain_while_etcd_is_down_is_local_then_written_to_etcd_when_it_ret
     all_answer(&[&n1, &n2], B, Duration::from_secs(5), "drained fleet-wide").await;
 
     etcd.kill();
-    wait_for("etcd loss noticed", Duration::from_secs(10), async || {
+    until(Duration::from_secs(10), "etcd loss noticed", async || {
         !connected(&n1).await && !connected(&n2).await
     })
     .await;
@@ -149,9 +149,9 @@ async fn an_undrain_while_etcd_is_down_is_local_then_written_to_etcd_when_it_ret
         "the local undrain written to etcd",
     )
     .await;
-    wait_for(
-        "no drain left anywhere",
+    until(
         Duration::from_secs(10),
+        "no drain left anywhere",
         async || drains(&cluster(&n1).await).is_empty() && drains(&cluster(&n2).await).is_empty(),
     )
     .await;
@@ -238,7 +238,7 @@ async fn a_drain_changed_in_etcd_meanwhile_wins_over_a_local_undrain() {
         )
         .await;
     let n2 = fleet.node(2, None).await;
-    wait_for("two vantages", Duration::from_secs(15), async || {
+    until(Duration::from_secs(15), "two vantages", async || {
         vantages(&n1).await == 2 && vantages(&n2).await == 2
     })
     .await;
@@ -258,7 +258,7 @@ async fn a_drain_changed_in_etcd_meanwhile_wins_over_a_local_undrain() {
     .await;
 
     relay.cut();
-    wait_for("node 1 cut off", Duration::from_secs(10), async || {
+    until(Duration::from_secs(10), "node 1 cut off", async || {
         !connected(&n1).await
     })
     .await;
@@ -294,7 +294,7 @@ async fn a_drain_changed_in_etcd_meanwhile_wins_over_a_local_undrain() {
 
     // Node 1 reaches etcd again: etcd's newer drain wins.
     relay.heal();
-    wait_for("node 1 back", Duration::from_secs(15), async || {
+    until(Duration::from_secs(15), "node 1 back", async || {
         connected(&n1).await
     })
     .await;
@@ -323,7 +323,7 @@ async fn config_skew_is_logged_once_when_it_appears_and_once_when_it_clears() {
     let n2 = ProcessNode::start(&same.replace("ttl = 5\n", "ttl = 7\n"));
     const SKEW: &str = "fleet: config skew: ";
     const CLEARED: &str = "fleet: config skew cleared";
-    wait_for("both log the skew", Duration::from_secs(20), async || {
+    until(Duration::from_secs(20), "both log the skew", async || {
         count(&n1.log(), SKEW) >= 1 && count(&n2.log(), SKEW) >= 1
     })
     .await;
@@ -339,9 +339,9 @@ async fn config_skew_is_logged_once_when_it_appears_and_once_when_it_clears() {
 
     // Node 2 reloads to the same config: one INFO line on each node.
     n2.reload_with(&same);
-    wait_for(
-        "both log the end of it",
+    until(
         Duration::from_secs(15),
+        "both log the end of it",
         async || count(&n1.log(), CLEARED) >= 1 && count(&n2.log(), CLEARED) >= 1,
     )
     .await;
@@ -363,7 +363,7 @@ async fn last_seen_follows_the_keep_alives() {
     let etcd = Etcd::start();
     let (fleet, _a, _b) = fleet_of_three("lastseen", &etcd, 0.5).await;
     let (n1, n2) = (fleet.node(1, None).await, fleet.node(2, None).await);
-    wait_for("two vantages", Duration::from_secs(15), async || {
+    until(Duration::from_secs(15), "two vantages", async || {
         vantages(&n1).await == 2 && vantages(&n2).await == 2
     })
     .await;

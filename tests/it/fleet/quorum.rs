@@ -9,7 +9,7 @@ async fn one_broken_vantage_moves_nothing_two_move_every_node() {
     let (fleet, a, _b) = fleet_of_three("quorum", &etcd, 0.5).await;
     let (n1, n2, n3) = fleet.three().await;
     let nodes = [&n1, &n2, &n3];
-    wait_for("three vantages", Duration::from_secs(10), async || {
+    until(Duration::from_secs(10), "three vantages", async || {
         vantages(&n1).await == 3
     })
     .await;
@@ -17,9 +17,9 @@ async fn one_broken_vantage_moves_nothing_two_move_every_node() {
 
     // Node 1 loses its path to origin a: it sees a down, nobody else does.
     a.set(&source(1), Path::Close);
-    wait_for(
-        "node 1's own verdict: down",
+    until(
         Duration::from_secs(10),
+        "node 1's own verdict: down",
         async || disputed(&n3).await,
     )
     .await;
@@ -106,7 +106,7 @@ async fn a_drain_on_one_node_drains_every_node_and_outlives_it() {
     let etcd = Etcd::start();
     let (fleet, _a, _b) = fleet_of_three("drain", &etcd, 0.5).await;
     let (n1, n2, n3) = fleet.three().await;
-    wait_for("three vantages", Duration::from_secs(10), async || {
+    until(Duration::from_secs(10), "three vantages", async || {
         vantages(&n3).await == 3
     })
     .await;
@@ -131,7 +131,7 @@ async fn a_drain_on_one_node_drains_every_node_and_outlives_it() {
 
     // The drain has no lease: node 1 leaving does not undo it.
     n1.stop().await;
-    wait_for("node 1 gone", Duration::from_secs(10), async || {
+    until(Duration::from_secs(10), "node 1 gone", async || {
         vantages(&n3).await == 2
     })
     .await;
@@ -180,31 +180,33 @@ async fn latency_follows_the_vantage_nearest_the_client() {
     b.set(&source(1), Path::Slow(Duration::from_millis(120)));
     let n1 = fleet.node(1, Some((50.1, 8.7))).await;
     let n2 = fleet.node(2, Some((1.35, 103.8))).await;
-    wait_for(
-        "two vantages with latencies",
+    until(
         Duration::from_secs(10),
+        "two vantages with latencies",
         async || vantages(&n1).await == 2,
     )
     .await;
     let (germany, japan) = ("5.9.1.0/24", "203.0.113.0/24");
     let (a_ip, b_ip): (IpAddr, IpAddr) = (A.parse().expect("ip"), B.parse().expect("ip"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = [
-            answer(&n1, Some(germany)).await,
-            answer(&n2, Some(germany)).await,
-            answer(&n1, Some(japan)).await,
-            answer(&n2, Some(japan)).await,
-        ];
-        if got == [vec![a_ip], vec![a_ip], vec![b_ip], vec![b_ip]] {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "DE → a and JP → b from both nodes, got {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually_every(
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        "DE → a and JP → b from both nodes",
+        async || {
+            let got = [
+                answer(&n1, Some(germany)).await,
+                answer(&n2, Some(germany)).await,
+                answer(&n1, Some(japan)).await,
+                answer(&n2, Some(japan)).await,
+            ];
+            if got == [vec![a_ip], vec![a_ip], vec![b_ip], vec![b_ip]] {
+                Ok(())
+            } else {
+                Err(format!("got {got:?}"))
+            }
+        },
+    )
+    .await;
     // explain says whose figures it used.
     let url = format!(
         "http://{}/api/v1/explain?name=www.example.test&client=203.0.113.7",
@@ -224,7 +226,7 @@ async fn a_node_running_another_config_is_flagged() {
     let n1 = fleet.node(1, None).await;
     fleet.extra = "\n[monitors.other]\ntype = \"tcp\"\n".to_string();
     let n2 = fleet.node(2, None).await;
-    wait_for("config skew flagged", Duration::from_secs(10), async || {
+    until(Duration::from_secs(10), "config skew flagged", async || {
         cluster(&n1).await["config_skew"] == true
     })
     .await;
@@ -251,7 +253,7 @@ async fn a_fleet_of_two_steers_each_family_alike_when_a_dual_stack_pool_loses_ip
         fleet.a, fleet.b
     );
     let (n1, n2) = (fleet.node(1, None).await, fleet.node(2, None).await);
-    wait_for("two vantages", Duration::from_secs(10), async || {
+    until(Duration::from_secs(10), "two vantages", async || {
         vantages(&n2).await == 2
     })
     .await;
@@ -266,18 +268,18 @@ async fn a_fleet_of_two_steers_each_family_alike_when_a_dual_stack_pool_loses_ip
     let v4: IpAddr = "192.0.2.5".parse().expect("ip");
     let v6: IpAddr = "2001:db8::5".parse().expect("ip");
     let b: IpAddr = B.parse().expect("ip");
-    wait_for(
-        "ds answers A on both nodes",
+    until(
         Duration::from_secs(10),
+        "ds answers A on both nodes",
         async || both(RecordType::A).await == vec![vec![v4], vec![v4]],
     )
     .await;
     // Origin a dies for both vantages: the IPv4 endpoint is down by quorum.
     a.set(&source(1), Path::Close);
     a.set(&source(2), Path::Close);
-    wait_for(
-        "A moves to pool b on both nodes",
+    until(
         Duration::from_secs(10),
+        "A moves to pool b on both nodes",
         async || both(RecordType::A).await == vec![vec![b], vec![b]],
     )
     .await;

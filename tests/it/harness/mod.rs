@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod delv;
 pub mod dig;
 pub mod etcd;
+pub mod eventually;
 pub mod geosteer;
 pub mod http;
 pub mod keys;
