@@ -19,11 +19,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::control::Command;
 use crate::events::{Cause, Recorder};
 use crate::health::HealthBook;
 use crate::health::{Observation, Source, Target};
 use crate::metrics::Registry;
+use crate::state::Command;
 use crate::state::{Shared, Snapshot};
 use crate::wallclock::unix_ms;
 

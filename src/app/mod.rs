@@ -263,7 +263,7 @@ async fn apply_checks(shared: Arc<Shared>, proxies: Arc<Proxies>, shutdown: Canc
 /// writer, which publishes it.
 async fn resign(
     shared: Arc<Shared>,
-    commands: mpsc::Sender<crate::control::Command>,
+    commands: mpsc::Sender<crate::state::Command>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -283,7 +283,7 @@ async fn resign(
             );
             let dnssec = Arc::new(dnssec);
             if commands
-                .send(crate::control::Command::Resign { dnssec, generation })
+                .send(crate::state::Command::Resign { dnssec, generation })
                 .await
                 .is_err()
             {

@@ -39,9 +39,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ClusterConfig;
-use crate::control::Command;
 use crate::health::fleet::{DrainRecord, FleetView, LocalUndrain, NodeInfo, Reconcile};
 use crate::metrics::ClusterCounters;
+use crate::state::Command;
 use crate::state::Shared;
 use crate::wallclock::unix_ms;
 use etcd::{Etcd, EtcdError, Event, Watch, WatchMessage, Write};

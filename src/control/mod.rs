@@ -3,9 +3,7 @@
 //! `app` builds a [`Control`] and hands it to `admin`; neither reaches into
 //! the other. What the levers ask of the health writer is a [`Command`].
 
-mod command;
-
-pub use command::Command;
+use crate::state::Command;
 
 use std::net::IpAddr;
 use std::path::PathBuf;

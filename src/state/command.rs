@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use super::Loaded;
 use crate::config::PoolId;
-use crate::state::Loaded;
 
 /// What the admin API and reloads ask of the writer.
 pub enum Command {

@@ -1,6 +1,14 @@
 //! state: the one immutable [`Snapshot`] of config and health that every query
 //! reads, behind a single `ArcSwap` ([`Shared`]), so a query never sees config
 //! and health out of step, and takes no lock that probes or the admin API hold.
+//!
+//! - `command`: what the control surface and the fleet link ask of the one
+//!   health writer ([`Command`]); it lives here, below both, so neither
+//!   names the other for it.
+
+mod command;
+
+pub use command::Command;
 
 use std::path::Path;
 use std::sync::Arc;
