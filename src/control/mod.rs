@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cluster::Applied;
-use crate::config::{Config, ConfigError, ConfigErrors};
+use crate::config::{Config, ConfigError, ConfigErrors, PoolId};
 use crate::health::Observation;
 use crate::metrics::Registry;
 use crate::proxy::Proxies;
@@ -321,7 +321,32 @@ impl Control {
         draining: bool,
         local: bool,
     ) -> Result<Option<Applied>, ActionError> {
-        let snap = self.shared.load_full();
+        let (pool_id, endpoint, ip) = self.endpoint(pool, address)?;
+        if let Some(cluster) = &self.cluster {
+            let applied = cluster
+                .drain(pool, ip, draining, local)
+                .await
+                .map_err(ActionError::Fleet)?;
+            if applied == Applied::FleetWide {
+                tracing::info!(pool, endpoint = %ip, draining, "endpoint drain state changed fleet-wide");
+            }
+            return Ok(Some(applied));
+        }
+        self.apply(|done| Command::Drain {
+            pool: pool_id,
+            endpoint,
+            draining,
+            done,
+        })
+        .await?;
+        tracing::info!(pool, endpoint = %ip, draining, "endpoint drain state changed");
+        Ok(None)
+    }
+
+    /// The endpoint `address` of `pool` in the serving config: (pool, its
+    /// index in the pool, its address), or what is not there.
+    fn endpoint(&self, pool: &str, address: &str) -> Result<(PoolId, u32, IpAddr), ActionError> {
+        let snap = self.shared.load();
         let pool_id = snap
             .config
             .pool_id(pool)
@@ -336,29 +361,21 @@ impl Control {
             .iter()
             .position(|e| e.address == ip)
             .ok_or_else(|| ActionError::NotFound(format!("pool {pool} has no endpoint {ip}")))?;
-        if let Some(cluster) = &self.cluster {
-            let applied = cluster
-                .drain(pool, ip, draining, local)
-                .await
-                .map_err(ActionError::Fleet)?;
-            if applied == Applied::FleetWide {
-                tracing::info!(pool, endpoint = %ip, draining, "endpoint drain state changed fleet-wide");
-            }
-            return Ok(Some(applied));
-        }
+        Ok((pool_id, endpoint as u32, ip))
+    }
+
+    /// Sends a command to the health writer and waits until it is applied
+    /// (published: the next query sees it).
+    async fn apply(
+        &self,
+        command: impl FnOnce(oneshot::Sender<()>) -> Command,
+    ) -> Result<(), ActionError> {
         let (done, wait) = oneshot::channel();
         self.commands
-            .send(Command::Drain {
-                pool: pool_id,
-                endpoint: endpoint as u32,
-                draining,
-                done,
-            })
+            .send(command(done))
             .await
             .map_err(|_| ActionError::Stopped)?;
-        wait.await.map_err(|_| ActionError::Stopped)?;
-        tracing::info!(pool, endpoint = %ip, draining, "endpoint drain state changed");
-        Ok(None)
+        wait.await.map_err(|_| ActionError::Stopped)
     }
 
     /// Sets (or with None resets to the config's) the runtime weight of the
@@ -378,37 +395,19 @@ impl Control {
                 "weight must be 1-{MAX_RUNTIME_WEIGHT} (drain an endpoint instead of weighting it 0)"
             )));
         }
-        let snap = self.shared.load_full();
-        let pool_id = snap
-            .config
-            .pool_id(pool)
-            .ok_or_else(|| ActionError::NotFound(format!("no pool named {pool:?}")))?;
-        let ip: IpAddr = address
-            .parse()
-            .map_err(|_| ActionError::NotFound(format!("{address:?} is not an IP address")))?;
-        let endpoint = snap
-            .config
-            .pool(pool_id)
-            .endpoints
-            .iter()
-            .position(|e| e.address == ip)
-            .ok_or_else(|| ActionError::NotFound(format!("pool {pool} has no endpoint {ip}")))?;
+        let (pool_id, endpoint, ip) = self.endpoint(pool, address)?;
         if self.cluster.is_some() {
             return Err(ActionError::Conflict(
                 "runtime weights are not fleet-wide yet: in a fleet, change the weight in the config and reload every node".into(),
             ));
         }
-        let (done, wait) = oneshot::channel();
-        self.commands
-            .send(Command::Weight {
-                pool: pool_id,
-                endpoint: endpoint as u32,
-                weight,
-                done,
-            })
-            .await
-            .map_err(|_| ActionError::Stopped)?;
-        wait.await.map_err(|_| ActionError::Stopped)?;
+        self.apply(|done| Command::Weight {
+            pool: pool_id,
+            endpoint,
+            weight,
+            done,
+        })
+        .await?;
         tracing::info!(pool, endpoint = %ip, ?weight, "endpoint runtime weight changed");
         Ok(())
     }
