@@ -448,6 +448,9 @@ pub struct BalanceConfig {
     /// What to answer when no pool is usable for the queried family.
     pub on_all_down: OnAllDown,
     pub answers: u32,
+    /// `sticky = true`: the endpoints inside the chosen pool come from a
+    /// weighted rendezvous hash of the client's subnet, not a random draw.
+    pub sticky: bool,
     /// FxHash: looked up per query; the keys come from config.
     pub countries: HashMap<Country, Vec<PoolId>, rustc_hash::FxBuildHasher>,
     pub continents: HashMap<Continent, Vec<PoolId>, rustc_hash::FxBuildHasher>,

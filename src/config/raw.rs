@@ -189,6 +189,7 @@ pub struct RawBalance<'a> {
     pub min_ttl: Option<u32>,
     pub on_all_down: Option<String>,
     pub answers: Option<u32>,
+    pub sticky: Option<bool>,
     #[serde(default)]
     pub countries: BTreeMap<String, Vec<String>>,
     #[serde(default)]

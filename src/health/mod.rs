@@ -144,6 +144,12 @@ impl EndpointHealth {
     pub fn usable(&self) -> bool {
         self.state == EndpointState::Up && !self.draining
     }
+
+    /// The weight answers draw this endpoint by: the runtime weight, else
+    /// `config_weight`.
+    pub fn effective_weight(&self, config_weight: u32) -> u32 {
+        self.weight.unwrap_or(config_weight)
+    }
 }
 
 /// A pool as queries of one address family see it (DESIGN §3 step 3).

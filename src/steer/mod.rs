@@ -10,6 +10,7 @@
 //! - `pick`: the health walk (healthy, then degraded, then fail-open) and the
 //!   endpoint choice by weight.
 //! - `scope`: the ECS scope prefix an answer is valid for.
+//! - `hashing`: the stable client-subnet hash (sticky answers' rendezvous).
 //! - `prefixes`: a `subnets` map compiled into flat sorted arrays.
 //! - `trace`: the step-by-step explanation `geosteer explain` prints.
 
@@ -18,6 +19,7 @@
 
 mod answer;
 pub mod client;
+pub mod hashing;
 mod pick;
 mod policy;
 mod prefixes;
@@ -333,7 +335,8 @@ pub fn decide<R: rand::Rng + ?Sized>(
     };
     let order = policy::candidate_order(name, client, subnet, inputs, rng, trace.as_deref_mut());
     let by_vantage = !inputs.health.vantages.is_empty();
-    let scope_prefix = scope::scope_prefix(name, client, subnet.map(|(len, _)| len), by_vantage);
+    let mut scope_prefix =
+        scope::scope_prefix(name, client, subnet.map(|(len, _)| len), by_vantage);
     if let Some(t) = trace.as_deref_mut() {
         t.step(format!(
             "candidate order: {}",
@@ -361,7 +364,28 @@ pub fn decide<R: rand::Rng + ?Sized>(
             &mut endpoints,
         ),
         (Some(p), basis) => {
-            pick::endpoints(p, basis, family, cfg.answers, inputs, rng, &mut endpoints)
+            // Sticky: the endpoints depend on the client's subnet, so the
+            // answer is valid for that subnet only.
+            let sticky = cfg.sticky.then(|| hashing::client_subnet(client));
+            if let (Some(subnet), Some(t)) = (sticky, trace.as_deref_mut()) {
+                t.step(format!(
+                    "sticky: endpoints by rendezvous hash of {}/{} (weights respected)",
+                    subnet.0, subnet.1
+                ));
+            }
+            if let Some((_, len)) = sticky {
+                scope_prefix = scope_prefix.max(len);
+            }
+            pick::endpoints(
+                p,
+                basis,
+                family,
+                cfg.answers,
+                sticky.map(hashing::subnet_hash),
+                inputs,
+                rng,
+                &mut endpoints,
+            )
         }
         (None, _) => {}
     }

@@ -171,11 +171,15 @@ pub fn ttl(
 /// Up to `answers` addresses of `family` from `pool`, drawn by endpoint weight
 /// without replacement, appended to `out`. Usable endpoints only, except when
 /// every pool is down, where every endpoint of the family is a candidate.
+/// With `sticky` (the client subnet's hash, see `hashing`), the draw is the
+/// weighted rendezvous hash of that subnet instead of `rng`.
+#[allow(clippy::too_many_arguments, reason = "the draw's inputs, each used")]
 pub fn endpoints<R: rand::Rng + ?Sized>(
     pool: PoolId,
     basis: Basis,
     family: Family,
     answers: u32,
+    sticky: Option<u64>,
     inputs: &Inputs<'_>,
     rng: &mut R,
     out: &mut Endpoints,
@@ -196,12 +200,20 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
                     .is_some_and(|e| e.usable())
         })
         .map(|(i, e)| {
-            // The runtime weight (admin API) replaces the config's.
-            let runtime = health
+            let weight = health
                 .and_then(|h| h.endpoints.get(i))
-                .and_then(|h| h.weight);
-            (i, u64::from(runtime.unwrap_or(e.weight).max(1)))
+                .map_or(e.weight, |h| h.effective_weight(e.weight));
+            (i, u64::from(weight.max(1)))
         });
+    if let Some(subnet) = sticky {
+        let best = super::hashing::rendezvous(
+            subnet,
+            candidates.map(|(i, w)| (i, cfg.endpoints[i].address, w)),
+            answers as usize,
+        );
+        out.extend(best.into_iter().map(|i| cfg.endpoints[i].address));
+        return;
+    }
     if answers == 1 {
         // The usual case, drawn the same way without a candidate list.
         let total: u64 = candidates.clone().map(|c| c.1).sum();

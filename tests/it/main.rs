@@ -31,6 +31,7 @@ mod reload_report;
 mod rrl;
 mod status_page;
 mod steering;
+mod sticky;
 mod strict;
 mod systemd;
 mod tcp;

@@ -213,6 +213,7 @@ impl Validator<'_> {
             min_ttl,
             on_all_down,
             answers: answers.max(1),
+            sticky: b.sticky.unwrap_or(false),
             countries,
             continents,
             subnets,
