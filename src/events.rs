@@ -17,13 +17,12 @@
 //! pool state changed. The comparison itself is pure: times are passed in.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::{Config, OnAllDown, PoolId};
+use crate::config::{Config, EndpointKey, OnAllDown, PoolId};
 use crate::health::{EndpointHealth, EndpointState, Family, HealthView, PoolHealth, PoolState};
 
 /// Events kept: the last this many state changes.
@@ -306,8 +305,8 @@ pub enum Cause {
 /// The writer's side: the last view it recorded, and the names failing open.
 pub struct Recorder {
     log: Arc<EventLog>,
-    /// Pool names and endpoint addresses of the last view, by index.
-    names: Vec<(String, Vec<IpAddr>)>,
+    /// Pool names and endpoint keys of the last view, by index.
+    names: Vec<(String, Vec<EndpointKey>)>,
     last: Arc<HealthView>,
     failing_open: HashSet<String>,
     last_sample_unix_ms: Option<u64>,
@@ -424,14 +423,14 @@ impl Recorder {
     }
 }
 
-fn names_of(config: &Config) -> Vec<(String, Vec<IpAddr>)> {
+fn names_of(config: &Config) -> Vec<(String, Vec<EndpointKey>)> {
     config
         .pools
         .iter()
         .map(|p| {
             (
                 p.name.clone(),
-                p.endpoints.iter().map(|e| e.address).collect(),
+                p.endpoints.iter().map(|e| e.key()).collect(),
             )
         })
         .collect()
@@ -500,7 +499,7 @@ pub fn failing_open(config: &Config, health: &HealthView) -> Vec<String> {
 /// endpoints and pools matched by pool name and address, so a reload
 /// compares like with like. Returns true when a pool's state changed. Pure.
 pub fn changes(
-    before_names: &[(String, Vec<IpAddr>)],
+    before_names: &[(String, Vec<EndpointKey>)],
     before: &HealthView,
     config: &Config,
     after: &HealthView,
@@ -512,7 +511,9 @@ pub fn changes(
         && before_names.iter().zip(&config.pools).all(|((n, a), p)| {
             *n == p.name
                 && a.len() == p.endpoints.len()
-                && a.iter().zip(&p.endpoints).all(|(a, e)| *a == e.address)
+                && a.iter()
+                    .zip(&p.endpoints)
+                    .all(|(a, e)| e.target.key() == *a)
         });
     let by_name: HashMap<&str, usize> = if same_layout {
         HashMap::new()
@@ -538,14 +539,14 @@ pub fn changes(
             let k_before = if same_layout {
                 Some(k)
             } else {
-                before_names[j].1.iter().position(|a| *a == e_cfg.address)
+                before_names[j].1.iter().position(|a| *a == e_cfg.key())
             };
             let Some(prev) = k_before.and_then(|k| was.endpoints.get(k)) else {
                 continue;
             };
             let endpoint_event = |state: &str, from: &str, reason: String| Event {
                 pool: Some(pool_cfg.name.clone()),
-                endpoint: Some(e_cfg.address.to_string()),
+                endpoint: Some(e_cfg.key().to_string()),
                 from: Some(from.into()),
                 ..Event::new(at_unix_ms, Kind::Endpoint, state, reason)
             };
@@ -562,7 +563,7 @@ pub fn changes(
                     && after
                         .fleet
                         .as_ref()
-                        .is_some_and(|f| f.undrained_locally(&pool_cfg.name, e_cfg.address));
+                        .is_some_and(|f| f.undrained_locally(&pool_cfg.name, &e_cfg.key()));
                 let reason = match cause {
                     _ if local => "on this node only, etcd unreachable (pending etcd)",
                     Cause::Fleet => "fleet-wide (etcd)",

@@ -2,7 +2,7 @@
 //! node (name, location, config hash, last seen, connected), config skew,
 //! drains, and per endpoint the votes its state was decided from.
 
-use std::net::IpAddr;
+use crate::config::EndpointKey;
 
 use axum::Json;
 use axum::extract::State;
@@ -166,7 +166,7 @@ pub fn view(snap: &Snapshot, counters: &ClusterCounters) -> Option<ClusterView> 
             set.keys().map(move |a| DrainView {
                 pool: pool.to_string(),
                 address: a.to_string(),
-                undrained_locally: fleet.undrained_locally(pool, *a),
+                undrained_locally: fleet.undrained_locally(pool, a),
             })
         })
         .collect();
@@ -174,12 +174,12 @@ pub fn view(snap: &Snapshot, counters: &ClusterCounters) -> Option<ClusterView> 
     let mut disputed = Vec::new();
     for (pool, ph) in snap.config.pools.iter().zip(&snap.health.pools) {
         for (e, eh) in pool.endpoints.iter().zip(&ph.endpoints) {
-            if let Some(v) = votes(snap, &pool.name, e.address, eh)
+            if let Some(v) = votes(snap, &pool.name, &e.key(), eh)
                 && v.down > 0
             {
                 disputed.push(DisputedView {
                     pool: pool.name.clone(),
-                    address: e.address.to_string(),
+                    address: e.key().to_string(),
                     state: eh.state,
                     votes: v,
                 });
@@ -207,7 +207,7 @@ pub fn view(snap: &Snapshot, counters: &ClusterCounters) -> Option<ClusterView> 
 pub fn votes(
     snap: &Snapshot,
     pool: &str,
-    address: IpAddr,
+    address: &EndpointKey,
     eh: &EndpointHealth,
 ) -> Option<VotesView> {
     let counted = eh.votes?;
@@ -224,7 +224,7 @@ pub fn votes(
         });
     }
     for (node, remote) in &fleet.remote {
-        if let Some(v) = remote.endpoints.get(pool).and_then(|m| m.get(&address)) {
+        if let Some(v) = remote.endpoints.get(pool).and_then(|m| m.get(address)) {
             by.push(VoteView {
                 node: node.to_string(),
                 up: v.up,

@@ -125,7 +125,7 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
             let eh = h.and_then(|h| h.endpoints.get(i));
             let health = eh.map(|x| x.state).unwrap_or(EndpointState::Unknown);
             EndpointView {
-                address: e.address.to_string(),
+                address: e.key().to_string(),
                 state: match (eh.is_some_and(|x| x.draining), health) {
                     (true, _) => "draining",
                     (false, EndpointState::Up) => "up",
@@ -142,12 +142,12 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
                 since_unix_ms: eh.map(|x| x.since_unix_ms).unwrap_or(0),
                 in_flight: None,
                 local_state: eh.filter(|x| x.votes.is_some()).map(|x| x.local),
-                votes: eh.and_then(|x| super::cluster::votes(snap, &cfg.name, e.address, x)),
+                votes: eh.and_then(|x| super::cluster::votes(snap, &cfg.name, &e.key(), x)),
                 undrained_locally: snap
                     .health
                     .fleet
                     .as_ref()
-                    .is_some_and(|f| f.undrained_locally(&cfg.name, e.address)),
+                    .is_some_and(|f| f.undrained_locally(&cfg.name, &e.key())),
             }
         })
         .collect();

@@ -57,7 +57,7 @@ pub fn count_probe(config: &Config, generation: u64, registry: &Registry, obs: &
     };
     if let Some(e) = p.endpoints.get(index as usize) {
         registry
-            .probe(&p.name, &e.address.to_string())
+            .probe(&p.name, &e.key().to_string())
             .record(obs.ok, obs.latency);
     }
 }

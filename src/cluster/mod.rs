@@ -29,7 +29,6 @@ pub mod etcd;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -38,7 +37,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ClusterConfig;
+use crate::config::{ClusterConfig, EndpointKey};
 use crate::health::fleet::{DrainRecord, FleetView, LocalUndrain, NodeInfo, Reconcile};
 use crate::metrics::ClusterCounters;
 use crate::state::Command;
@@ -73,7 +72,7 @@ pub struct Cluster {
 enum Request {
     Drain {
         pool: String,
-        address: IpAddr,
+        address: EndpointKey,
         draining: bool,
         /// An undrain that may be applied here only while etcd is unreachable.
         local: bool,
@@ -129,7 +128,7 @@ impl Cluster {
     pub async fn drain(
         &self,
         pool: &str,
-        address: IpAddr,
+        address: EndpointKey,
         draining: bool,
         local: bool,
     ) -> Result<Applied, String> {
@@ -236,15 +235,15 @@ impl Link {
     /// Lifts the fleet-wide drain of `address` of `pool` on this node only
     /// (etcd is unreachable), until [`reconcile`](Self::reconcile) settles
     /// it with etcd.
-    async fn undrain_locally(&mut self, pool: &str, address: IpAddr) -> Applied {
-        if self.view.undrained_locally(pool, address) {
+    async fn undrain_locally(&mut self, pool: &str, address: EndpointKey) -> Applied {
+        if self.view.undrained_locally(pool, &address) {
             return Applied::Local;
         }
-        let Some(lifted) = self.view.drain_record(pool, address).cloned() else {
+        let Some(lifted) = self.view.drain_record(pool, &address).cloned() else {
             return Applied::NotDrained;
         };
         self.view.local_undrains.insert(
-            (Arc::from(pool), address),
+            (Arc::from(pool), address.clone()),
             LocalUndrain {
                 at: unix_ms(),
                 lifted,
@@ -276,9 +275,9 @@ impl Link {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for ((pool, address), local) in pending {
-            let key = self.layout.drain(&pool, address);
+            let key = self.layout.drain(&pool, &address);
             let mut outcome =
-                crate::health::fleet::reconcile(&local, view.drain_record(&pool, address));
+                crate::health::fleet::reconcile(&local, view.drain_record(&pool, &address));
             if outcome == Reconcile::Write {
                 let unchanged = match raw.get(&key) {
                     Some(value) => self.etcd.delete_if(&key, value).await?,
@@ -300,7 +299,9 @@ impl Link {
                     outcome = Reconcile::EtcdWins(local.lifted.clone());
                 }
             }
-            self.view.local_undrains.remove(&(pool.clone(), address));
+            self.view
+                .local_undrains
+                .remove(&(pool.clone(), address.clone()));
             let (state, reason) = match &outcome {
                 Reconcile::Write => {
                     tracing::info!(
@@ -413,11 +414,11 @@ impl Link {
                 _ = tokio::time::sleep_until(until) => return false,
                 Some(req) = self.requests.recv() => match req {
                     Request::Drain { pool, address, local: true, done, .. } => {
-                        let applied = self.undrain_locally(&pool, address).await;
+                        let applied = self.undrain_locally(&pool, address.clone()).await;
                         let _ = done.send(Ok(applied));
                     }
                     Request::Drain { pool, address, draining, done, .. } => {
-                        let _ = done.send(Err(refusal(&pool, address, draining, "etcd is unreachable")));
+                        let _ = done.send(Err(refusal(&pool, &address, draining, "etcd is unreachable")));
                     }
                 },
                 // Keep the local verdicts moving into `written`-less state:
@@ -549,7 +550,7 @@ impl Link {
                 done,
                 ..
             } => {
-                let key = self.layout.drain(&pool, address);
+                let key = self.layout.drain(&pool, &address);
                 let write = if draining {
                     let record = DrainRecord {
                         by: self.view.node.to_string(),
@@ -582,7 +583,7 @@ impl Link {
                         Ok(())
                     }
                     Err(e) => {
-                        let _ = done.send(Err(refusal(&pool, address, draining, &e.to_string())));
+                        let _ = done.send(Err(refusal(&pool, &address, draining, &e.to_string())));
                         Err(e)
                     }
                 }
@@ -682,7 +683,7 @@ impl Link {
 
 /// Why a drain or undrain cannot be recorded in etcd now; an undrain's
 /// names the local one that can.
-fn refusal(pool: &str, address: IpAddr, draining: bool, why: &str) -> String {
+fn refusal(pool: &str, address: &EndpointKey, draining: bool, why: &str) -> String {
     if draining {
         format!("{why}: a fleet-wide drain cannot be recorded now")
     } else {

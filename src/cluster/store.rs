@@ -13,16 +13,15 @@
 //! only traffic is the lease keep-alive.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::etcd::{Event, Kv, Write};
-use crate::config::Config;
+use crate::config::{Config, EndpointKey};
 use crate::health::fleet::{DrainRecord, FleetView, NodeInfo, PoolVerdict, RemoteNode, Verdict};
 use crate::health::{EndpointState, HealthView};
 
-/// The last segment of a pool's own verdict key (endpoints are IP addresses,
-/// so it cannot clash).
+/// The last segment of a pool's own verdict key (endpoints are IP addresses
+/// or domain names, whose labels do not start with `_` in practice).
 pub const POOL_KEY: &str = "_pool";
 
 /// A key under the prefix, parsed.
@@ -32,7 +31,7 @@ pub enum Key<'a> {
     Endpoint {
         node: &'a str,
         pool: &'a str,
-        address: IpAddr,
+        address: EndpointKey,
     },
     Pool {
         node: &'a str,
@@ -40,7 +39,7 @@ pub enum Key<'a> {
     },
     Drain {
         pool: &'a str,
-        address: IpAddr,
+        address: EndpointKey,
     },
 }
 
@@ -60,13 +59,13 @@ impl Layout {
     pub fn node(&self, node: &str) -> String {
         format!("{}nodes/{node}", self.root)
     }
-    pub fn endpoint(&self, node: &str, pool: &str, address: IpAddr) -> String {
+    pub fn endpoint(&self, node: &str, pool: &str, address: &EndpointKey) -> String {
         format!("{}health/{node}/{pool}/{address}", self.root)
     }
     pub fn pool(&self, node: &str, pool: &str) -> String {
         format!("{}health/{node}/{pool}/{POOL_KEY}", self.root)
     }
-    pub fn drain(&self, pool: &str, address: IpAddr) -> String {
+    pub fn drain(&self, pool: &str, address: &EndpointKey) -> String {
         format!("{}drain/{pool}/{address}", self.root)
     }
 
@@ -87,7 +86,7 @@ impl Layout {
             return Some(Key::Endpoint {
                 node,
                 pool,
-                address: last.parse().ok()?,
+                address: EndpointKey::parse(last)?,
             });
         }
         let rest = rest.strip_prefix("drain/")?;
@@ -95,7 +94,7 @@ impl Layout {
         (!pool.is_empty()).then_some(())?;
         Some(Key::Drain {
             pool,
-            address: last.parse().ok()?,
+            address: EndpointKey::parse(last)?,
         })
     }
 }
@@ -261,7 +260,7 @@ impl Ledger {
                     .endpoints
                     .iter()
                     .map(|e| {
-                        let key = layout.endpoint(node, &pool.name, e.address);
+                        let key = layout.endpoint(node, &pool.name, &e.key());
                         let written = match monitored.then(|| before.remove(&key)).flatten() {
                             Some(Slot::Endpoint(v)) => Some(v),
                             _ => None,
@@ -413,15 +412,15 @@ mod tests {
     #[test]
     fn keys_round_trip() {
         let l = Layout::new("/geo");
-        let ip: IpAddr = "2001:db8::1".parse().expect("ip");
-        let k = l.endpoint("fra1", "eu/west", ip);
+        let ip: EndpointKey = "2001:db8::1".parse().expect("ip");
+        let k = l.endpoint("fra1", "eu/west", &ip);
         assert_eq!(k, "/geo/health/fra1/eu/west/2001:db8::1");
         assert_eq!(
             l.parse(&k),
             Some(Key::Endpoint {
                 node: "fra1",
                 pool: "eu/west",
-                address: ip
+                address: ip.clone()
             })
         );
         assert_eq!(
@@ -433,13 +432,24 @@ mod tests {
         );
         assert_eq!(l.parse(&l.node("fra1")), Some(Key::Node("fra1")));
         assert_eq!(
-            l.parse(&l.drain("p", ip)),
+            l.parse(&l.drain("p", &ip)),
             Some(Key::Drain {
                 pool: "p",
                 address: ip
             })
         );
-        assert_eq!(l.parse("/geo/health/fra1/p/not-an-ip"), None);
+        // A name endpoint's key is its name, lower case without the dot.
+        let name: EndpointKey = "WWW.cdn-a.example.NET.".parse().expect("name");
+        let k = l.drain("p", &name);
+        assert_eq!(k, "/geo/drain/p/www.cdn-a.example.net");
+        assert_eq!(
+            l.parse(&k),
+            Some(Key::Drain {
+                pool: "p",
+                address: name
+            })
+        );
+        assert_eq!(l.parse("/geo/health/fra1/p/not an ip"), None);
         assert_eq!(l.parse("/other/nodes/fra1"), None);
     }
 
@@ -484,9 +494,9 @@ mod tests {
             &put("/g/health/n1/p/192.0.2.1", r#"{"up":false}"#),
             5
         ));
-        let ip: IpAddr = "192.0.2.1".parse().expect("ip");
+        let ip: EndpointKey = "192.0.2.1".parse().expect("ip");
         assert_eq!(
-            view.endpoint_votes("p", ip),
+            view.endpoint_votes("p", &ip),
             crate::health::fleet::RemoteVotes { down: 1, total: 1 }
         );
         assert_eq!(view.pool_votes("p").down, 1);
@@ -506,7 +516,7 @@ mod tests {
             &put("/g/drain/p/192.0.2.1", r#"{"by":"n2","at":1}"#),
             5
         ));
-        assert!(view.drained("p", ip));
+        assert!(view.drained("p", &ip));
         assert!(apply(
             &mut view,
             &l,
@@ -514,7 +524,7 @@ mod tests {
             &Event::Delete("/g/drain/p/192.0.2.1".into()),
             5
         ));
-        assert!(!view.drained("p", ip));
+        assert!(!view.drained("p", &ip));
         // Another process under our name is noticed.
         assert!(apply(&mut view, &l, "me", &put("/g/nodes/n1", node), 5));
         assert!(view.name_clash);

@@ -329,10 +329,107 @@ pub struct PoolConfig {
 
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
-    pub address: IpAddr,
+    /// What the endpoint is: an address, a CNAME target or a host name.
+    pub target: EndpointTarget,
     pub weight: u32,
-    /// Where the monitor connects: `probe` when set, else `address:monitor.port`.
+    /// Where the monitor connects: `probe` when set, else `address:monitor.port`
+    /// (for a name: the name, resolved by the system, at `monitor.port`).
     pub probe: Option<ProbeTarget>,
+}
+
+impl EndpointConfig {
+    /// What identifies the endpoint at runtime: drains, votes, weights,
+    /// the admin API's `{endpoint}`, events, etcd keys.
+    pub fn key(&self) -> EndpointKey {
+        self.target.key()
+    }
+
+    /// The address of an address endpoint; None for a name.
+    pub fn address(&self) -> Option<IpAddr> {
+        match self.target {
+            EndpointTarget::Address(ip) => Some(ip),
+            EndpointTarget::Cname(_) | EndpointTarget::Host(_) => None,
+        }
+    }
+}
+
+/// What an endpoint of a pool is (`address`, `cname` or `host` in the
+/// config). Names are lower case, without the trailing dot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EndpointTarget {
+    /// Answered as an A or AAAA record of its family.
+    Address(IpAddr),
+    /// Answered as a CNAME to this name (multi-CDN steering).
+    Cname(Arc<str>),
+    /// A host name whose current addresses are answered.
+    Host(Arc<str>),
+}
+
+impl EndpointTarget {
+    pub fn key(&self) -> EndpointKey {
+        match self {
+            EndpointTarget::Address(ip) => EndpointKey::Address(*ip),
+            EndpointTarget::Cname(n) | EndpointTarget::Host(n) => EndpointKey::Name(n.clone()),
+        }
+    }
+}
+
+/// The runtime identity of an endpoint inside its pool: its address, or
+/// its name (lower case, no trailing dot). Its text (`Display`) is what
+/// etcd keys, admin routes, events and status show: for an address the
+/// address as before. `parse` tries an address first.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EndpointKey {
+    Address(IpAddr),
+    Name(Arc<str>),
+}
+
+impl EndpointKey {
+    /// An address, else a domain name (lower-cased, a trailing dot
+    /// dropped); None when `text` is neither.
+    pub fn parse(text: &str) -> Option<EndpointKey> {
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Some(EndpointKey::Address(ip));
+        }
+        let name = normalize_name(text)?;
+        Some(EndpointKey::Name(Arc::from(name.trim_end_matches('.'))))
+    }
+
+    pub fn address(&self) -> Option<IpAddr> {
+        match self {
+            EndpointKey::Address(ip) => Some(*ip),
+            EndpointKey::Name(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for EndpointKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndpointKey::Address(ip) => ip.fmt(f),
+            EndpointKey::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+impl std::str::FromStr for EndpointKey {
+    type Err = String;
+    fn from_str(text: &str) -> Result<EndpointKey, String> {
+        EndpointKey::parse(text)
+            .ok_or_else(|| format!("{text:?} is neither an IP address nor a domain name"))
+    }
+}
+
+impl From<IpAddr> for EndpointKey {
+    fn from(ip: IpAddr) -> EndpointKey {
+        EndpointKey::Address(ip)
+    }
+}
+
+impl serde::Serialize for EndpointKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// A probe destination written as `host:port`; the host may be a name.

@@ -173,7 +173,10 @@ pub struct RawPool {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawEndpoint {
-    pub address: String,
+    /// Exactly one of `address`, `cname` and `host`.
+    pub address: Option<String>,
+    pub cname: Option<String>,
+    pub host: Option<String>,
     pub weight: Option<u32>,
     pub probe: Option<String>,
 }

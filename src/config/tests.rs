@@ -559,3 +559,48 @@ fn dnssec_tables_attach_to_their_zone() {
         assert!(e.contains(says), "{text}\n=> {e}");
     }
 }
+
+#[test]
+fn endpoint_is_one_of_address_cname_or_host() {
+    let pool = |e: &str| format!("{MIN}[pools.p]\nendpoints = [{e}]\n");
+    let e = parse_err(&pool("{ weight = 2 }"));
+    assert!(
+        e.contains("pools.p.endpoints[0].address")
+            && e.contains("needs one of address, cname or host"),
+        "{e}"
+    );
+    let e = parse_err(&pool(
+        "{ address = \"192.0.2.1\", cname = \"a.example.net\" }",
+    ));
+    assert!(
+        e.contains("pools.p.endpoints[0].cname") && e.contains("not both address and cname"),
+        "{e}"
+    );
+    let e = parse_err(&pool("{ cname = \"not a name\" }"));
+    assert!(e.contains("is not a valid domain name"), "{e}");
+    let e = parse_err(&pool("{ host = \"lb.example.com\" }"));
+    assert!(
+        e.contains("pools.p.endpoints[0].host")
+            && e.contains("host endpoints are not yet supported"),
+        "{e}"
+    );
+}
+
+#[test]
+fn endpoint_keys_parse_and_print() {
+    let ip: EndpointKey = "2001:DB8::1".parse().expect("ip");
+    assert_eq!(ip, EndpointKey::Address("2001:db8::1".parse().expect("ip")));
+    assert_eq!(ip.to_string(), "2001:db8::1");
+    let name: EndpointKey = "WWW.CDN-a.example.net.".parse().expect("name");
+    assert_eq!(name, EndpointKey::Name("www.cdn-a.example.net".into()));
+    assert_eq!(name.to_string(), "www.cdn-a.example.net");
+    assert!("not a name".parse::<EndpointKey>().is_err());
+    let target = EndpointTarget::Cname("www.cdn-a.example.net".into());
+    assert_eq!(target.key(), name);
+    assert_eq!(
+        EndpointTarget::Address("192.0.2.1".parse().expect("ip"))
+            .key()
+            .to_string(),
+        "192.0.2.1"
+    );
+}

@@ -5,7 +5,6 @@
 
 use crate::state::Command;
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cluster::Applied;
-use crate::config::{Config, ConfigError, ConfigErrors, PoolId};
+use crate::config::{Config, ConfigError, ConfigErrors, EndpointKey, PoolId};
 use crate::health::Observation;
 use crate::metrics::Registry;
 use crate::proxy::Proxies;
@@ -324,7 +323,7 @@ impl Control {
         let (pool_id, endpoint, ip) = self.endpoint(pool, address)?;
         if let Some(cluster) = &self.cluster {
             let applied = cluster
-                .drain(pool, ip, draining, local)
+                .drain(pool, ip.clone(), draining, local)
                 .await
                 .map_err(ActionError::Fleet)?;
             if applied == Applied::FleetWide {
@@ -344,22 +343,30 @@ impl Control {
     }
 
     /// The endpoint `address` of `pool` in the serving config: (pool, its
-    /// index in the pool, its address), or what is not there.
-    fn endpoint(&self, pool: &str, address: &str) -> Result<(PoolId, u32, IpAddr), ActionError> {
+    /// index in the pool, its key), or what is not there. `address` is an
+    /// endpoint key's text: an IP address or a name (case and a trailing dot
+    /// do not matter).
+    pub fn endpoint(
+        &self,
+        pool: &str,
+        address: &str,
+    ) -> Result<(PoolId, u32, EndpointKey), ActionError> {
         let snap = self.shared.load();
         let pool_id = snap
             .config
             .pool_id(pool)
             .ok_or_else(|| ActionError::NotFound(format!("no pool named {pool:?}")))?;
-        let ip: IpAddr = address
-            .parse()
-            .map_err(|_| ActionError::NotFound(format!("{address:?} is not an IP address")))?;
+        let ip = EndpointKey::parse(address).ok_or_else(|| {
+            ActionError::NotFound(format!(
+                "{address:?} is neither an IP address nor a domain name"
+            ))
+        })?;
         let endpoint = snap
             .config
             .pool(pool_id)
             .endpoints
             .iter()
-            .position(|e| e.address == ip)
+            .position(|e| e.key() == ip)
             .ok_or_else(|| ActionError::NotFound(format!("pool {pool} has no endpoint {ip}")))?;
         Ok((pool_id, endpoint as u32, ip))
     }

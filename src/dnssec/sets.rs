@@ -96,7 +96,7 @@ pub(super) fn balanced_sets(
         let pools: Vec<Vec<IpAddr>> = ids
             .iter()
             .filter_map(|id| config.pools.get(id.index()))
-            .map(|p| p.endpoints.iter().map(|e| e.address).collect())
+            .map(|p| p.endpoints.iter().filter_map(|e| e.address()).collect())
             .collect();
         let mut singles: Vec<IpAddr> = pools.iter().flatten().copied().collect();
         singles.sort();

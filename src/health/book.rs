@@ -5,13 +5,12 @@
 //! publishes [`HealthBook::view`] when a call returns true. Ids are indices
 //! into the config of the book's generation; observations stamped with
 //! another generation are dropped. Across a reload, history is kept by
-//! (pool name, endpoint address).
+//! (pool name, endpoint key).
 //!
 //! Pure: `now` (monotonic) and `now_unix_ms` (wall clock, for `since_unix_ms`)
 //! are arguments.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::time::Instant;
 
 use std::sync::Arc;
@@ -21,7 +20,7 @@ use super::fleet::{FleetView, RemoteVantage};
 use super::pool::{Pool, Thresholds};
 use super::server::ServerBook;
 use super::{EndpointState, HealthView, Observation, Target};
-use crate::config::{Config, PoolId};
+use crate::config::{Config, EndpointKey, PoolId};
 
 #[derive(Debug, Clone)]
 pub struct HealthBook {
@@ -195,8 +194,8 @@ impl HealthBook {
             let monitored = pool.monitored();
             pool.remote = Some(fleet.pool_votes(&pool.name));
             for e in &mut pool.endpoints {
-                e.draining = fleet.drained(&pool.name, e.address);
-                e.remote = monitored.then(|| fleet.endpoint_votes(&pool.name, e.address));
+                e.draining = fleet.drained(&pool.name, &e.key);
+                e.remote = monitored.then(|| fleet.endpoint_votes(&pool.name, &e.key));
             }
             if let Some(now) = self.last_now {
                 pool.measure(now);
@@ -209,7 +208,7 @@ impl HealthBook {
         self.metrics_dirty = true;
     }
 
-    /// Switches to `new_config`. An endpoint whose (pool name, address) is
+    /// Switches to `new_config`. An endpoint whose (pool name, key) is
     /// unchanged keeps its drain flag, and, when its pool still has a monitor
     /// of the same name (or still none), its state, last error and window;
     /// such a pool also keeps its state, hysteresis and traffic window. New
@@ -223,10 +222,10 @@ impl HealthBook {
             let mut pool = build_pool(new_config, PoolId(i as u32));
             if let Some(prev) = old.get(pool.name.as_str()) {
                 let same_monitor = prev.monitor == pool.monitor;
-                let by_address: HashMap<IpAddr, &Endpoint> =
-                    prev.endpoints.iter().map(|e| (e.address, e)).collect();
+                let by_key: HashMap<&EndpointKey, &Endpoint> =
+                    prev.endpoints.iter().map(|e| (&e.key, e)).collect();
                 for e in &mut pool.endpoints {
-                    let Some(before) = by_address.get(&e.address) else {
+                    let Some(before) = by_key.get(&e.key) else {
                         continue;
                     };
                     if same_monitor {
@@ -273,7 +272,8 @@ fn build_pool(config: &Config, id: PoolId) -> Pool {
         .iter()
         .map(|e| {
             Endpoint::new(
-                e.address,
+                e.key(),
+                super::Family::of_endpoint(e),
                 state,
                 thresholds.window,
                 thresholds.latency_tau(),

@@ -8,17 +8,20 @@
 //!
 //! Pure: time is an argument. The pool decides what the states add up to.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::fleet::{RemoteVotes, Votes};
 use super::window::Window;
-use super::{EndpointHealth, EndpointState};
+use super::{EndpointHealth, EndpointState, Family};
+use crate::config::EndpointKey;
 
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    pub address: IpAddr,
+    /// Its identity in the pool, kept across reloads.
+    pub key: EndpointKey,
+    /// The family it answers; None for a name, which answers every family.
+    pub family: Option<Family>,
     pub state: EndpointState,
     pub draining: bool,
     /// The runtime weight set through the admin API, replacing the config's
@@ -45,9 +48,16 @@ pub struct Outcome<'a> {
 }
 
 impl Endpoint {
-    pub fn new(address: IpAddr, state: EndpointState, window: Duration, tau: Duration) -> Endpoint {
+    pub fn new(
+        key: EndpointKey,
+        family: Option<Family>,
+        state: EndpointState,
+        window: Duration,
+        tau: Duration,
+    ) -> Endpoint {
         Endpoint {
-            address,
+            key,
+            family,
             state,
             draining: false,
             weight: None,
@@ -169,7 +179,7 @@ impl Endpoint {
 
     pub fn view(&self, quorum: f64) -> EndpointHealth {
         EndpointHealth {
-            family: super::Family::of(&self.address),
+            family: self.family,
             state: self.fleet_state(quorum),
             local: self.state,
             votes: self.remote.map(|r| self.votes(r)),

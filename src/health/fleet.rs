@@ -10,8 +10,8 @@
 //!
 //! Pure: no IO, no clock; times are Unix milliseconds passed in.
 
+use crate::config::EndpointKey;
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,8 +106,8 @@ pub fn reconcile(local: &LocalUndrain, in_etcd: Option<&DrainRecord>) -> Reconci
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RemoteNode {
     pub info: Option<NodeInfo>,
-    /// By pool name, then endpoint address.
-    pub endpoints: HashMap<Arc<str>, HashMap<IpAddr, Verdict>>,
+    /// By pool name, then endpoint key.
+    pub endpoints: HashMap<Arc<str>, HashMap<EndpointKey, Verdict>>,
     pub pools: HashMap<Arc<str>, PoolVerdict>,
 }
 
@@ -122,11 +122,11 @@ pub struct FleetView {
     /// The other fresh nodes, by name.
     pub remote: BTreeMap<Arc<str>, RemoteNode>,
     /// Endpoints drained fleet-wide, by pool name, with etcd's record.
-    pub drains: HashMap<Arc<str>, HashMap<IpAddr, DrainRecord>>,
+    pub drains: HashMap<Arc<str>, HashMap<EndpointKey, DrainRecord>>,
     /// Fleet-wide drains lifted on this node only while etcd was
     /// unreachable (`undrain --local`), by (pool, endpoint): reconciled
     /// with etcd when it returns ([`reconcile`]).
-    pub local_undrains: BTreeMap<(Arc<str>, IpAddr), LocalUndrain>,
+    pub local_undrains: BTreeMap<(Arc<str>, EndpointKey), LocalUndrain>,
     /// Nodes heard from before that are gone, with when (Unix ms).
     pub departed: BTreeMap<Arc<str>, u64>,
     /// Unix ms of the last time etcd answered.
@@ -231,28 +231,28 @@ pub struct RemoteVantage {
 impl FleetView {
     /// Whether `address` of `pool` is drained here: drained fleet-wide and
     /// not undrained locally.
-    pub fn drained(&self, pool: &str, address: IpAddr) -> bool {
+    pub fn drained(&self, pool: &str, address: &EndpointKey) -> bool {
         self.drain_record(pool, address).is_some() && !self.undrained_locally(pool, address)
     }
 
     /// etcd's record of a fleet-wide drain of `address` of `pool`.
-    pub fn drain_record(&self, pool: &str, address: IpAddr) -> Option<&DrainRecord> {
-        self.drains.get(pool).and_then(|m| m.get(&address))
+    pub fn drain_record(&self, pool: &str, address: &EndpointKey) -> Option<&DrainRecord> {
+        self.drains.get(pool).and_then(|m| m.get(address))
     }
 
     /// Whether this node lifted the fleet-wide drain of `address` of `pool`
     /// on its own while etcd was unreachable (pending etcd).
-    pub fn undrained_locally(&self, pool: &str, address: IpAddr) -> bool {
+    pub fn undrained_locally(&self, pool: &str, address: &EndpointKey) -> bool {
         self.local_undrains
             .keys()
-            .any(|(p, a)| &**p == pool && *a == address)
+            .any(|(p, a)| &**p == pool && a == address)
     }
 
     /// The other vantages' votes on one endpoint.
-    pub fn endpoint_votes(&self, pool: &str, address: IpAddr) -> RemoteVotes {
+    pub fn endpoint_votes(&self, pool: &str, address: &EndpointKey) -> RemoteVotes {
         let mut votes = RemoteVotes::default();
         for node in self.remote.values() {
-            if let Some(v) = node.endpoints.get(pool).and_then(|m| m.get(&address)) {
+            if let Some(v) = node.endpoints.get(pool).and_then(|m| m.get(address)) {
                 votes.total += 1;
                 votes.down += u16::from(!v.up);
             }

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::{Config, PoolId};
+use crate::config::{Config, EndpointConfig, PoolId};
 
 pub use book::HealthBook;
 pub use pool::Thresholds;
@@ -51,6 +51,12 @@ impl Family {
             IpAddr::V4(_) => Family::V4,
             IpAddr::V6(_) => Family::V6,
         }
+    }
+
+    /// The family an endpoint answers: its address's; None for a name
+    /// endpoint, which answers queries of every family.
+    pub fn of_endpoint(e: &EndpointConfig) -> Option<Family> {
+        e.address().as_ref().map(Family::of)
     }
 
     /// Index into per-family arrays: V4 0, V6 1.
@@ -118,8 +124,9 @@ impl PoolState {
 /// What a query needs to know about one endpoint, and what status pages show.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointHealth {
-    /// The family of its address: which queries it answers.
-    pub family: Family,
+    /// The family of its address: which queries it answers; None for a
+    /// name (CNAME) endpoint, which answers every family and counts in each.
+    pub family: Option<Family>,
     /// What answers use: this node's own state, or in a fleet the quorum.
     pub state: EndpointState,
     /// This node's own probe verdict (equal to `state` alone).
@@ -248,11 +255,18 @@ impl PoolHealth {
             total: 0,
         }; 2];
         let mut newest: Option<(u64, &Arc<str>)> = None;
+        let (mut up, mut draining) = (0, 0);
         for e in &self.endpoints {
-            let f = &mut families[e.family.index()];
-            f.total += 1;
-            f.draining += u32::from(e.draining);
-            f.up += u32::from(e.usable());
+            for f in Family::BOTH {
+                if e.family.is_none_or(|x| x == f) {
+                    let f = &mut families[f.index()];
+                    f.total += 1;
+                    f.draining += u32::from(e.draining);
+                    f.up += u32::from(e.usable());
+                }
+            }
+            up += u32::from(e.usable());
+            draining += u32::from(e.draining);
             if e.state == EndpointState::Down
                 && let Some(err) = &e.last_error
                 && newest.is_none_or(|(at, _)| e.since_unix_ms >= at)
@@ -274,9 +288,9 @@ impl PoolHealth {
             };
         }
         self.last_error = newest.map(|(_, e)| e.clone());
-        self.up = families.iter().map(|f| f.up).sum();
-        self.draining = families.iter().map(|f| f.draining).sum();
-        self.total = families.iter().map(|f| f.total).sum();
+        self.up = up;
+        self.draining = draining;
+        self.total = self.endpoints.len() as u32;
         self.state = families
             .iter()
             .filter(|f| f.present())
@@ -329,7 +343,7 @@ impl HealthView {
                     .endpoints
                     .iter()
                     .map(|e| EndpointHealth {
-                        family: Family::of(&e.address),
+                        family: Family::of_endpoint(e),
                         state,
                         local: state,
                         votes: None,

@@ -148,9 +148,13 @@ impl Pool {
         let q = self.thresholds.quorum;
         let mut counts = [(0, 0); 2];
         for e in &self.endpoints {
-            let c = &mut counts[super::Family::of(&e.address).index()];
-            c.1 += 1;
-            c.0 += u32::from(e.usable(q));
+            for f in super::Family::BOTH {
+                if e.family.is_none_or(|x| x == f) {
+                    let c = &mut counts[f.index()];
+                    c.1 += 1;
+                    c.0 += u32::from(e.usable(q));
+                }
+            }
         }
         counts
     }

@@ -83,7 +83,13 @@ fn build(config: &Config, id: usize) -> Backend {
             .servers
             .iter()
             .map(|s| {
-                let e = Endpoint::new(s.address.ip(), state, t.window, t.latency_tau());
+                let e = Endpoint::new(
+                    s.address.ip().into(),
+                    Some(super::Family::of(&s.address.ip())),
+                    state,
+                    t.window,
+                    t.latency_tau(),
+                );
                 (s.address, e)
             })
             .collect(),

@@ -157,7 +157,7 @@ pub fn probes(config: &Config) -> Vec<Probe> {
             let (host, port) = match &endpoint.probe {
                 Some(t) => (t.host.clone(), t.port),
                 None => (
-                    endpoint.address.to_string(),
+                    endpoint.key().to_string(),
                     config.monitors[monitor.index()].port,
                 ),
             };

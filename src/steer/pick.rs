@@ -192,7 +192,7 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
         .endpoints
         .iter()
         .enumerate()
-        .filter(|(_, e)| Family::of(&e.address) == family)
+        .filter(|(_, e)| e.address().is_some_and(|a| Family::of(&a) == family))
         .filter(|(i, _)| {
             fail_open
                 || health
@@ -208,10 +208,10 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
     if let Some(subnet) = sticky {
         let best = super::hashing::rendezvous(
             subnet,
-            candidates.map(|(i, w)| (i, cfg.endpoints[i].address, w)),
+            candidates.filter_map(|(i, w)| cfg.endpoints[i].address().map(|a| (i, a, w))),
             answers as usize,
         );
-        out.extend(best.into_iter().map(|i| cfg.endpoints[i].address));
+        out.extend(best.into_iter().filter_map(|i| cfg.endpoints[i].address()));
         return;
     }
     if answers == 1 {
@@ -223,7 +223,7 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
                 candidates
                     .clone()
                     .nth(at)
-                    .map(|(i, _)| cfg.endpoints[i].address),
+                    .and_then(|(i, _)| cfg.endpoints[i].address()),
             );
         }
         return;
@@ -238,7 +238,7 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
         let at = draw(candidates.iter().map(|c| c.1), total, rng);
         let (i, w) = candidates.swap_remove(at);
         total -= w;
-        out.push(cfg.endpoints[i].address);
+        out.extend(cfg.endpoints[i].address());
     }
 }
 
@@ -264,11 +264,12 @@ pub fn all_endpoints(
                 let drained = health
                     .and_then(|h| h.endpoints.get(i))
                     .is_some_and(|h| h.draining);
-                if Family::of(&e.address) == family
+                if let Some(a) = e.address()
+                    && Family::of(&a) == family
                     && !(skip_drained && drained)
-                    && !out.contains(&e.address)
+                    && !out.contains(&a)
                 {
-                    out.push(e.address);
+                    out.push(a);
                 }
             }
         }

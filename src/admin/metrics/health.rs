@@ -83,7 +83,7 @@ fn states(enc: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
                 .zip(&h.endpoints)
                 .map(move |(e, eh)| Endpoint {
                     pool: &p.name,
-                    address: e.address.to_string(),
+                    address: e.key().to_string(),
                     health: eh,
                 })
         })

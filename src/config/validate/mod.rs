@@ -485,17 +485,13 @@ impl Validator<'_> {
         let mut endpoints: Vec<EndpointConfig> = Vec::new();
         for (i, e) in p.endpoints.iter().enumerate() {
             let ekey = |k: &str| format!("pools.{name}.endpoints[{i}].{k}");
-            let Ok(address) = e.address.parse::<IpAddr>() else {
-                self.err(
-                    ekey("address"),
-                    format!("{:?} is not an IPv4 or IPv6 address", e.address),
-                );
+            let Some((field, target)) = self.endpoint_target(&ekey, e) else {
                 continue;
             };
-            if endpoints.iter().any(|x| x.address == address) {
+            if endpoints.iter().any(|x| x.target == target) {
                 self.err(
-                    ekey("address"),
-                    format!("{address} is listed twice in this pool"),
+                    ekey(field),
+                    format!("{} is listed twice in this pool", target.key()),
                 );
             }
             let weight = e.weight.unwrap_or(1);
@@ -519,7 +515,7 @@ impl Validator<'_> {
                 );
             }
             endpoints.push(EndpointConfig {
-                address,
+                target,
                 weight,
                 probe,
             });
@@ -532,6 +528,66 @@ impl Validator<'_> {
             min_healthy,
             endpoints,
         }
+    }
+}
+
+impl Validator<'_> {
+    /// The endpoint's `address`, `cname` or `host` (exactly one), with the
+    /// key it was written under.
+    fn endpoint_target(
+        &mut self,
+        ekey: &impl Fn(&str) -> String,
+        e: &RawEndpoint,
+    ) -> Option<(&'static str, EndpointTarget)> {
+        let given: Vec<(&'static str, &String)> = [
+            ("address", e.address.as_ref()),
+            ("cname", e.cname.as_ref()),
+            ("host", e.host.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+        let (field, text) = match given.as_slice() {
+            [one] => *one,
+            [] => {
+                self.err(ekey("address"), "needs one of address, cname or host");
+                return None;
+            }
+            [(first, _), (second, _), ..] => {
+                self.err(
+                    ekey(second),
+                    format!("an endpoint is one of address, cname or host, not both {first} and {second}"),
+                );
+                return None;
+            }
+        };
+        if field == "address" {
+            let Ok(address) = text.parse::<IpAddr>() else {
+                self.err(
+                    ekey("address"),
+                    format!("{text:?} is not an IPv4 or IPv6 address"),
+                );
+                return None;
+            };
+            return Some((field, EndpointTarget::Address(address)));
+        }
+        let Some(name) = normalize_name(text).filter(|_| text.parse::<IpAddr>().is_err()) else {
+            self.err(ekey(field), format!("{text:?} is not a valid domain name"));
+            return None;
+        };
+        let name: Arc<str> = Arc::from(name.trim_end_matches('.'));
+        self.err(
+            ekey(field),
+            format!("{field} endpoints are not yet supported"),
+        );
+        Some((
+            field,
+            if field == "cname" {
+                EndpointTarget::Cname(name)
+            } else {
+                EndpointTarget::Host(name)
+            },
+        ))
     }
 }
 

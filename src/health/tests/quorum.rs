@@ -129,9 +129,9 @@ fn in_a_fleet_a_pool_is_degraded_by_quorum_and_drains_come_from_the_fleet() {
     book.set_fleet(std::sync::Arc::new(drained.clone()));
     assert!(book.view().pools[pair.index()].endpoints[1].draining);
     // Lifted on this node only (etcd unreachable): back in answers here.
-    let ip: std::net::IpAddr = "192.0.2.2".parse().expect("ip");
+    let ip: crate::config::EndpointKey = "192.0.2.2".parse().expect("ip");
     drained.local_undrains.insert(
-        ("pair".into(), ip),
+        ("pair".into(), ip.clone()),
         fleet::LocalUndrain {
             at: 5,
             lifted: fleet::DrainRecord {
@@ -140,9 +140,9 @@ fn in_a_fleet_a_pool_is_degraded_by_quorum_and_drains_come_from_the_fleet() {
             },
         },
     );
-    assert!(drained.undrained_locally("pair", ip) && !drained.drained("pair", ip));
+    assert!(drained.undrained_locally("pair", &ip) && !drained.drained("pair", &ip));
     assert!(
-        drained.drain_record("pair", ip).is_some(),
+        drained.drain_record("pair", &ip).is_some(),
         "etcd's record kept"
     );
     book.set_fleet(std::sync::Arc::new(drained));
