@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::config::{self, Config};
+use crate::config::{self, Config, PoolId};
 use crate::health::{HealthBook, Observation, Source, Target};
 
 const TOML: &str = r#"
