@@ -34,14 +34,17 @@
 //! - [`control`]: the operator's levers (reload, drain, undrain) and the
 //!   `Command`s they send the health writer; `app` builds it, `admin` uses it.
 //! - [`admin`]: the JSON admin API, `/metrics` and the status page.
+//! - [`notify`]: webhooks: every recorded event POSTed to the `[[notify]]`
+//!   receivers, each with its own bounded queue and retries.
 //! - [`app`]: starts and stops all of the above from one config; owns the
 //!   health writer.
 //! - [`cli`]: one file per subcommand; `main` only parses and calls it.
 //! - [`wallclock`]: Unix time for what operators read.
 //!
 //! Dependency direction: `cli → app → {dns, probe, proxy, cluster, admin,
-//! control} → state → {steer, health, balance, geo} → config`. `admin` reaches
-//! the running server only through `control`; it never names `app`.
+//! control, notify} → state → {steer, health, balance, geo} → config`.
+//! `admin` reaches the running server only through `control`; it never
+//! names `app`.
 //! `tests/it/architecture.rs` holds every module to its layer and fails on a
 //! cycle.
 //!
@@ -68,6 +71,7 @@ pub mod explain;
 pub mod geo;
 pub mod health;
 pub mod metrics;
+pub mod notify;
 pub mod probe;
 pub mod proxy;
 pub mod state;

@@ -91,6 +91,8 @@ pub struct Registry {
     pub transfers: Arc<TransferCounters>,
     /// DNS cookies seen, and answers `require_cookie_over` cut short.
     pub cookies: Arc<CookieCounters>,
+    /// The webhook receivers of the serving config, by name, in config order.
+    notify: Mutex<Vec<(String, Arc<NotifyCounters>)>>,
 }
 
 /// The name label for queries that are not at a balanced name (bounded cardinality).
@@ -243,4 +245,49 @@ pub struct CookieCounters {
     pub badcookie: AtomicU64,
     /// `require_cookie_over`: empty truncated answers to queries without a cookie.
     pub truncated: AtomicU64,
+}
+
+/// One webhook receiver's deliveries (`notify`), for `/metrics`.
+#[derive(Debug, Default)]
+pub struct NotifyCounters {
+    /// Events delivered (a 2xx answer to the POST that carried them).
+    pub sent: AtomicU64,
+    /// POSTs that failed: no answer in time, no connection, not 2xx.
+    pub failed: AtomicU64,
+    /// Events dropped because the receiver's queue was full.
+    pub dropped_overflow: AtomicU64,
+    /// Events dropped after `retry_for` of failed retries.
+    pub dropped_expired: AtomicU64,
+    /// Events dropped because the receiver refused them for good (a 4xx
+    /// other than 408 and 429).
+    pub dropped_rejected: AtomicU64,
+    /// Events dropped because a reload removed or changed the receiver.
+    pub dropped_reload: AtomicU64,
+    /// Events waiting, the batch being delivered included.
+    pub queued: AtomicU64,
+}
+
+impl Registry {
+    /// The counters of the receivers named `names` (those of the serving
+    /// config), kept by name across reloads; the others' go.
+    pub fn set_notify(&self, names: &[String]) -> Vec<Arc<NotifyCounters>> {
+        let mut m = self.notify.lock().unwrap_or_else(|e| e.into_inner());
+        let mut old = std::mem::take(&mut *m);
+        for n in names {
+            let c = match old.iter().position(|(o, _)| o == n) {
+                Some(i) => old.swap_remove(i).1,
+                None => Arc::default(),
+            };
+            m.push((n.clone(), c));
+        }
+        m.iter().map(|(_, c)| c.clone()).collect()
+    }
+
+    /// Every configured receiver's counters, in config order.
+    pub fn notify(&self) -> Vec<(String, Arc<NotifyCounters>)> {
+        self.notify
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }

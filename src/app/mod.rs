@@ -101,6 +101,17 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
 
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
+    // Webhooks: subscribed before the writer can record an event.
+    tasks.spawn(crate::notify::run(
+        shared.events.subscribe(),
+        shared.clone(),
+        registry.clone(),
+        config
+            .cluster
+            .as_ref()
+            .map_or_else(crate::state::host_name, |c| c.node.clone()),
+        shutdown.clone(),
+    ));
     let (obs_tx, obs_rx) = mpsc::channel(OBSERVATION_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let published = Arc::new(tokio::sync::Notify::new());

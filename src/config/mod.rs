@@ -17,6 +17,7 @@
 mod bulk;
 mod duration;
 mod error;
+mod notify;
 pub mod raw;
 mod validate;
 
@@ -35,6 +36,7 @@ use ipnet::IpNet;
 
 pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigErrors, Warning};
+pub use notify::{EVENT_KINDS, NotifyConfig, NotifyFormat};
 
 /// Index of a pool in [`Config::pools`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -77,6 +79,8 @@ pub struct Config {
     pub backends: Vec<BackendConfig>,
     /// `[cluster]`: None is a single node deciding alone.
     pub cluster: Option<ClusterConfig>,
+    /// `[[notify]]`: webhook receivers of the event log, in config order.
+    pub notify: Vec<NotifyConfig>,
     /// What fleet nodes compare to detect config skew: a hash of the config
     /// text outside `[server]` and `[cluster]` (the per-node tables), with
     /// comments and blank lines left out.

@@ -34,6 +34,24 @@ pub struct RawConfig<'a> {
     /// `[dnssec."ZONE"]`: signing keys and policy.
     #[serde(default)]
     pub dnssec: BTreeMap<String, RawDnssec>,
+    /// `[[notify]]`: webhook receivers.
+    #[serde(default)]
+    pub notify: Vec<RawNotify>,
+}
+
+/// `[[notify]]`: where events are POSTed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub name: Option<String>,
+    pub url: String,
+    pub events: Option<Vec<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub timeout: Option<String>,
+    pub retry_for: Option<String>,
+    pub queue: Option<u32>,
+    pub format: Option<String>,
 }
 
 /// `[dnssec."ZONE"]`.

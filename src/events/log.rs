@@ -35,10 +35,25 @@ pub struct Series {
     pub samples: Vec<Sample>,
 }
 
+/// Events a subscriber may fall behind by before it misses some (it is told
+/// how many: `RecvError::Lagged`).
+const SUBSCRIBER_BACKLOG: usize = 4096;
+
 /// The bounded history the writer appends to and the admin API reads.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EventLog {
     inner: Mutex<Inner>,
+    /// Every recorded event, for the webhooks; sending never waits.
+    feed: tokio::sync::broadcast::Sender<Event>,
+}
+
+impl Default for EventLog {
+    fn default() -> EventLog {
+        EventLog {
+            inner: Mutex::default(),
+            feed: tokio::sync::broadcast::channel(SUBSCRIBER_BACKLOG).0,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -71,8 +86,18 @@ impl EventLog {
             if inner.events.len() == CAPACITY {
                 inner.events.pop_front();
             }
+            if self.feed.receiver_count() > 0 {
+                // Under the lock, so subscribers see the log's order.
+                let _ = self.feed.send(e.clone());
+            }
             inner.events.push_back(e);
         }
+    }
+
+    /// Every event recorded from now on, in order. A subscriber more than
+    /// 4096 events behind misses the oldest and is told how many.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.feed.subscribe()
     }
 
     /// The events, newest first.

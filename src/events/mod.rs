@@ -11,6 +11,10 @@
 //! The proxy records what only it sees of its servers (passive ejection,
 //! drains) itself: one short lock on a state change, never per request.
 //!
+//! Every recorded event is also offered to the subscribers of
+//! [`EventLog::subscribe`] (the webhooks of `notify`), in the order it is
+//! logged, without waiting.
+//!
 //! Nothing here is on the query path. Fail-open is derived from the view
 //! (a balanced name none of whose pools is usable answers from its fallback,
 //! DESIGN §3), not counted per query; the names are only re-examined when a
@@ -61,6 +65,33 @@ pub enum Kind {
     /// Balanced names with no usable pool, answered from their fallback
     /// ("fail_open"), or answered normally again ("recovered").
     FailOpen,
+}
+
+impl Kind {
+    /// Every kind, in the order `[[notify]] events` lists them
+    /// (`config::EVENT_KINDS`, held equal by a test).
+    pub const ALL: &[Kind] = &[
+        Kind::Endpoint,
+        Kind::Pool,
+        Kind::Drain,
+        Kind::Weight,
+        Kind::Reload,
+        Kind::Server,
+        Kind::FailOpen,
+    ];
+
+    /// As serialized (`"fail_open"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Endpoint => "endpoint",
+            Kind::Pool => "pool",
+            Kind::Drain => "drain",
+            Kind::Weight => "weight",
+            Kind::Reload => "reload",
+            Kind::Server => "server",
+            Kind::FailOpen => "fail_open",
+        }
+    }
 }
 
 /// One state change.

@@ -232,3 +232,32 @@ fn fleet_votes_and_fleet_wide_drains_are_recorded_with_their_cause() {
         "{events:?}"
     );
 }
+
+#[test]
+fn every_kind_is_a_notify_kind_spelled_as_serialized() {
+    let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(names, crate::config::EVENT_KINDS);
+    for k in Kind::ALL {
+        assert_eq!(
+            serde_json::to_value(k).expect("kind"),
+            serde_json::Value::from(k.as_str())
+        );
+    }
+}
+
+#[test]
+fn subscribers_get_every_recorded_event_in_order() {
+    let log = EventLog::default();
+    // Recorded before anyone listens: not offered.
+    log.record([Event::reload_failed(1, "before")]);
+    let mut rx = log.subscribe();
+    log.record([
+        Event::reload_failed(2, "one"),
+        Event::drain(3, "eu", "192.0.2.1", "drained", "in rotation", "x".into()),
+    ]);
+    log.record([Event::reload_failed(4, "three")]);
+    let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
+        .map(|e| e.at_unix_ms)
+        .collect();
+    assert_eq!(got, [2, 3, 4]);
+}

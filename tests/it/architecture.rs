@@ -58,7 +58,9 @@ const LAYERS: &[&[&str]] = &[
     &["state"],
     &["explain"],
     // The IO shells.
-    &["dns", "probe", "proxy", "cluster", "control", "admin"],
+    &[
+        "dns", "probe", "proxy", "cluster", "control", "admin", "notify",
+    ],
     &["app"],
     &["cli"],
 ];

@@ -383,3 +383,34 @@ fn each_zone_rule_names_itself_and_the_line() {
         }
     }
 }
+
+#[test]
+fn notify_receivers_are_checked_with_their_lines() {
+    let config = format!(
+        "{}{GOOD_POOLS}\n[[notify]]\nurl = \"mailto:ops@example.test\"\n\n[[notify]]\nurl = \"http://127.0.0.1:9/hook\"\nevents = [\"pool\", \"nonsense\"]\n",
+        server_header("")
+    );
+    let (ok, text) = check(&config, &[]);
+    assert!(!ok, "{text}");
+    let line_of = |needle: &str| {
+        config
+            .lines()
+            .position(|l| l.contains(needle))
+            .map(|i| i + 1)
+            .unwrap_or_else(|| panic!("{needle} not in the config"))
+    };
+    assert!(
+        text.contains(&format!(
+            ":{}: notify[0].url: \"mailto:ops@example.test\" is not a webhook URL",
+            line_of("mailto")
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            ":{}: notify[1].events[1]: unknown event kind \"nonsense\"; valid kinds: endpoint, pool, drain",
+            line_of("nonsense")
+        )),
+        "{text}"
+    );
+}

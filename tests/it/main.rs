@@ -22,6 +22,7 @@ mod family;
 mod fleet;
 mod identity;
 mod metrics;
+mod notify;
 mod probe;
 mod proxy;
 mod proxy_backend;

@@ -8,6 +8,7 @@
 //! - `health`: pool and endpoint states, probe results and latency, the fleet link.
 //! - `proxy`: proxy requests, status classes, latency, in-flight, rate limits.
 //! - `config`: the reload family and the build's version and commit.
+//! - `notify`: webhook deliveries per receiver.
 //!
 //! Label sets are bounded by the config (balanced names, pools, endpoints,
 //! backends, servers) and fixed enums; there are no per-client labels.
@@ -17,6 +18,7 @@
 mod config;
 mod dns;
 mod health;
+mod notify;
 mod proxy;
 
 use std::fmt;
@@ -50,6 +52,9 @@ pub fn registry(st: &AdminState) -> Registry {
     }));
     r.register_collector(Box::new(config::Config {
         control: st.control.clone(),
+    }));
+    r.register_collector(Box::new(notify::Notify {
+        registry: st.registry.clone(),
     }));
     r
 }

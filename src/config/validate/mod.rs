@@ -17,6 +17,7 @@ mod balance;
 mod cluster;
 mod dnssec;
 pub(super) mod lines;
+mod notify;
 mod proxy;
 mod recover;
 mod server;
@@ -273,6 +274,7 @@ impl Validator<'_> {
                 );
             }
         }
+        let notify = self.notify(&raw.notify);
         Config {
             path: self.file.to_path_buf(),
             server,
@@ -283,6 +285,7 @@ impl Validator<'_> {
             proxies,
             backends,
             cluster,
+            notify,
             fingerprint: 0,
         }
     }

@@ -16,3 +16,4 @@ pub mod mmdb;
 pub mod origin;
 pub mod unbound;
 pub mod vantage_origin;
+pub mod webhook;
