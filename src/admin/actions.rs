@@ -73,11 +73,43 @@ async fn endpoint(
     }
 }
 
+/// `{"over": "10m"}` on a drain: ramp the weight to zero over that, then drain.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainBody {
+    over: String,
+}
+
 pub async fn drain_endpoint(
     State(st): State<AdminState>,
     Path((pool, address)): Path<(String, String)>,
+    body: axum::body::Bytes,
 ) -> Response {
-    endpoint(st, pool, address, true, false).await
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return endpoint(st, pool, address, true, false).await;
+    }
+    let over = match serde_json::from_slice::<DrainBody>(&body) {
+        Ok(b) => match crate::config::parse_duration(&b.over) {
+            Ok(d) => d,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("over: {e}")),
+        },
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected no body or {{\"over\": \"10m\"}}: {e}"),
+            );
+        }
+    };
+    match st.control.drain_endpoint_over(&pool, &address, over).await {
+        Ok(()) => Json(serde_json::json!({
+            "pool": pool,
+            "endpoint": address,
+            "draining": false,
+            "draining_over_ms": over.as_millis() as u64,
+        }))
+        .into_response(),
+        Err(e) => error(control_error_status(&e), e.to_string()),
+    }
 }
 
 pub async fn undrain_endpoint(

@@ -68,6 +68,31 @@ pub struct PoolView {
     /// Fleet: vantages judging the pool degraded (error rate or latency).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub degraded_votes: Option<crate::health::fleet::Votes>,
+    /// Back from down with `slow_start`: the share of its catchment it takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<RampView>,
+}
+
+/// A slow start (`up`) or gradual drain (`down`) under way.
+#[derive(Debug, Serialize)]
+pub struct RampView {
+    pub direction: crate::health::ramp::Direction,
+    /// The share now, per mille: of the weight (endpoint), of the
+    /// catchment (pool).
+    pub permille: u16,
+    pub start_unix_ms: u64,
+    pub end_unix_ms: u64,
+}
+
+impl RampView {
+    fn of(r: Option<crate::health::ramp::Ramp>, permille: u16) -> Option<RampView> {
+        r.map(|r| RampView {
+            direction: r.direction,
+            permille,
+            start_unix_ms: r.start_unix_ms,
+            end_unix_ms: r.end_unix_ms,
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -101,6 +126,9 @@ pub struct EndpointView {
     /// unreachable (`undrain --local`), pending etcd.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub undrained_locally: bool,
+    /// A slow start or gradual drain under way: the share of its weight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<RampView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,6 +176,7 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
                     .fleet
                     .as_ref()
                     .is_some_and(|f| f.undrained_locally(&cfg.name, &e.key())),
+                ramp: eh.and_then(|x| RampView::of(x.ramp, x.ramp_permille)),
             }
         })
         .collect();
@@ -178,6 +207,7 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
         monitor: snap.config.monitor_of(id).map(|m| m.name.clone()),
         endpoints,
         degraded_votes: h.and_then(|h| h.degraded_votes),
+        ramp: h.and_then(|h| RampView::of(h.ramp, h.admit_permille)),
     }
 }
 

@@ -154,13 +154,27 @@ pub async fn run(
                     }
                     dirty |= book.observe(obs, Instant::now(), unix_ms());
                 }
+                // A state change may start a slow start: in the same snapshot.
+                if dirty {
+                    book.step_ramps(unix_ms());
+                }
             }
             Some(cmd) = commands.recv() => match cmd {
                 Command::Drain { pool, endpoint, draining, done } => {
                     book.set_draining(pool, endpoint, draining);
+                    book.step_ramps(unix_ms());
                     publish(&shared, &book, &mut recorder, Cause::Drain);
                     published.notify_one();
                     dirty = false;
+                    let _ = done.send(());
+                }
+                Command::DrainOver { pool, endpoint, over, done } => {
+                    if book.drain_over(pool, endpoint, over, unix_ms()) {
+                        book.step_ramps(unix_ms());
+                        publish(&shared, &book, &mut recorder, Cause::Drain);
+                        published.notify_one();
+                        dirty = false;
+                    }
                     let _ = done.send(());
                 }
                 Command::Weight { pool, endpoint, weight, done } => {
@@ -173,6 +187,7 @@ pub async fn run(
                 }
                 Command::Fleet { view, done } => {
                     book.set_fleet(view);
+                    book.step_ramps(unix_ms());
                     publish(&shared, &book, &mut recorder, Cause::Fleet);
                     published.notify_one();
                     dirty = false;
@@ -186,6 +201,7 @@ pub async fn run(
                 }
                 Command::Reload { loaded, generation, done } => {
                     book.reload(&loaded.config, generation, Instant::now());
+                    book.step_ramps(unix_ms());
                     let view = Arc::new(book.view());
                     recorder.published(&loaded.config, view.clone(), Cause::Reload(generation), unix_ms());
                     let old = shared.swap(Snapshot {
@@ -207,6 +223,7 @@ pub async fn run(
             _ = tick.tick() => {
                 free_unused(&mut retired);
                 dirty |= book.tick(Instant::now());
+                dirty |= book.step_ramps(unix_ms());
                 if dirty {
                     publish(&shared, &book, &mut recorder, Cause::Health);
                     published.notify_one();

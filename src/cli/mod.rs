@@ -118,6 +118,11 @@ pub enum Command {
     Drain {
         #[command(flatten)]
         target: Target,
+        /// Drain gradually: the endpoint's weight ramps to zero over this
+        /// (`10m`, `90s`), then it is drained (single node; not with --backend,
+        /// whose servers keep their drain_timeout).
+        #[arg(long, value_name = "DURATION")]
+        over: Option<String>,
         #[arg(long, help = ADMIN_HELP)]
         admin: Option<String>,
         /// The config whose server.admin_listen to ask.
@@ -251,6 +256,14 @@ pub fn run(cli: Cli) -> ExitCode {
         }),
         Command::Drain {
             target,
+            over: Some(over),
+            admin,
+            config,
+        } => locate::admin(admin, config)
+            .and_then(|admin| status::drain_over(&admin, target.resolve("drain"), &over)),
+        Command::Drain {
+            target,
+            over: None,
             admin,
             config,
         } => locate::admin(admin, config)

@@ -56,6 +56,23 @@ pub fn drain(admin: &Admin, target: Drainable, on: bool, local: bool) -> anyhow:
     Ok(ExitCode::SUCCESS)
 }
 
+/// `drain POOL ENDPOINT --over DURATION`: a gradual drain.
+pub fn drain_over(admin: &Admin, target: Drainable, over: &str) -> anyhow::Result<ExitCode> {
+    let Drainable::Endpoint { pool, address } = target else {
+        anyhow::bail!(
+            "--over is for pool endpoints: a backend's server drains at once and keeps its drain_timeout"
+        );
+    };
+    let path = format!(
+        "/api/v1/pools/{}/endpoints/{}/drain",
+        encode(&pool),
+        encode(&address)
+    );
+    super::admin_client::post_json(admin, &path, &serde_json::json!({ "over": over }))?;
+    println!("{pool} {address}: draining over {over} (weight ramps to 0, then drained)");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `geosteer weight POOL ENDPOINT N` (or `--reset`).
 pub fn weight(
     admin: &Admin,
@@ -152,6 +169,14 @@ fn render(v: &serde_json::Value) -> String {
                 String::new()
             }
         ));
+        if let Some(pct) = p["ramp"]["permille"].as_u64() {
+            out.push_str(&format!(
+                "{:<16} {:<28} slow start: taking back {}% of its catchment\n",
+                "",
+                "",
+                pct / 10
+            ));
+        }
         for e in p["endpoints"].as_array().into_iter().flatten() {
             let mut state = s(&e["state"]);
             if state == "draining" && e["health"].as_str() != Some("up") {
@@ -172,6 +197,18 @@ fn render(v: &serde_json::Value) -> String {
                 s(&e["in_flight"]),
                 s(&e["last_error"])
             ));
+            if let Some(pct) = e["ramp"]["permille"].as_u64() {
+                let what = match e["ramp"]["direction"].as_str() {
+                    Some("down") => "draining gradually",
+                    _ => "slow start",
+                };
+                out.push_str(&format!(
+                    "{:<16} {:<28} {what}: weight at {}%\n",
+                    "",
+                    "",
+                    pct / 10
+                ));
+            }
             if e["undrained_locally"].as_bool() == Some(true) {
                 out.push_str(&format!(
                     "{:<16} {:<28} undrained locally, pending etcd (drained fleet-wide)\n",

@@ -328,6 +328,10 @@ pub struct PoolConfig {
     pub location: Option<(f64, f64)>,
     pub weight: u32,
     pub min_healthy: u32,
+    /// `slow_start`: an endpoint coming up, undrained or added ramps its
+    /// weight from 10 % to 100 % over this, and the pool back from down
+    /// takes back its catchment over it. None: at once.
+    pub slow_start: Option<Duration>,
     pub endpoints: Vec<EndpointConfig>,
 }
 

@@ -185,6 +185,7 @@ pub struct RawPool {
     pub location: Option<[f64; 2]>,
     pub weight: Option<u32>,
     pub min_healthy: Option<u32>,
+    pub slow_start: Option<String>,
     pub endpoints: Vec<RawEndpoint>,
 }
 

@@ -81,6 +81,9 @@ pub fn restart_only_changes(started: &Config, new: &Config) -> Vec<String> {
 /// bound; this keeps a typo from starving every other endpoint for good).
 pub const MAX_RUNTIME_WEIGHT: u32 = 10_000;
 
+/// The longest gradual drain: a day.
+pub const MAX_DRAIN_OVER: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 pub struct Control {
     config_path: PathBuf,
     shared: Arc<Shared>,
@@ -340,6 +343,39 @@ impl Control {
         .await?;
         tracing::info!(pool, endpoint = %ip, draining, "endpoint drain state changed");
         Ok(None)
+    }
+
+    /// Drains the endpoint `address` of `pool` gradually: its weight ramps
+    /// to zero over `over`, then it is drained. Single node only for now:
+    /// the fleet's drain records in etcd carry no ramp yet, so in a fleet it
+    /// is refused.
+    pub async fn drain_endpoint_over(
+        &self,
+        pool: &str,
+        address: &str,
+        over: std::time::Duration,
+    ) -> Result<(), ActionError> {
+        if over.is_zero() || over > MAX_DRAIN_OVER {
+            return Err(ActionError::Invalid(format!(
+                "over must be more than 0 and at most {}s (a day)",
+                MAX_DRAIN_OVER.as_secs()
+            )));
+        }
+        let (pool_id, endpoint, ip) = self.endpoint(pool, address)?;
+        if self.cluster.is_some() {
+            return Err(ActionError::Conflict(
+                "gradual drains are not fleet-wide yet: in a fleet, drain without --over".into(),
+            ));
+        }
+        self.apply(|done| Command::DrainOver {
+            pool: pool_id,
+            endpoint,
+            over,
+            done,
+        })
+        .await?;
+        tracing::info!(pool, endpoint = %ip, over_ms = over.as_millis() as u64, "endpoint draining gradually");
+        Ok(())
     }
 
     /// The endpoint `address` of `pool` in the serving config: (pool, its

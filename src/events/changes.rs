@@ -94,6 +94,28 @@ pub fn changes(
                     ..endpoint_event(state, from, reason.into())
                 });
             }
+            if let (None, Some(r)) = (prev.ramp, e.ramp) {
+                use crate::health::ramp::Direction;
+                let secs = r.end_unix_ms.saturating_sub(r.start_unix_ms) / 1000;
+                out.push(match r.direction {
+                    Direction::Down => Event {
+                        kind: Kind::Drain,
+                        ..endpoint_event(
+                            "draining gradually",
+                            "in rotation",
+                            format!("weight to 0 over {secs}s, then drained (admin API)"),
+                        )
+                    },
+                    Direction::Up => Event {
+                        kind: Kind::Weight,
+                        ..endpoint_event(
+                            "slow start",
+                            "out of answers",
+                            format!("weight 10% to 100% over {secs}s (slow_start)"),
+                        )
+                    },
+                });
+            }
             if prev.weight != e.weight {
                 let show = |w: Option<u32>| match w {
                     Some(w) => format!("weight {w}"),

@@ -124,8 +124,15 @@ impl HealthBook {
         let Some(e) = pool.endpoints.get_mut(endpoint as usize) else {
             return false;
         };
+        // A drain or undrain ends a gradual drain under way.
+        let ramping_down = e
+            .ramp
+            .is_some_and(|r| r.direction == super::ramp::Direction::Down);
+        if ramping_down {
+            e.ramp = None;
+        }
         if e.draining == draining {
-            return false;
+            return ramping_down;
         }
         e.draining = draining;
         if let Some(now) = last_now {
@@ -133,6 +140,39 @@ impl HealthBook {
         }
         pool.decide(false);
         true
+    }
+
+    /// Drains an endpoint gradually: its weight ramps from full to zero over
+    /// `over` from `now_unix_ms`, then it is drained (by
+    /// [`step_ramps`](Self::step_ramps)). Returns true when a ramp started
+    /// (not when it is drained or ramping down already).
+    pub fn drain_over(
+        &mut self,
+        pool: PoolId,
+        endpoint: u32,
+        over: std::time::Duration,
+        now_unix_ms: u64,
+    ) -> bool {
+        let Some(e) = self
+            .pools
+            .get_mut(pool.index())
+            .and_then(|p| p.endpoints.get_mut(endpoint as usize))
+        else {
+            return false;
+        };
+        e.drain_over(now_unix_ms, over.as_millis() as u64)
+    }
+
+    /// Starts, steps and ends slow starts and gradual drains at
+    /// `now_unix_ms` (the writer calls it on every tick and after every
+    /// change, so a ramp starts in the snapshot that shows its cause).
+    /// Returns true when the view changed.
+    pub fn step_ramps(&mut self, now_unix_ms: u64) -> bool {
+        let mut changed = false;
+        for pool in &mut self.pools {
+            changed |= pool.step_ramps(now_unix_ms);
+        }
+        changed
     }
 
     /// Sets (or with None resets) the runtime weight of an endpoint. Returns
@@ -168,6 +208,10 @@ impl HealthBook {
     /// An immutable snapshot, with metrics as of the last observe or tick.
     pub fn view(&self) -> HealthView {
         HealthView {
+            splitting: self
+                .pools
+                .iter()
+                .any(|p| p.admit_permille < super::ramp::FULL),
             pools: self.pools.iter().map(Pool::view).collect(),
             fleet: self.fleet.clone(),
             vantages: self.vantages.clone(),
@@ -226,6 +270,8 @@ impl HealthBook {
                     prev.endpoints.iter().map(|e| (&e.key, e)).collect();
                 for e in &mut pool.endpoints {
                     let Some(before) = by_key.get(&e.key) else {
+                        // New in a running pool: it slow-starts.
+                        e.added();
                         continue;
                     };
                     if same_monitor {
@@ -233,6 +279,9 @@ impl HealthBook {
                     } else {
                         e.draining = before.draining;
                         e.weight = before.weight;
+                        e.ramp = before
+                            .ramp
+                            .filter(|r| r.direction == super::ramp::Direction::Down);
                     }
                 }
                 if same_monitor {
@@ -280,11 +329,13 @@ fn build_pool(config: &Config, id: PoolId) -> Pool {
             )
         })
         .collect();
-    Pool::new(
+    let mut pool = Pool::new(
         p.name.clone(),
         monitor.map(|m| m.name.clone()),
         p.min_healthy,
         thresholds,
         endpoints,
-    )
+    );
+    pool.slow_start = p.slow_start;
+    pool
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::fleet::{RemoteVotes, Votes};
+use super::ramp::{self, Direction, Ramp};
 use super::window::Window;
 use super::{EndpointHealth, EndpointState, Family};
 use crate::config::EndpointKey;
@@ -35,6 +36,15 @@ pub struct Endpoint {
     /// In a fleet, the other fresh vantages' votes; None alone (or for pools
     /// without a monitor, whose endpoints are always up).
     pub remote: Option<RemoteVotes>,
+    /// A slow start or gradual drain under way.
+    pub ramp: Option<Ramp>,
+    /// The ramp's share of the weight as of the last step (1000 without one).
+    pub ramp_permille: u16,
+    /// Usable at the last ramp step: becoming usable starts a slow start.
+    was_usable: bool,
+    /// Has had a known state (or was added to a running pool): its first
+    /// result is not a slow start, a return is.
+    known: bool,
 }
 
 /// One result as the endpoint sees it.
@@ -66,7 +76,75 @@ impl Endpoint {
             since_unix_ms: 0,
             window: Window::new(window, tau),
             remote: None,
+            ramp: None,
+            ramp_permille: ramp::FULL,
+            was_usable: state == EndpointState::Up,
+            known: state != EndpointState::Unknown,
         }
+    }
+
+    /// Added to a running pool by a reload: it slow-starts when it comes up
+    /// (at once for a pool without a monitor).
+    pub fn added(&mut self) {
+        self.known = true;
+        self.was_usable = false;
+    }
+
+    /// Starts a gradual drain over `period_ms` from `now_unix_ms`: the weight
+    /// goes to zero, then the endpoint is drained. Returns false when it is
+    /// drained or draining gradually already.
+    pub fn drain_over(&mut self, now_unix_ms: u64, period_ms: u64) -> bool {
+        if self.draining || self.ramp.is_some_and(|r| r.direction == Direction::Down) {
+            return false;
+        }
+        self.ramp = Some(Ramp::new(Direction::Down, now_unix_ms, period_ms));
+        true
+    }
+
+    /// Starts, steps and ends this endpoint's ramp at `now_unix_ms`:
+    /// becoming usable again (up, undrained, added) with `slow_start` starts
+    /// one; going out of use ends a slow start; a gradual drain at its end
+    /// drains the endpoint. Returns true when what the view shows changed.
+    pub fn step_ramp(
+        &mut self,
+        quorum: f64,
+        slow_start: Option<Duration>,
+        now_unix_ms: u64,
+    ) -> bool {
+        let usable = self.usable(quorum);
+        let mut changed = false;
+        if usable
+            && !self.was_usable
+            && self.known
+            && self.ramp.is_none()
+            && let Some(period) = slow_start
+        {
+            self.ramp = Some(Ramp::new(
+                Direction::Up,
+                now_unix_ms,
+                period.as_millis() as u64,
+            ));
+            changed = true;
+        }
+        if !usable && self.ramp.is_some_and(|r| r.direction == Direction::Up) {
+            self.ramp = None;
+            changed = true;
+        }
+        if let Some(r) = self.ramp
+            && r.done(now_unix_ms)
+        {
+            if r.direction == Direction::Down {
+                self.draining = true;
+            }
+            self.ramp = None;
+            changed = true;
+        }
+        self.was_usable = self.usable(quorum);
+        self.known |= self.fleet_state(quorum) != EndpointState::Unknown;
+        let permille = self.ramp.map_or(ramp::FULL, |r| r.permille(now_unix_ms));
+        changed |= permille != self.ramp_permille;
+        self.ramp_permille = permille;
+        changed
     }
 
     /// Up here and not draining: its window counts in its pool's metrics
@@ -185,6 +263,8 @@ impl Endpoint {
             votes: self.remote.map(|r| self.votes(r)),
             draining: self.draining,
             weight: self.weight,
+            ramp: self.ramp,
+            ramp_permille: self.ramp_permille,
             error_rate: self.window.error_rate(),
             latency: self.window.latency(),
             last_error: self.last_error.clone(),

@@ -8,6 +8,7 @@
 //! - `endpoint`: up/down by rise/fall; the first result sets the state.
 //! - `window`: bounded sliding window: error rate and smoothed latency.
 //! - `pool`: healthy / degraded / down with hysteresis.
+//! - `ramp`: slow starts and gradual drains, stepped by the writer.
 //! - `book`: [`HealthBook`], the whole mutable book, reloads included.
 
 // The pure core: no clock, no global RNG, no tokio (clippy.toml says why).
@@ -17,6 +18,7 @@ mod book;
 mod endpoint;
 pub mod fleet;
 mod pool;
+pub mod ramp;
 mod server;
 mod window;
 
@@ -137,6 +139,10 @@ pub struct EndpointHealth {
     /// The runtime weight (admin API) that replaces the config's; None: the
     /// config's.
     pub weight: Option<u32>,
+    /// A slow start or gradual drain under way.
+    pub ramp: Option<ramp::Ramp>,
+    /// Its share of the weight, in per mille (1000: full weight).
+    pub ramp_permille: u16,
     /// Error rate over the monitor's window, 0.0..=1.0.
     pub error_rate: f64,
     /// Smoothed latency; None before any sample.
@@ -152,10 +158,13 @@ impl EndpointHealth {
         self.state == EndpointState::Up && !self.draining
     }
 
-    /// The weight answers draw this endpoint by: the runtime weight, else
-    /// `config_weight`.
+    /// The weight answers draw this endpoint by, in thousandths: the
+    /// runtime weight (else `config_weight`) times the ramp's per mille.
+    /// Only the ratios between a pool's endpoints matter.
     pub fn effective_weight(&self, config_weight: u32) -> u32 {
-        self.weight.unwrap_or(config_weight)
+        self.weight
+            .unwrap_or(config_weight)
+            .saturating_mul(u32::from(self.ramp_permille))
     }
 }
 
@@ -206,6 +215,11 @@ pub struct PoolHealth {
     /// instead of an error rate when no endpoint is left to measure.
     pub last_error: Option<Arc<str>>,
     pub endpoints: Vec<EndpointHealth>,
+    /// Back from down with `slow_start`: taking back its catchment.
+    pub ramp: Option<ramp::Ramp>,
+    /// The share of its catchment it takes, per mille (1000: all): a client
+    /// whose subnet hashes at or above it goes on to the next usable pool.
+    pub admit_permille: u16,
 }
 
 impl PoolHealth {
@@ -234,6 +248,8 @@ impl PoolHealth {
             }; 2],
             last_error: None,
             endpoints,
+            ramp: None,
+            admit_permille: ramp::FULL,
         };
         p.recount(min_healthy, degraded);
         p
@@ -323,6 +339,9 @@ pub struct HealthView {
     pub here: Option<(f64, f64)>,
     /// Proxy backends' servers by their active checks, indexed by `BackendId`.
     pub backends: Vec<BackendHealth>,
+    /// Some pool takes less than its whole catchment (`admit_permille` <
+    /// 1000): the walk then hashes the client. False: it never does.
+    pub splitting: bool,
 }
 
 impl HealthView {
@@ -349,6 +368,8 @@ impl HealthView {
                         votes: None,
                         draining: false,
                         weight: None,
+                        ramp: None,
+                        ramp_permille: ramp::FULL,
                         error_rate: 0.0,
                         latency: None,
                         last_error: None,

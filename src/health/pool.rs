@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::endpoint::Endpoint;
 use super::fleet::{RemoteVotes, Votes};
+use super::ramp::{self, Direction, Ramp};
 use super::window::{TAU_DIVISOR, Window, seconds};
 use super::{PoolHealth, PoolState};
 use crate::config::MonitorConfig;
@@ -98,6 +99,17 @@ pub struct Pool {
     pub degraded: bool,
     /// In a fleet: the other vantages' `degraded` votes.
     pub remote: Option<RemoteVotes>,
+    /// `slow_start`: the period of endpoint and pool ramps; None: none.
+    pub slow_start: Option<Duration>,
+    /// Back from down with `slow_start`: the pool takes back its catchment
+    /// over the period.
+    pub ramp: Option<Ramp>,
+    /// The share of its catchment it takes, per mille (1000 without a ramp).
+    pub admit_permille: u16,
+    /// Down at the last ramp step.
+    was_down: bool,
+    /// Has been up: the first up (start-up) is no return from down.
+    seen_up: bool,
     /// Consecutive periodic evaluations under threshold while degraded.
     good_evals: u32,
     next_eval: Option<Instant>,
@@ -125,6 +137,11 @@ impl Pool {
             state: PoolState::Down,
             degraded: false,
             remote: None,
+            slow_start: None,
+            ramp: None,
+            admit_permille: ramp::FULL,
+            was_down: true,
+            seen_up: false,
             good_evals: 0,
             next_eval: None,
             error_rate: 0.0,
@@ -136,7 +153,50 @@ impl Pool {
         } else {
             PoolState::Down
         };
+        pool.was_down = pool.state == PoolState::Down;
+        pool.seen_up = !pool.was_down;
         pool
+    }
+
+    /// Steps the ramps of the pool and its endpoints at `now_unix_ms` (see
+    /// [`Endpoint::step_ramp`]); a gradual drain that ends re-decides the
+    /// state. The pool itself ramps its catchment back after being down
+    /// (not at start-up). Returns true when the view changed.
+    pub fn step_ramps(&mut self, now_unix_ms: u64) -> bool {
+        let q = self.thresholds.quorum;
+        let mut changed = false;
+        let mut drained = false;
+        for e in &mut self.endpoints {
+            let was = e.draining;
+            changed |= e.step_ramp(q, self.slow_start, now_unix_ms);
+            drained |= e.draining != was;
+        }
+        if drained {
+            changed |= self.decide(false);
+        }
+        let down = self.state == PoolState::Down;
+        if !down
+            && self.was_down
+            && self.seen_up
+            && let Some(period) = self.slow_start
+        {
+            self.ramp = Some(Ramp::new(
+                Direction::Up,
+                now_unix_ms,
+                period.as_millis() as u64,
+            ));
+            changed = true;
+        }
+        if (down && self.ramp.is_some()) || self.ramp.is_some_and(|r| r.done(now_unix_ms)) {
+            self.ramp = None;
+            changed = true;
+        }
+        self.was_down = down;
+        self.seen_up |= !down;
+        let admit = self.ramp.map_or(ramp::FULL, |r| r.permille(now_unix_ms));
+        changed |= admit != self.admit_permille;
+        self.admit_permille = admit;
+        changed
     }
 
     pub fn monitored(&self) -> bool {
@@ -293,6 +353,10 @@ impl Pool {
         self.degraded = old.degraded;
         self.good_evals = old.good_evals;
         self.next_eval = old.next_eval;
+        self.ramp = old.ramp;
+        self.admit_permille = old.admit_permille;
+        self.was_down = old.was_down;
+        self.seen_up = old.seen_up;
         if old.traffic.span() == self.traffic.span() {
             self.traffic = old.traffic.clone();
         }
@@ -307,6 +371,8 @@ impl Pool {
             (self.error_rate, self.latency),
         );
         view.degraded_here = self.degraded;
+        view.ramp = self.ramp;
+        view.admit_permille = self.admit_permille;
         view.degraded_votes = self.remote.map(|_| self.degraded_votes());
         view
     }

@@ -16,6 +16,14 @@ pub enum Command {
         draining: bool,
         done: oneshot::Sender<()>,
     },
+    /// A gradual drain: the endpoint's weight ramps to zero over `over`,
+    /// then it is drained.
+    DrainOver {
+        pool: PoolId,
+        endpoint: u32,
+        over: std::time::Duration,
+        done: oneshot::Sender<()>,
+    },
     /// A runtime weight for an endpoint (None: back to the config's).
     Weight {
         pool: PoolId,

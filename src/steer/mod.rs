@@ -349,12 +349,16 @@ pub fn decide<R: rand::Rng + ?Sized>(
     }
     let walked = pick::walk(
         order.iter(),
-        cfg.fallback,
-        cfg.on_all_down,
+        (cfg.fallback, cfg.on_all_down),
         family,
+        client,
         inputs,
         trace.as_deref_mut(),
     );
+    if let Some(len) = walked.split_prefix {
+        // The pool depends on the client's subnet while a pool ramps.
+        scope_prefix = scope_prefix.max(len);
+    }
     let mut endpoints = Endpoints::new();
     match (walked.pool, walked.basis) {
         (_, Basis::AllDown(OnAllDown::All)) => pick::all_endpoints(

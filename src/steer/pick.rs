@@ -10,9 +10,9 @@ use rand::RngExt;
 
 use smallvec::SmallVec;
 
-use super::{Basis, Endpoints, Family, Inputs, Trace, TtlReason};
+use super::{Basis, Client, Endpoints, Family, Inputs, Trace, TtlReason, hashing};
 use crate::config::{OnAllDown, PoolId};
-use crate::health::{FamilyHealth, PoolState};
+use crate::health::{FamilyHealth, PoolState, ramp};
 
 /// The walk's outcome: the pool (if any) and why.
 pub struct Walked {
@@ -20,40 +20,93 @@ pub struct Walked {
     pub basis: Basis,
     /// The first pool of the order that has endpoints of the family.
     pub first: Option<PoolId>,
+    /// A pool of the order takes back only part of its catchment, so the
+    /// answer depends on the client's subnet: its prefix length.
+    pub split_prefix: Option<u8>,
 }
 
 /// First healthy pool for `family`, else first degraded, else what
 /// `on_all_down` says; pools without an endpoint of the family are skipped.
+/// A pool taking back only part of its catchment (slow start) is passed over
+/// by the clients whose subnet hashes above its share, while another pool of
+/// the same state or better can take them.
 pub fn walk(
     order: impl Iterator<Item = PoolId> + Clone,
-    fallback: Option<PoolId>,
-    on_all_down: OnAllDown,
+    (fallback, on_all_down): (Option<PoolId>, OnAllDown),
     family: Family,
+    client: &Client,
     inputs: &Inputs<'_>,
-    trace: Option<&mut Trace>,
+    mut trace: Option<&mut Trace>,
 ) -> Walked {
     let fam = |p: PoolId| inputs.health.pool(p).map(|h| *h.family(family));
     let state = |p: PoolId| fam(p).map_or(PoolState::Down, |f| f.state);
     let present = |p: &PoolId| fam(*p).is_some_and(|f| f.present());
-    if let Some(t) = trace {
+    if let Some(t) = trace.as_deref_mut() {
         for p in order.clone() {
             t.step(pool_line(inputs, p, family));
         }
     }
+    let admit = |p: PoolId| {
+        inputs
+            .health
+            .pool(p)
+            .map_or(ramp::FULL, |h| h.admit_permille)
+    };
+    // Only while some pool ramps is the client hashed (names and views
+    // without ramps pay one flag).
+    let split = (inputs.health.splitting
+        && order
+            .clone()
+            .any(|p| admit(p) < ramp::FULL && state(p) != PoolState::Down))
+    .then(|| {
+        let subnet = hashing::client_subnet(client);
+        (hashing::unit(hashing::subnet_hash(subnet)), subnet.1)
+    });
+    let admits = |p: PoolId| split.is_none_or(|(at, _)| at * 1000.0 < f64::from(admit(p)));
     let first = order.clone().find(present);
-    let found = |want: PoolState| order.clone().filter(present).find(|p| state(*p) == want);
-    if let Some(p) = found(PoolState::Healthy) {
-        return Walked {
-            pool: Some(p),
-            basis: Basis::Healthy,
-            first,
-        };
+    let found = |want: PoolState, admitted: bool| {
+        order
+            .clone()
+            .filter(present)
+            .find(|p| state(*p) == want && (!admitted || admits(*p)))
+    };
+    let chosen = found(PoolState::Healthy, true)
+        .or_else(|| found(PoolState::Healthy, false))
+        .map(|p| (p, Basis::Healthy))
+        .or_else(|| {
+            found(PoolState::Degraded, true)
+                .or_else(|| found(PoolState::Degraded, false))
+                .map(|p| (p, Basis::Degraded))
+        });
+    if let (Some(t), Some((at, len))) = (trace, split) {
+        for p in order.clone().filter(present) {
+            let share = admit(p);
+            if share >= ramp::FULL || state(p) == PoolState::Down {
+                continue;
+            }
+            let name = &inputs.config.pool(p).name;
+            let pct = f64::from(share) / 10.0;
+            let subnet = hashing::client_subnet(client).0;
+            t.step(if admits(p) {
+                format!(
+                    "{name} taking back its catchment (slow start, {pct:.0} %): this client {subnet}/{len} (hash {at:.2} < {:.2}) admitted",
+                    f64::from(share) / 1000.0
+                )
+            } else {
+                format!(
+                    "{name} taking back its catchment (slow start, {pct:.0} %): this client {subnet}/{len} (hash {at:.2} ≥ {:.2}) sent on",
+                    f64::from(share) / 1000.0
+                )
+            });
+        }
     }
-    if let Some(p) = found(PoolState::Degraded) {
+    let split_prefix = split.map(|(_, len)| len);
+    if let Some((p, basis)) = chosen {
         return Walked {
             pool: Some(p),
-            basis: Basis::Degraded,
+            basis,
             first,
+            split_prefix,
         };
     }
     if first.is_none() && !fallback.is_some_and(|p| present(&p)) {
@@ -62,6 +115,7 @@ pub fn walk(
             pool: None,
             basis: Basis::NoFamily,
             first,
+            split_prefix,
         };
     }
     let pool = match on_all_down {
@@ -74,6 +128,7 @@ pub fn walk(
         pool,
         basis: Basis::AllDown(on_all_down),
         first,
+        split_prefix,
     }
 }
 
@@ -202,7 +257,9 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
         .map(|(i, e)| {
             let weight = health
                 .and_then(|h| h.endpoints.get(i))
-                .map_or(e.weight, |h| h.effective_weight(e.weight));
+                .map_or(e.weight.saturating_mul(1000), |h| {
+                    h.effective_weight(e.weight)
+                });
             (i, u64::from(weight.max(1)))
         });
     if let Some(subnet) = sticky {

@@ -27,6 +27,7 @@ mod probe;
 mod proxy;
 mod proxy_backend;
 mod proxy_h1;
+mod ramps;
 mod reload;
 mod reload_report;
 mod rrl;

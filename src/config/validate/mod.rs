@@ -523,12 +523,18 @@ impl Validator<'_> {
                 probe,
             });
         }
+        let slow_start = p
+            .slow_start
+            .as_deref()
+            .map(|t| self.duration(&key("slow_start"), Some(t), Duration::ZERO))
+            .filter(|d| !d.is_zero());
         PoolConfig {
             name: name.to_string(),
             monitor,
             location,
             weight,
             min_healthy,
+            slow_start,
             endpoints,
         }
     }

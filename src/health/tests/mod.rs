@@ -10,6 +10,7 @@ use super::*;
 use crate::config::{self, Config};
 
 mod quorum;
+mod ramps;
 
 const BASE_TOML: &str = r#"
 [server]
