@@ -239,14 +239,11 @@ fn read_opt(p: &[u8], at: usize) -> Option<(Edns, usize)> {
     let rdlen = u16::from_be_bytes([rr[9], rr[10]]) as usize;
     let start = at + 11;
     let end = start + rdlen;
-    let mut opts = p.get(start..end)?;
+    let rdata = p.get(start..end)?;
     let mut ecs = None;
     let mut cookie = None;
-    while !opts.is_empty() {
-        let h = opts.get(..4)?;
-        let code = u16::from_be_bytes([h[0], h[1]]);
-        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
-        let data = opts.get(4..4 + len)?;
+    for option in options(rdata) {
+        let (code, data) = option.ok()?;
         match code {
             ECS => {
                 if ecs.is_some() {
@@ -260,7 +257,6 @@ fn read_opt(p: &[u8], at: usize) -> Option<(Edns, usize)> {
             // RFC 6891 §6.1.2: unknown options are ignored (padding, ...).
             _ => {}
         }
-        opts = &opts[4 + len..];
     }
     let dnssec_ok = rr[7] & 0x80 != 0;
     let compact_ok = rr[7] & 0x40 != 0;
@@ -323,36 +319,16 @@ pub fn ecs_malformed(p: &[u8]) -> bool {
 }
 
 fn ecs_check(p: &[u8]) -> Option<bool> {
-    let h = p.get(..HEADER)?;
-    let count = |i: usize| usize::from(u16::from_be_bytes([h[4 + 2 * i], h[5 + 2 * i]]));
-    let mut at = HEADER;
-    for _ in 0..count(0) {
-        at = skip_name(p, at)? + 4;
-    }
-    for _ in 0..count(1) + count(2) {
-        at = skip_name(p, at)?;
-        let rdlen = usize::from(u16::from_be_bytes([*p.get(at + 8)?, *p.get(at + 9)?]));
-        at += 10 + rdlen;
-    }
-    for _ in 0..count(3) {
-        at = skip_name(p, at)?;
-        let rr = p.get(at..at + 10)?;
-        let rtype = u16::from_be_bytes([rr[0], rr[1]]);
-        let rdlen = usize::from(u16::from_be_bytes([rr[8], rr[9]]));
-        let rdata = p.get(at + 10..at + 10 + rdlen)?;
-        at += 10 + rdlen;
-        if rtype != OPT {
+    for record in records(p) {
+        let (section, rtype, rdata) = record.ok()?;
+        if section != ADDITIONAL || rtype != OPT {
             continue;
         }
-        let mut opts = rdata;
-        while opts.len() >= 4 {
-            let code = u16::from_be_bytes([opts[0], opts[1]]);
-            let len = usize::from(u16::from_be_bytes([opts[2], opts[3]]));
-            let data = opts.get(4..4 + len)?;
+        for option in options(rdata) {
+            let (code, data) = option.ok()?;
             if code == ECS && read_ecs(data).is_none() {
                 return Some(true);
             }
-            opts = &opts[4 + len..];
         }
     }
     Some(false)
@@ -361,35 +337,118 @@ fn ecs_check(p: &[u8]) -> Option<bool> {
 /// The data of the first option `code` in the message's first OPT record.
 /// None without one, and for what cannot be read (the decoder judges that).
 pub fn first_option(p: &[u8], code: u16) -> Option<&[u8]> {
-    let h = p.get(..HEADER)?;
-    let count = |i: usize| usize::from(u16::from_be_bytes([h[4 + 2 * i], h[5 + 2 * i]]));
-    let mut at = HEADER;
-    for _ in 0..count(0) {
-        at = skip_name(p, at)? + 4;
-    }
-    for _ in 0..count(1) + count(2) + count(3) {
-        at = skip_name(p, at)?;
-        let rr = p.get(at..at + 10)?;
-        let rtype = u16::from_be_bytes([rr[0], rr[1]]);
-        let rdlen = usize::from(u16::from_be_bytes([rr[8], rr[9]]));
-        let rdata = p.get(at + 10..at + 10 + rdlen)?;
-        at += 10 + rdlen;
+    for record in records(p) {
+        let (_, rtype, rdata) = record.ok()?;
         if rtype != OPT {
             continue;
         }
-        let mut opts = rdata;
-        while opts.len() >= 4 {
-            let c = u16::from_be_bytes([opts[0], opts[1]]);
-            let len = usize::from(u16::from_be_bytes([opts[2], opts[3]]));
-            let data = opts.get(4..4 + len)?;
+        for option in options(rdata) {
+            let (c, data) = option.ok()?;
             if c == code {
                 return Some(data);
             }
-            opts = &opts[4 + len..];
         }
         return None;
     }
     None
+}
+
+/// Something that runs past the end of what holds it: an option past its
+/// OPT record's RDATA, or a record past the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncated;
+
+/// Walks the options of an OPT record's RDATA (RFC 6891 §6.1.2): each as
+/// `Ok((code, data))` in order; if the RDATA does not end where an option
+/// ends (a length past the end, or one to three octets left over), one
+/// `Err(Truncated)`, and nothing after it. The crate's one option walk:
+/// [`parse`] (through `read_opt`), [`ecs_malformed`] and [`first_option`]
+/// (so `dns::cookie::in_message`) use it.
+pub fn options(rdata: &[u8]) -> Options<'_> {
+    Options { rest: rdata }
+}
+
+/// The iterator of [`options`].
+#[derive(Debug, Clone)]
+pub struct Options<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Options<'a> {
+    type Item = Result<(u16, &'a [u8]), Truncated>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = std::mem::take(&mut self.rest);
+        if rest.is_empty() {
+            return None;
+        }
+        let Some(h) = rest.get(..4) else {
+            return Some(Err(Truncated));
+        };
+        let code = u16::from_be_bytes([h[0], h[1]]);
+        let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        let Some(data) = rest.get(4..4 + len) else {
+            return Some(Err(Truncated));
+        };
+        self.rest = &rest[4 + len..];
+        Some(Ok((code, data)))
+    }
+}
+
+/// The additional section's number in [`records`]' items.
+const ADDITIONAL: usize = 3;
+
+/// Walks the records after the question section of message `p`: each as
+/// `Ok((section, rtype, rdata))`, `section` 1 (answer), 2 (authority) or
+/// [`ADDITIONAL`], in order; if the message ends inside a record (or its
+/// question), one `Err(Truncated)` and nothing after it. Owner names are
+/// skipped, not read.
+fn records(p: &[u8]) -> Records<'_> {
+    let count = |i: usize| {
+        p.get(4 + 2 * i..6 + 2 * i)
+            .map_or(0, |c| usize::from(u16::from_be_bytes([c[0], c[1]])))
+    };
+    let mut at = (p.len() >= HEADER).then_some(HEADER);
+    for _ in 0..count(0) {
+        at = at.and_then(|a| skip_name(p, a)).map(|a| a + 4);
+    }
+    Records {
+        p,
+        at,
+        left: [count(1), count(2), count(3)],
+    }
+}
+
+/// The iterator of [`records`].
+struct Records<'a> {
+    p: &'a [u8],
+    /// The next record's offset; None once the message was found short.
+    at: Option<usize>,
+    /// Records left in the answer, authority and additional sections.
+    left: [usize; 3],
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<(usize, u16, &'a [u8]), Truncated>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let i = self.left.iter().position(|&n| n > 0)?;
+        let record = self.at.and_then(|at| {
+            let at = skip_name(self.p, at)?;
+            let rr = self.p.get(at..at + 10)?;
+            let rtype = u16::from_be_bytes([rr[0], rr[1]]);
+            let rdlen = usize::from(u16::from_be_bytes([rr[8], rr[9]]));
+            let rdata = self.p.get(at + 10..at + 10 + rdlen)?;
+            Some((at + 10 + rdlen, rtype, rdata))
+        });
+        let Some((next, rtype, rdata)) = record else {
+            self.left = [0; 3];
+            return Some(Err(Truncated));
+        };
+        self.at = Some(next);
+        self.left[i] -= 1;
+        Some(Ok((i + 1, rtype, rdata)))
+    }
 }
 
 /// The offset after the name at `at` (labels, or a compression pointer).
@@ -402,5 +461,119 @@ fn skip_name(p: &[u8], mut at: usize) -> Option<usize> {
             l if l & 0xc0 != 0 => return None,
             l => at += 1 + usize::from(l),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The option and record walks on hand-made bytes: well formed,
+    //! truncated and overlong options, and what each walker makes of them.
+
+    use super::*;
+
+    /// A query for `a.test. A` whose additional section is one OPT record
+    /// with `rdata`.
+    fn query_with_opt(rdata: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
+        p.extend_from_slice(&[1, b'a', 4, b't', b'e', b's', b't', 0, 0, 1, 0, 1]);
+        p.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+        p.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        p.extend_from_slice(rdata);
+        p
+    }
+
+    fn parsed(p: &[u8]) -> Parsed {
+        let mut q = Query::EMPTY;
+        parse(p, &mut q)
+    }
+
+    const ECS_OK: [u8; 11] = [0, 8, 0, 7, 0, 1, 24, 0, 5, 9, 1];
+    /// A bit set past the /20 source prefix: FORMERR (RFC 7871 §6).
+    const ECS_BAD: [u8; 11] = [0, 8, 0, 7, 0, 1, 20, 0, 5, 9, 15];
+    const COOKIE: [u8; 12] = [0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+    /// An option whose length runs past the end of the RDATA.
+    const OVERLONG: [u8; 6] = [0, 12, 0, 9, 0, 0];
+
+    #[test]
+    fn options_are_yielded_in_order_with_their_data() {
+        let rdata = [&ECS_OK[..], &[0, 12, 0, 0], &COOKIE].concat();
+        let got: Vec<_> = options(&rdata).collect();
+        assert_eq!(
+            got,
+            vec![
+                Ok((ECS, &ECS_OK[4..])),
+                Ok((12, &[][..])),
+                Ok((cookie::OPTION, &COOKIE[4..])),
+            ]
+        );
+        assert_eq!(options(&[]).count(), 0);
+    }
+
+    #[test]
+    fn a_truncated_or_overlong_option_is_one_error_then_the_end() {
+        // One to three octets left over: too short for an option header.
+        for left in 1..4 {
+            let rdata = [&COOKIE[..], &[0xaa; 3][..left]].concat();
+            let got: Vec<_> = options(&rdata).collect();
+            assert_eq!(
+                got,
+                vec![Ok((cookie::OPTION, &COOKIE[4..])), Err(Truncated)],
+                "{left} octets left"
+            );
+        }
+        // A length past the end, with octets after it that are not read.
+        let rdata = [&[0, 3, 0, 0][..], &[0, 12, 0xff, 0xff], &COOKIE].concat();
+        let mut it = options(&rdata);
+        assert_eq!(it.next(), Some(Ok((3, &[][..]))));
+        assert_eq!(it.next(), Some(Err(Truncated)));
+        assert_eq!(it.next(), None);
+        assert_eq!(options(&OVERLONG).collect::<Vec<_>>(), vec![Err(Truncated)]);
+    }
+
+    #[test]
+    fn every_walker_reads_well_formed_options() {
+        let p = query_with_opt(&[&ECS_OK[..], &COOKIE].concat());
+        assert_eq!(parsed(&p), Parsed::Query);
+        assert!(!ecs_malformed(&p));
+        assert_eq!(first_option(&p, cookie::OPTION), Some(&COOKIE[4..]));
+        assert_eq!(first_option(&p, ECS), Some(&ECS_OK[4..]));
+        assert_eq!(first_option(&p, 3), None);
+        let p = query_with_opt(&ECS_BAD);
+        assert_eq!(parsed(&p), Parsed::Fallback, "the handler's FORMERR");
+        assert!(ecs_malformed(&p));
+    }
+
+    #[test]
+    fn every_walker_stops_at_a_truncated_or_overlong_option() {
+        for tail in [&OVERLONG[..], &[0, 8][..], &[0, 8, 0][..]] {
+            // After a well-formed option: the fast path leaves the query to
+            // the decoder, which judges it; the ECS check has nothing to say.
+            let p = query_with_opt(&[&COOKIE[..], tail].concat());
+            assert_eq!(parsed(&p), Parsed::Fallback, "{tail:?}");
+            assert!(!ecs_malformed(&p), "{tail:?}");
+            // What came before the damage is found, nothing after it.
+            assert_eq!(first_option(&p, cookie::OPTION), Some(&COOKIE[4..]));
+            let p = query_with_opt(&[tail, &COOKIE[..]].concat());
+            assert_eq!(first_option(&p, cookie::OPTION), None, "{tail:?}");
+        }
+        // A malformed ECS before the damage is still reported.
+        let p = query_with_opt(&[&ECS_BAD[..], &OVERLONG].concat());
+        assert!(ecs_malformed(&p));
+    }
+
+    #[test]
+    fn records_walk_the_sections_and_stop_at_a_short_message() {
+        let p = query_with_opt(&COOKIE);
+        let got: Vec<_> = records(&p).collect();
+        assert_eq!(got, vec![Ok((ADDITIONAL, OPT, &COOKIE[..]))]);
+        // Cut anywhere inside the OPT record: one error, no record.
+        let question_end = HEADER + 12;
+        for cut in question_end..p.len() {
+            let got: Vec<_> = records(&p[..cut]).collect();
+            assert_eq!(got, vec![Err(Truncated)], "cut at {cut}");
+            assert!(!ecs_malformed(&p[..cut]));
+            assert_eq!(first_option(&p[..cut], cookie::OPTION), None);
+        }
+        assert_eq!(records(&p[..5]).count(), 0, "no counts: no records");
     }
 }
