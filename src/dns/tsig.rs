@@ -242,3 +242,127 @@ pub async fn send_encoded<R: ResponseHandler>(
     }
     inner.send_response(out).await
 }
+
+#[cfg(test)]
+mod tests {
+    //! The time window of a signed request against a fixed clock (time is an
+    //! argument of [`verify`]): the request's time ± [`FUDGE`] is accepted,
+    //! a second beyond either side is BADTIME, and what we sign carries our
+    //! time, not the request's.
+
+    use std::str::FromStr;
+
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::RecordType;
+
+    use super::*;
+
+    /// When the secondary signed its request (Unix seconds).
+    const SIGNED_AT: u64 = 1_760_000_000;
+
+    fn key() -> TsigKey {
+        TsigKey {
+            name: "xfr.example.".into(),
+            secret: b"0123456789abcdef0123456789abcdef".to_vec(),
+        }
+    }
+
+    /// A SOA query signed with `key` at `at`: its bytes and its TSIG record.
+    fn signed_query(key: &TsigKey, at: u64) -> (Vec<u8>, Record<TSIG>) {
+        let mut m = Message::query();
+        m.add_query(Query::query(
+            Name::from_str("example.test.").expect("name"),
+            RecordType::SOA,
+        ));
+        m.finalize(&signer_for(key).expect("signer"), at)
+            .expect("sign");
+        let raw = m.to_vec().expect("encode");
+        let sig = Message::from_vec(&raw)
+            .expect("decode")
+            .signature
+            .expect("signed");
+        (raw, *sig)
+    }
+
+    /// The TSIG record of the encoded message `bytes`.
+    fn tsig_of(bytes: &[u8]) -> TSIG {
+        Message::from_vec(bytes)
+            .expect("decode")
+            .signature
+            .expect("signed")
+            .data
+    }
+
+    #[test]
+    fn a_request_is_in_time_within_the_fudge_either_side() {
+        let key = key();
+        let (raw, sig) = signed_query(&key, SIGNED_AT);
+        let fudge = u64::from(FUDGE);
+        for now in [
+            SIGNED_AT - fudge,
+            SIGNED_AT - 1,
+            SIGNED_AT,
+            SIGNED_AT + 1,
+            SIGNED_AT + fudge,
+        ] {
+            assert!(verify(&raw, &sig, Some(&key), now).is_ok(), "at {now}");
+        }
+        for now in [
+            SIGNED_AT - fudge - 1,
+            SIGNED_AT + fudge + 1,
+            SIGNED_AT + 86_400,
+        ] {
+            match verify(&raw, &sig, Some(&key), now) {
+                Ok(_) => panic!("accepted {} s away", now.abs_diff(SIGNED_AT)),
+                Err(f) => assert_eq!(f.error, TsigError::BadTime, "at {now}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_badtime_answer_is_signed_at_our_time() {
+        let key = key();
+        let (raw, sig) = signed_query(&key, SIGNED_AT);
+        let now = SIGNED_AT + u64::from(FUDGE) + 1;
+        let Err(failure) = verify(&raw, &sig, Some(&key), now) else {
+            panic!("accepted out of its window");
+        };
+        let answer = failure.answer(&raw).expect("an answer");
+        let m = Message::from_vec(&answer).expect("decode");
+        assert_eq!(m.metadata.response_code, ResponseCode::NotAuth);
+        let tsig = tsig_of(&answer);
+        assert_eq!(tsig.error, Some(TsigError::BadTime));
+        assert_eq!(tsig.time, now, "our clock, for the client to see the skew");
+    }
+
+    #[test]
+    fn an_answer_and_its_later_messages_are_signed_at_the_time_of_the_check() {
+        let key = key();
+        let (raw, sig) = signed_query(&key, SIGNED_AT);
+        let now = SIGNED_AT + 120;
+        let Ok(mut signer) = verify(&raw, &sig, Some(&key), now) else {
+            panic!("refused within its window");
+        };
+        for n in 0..2 {
+            let mut reply = error_response(&raw, ResponseCode::NoError).expect("reply");
+            signer.sign(&mut reply).expect("sign");
+            let tsig = tsig_of(&reply);
+            assert_eq!((tsig.time, tsig.fudge), (now, FUDGE), "message {n}");
+            assert_eq!(tsig.error, None);
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_or_a_wrong_mac_is_refused_whatever_the_time() {
+        let key = key();
+        let (raw, sig) = signed_query(&key, SIGNED_AT);
+        let other = TsigKey {
+            secret: b"another secret, another secret!!".to_vec(),
+            ..key.clone()
+        };
+        let error = |k: Option<&TsigKey>| verify(&raw, &sig, k, SIGNED_AT).err().map(|f| f.error);
+        assert_eq!(error(None), Some(TsigError::BadKey));
+        assert_eq!(error(Some(&other)), Some(TsigError::BadSig));
+        assert_eq!(error(Some(&key)), None);
+    }
+}
