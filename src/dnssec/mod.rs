@@ -20,6 +20,9 @@ pub mod keys;
 mod sets;
 mod wire;
 
+#[cfg(test)]
+mod tests;
+
 pub use sets::{BalancedKey, BalancedSets, address_records};
 use sets::{balanced_sets, family_type, pool_answers};
 use wire::tail;
@@ -481,9 +484,13 @@ impl SignedZone {
         self.cache.with_wire(key, now, f)
     }
 
-    /// Whether the signatures are due for refreshing at `now`.
+    /// Whether the signatures are due for refreshing at `now`: `refresh`
+    /// before they expire, compared as serial numbers (RFC 4034 §3.1.5), as
+    /// the signature cache does, so the 32-bit wrap changes nothing.
     pub fn due(&self, now: u32) -> bool {
-        now.wrapping_add(self.signer.refresh) as i64 - self.expires as i64 >= 0
+        now.wrapping_add(self.signer.refresh)
+            .wrapping_sub(self.expires) as i32
+            >= 0
     }
 }
 
