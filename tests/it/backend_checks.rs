@@ -4,139 +4,28 @@
 //! a backend with the same monitor is probed once per interval.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio_util::sync::CancellationToken;
 
 use crate::harness::geosteer::{TestServer, server_header};
 use crate::harness::http::{get, get_json};
+use crate::harness::origin::{Mode, Origin};
 
-/// An HTTP/1.1 server whose `/health` answers `health` while everything else
-/// answers 200 with its name (or 500 when `failing`); counts both.
-struct Server {
-    addr: SocketAddr,
-    name: &'static str,
-    health: Arc<AtomicU16>,
-    failing: Arc<AtomicBool>,
-    checks: Arc<AtomicU64>,
-    requests: Arc<AtomicU64>,
-    stop: std::sync::Mutex<CancellationToken>,
+/// An origin named `name` whose `/health` (the monitor's path) answers 200
+/// whatever its mode, until the test gives it another status.
+async fn server(name: &str) -> Origin {
+    let o = Origin::named(name).await;
+    o.set_status("/health", 200);
+    o
 }
 
-impl Server {
-    async fn start(name: &'static str) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let s = Server {
-            addr: listener.local_addr().expect("addr"),
-            name,
-            health: Arc::new(AtomicU16::new(200)),
-            failing: Arc::new(AtomicBool::new(false)),
-            checks: Arc::default(),
-            requests: Arc::default(),
-            stop: std::sync::Mutex::new(CancellationToken::new()),
-        };
-        s.serve(listener);
-        s
-    }
-
-    fn serve(&self, listener: TcpListener) {
-        let stop = self.stop.lock().expect("stop").clone();
-        let (health, failing, checks, requests, name) = (
-            self.health.clone(),
-            self.failing.clone(),
-            self.checks.clone(),
-            self.requests.clone(),
-            self.name,
-        );
-        tokio::spawn(async move {
-            loop {
-                let stream = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    a = listener.accept() => match a { Ok((s, _)) => s, Err(_) => continue },
-                };
-                let (health, failing, checks, requests, stop) = (
-                    health.clone(),
-                    failing.clone(),
-                    checks.clone(),
-                    requests.clone(),
-                    stop.clone(),
-                );
-                tokio::spawn(async move {
-                    tokio::select! {
-                        _ = stop.cancelled() => {}
-                        _ = one(stream, name, &health, &failing, &checks, &requests) => {}
-                    }
-                });
-            }
-        });
-    }
-
-    /// Dead: the port refuses connections.
-    fn kill(&self) {
-        self.stop.lock().expect("stop").cancel();
-    }
-
-    /// Listening again on the same port.
-    fn revive(&self) {
-        *self.stop.lock().expect("stop") = CancellationToken::new();
-        let socket = TcpSocket::new_v4().expect("socket");
-        socket.set_reuseaddr(true).expect("reuseaddr");
-        socket.bind(self.addr).expect("rebind");
-        self.serve(socket.listen(128).expect("listen"));
-    }
-
-    fn set_health(&self, status: u16) {
-        self.health.store(status, Ordering::SeqCst);
-    }
-
-    fn requests(&self) -> u64 {
-        self.requests.load(Ordering::SeqCst)
-    }
-
-    fn checks(&self) -> u64 {
-        self.checks.load(Ordering::SeqCst)
-    }
+/// The requests `o` received that were not checks: proxied ones.
+fn requests(o: &Origin) -> u64 {
+    o.paths().iter().filter(|p| *p != "/health").count() as u64
 }
 
-/// One request per connection (the answer says `connection: close`).
-async fn one(
-    mut stream: TcpStream,
-    name: &str,
-    health: &AtomicU16,
-    failing: &AtomicBool,
-    checks: &AtomicU64,
-    requests: &AtomicU64,
-) {
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 2048];
-    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&seen);
-    let path = head.split(' ').nth(1).unwrap_or("/");
-    let (status, body) = if path == "/health" {
-        checks.fetch_add(1, Ordering::SeqCst);
-        (health.load(Ordering::SeqCst), "health".to_string())
-    } else {
-        requests.fetch_add(1, Ordering::SeqCst);
-        if failing.load(Ordering::SeqCst) {
-            (500, "failing".to_string())
-        } else {
-            (200, name.to_string())
-        }
-    };
-    let answer = format!(
-        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(answer.as_bytes()).await;
+/// The checks `o` received.
+fn checks(o: &Origin) -> u64 {
+    o.hits_on("/health")
 }
 
 const INTERVAL_MS: u64 = 200;
@@ -144,10 +33,10 @@ const TIMEOUT_MS: u64 = 150;
 const FALL: u64 = 2;
 const RISE: u64 = 2;
 
-fn config(servers: &[&Server], extra: &str) -> String {
+fn config(servers: &[&Origin], extra: &str) -> String {
     let list: Vec<String> = servers
         .iter()
-        .map(|s| format!("{{ address = \"{}\" }}", s.addr))
+        .map(|s| format!("{{ address = \"{}\" }}", s.addr()))
         .collect();
     format!(
         "{}[monitors.check]\ntype = \"http\"\npath = \"/health\"\ninterval = \"{INTERVAL_MS}ms\"\ntimeout = \"{TIMEOUT_MS}ms\"\nrise = {RISE}\nfall = {FALL}\n\n\
@@ -192,24 +81,24 @@ async fn wait_state(gs: &TestServer, index: usize, want: &str, within: Duration)
 
 #[tokio::test]
 async fn a_server_whose_health_check_fails_gets_no_requests_and_every_view_says_so() {
-    let (s1, s2) = (Server::start("s1").await, Server::start("s2").await);
+    let (s1, s2) = (server("s1").await, server("s2").await);
     let gs = TestServer::start(&config(&[&s1, &s2], ""), &[]).await;
     for _ in 0..4 {
         assert_eq!(proxied(&gs).await.0, 200);
     }
-    assert!(s1.requests() >= 1 && s2.requests() >= 1, "both in rotation");
-    assert!(s1.checks() >= 1, "s1 is probed at its own address");
+    assert!(requests(&s1) >= 1 && requests(&s2) >= 1, "both in rotation");
+    assert!(checks(&s1) >= 1, "s1 is probed at its own address");
 
     // /health says 503 while / still answers 200.
-    s1.set_health(503);
+    s1.set_status("/health", 503);
     let took = wait_state(&gs, 0, "down", bound() + SLACK).await;
     eprintln!("down after {took:?} (bound {:?})", bound());
-    let before = s1.requests();
+    let before = requests(&s1);
     for _ in 0..20 {
         let (status, body) = proxied(&gs).await;
         assert_eq!((status, body.as_str()), (200, "s2"));
     }
-    assert_eq!(s1.requests(), before, "no proxied request reaches s1");
+    assert_eq!(requests(&s1), before, "no proxied request reaches s1");
 
     // Every view says so.
     let s = server_status(&gs, 0).await;
@@ -226,12 +115,12 @@ async fn a_server_whose_health_check_fails_gets_no_requests_and_every_view_says_
         .cloned();
     let e = server_event.unwrap_or_else(|| panic!("no server event: {events}"));
     assert_eq!(e["backend"], "web", "{e}");
-    assert_eq!(e["endpoint"], s1.addr.to_string(), "{e}");
+    assert_eq!(e["endpoint"], s1.addr().to_string(), "{e}");
     assert_eq!(e["reason"], "status 503", "{e}");
     let (_, page) = get(&format!("http://{admin}/")).await;
     let row = format!(
         "<tr class=\"server down\"><td>web</td><td>{}</td><td class=\"state\">down</td>",
-        s1.addr
+        s1.addr()
     );
     assert!(page.contains(&row), "status page row {row}: {page}");
     assert!(
@@ -239,13 +128,13 @@ async fn a_server_whose_health_check_fails_gets_no_requests_and_every_view_says_
         "{page}"
     );
     assert!(
-        page.contains(&format!("web {}", s1.addr)),
+        page.contains(&format!("web {}", s1.addr())),
         "event row: {page}"
     );
     let (_, metrics) = get(&format!("http://{admin}/metrics")).await;
     let failed = format!(
         "geosteer_backend_probe_results_total{{backend=\"web\",server=\"{}\",result=\"failed\"}}",
-        s1.addr
+        s1.addr()
     );
     assert!(metrics.contains(&failed), "{metrics}");
     let out = tokio::task::spawn_blocking(move || {
@@ -259,7 +148,7 @@ async fn a_server_whose_health_check_fails_gets_no_requests_and_every_view_says_
     let table = String::from_utf8_lossy(&out.stdout);
     let line = table
         .lines()
-        .find(|l| l.contains(&s1.addr.to_string()))
+        .find(|l| l.contains(&s1.addr().to_string()))
         .unwrap_or_else(|| panic!("{table}"));
     assert!(
         line.contains("down") && line.contains("status 503"),
@@ -267,13 +156,13 @@ async fn a_server_whose_health_check_fails_gets_no_requests_and_every_view_says_
     );
 
     // Rise: back after `rise` passing checks.
-    s1.set_health(200);
+    s1.set_status("/health", 200);
     back_in_rotation(&gs, &s1).await;
     gs.stop().await;
 }
 
 /// Server 0 (`s1`) comes back up within `rise` checks and gets requests again.
-async fn back_in_rotation(gs: &TestServer, s1: &Server) {
+async fn back_in_rotation(gs: &TestServer, s1: &Origin) {
     wait_state(
         gs,
         0,
@@ -281,19 +170,19 @@ async fn back_in_rotation(gs: &TestServer, s1: &Server) {
         Duration::from_millis(INTERVAL_MS * RISE + TIMEOUT_MS) + SLACK,
     )
     .await;
-    let before = s1.requests();
+    let before = requests(s1);
     for _ in 0..4 {
         assert_eq!(proxied(gs).await.0, 200);
     }
-    assert!(s1.requests() > before, "s1 back in rotation");
+    assert!(requests(s1) > before, "s1 back in rotation");
 }
 
 #[tokio::test]
 async fn a_killed_server_is_down_within_the_bound_and_gets_no_request_after() {
-    let (s1, s2) = (Server::start("s1").await, Server::start("s2").await);
+    let (s1, s2) = (server("s1").await, server("s2").await);
     let gs = TestServer::start(&config(&[&s1, &s2], "max_fails = 100"), &[]).await;
     assert_eq!(proxied(&gs).await.0, 200);
-    s1.kill();
+    s1.kill().await;
     let took = wait_state(&gs, 0, "down", bound() + SLACK).await;
     eprintln!("down after {took:?} (bound {:?})", bound());
     let sent = server_status(&gs, 0).await["requests"].as_u64();
@@ -307,21 +196,21 @@ async fn a_killed_server_is_down_within_the_bound_and_gets_no_request_after() {
         "{s}"
     );
 
-    s1.revive();
+    s1.revive().await;
     back_in_rotation(&gs, &s1).await;
     gs.stop().await;
 }
 
 #[tokio::test]
 async fn passive_ejection_works_beside_the_checks_and_all_out_is_a_clear_503() {
-    let (s1, s2) = (Server::start("s1").await, Server::start("s2").await);
+    let (s1, s2) = (server("s1").await, server("s2").await);
     let gs = TestServer::start(
         &config(&[&s1, &s2], "max_fails = 2\nfail_timeout = \"30s\""),
         &[],
     )
     .await;
     // s1 passes its checks but fails real requests: ejected by max_fails.
-    s1.failing.store(true, Ordering::SeqCst);
+    s1.set_mode(Mode::Failing);
     for _ in 0..6 {
         proxied(&gs).await;
     }
@@ -337,7 +226,7 @@ async fn passive_ejection_works_beside_the_checks_and_all_out_is_a_clear_503() {
     }
 
     // s2 fails its checks too: every server is out.
-    s2.set_health(503);
+    s2.set_status("/health", 503);
     wait_state(&gs, 1, "down", bound() + SLACK).await;
     let (status, body) = proxied(&gs).await;
     assert_eq!(status, 503, "{body}");
@@ -350,18 +239,18 @@ async fn passive_ejection_works_beside_the_checks_and_all_out_is_a_clear_503() {
 
 #[tokio::test]
 async fn two_pools_and_a_backend_on_one_target_make_one_probe_per_interval() {
-    let target = Server::start("shared").await;
+    let target = server("shared").await;
     let pools = format!(
         "[pools.p1]\nmonitor = \"check\"\nendpoints = [{{ address = \"192.0.2.1\", probe = \"{0}\" }}]\n\n\
          [pools.p2]\nmonitor = \"check\"\nendpoints = [{{ address = \"192.0.2.2\", probe = \"{0}\" }}]\n\n\
          [[balance]]\nname = \"www.example.test\"\npolicy = \"failover\"\npools = [\"p1\", \"p2\"]\n",
-        target.addr
+        target.addr()
     );
     let gs = TestServer::start(&config(&[&target], &pools), &[]).await;
-    let start = target.checks();
+    let start = checks(&target);
     let window = Duration::from_secs(3);
     tokio::time::sleep(window).await;
-    let probes = target.checks() - start;
+    let probes = checks(&target) - start;
     let per_interval = window.as_millis() as u64 / INTERVAL_MS;
     // One worker: about 15 in 3 s; three would make about 45.
     assert!(
@@ -380,7 +269,7 @@ async fn two_pools_and_a_backend_on_one_target_make_one_probe_per_interval() {
             "{status}"
         );
     }
-    target.set_health(503);
+    target.set_status("/health", 503);
     wait_state(&gs, 0, "down", bound() + SLACK).await;
     let (_, status) = get_json(&format!("http://{}/api/v1/status", gs.running.admin_addr)).await;
     for p in 0..2 {
@@ -439,12 +328,12 @@ async fn wait_event(
 /// request after `fail_timeout` takes it back, an "up" event.
 #[tokio::test]
 async fn a_dead_server_ejected_by_its_failures_is_an_event_and_so_is_its_return() {
-    let (s1, s2) = (Server::start("s1").await, Server::start("s2").await);
+    let (s1, s2) = (server("s1").await, server("s2").await);
     let text = config(&[&s1, &s2], "max_fails = 1\nfail_timeout = \"300ms\"\n")
         .replace("monitor = \"check\"\n", "");
     let gs = TestServer::start(&text, &[]).await;
-    s1.kill();
-    let e = wait_event(&gs, s1.addr, ("server", "ejected"), SLACK, async || {
+    s1.kill().await;
+    let e = wait_event(&gs, s1.addr(), ("server", "ejected"), SLACK, async || {
         let _ = proxied(&gs).await;
     })
     .await;
@@ -456,14 +345,14 @@ async fn a_dead_server_ejected_by_its_failures_is_an_event_and_so_is_its_return(
         "{e}"
     );
     assert_eq!(server_status(&gs, 0).await["state"], "ejected");
-    s1.revive();
-    let e = wait_event(&gs, s1.addr, ("server", "up"), SLACK * 2, async || {
+    s1.revive().await;
+    let e = wait_event(&gs, s1.addr(), ("server", "up"), SLACK * 2, async || {
         let _ = proxied(&gs).await;
     })
     .await;
     assert_eq!(e["from"], "ejected", "{e}");
     // One ejection, one return: failed trials in between are not events.
-    let events = server_events(&gs, s1.addr).await;
+    let events = server_events(&gs, s1.addr()).await;
     let states: Vec<&str> = events.iter().filter_map(|e| e["state"].as_str()).collect();
     assert_eq!(states, ["ejected", "up"], "{events:?}");
     gs.stop().await;
@@ -472,21 +361,28 @@ async fn a_dead_server_ejected_by_its_failures_is_an_event_and_so_is_its_return(
 /// Active checks: a killed server is a "down" event, back an "up" one.
 #[tokio::test]
 async fn a_killed_server_is_a_down_event_and_back_an_up_event() {
-    let (s1, s2) = (Server::start("s1").await, Server::start("s2").await);
+    let (s1, s2) = (server("s1").await, server("s2").await);
     let gs = TestServer::start(&config(&[&s1, &s2], ""), &[]).await;
     wait_state(&gs, 0, "up", SLACK).await;
-    s1.kill();
+    s1.kill().await;
     let e = wait_event(
         &gs,
-        s1.addr,
+        s1.addr(),
         ("server", "down"),
         bound() + SLACK,
         async || {},
     )
     .await;
     assert_eq!(e["from"], "up", "{e}");
-    s1.revive();
-    let e = wait_event(&gs, s1.addr, ("server", "up"), bound() + SLACK, async || {}).await;
+    s1.revive().await;
+    let e = wait_event(
+        &gs,
+        s1.addr(),
+        ("server", "up"),
+        bound() + SLACK,
+        async || {},
+    )
+    .await;
     assert_eq!(e["from"], "down", "{e}");
     gs.stop().await;
 }
@@ -495,7 +391,7 @@ async fn a_killed_server_is_a_down_event_and_back_an_up_event() {
 /// the server, in /api/v1/events and `geosteer status --events`.
 #[tokio::test]
 async fn draining_a_server_from_the_cli_is_an_event() {
-    let (s1, s2) = (Server::start("s1").await, Server::start("s2").await);
+    let (s1, s2) = (server("s1").await, server("s2").await);
     let gs = TestServer::start(&config(&[&s1, &s2], ""), &[]).await;
     let admin = format!("http://{}", gs.running.admin_addr);
     let run = |args: Vec<String>| {
@@ -506,7 +402,7 @@ async fn draining_a_server_from_the_cli_is_an_event() {
                 .expect("run geosteer")
         })
     };
-    let server = s1.addr.to_string();
+    let server = s1.addr().to_string();
     for verb in ["drain", "undrain"] {
         let out = run(vec![
             verb.into(),
@@ -520,10 +416,10 @@ async fn draining_a_server_from_the_cli_is_an_event() {
         .expect("drain");
         assert!(out.status.success(), "{out:?}");
     }
-    let e = wait_event(&gs, s1.addr, ("drain", "drained"), SLACK, async || {}).await;
+    let e = wait_event(&gs, s1.addr(), ("drain", "drained"), SLACK, async || {}).await;
     assert_eq!(e["from"], "in rotation", "{e}");
     assert_eq!(e["reason"], "operator (admin API)", "{e}");
-    let e = wait_event(&gs, s1.addr, ("drain", "undrained"), SLACK, async || {}).await;
+    let e = wait_event(&gs, s1.addr(), ("drain", "undrained"), SLACK, async || {}).await;
     assert_eq!(e["from"], "drained", "{e}");
     let out = run(vec![
         "status".into(),

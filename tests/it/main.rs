@@ -25,7 +25,6 @@ mod metrics;
 mod notify;
 mod probe;
 mod proxy;
-mod proxy_backend;
 mod proxy_h1;
 mod ramps;
 mod reload;

@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::harness::origin::Origin;
 use crate::proxy::{T, config, get, http_config, parse, raw, start};
-use crate::proxy_backend::Origin;
 
 /// Reads from `s` into `got` until `needle` has arrived.
 pub(crate) async fn read_until<S: AsyncRead + Unpin>(s: &mut S, got: &mut Vec<u8>, needle: &str) {
@@ -60,25 +60,21 @@ async fn closing_origin() -> (SocketAddr, Arc<AtomicU64>) {
 
 #[tokio::test]
 async fn server_connections_are_pooled_and_closed_on_drain() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (p, addr) = start(http_config("round_robin", &[&a], &[], "")).await;
     for _ in 0..20 {
         assert_eq!(get(addr, "/").await.status, 200);
     }
     assert_eq!(a.hits(), 20);
-    assert_eq!(
-        a.connections.load(SeqCst),
-        1,
-        "20 requests, one pooled connection"
-    );
+    assert_eq!(a.connections(), 1, "20 requests, one pooled connection");
     assert_eq!(p.status()[0].servers[0].idle_connections, 1);
-    p.drain("web", a.addr, true).unwrap();
+    p.drain("web", a.addr(), true).unwrap();
     assert_eq!(p.status()[0].servers[0].idle_connections, 0);
 }
 
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
-    let (a, b) = (Origin::start("a").await, Origin::start("b").await);
+    let (a, b) = (Origin::named("a").await, Origin::named("b").await);
     let (_p, addr) = start(http_config("round_robin", &[&a, &b], &[], "")).await;
     let req = "GET /one HTTP/1.1\r\nHost: app.test\r\n\r\n\
                GET /two HTTP/1.1\r\nHost: app.test\r\n\r\n\
@@ -91,13 +87,13 @@ async fn pipelined_requests_are_answered_in_order() {
         .map(|r| r.rsplit("\r\n\r\n").next().unwrap_or(""))
         .collect();
     assert_eq!(bodies, ["a", "b", "a"], "{out}");
-    assert_eq!(*a.paths.lock().unwrap(), ["/one", "/three"]);
-    assert_eq!(*b.paths.lock().unwrap(), ["/two"]);
+    assert_eq!(a.paths(), ["/one", "/three"]);
+    assert_eq!(b.paths(), ["/two"]);
 }
 
 #[tokio::test]
 async fn chunked_upload_keeps_the_connection_usable() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (_p, addr) = start(http_config("round_robin", &[&a], &[], "")).await;
     let req = b"POST /sink HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n\
                 5\r\nhello\r\n6;note=x\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n\
@@ -108,7 +104,7 @@ async fn chunked_upload_keeps_the_connection_usable() {
         out.contains("\r\n\r\n11HTTP/1.1 200 "),
         "11 body bytes counted: {out}"
     );
-    assert_eq!(*a.paths.lock().unwrap(), ["/sink", "/after"]);
+    assert_eq!(a.paths(), ["/sink", "/after"]);
     // A broken chunk is the client's fault: 400, and the origin never sees more.
     let bad = b"POST /sink HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
     let r = parse(&raw(addr, bad).await);
@@ -117,7 +113,7 @@ async fn chunked_upload_keeps_the_connection_usable() {
 
 #[tokio::test]
 async fn expect_100_continue_is_relayed() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (_p, addr) = start(http_config("round_robin", &[&a], &[], "")).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(
@@ -135,12 +131,12 @@ async fn expect_100_continue_is_relayed() {
 
 #[tokio::test]
 async fn http10_goes_through_the_full_server() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (_p, addr) = start(http_config("round_robin", &[&a], &[], "")).await;
     let r = parse(&raw(addr, b"GET /old HTTP/1.0\r\nHost: app.test\r\n\r\n").await);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.served_by(), "a");
-    assert_eq!(*a.paths.lock().unwrap(), ["/old"]);
+    assert_eq!(a.paths(), ["/old"]);
 }
 
 #[tokio::test]
@@ -167,9 +163,9 @@ async fn a_pooled_connection_the_server_closed_is_replaced() {
 
 #[tokio::test]
 async fn local_answers_to_head_have_no_body_and_keep_the_connection() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (_p, addr) = start(http_config("round_robin", &[&a], &[], "")).await;
-    a.kill();
+    a.kill().await;
     let req = "HEAD / HTTP/1.1\r\nHost: app.test\r\n\r\nGET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n";
     let out = String::from_utf8_lossy(&raw(addr, req.as_bytes()).await).to_string();
     let answers: Vec<&str> = out.split("HTTP/1.1 ").skip(1).collect();
@@ -184,11 +180,11 @@ async fn local_answers_to_head_have_no_body_and_keep_the_connection() {
 
 #[tokio::test]
 async fn local_answers_leave_a_keep_alive_connection_ready_for_the_next_request() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (_p, addr) = start(config(&format!(
         "[[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"http\"\nroutes = [{{ host = \"app.test\", backend = \"web\" }}]\n\
          [backends.web]\nservers = [{{ address = \"{}\" }}]\n",
-        a.addr
+        a.addr()
     )))
     .await;
     let req = "GET /x HTTP/1.1\r\nHost: elsewhere.test\r\n\r\n\
@@ -196,12 +192,12 @@ async fn local_answers_leave_a_keep_alive_connection_ready_for_the_next_request(
     let out = String::from_utf8_lossy(&raw(addr, req.as_bytes()).await).to_string();
     let statuses: Vec<&str> = out.split("HTTP/1.1 ").skip(1).map(|r| &r[..3]).collect();
     assert_eq!(statuses, ["404", "200"], "{out}");
-    assert_eq!(*a.paths.lock().unwrap(), ["/y"]);
+    assert_eq!(a.paths(), ["/y"]);
 }
 
 #[tokio::test]
 async fn a_client_slow_to_send_its_body_gets_408_and_the_server_is_not_blamed() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (p, addr) = start(http_config(
         "round_robin",
         &[&a],
@@ -227,7 +223,7 @@ async fn a_client_slow_to_send_its_body_gets_408_and_the_server_is_not_blamed() 
 
 #[tokio::test]
 async fn a_server_silent_mid_body_for_request_timeout_is_cut() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (p, addr) = start(http_config(
         "round_robin",
         &[&a],

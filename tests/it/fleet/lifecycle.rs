@@ -14,7 +14,7 @@ async fn a_killed_node_s_votes_expire_with_its_lease() {
         vantages(&n1).await == 3
     })
     .await;
-    a.set(&source(1), Path::Close);
+    a.set_mode_from(&source(1), Mode::Close);
     until(
         Duration::from_secs(10),
         "node 1's vote counted",
@@ -88,7 +88,7 @@ async fn a_fleet_that_loses_etcd_keeps_agreeing_for_the_partition_grace() {
         vantages(&n1).await == 3
     })
     .await;
-    a.set(&source(1), Path::Close);
+    a.set_mode_from(&source(1), Mode::Close);
     until(
         Duration::from_secs(10),
         "node 1's vote counted",

@@ -15,7 +15,7 @@ use crate::harness::eventually::{eventually_every, until};
 use crate::harness::geosteer::{TestServer, ZONE, write_config};
 use crate::harness::http::{get, get_json, post};
 use crate::harness::mmdb;
-use crate::harness::vantage_origin::{Path, VantageOrigin};
+use crate::harness::origin::{Mode, Origin};
 
 mod access;
 mod lifecycle;
@@ -202,17 +202,13 @@ async fn vantages(node: &TestServer) -> u64 {
     cluster(node).await["vantages"].as_u64().unwrap_or(0)
 }
 
-async fn fleet_of_three(
-    test: &str,
-    etcd: &Etcd,
-    quorum: f64,
-) -> (Fleet, VantageOrigin, VantageOrigin) {
-    let (a, b) = (VantageOrigin::start().await, VantageOrigin::start().await);
+async fn fleet_of_three(test: &str, etcd: &Etcd, quorum: f64) -> (Fleet, Origin, Origin) {
+    let (a, b) = (Origin::start().await, Origin::start().await);
     let fleet = Fleet {
         etcd_url: etcd.url(),
         prefix: prefix(test),
-        a: a.addr,
-        b: b.addr,
+        a: a.addr(),
+        b: b.addr(),
         policy: "failover",
         quorum,
         extra: String::new(),

@@ -16,7 +16,7 @@ async fn one_broken_vantage_moves_nothing_two_move_every_node() {
     all_answer(&nodes, A, Duration::from_secs(10), "all healthy").await;
 
     // Node 1 loses its path to origin a: it sees a down, nobody else does.
-    a.set(&source(1), Path::Close);
+    a.set_mode_from(&source(1), Mode::Close);
     until(
         Duration::from_secs(10),
         "node 1's own verdict: down",
@@ -50,7 +50,7 @@ async fn one_broken_vantage_moves_nothing_two_move_every_node() {
 
     // A second vantage loses it: a majority, so every node steers away.
     let started = Instant::now();
-    a.set(&source(2), Path::Hang);
+    a.set_mode_from(&source(2), Mode::Hang);
     all_answer(
         &nodes,
         B,
@@ -93,8 +93,8 @@ async fn one_broken_vantage_moves_nothing_two_move_every_node() {
     );
 
     // The paths come back: so does the endpoint, everywhere.
-    a.set(&source(1), Path::Ok);
-    a.set(&source(2), Path::Ok);
+    a.set_mode_from(&source(1), Mode::Ok);
+    a.set_mode_from(&source(2), Mode::Ok);
     all_answer(&nodes, A, Duration::from_secs(10), "paths repaired").await;
     for n in [n1, n2, n3] {
         n.stop().await;
@@ -164,20 +164,20 @@ async fn a_drain_on_one_node_drains_every_node_and_outlives_it() {
 #[tokio::test]
 async fn latency_follows_the_vantage_nearest_the_client() {
     let etcd = Etcd::start();
-    let (a, b) = (VantageOrigin::start().await, VantageOrigin::start().await);
+    let (a, b) = (Origin::start().await, Origin::start().await);
     let fleet = Fleet {
         etcd_url: etcd.url(),
         prefix: prefix("nearest"),
-        a: a.addr,
-        b: b.addr,
+        a: a.addr(),
+        b: b.addr(),
         policy: "latency",
         quorum: 0.5,
         extra: String::new(),
     };
     // Node 1 in Frankfurt sees pool a fast and b slow; node 2 in Singapore
     // the other way round, as real paths would.
-    a.set(&source(2), Path::Slow(Duration::from_millis(120)));
-    b.set(&source(1), Path::Slow(Duration::from_millis(120)));
+    a.set_mode_from(&source(2), Mode::Slow(Duration::from_millis(120)));
+    b.set_mode_from(&source(1), Mode::Slow(Duration::from_millis(120)));
     let n1 = fleet.node(1, Some((50.1, 8.7))).await;
     let n2 = fleet.node(2, Some((1.35, 103.8))).await;
     until(
@@ -275,8 +275,8 @@ async fn a_fleet_of_two_steers_each_family_alike_when_a_dual_stack_pool_loses_ip
     )
     .await;
     // Origin a dies for both vantages: the IPv4 endpoint is down by quorum.
-    a.set(&source(1), Path::Close);
-    a.set(&source(2), Path::Close);
+    a.set_mode_from(&source(1), Mode::Close);
+    a.set_mode_from(&source(2), Mode::Close);
     until(
         Duration::from_secs(10),
         "A moves to pool b on both nodes",

@@ -15,5 +15,4 @@ pub mod knot_signer;
 pub mod mmdb;
 pub mod origin;
 pub mod unbound;
-pub mod vantage_origin;
 pub mod webhook;

@@ -1,39 +1,80 @@
-//! A real HTTP/1.1 origin on 127.0.0.1 whose behaviour a test switches at run
-//! time: ok (200 "ok"), failing (500), slow, wrong body, or dead (listener
-//! closed, so its port refuses connections) and back.
+//! The one HTTP/1.1 test origin: a real server on 127.0.0.1 that a test
+//! switches at run time. It answers with its name (body and `x-served-by`;
+//! [`Origin::start`]'s name is "ok"), counts requests and connections, and
+//! records every request's path. Its [`Mode`] makes it failing (500), slow,
+//! wrong (another body), hanging or closing, for everyone or only for one
+//! source address ([`Origin::set_mode_from`]: the fleet's vantages probe
+//! from their own); [`Origin::set_status`] gives one path its own status
+//! (a health check failing while traffic passes); [`Origin::kill`] closes
+//! the listener and every connection (the port refuses) and
+//! [`Origin::revive`] binds the same port again.
+//!
+//! Paths for the proxy tests (in `Ok` and `Slow` modes): `/slow/<ms>`
+//! waits; `/headers` echoes the request headers; `/sink` counts the
+//! request body; `/stream/<bytes>` sends that many bytes; `/trickle` sends
+//! one chunk, waits 1 s, sends another; `/ws` accepts an `Upgrade:
+//! websocket` with 101 and echoes raw bytes.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::{Body, Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// How the origin answers every request.
+type B = BoxBody<Bytes, Infallible>;
+
+/// How the origin answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// 200 with body "ok".
+    /// 200 with its name.
     Ok,
-    /// 500 with body "failing".
+    /// 500 with "NAME failing".
     Failing,
-    /// Waits this long, then 200 "ok".
+    /// Waits this long, then as `Ok`.
     Slow(Duration),
     /// 200 with body "wrong".
     WrongBody,
+    /// Reads the request and never answers (a probe times out).
+    Hang,
+    /// Closes each new connection before reading anything.
+    Close,
 }
 
 struct Shared {
+    name: String,
     mode: Mutex<Mode>,
+    /// Modes for one source address, over `mode`.
+    by_source: Mutex<HashMap<IpAddr, Mode>>,
+    /// Paths answered with their own status, whatever the mode.
+    statuses: Mutex<HashMap<String, u16>>,
     hits: AtomicU64,
+    connections: AtomicU64,
+    paths: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    fn mode_for(&self, source: IpAddr) -> Mode {
+        let by_source = self.by_source.lock().expect("origin lock");
+        match by_source.get(&source) {
+            Some(m) => *m,
+            None => *self.mode.lock().expect("origin lock"),
+        }
+    }
 }
 
 /// A running (or killed) origin. Dropping it stops it.
@@ -44,13 +85,23 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// Binds 127.0.0.1:0 and serves in `Mode::Ok`.
+    /// Binds 127.0.0.1:0, named "ok" (its `Ok` body), in `Mode::Ok`.
     pub async fn start() -> Origin {
+        Origin::named("ok").await
+    }
+
+    /// Binds 127.0.0.1:0 and answers with `name`, in `Mode::Ok`.
+    pub async fn named(name: &str) -> Origin {
         let mut origin = Origin {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             shared: Arc::new(Shared {
+                name: name.to_string(),
                 mode: Mutex::new(Mode::Ok),
+                by_source: Mutex::default(),
+                statuses: Mutex::default(),
                 hits: AtomicU64::new(0),
+                connections: AtomicU64::new(0),
+                paths: Mutex::default(),
             }),
             running: Mutex::new(None),
         };
@@ -62,13 +113,53 @@ impl Origin {
         self.addr
     }
 
-    pub fn set_mode(&self, mode: Mode) {
-        *self.shared.mode.lock().expect("origin mode lock") = mode;
+    pub fn name(&self) -> &str {
+        &self.shared.name
     }
 
-    /// Requests received so far (in every mode).
+    /// The mode for every source without its own.
+    pub fn set_mode(&self, mode: Mode) {
+        *self.shared.mode.lock().expect("origin lock") = mode;
+    }
+
+    /// From now on, requests from `source` (an IP address) get `mode`.
+    pub fn set_mode_from(&self, source: &str, mode: Mode) {
+        let ip: IpAddr = source.parse().expect("source address");
+        self.shared
+            .by_source
+            .lock()
+            .expect("origin lock")
+            .insert(ip, mode);
+    }
+
+    /// `path` answers `status` (body: the path) whatever the mode.
+    pub fn set_status(&self, path: &str, status: u16) {
+        self.shared
+            .statuses
+            .lock()
+            .expect("origin lock")
+            .insert(path.to_string(), status);
+    }
+
+    /// Requests received so far (every mode, every path).
     pub fn hits(&self) -> u64 {
         self.shared.hits.load(Ordering::SeqCst)
+    }
+
+    /// Requests received so far for `path`.
+    pub fn hits_on(&self, path: &str) -> u64 {
+        let paths = self.shared.paths.lock().expect("origin lock");
+        paths.iter().filter(|p| *p == path).count() as u64
+    }
+
+    /// The path of every request so far, in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.shared.paths.lock().expect("origin lock").clone()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     /// Closes the listener and every open connection: the port refuses.
@@ -99,19 +190,25 @@ impl Origin {
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
-                let (stream, _) = tokio::select! {
+                let (stream, peer) = tokio::select! {
                     _ = token.cancelled() => break,
                     accepted = listener.accept() => match accepted {
                         Ok(a) => a,
                         Err(_) => continue,
                     },
                 };
+                shared.connections.fetch_add(1, Ordering::SeqCst);
+                if shared.mode_for(peer.ip()) == Mode::Close {
+                    drop(stream);
+                    continue;
+                }
                 let shared = shared.clone();
                 let token = token.clone();
                 conns.spawn(async move {
-                    let service = service_fn(move |req| respond(shared.clone(), req));
-                    let conn =
-                        http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    let service = service_fn(move |req| respond(shared.clone(), peer.ip(), req));
+                    let conn = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades();
                     tokio::select! {
                         _ = token.cancelled() => {}
                         _ = conn => {}
@@ -137,22 +234,182 @@ impl Drop for Origin {
     }
 }
 
+fn full(s: impl Into<Bytes>) -> B {
+    Full::new(s.into()).boxed()
+}
+
+fn status(code: StatusCode, body: impl Into<Bytes>) -> Response<B> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = code;
+    r
+}
+
+/// A request closed without an answer (`Mode::Close` set on an open
+/// connection): hyper drops the connection.
+#[derive(Debug)]
+struct Closed;
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("closed by the test origin")
+    }
+}
+
+impl std::error::Error for Closed {}
+
 async fn respond(
     shared: Arc<Shared>,
-    _req: Request<hyper::body::Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+    source: IpAddr,
+    req: Request<Incoming>,
+) -> Result<Response<B>, Closed> {
     shared.hits.fetch_add(1, Ordering::SeqCst);
-    let mode = *shared.mode.lock().expect("origin mode lock");
-    let (status, body) = match mode {
-        Mode::Ok => (StatusCode::OK, "ok"),
-        Mode::Failing => (StatusCode::INTERNAL_SERVER_ERROR, "failing"),
-        Mode::Slow(delay) => {
-            tokio::time::sleep(delay).await;
-            (StatusCode::OK, "ok")
+    let path = req.uri().path().to_string();
+    shared.paths.lock().expect("origin lock").push(path.clone());
+    let name = shared.name.as_str();
+    let fixed = shared
+        .statuses
+        .lock()
+        .expect("origin lock")
+        .get(&path)
+        .copied();
+    let mut resp = if let Some(code) = fixed {
+        status(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            path,
+        )
+    } else {
+        match shared.mode_for(source) {
+            Mode::Ok => route(name, req).await,
+            Mode::Slow(delay) => {
+                tokio::time::sleep(delay).await;
+                route(name, req).await
+            }
+            Mode::Failing => status(StatusCode::INTERNAL_SERVER_ERROR, format!("{name} failing")),
+            Mode::WrongBody => status(StatusCode::OK, "wrong"),
+            Mode::Hang => std::future::pending().await,
+            Mode::Close => return Err(Closed),
         }
-        Mode::WrongBody => (StatusCode::OK, "wrong"),
     };
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    *response.status_mut() = status;
-    Ok(response)
+    if let Ok(v) = name.parse() {
+        resp.headers_mut().insert("x-served-by", v);
+    }
+    Ok(resp)
+}
+
+/// The answer of a healthy origin, by path.
+async fn route(name: &str, mut req: Request<Incoming>) -> Response<B> {
+    let path = req.uri().path().to_string();
+    if let Some(ms) = path.strip_prefix("/slow/") {
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+        Response::new(full(name.to_string()))
+    } else if path == "/headers" {
+        let mut text = String::new();
+        for (k, v) in req.headers() {
+            text.push_str(&format!("{k}: {}\n", v.to_str().unwrap_or("?")));
+        }
+        Response::new(full(text))
+    } else if path == "/sink" {
+        let mut n: u64 = 0;
+        let mut body = req.into_body();
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(d) = frame.into_data() {
+                n += d.len() as u64;
+            }
+        }
+        Response::new(full(n.to_string()))
+    } else if let Some(n) = path.strip_prefix("/stream/") {
+        Response::new(
+            Generated {
+                left: n.parse().unwrap_or(0),
+                byte: b'x',
+            }
+            .boxed(),
+        )
+    } else if path == "/trickle" {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+        tokio::spawn(async move {
+            let _ = tx.send(Bytes::from_static(b"first ")).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let _ = tx.send(Bytes::from_static(b"second")).await;
+        });
+        Response::new(Channel(rx).boxed())
+    } else if path == "/ws" {
+        let on = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(up) = on.await {
+                let mut io = TokioIo::new(up);
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = io.read(&mut buf).await {
+                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut r = status(StatusCode::SWITCHING_PROTOCOLS, "");
+        let headers = r.headers_mut();
+        headers.insert("upgrade", http::HeaderValue::from_static("websocket"));
+        headers.insert("connection", http::HeaderValue::from_static("upgrade"));
+        r
+    } else {
+        Response::new(full(name.to_string()))
+    }
+}
+
+/// `left` bytes of `byte`, made 64 KiB at a time as the reader pulls: the
+/// origin's `/stream/<bytes>`.
+struct Generated {
+    left: u64,
+    byte: u8,
+}
+
+impl Body for Generated {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let n = self.left.min(64 * 1024);
+        self.left -= n;
+        let chunk = Bytes::from(vec![self.byte; n as usize]);
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+}
+
+struct Channel(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl Body for Channel {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// A request body of `left` bytes generated on the fly (for uploads).
+pub struct Upload {
+    pub left: u64,
+}
+
+impl Body for Upload {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let n = self.left.min(64 * 1024);
+        self.left -= n;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b'u'; n as usize])))))
+    }
 }

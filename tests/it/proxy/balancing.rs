@@ -5,9 +5,9 @@ use super::*;
 #[tokio::test]
 async fn round_robin_exact_sequence() {
     let (a, b, c) = (
-        Origin::start("a").await,
-        Origin::start("b").await,
-        Origin::start("c").await,
+        Origin::named("a").await,
+        Origin::named("b").await,
+        Origin::named("c").await,
     );
     let (_p, addr) = start(http_config("round_robin", &[&a, &b, &c], &[], "")).await;
     assert_eq!(served(addr, 7).await, ["a", "b", "c", "a", "b", "c", "a"]);
@@ -15,7 +15,7 @@ async fn round_robin_exact_sequence() {
 
 #[tokio::test]
 async fn weighted_round_robin_is_smooth() {
-    let (a, b) = (Origin::start("a").await, Origin::start("b").await);
+    let (a, b) = (Origin::named("a").await, Origin::named("b").await);
     let (_p, addr) = start(http_config("weighted_round_robin", &[&a, &b], &[3, 1], "")).await;
     assert_eq!(
         served(addr, 8).await,
@@ -25,7 +25,7 @@ async fn weighted_round_robin_is_smooth() {
 
 #[tokio::test]
 async fn least_connections_steers_around_long_requests() {
-    let (a, b) = (Origin::start("a").await, Origin::start("b").await);
+    let (a, b) = (Origin::named("a").await, Origin::named("b").await);
     let (_p, addr) = start(http_config("least_connections", &[&a, &b], &[], "")).await;
     let slow = tokio::spawn(async move { get(addr, "/slow/1500").await });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -44,9 +44,9 @@ async fn least_connections_steers_around_long_requests() {
 #[tokio::test]
 async fn ip_hash_is_sticky_and_remaps_only_the_drained_servers_clients() {
     let (a, b, c) = (
-        Origin::start("a").await,
-        Origin::start("b").await,
-        Origin::start("c").await,
+        Origin::named("a").await,
+        Origin::named("b").await,
+        Origin::named("c").await,
     );
     let (p, addr) = start(http_config("ip_hash", &[&a, &b, &c], &[], "")).await;
     let sources: Vec<IpAddr> = (2..26).map(|i| IpAddr::from([127, 0, 0, i])).collect();
@@ -64,7 +64,7 @@ async fn ip_hash_is_sticky_and_remaps_only_the_drained_servers_clients() {
         before.iter().any(|n| n == "c"),
         "some client on c: {before:?}"
     );
-    p.drain("web", c.addr, true).unwrap();
+    p.drain("web", c.addr(), true).unwrap();
     for (s, was) in sources.iter().zip(&before) {
         let now = get_from(*s, addr, "/").await.served_by();
         if was == "c" {
@@ -78,23 +78,23 @@ async fn ip_hash_is_sticky_and_remaps_only_the_drained_servers_clients() {
 #[tokio::test]
 async fn power_of_two_spreads() {
     let (a, b, c) = (
-        Origin::start("a").await,
-        Origin::start("b").await,
-        Origin::start("c").await,
+        Origin::named("a").await,
+        Origin::named("b").await,
+        Origin::named("c").await,
     );
     let (_p, addr) = start(http_config("power_of_two", &[&a, &b, &c], &[], "")).await;
     served(addr, 60).await;
     for o in [&a, &b, &c] {
-        assert!(o.hits() >= 5, "{} got {}", o.name, o.hits());
+        assert!(o.hits() >= 5, "{} got {}", o.name(), o.hits());
     }
 }
 
 #[tokio::test]
 async fn routes_by_host_and_path() {
     let (a, b, c) = (
-        Origin::start("a").await,
-        Origin::start("b").await,
-        Origin::start("c").await,
+        Origin::named("a").await,
+        Origin::named("b").await,
+        Origin::named("c").await,
     );
     let cfg = config(&format!(
         "[[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"http\"\nroutes = [\n\
@@ -104,7 +104,9 @@ async fn routes_by_host_and_path() {
          [backends.a]\nservers = [{{ address = \"{}\" }}]\n\
          [backends.b]\nservers = [{{ address = \"{}\" }}]\n\
          [backends.c]\nservers = [{{ address = \"{}\" }}]\n",
-        a.addr, b.addr, c.addr
+        a.addr(),
+        b.addr(),
+        c.addr()
     ));
     let (_p, addr) = start(cfg).await;
     let ask = |host: &'static str, path: &'static str| async move {

@@ -4,7 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn forwarding_headers_appended_and_hop_by_hop_removed() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (_p, addr) = start(http_config("round_robin", &[&a], &[], "")).await;
     let req = "GET /headers HTTP/1.1\r\nHost: App.Test:8080\r\nX-Forwarded-For: 203.0.113.7\r\n\
                Forwarded: for=203.0.113.7\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\n\
@@ -37,7 +37,7 @@ async fn forwarding_headers_appended_and_hop_by_hop_removed() {
 #[tokio::test]
 async fn large_bodies_stream_both_ways() {
     use http_body_util::BodyExt;
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (_p, addr) = start(http_config(
         "round_robin",
         &[&a],
@@ -99,7 +99,7 @@ async fn large_bodies_stream_both_ways() {
 
 #[tokio::test]
 async fn websocket_upgrade_echoes() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (_p, addr) = start(http_config("round_robin", &[&a], &[], "")).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(
@@ -133,7 +133,7 @@ async fn websocket_upgrade_echoes() {
 
 #[tokio::test]
 async fn tcp_mode_forwards_bytes() {
-    let (a, b) = (Origin::start("a").await, Origin::start("b").await);
+    let (a, b) = (Origin::named("a").await, Origin::named("b").await);
     let cfg = config(&format!(
         "[[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"tcp\"\nbackend = \"db\"\n\
          [backends.db]\nretries = 1\n{}\n",
@@ -149,7 +149,7 @@ async fn tcp_mode_forwards_bytes() {
         v
     };
     assert_eq!(names, ["a", "b", "a", "b"]);
-    a.kill();
+    a.kill().await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(get(addr, "/").await.served_by(), "b");
     assert!(p.status()[0].servers[1].requests >= 3);
@@ -158,7 +158,7 @@ async fn tcp_mode_forwards_bytes() {
 #[tokio::test]
 async fn tls_termination_serves_http2_and_http1_by_alpn() {
     use http_body_util::BodyExt;
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let dir = tempfile::tempdir().unwrap();
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     std::fs::write(dir.path().join("c.pem"), ck.cert.pem()).unwrap();
@@ -167,7 +167,7 @@ async fn tls_termination_serves_http2_and_http1_by_alpn() {
         "[server]\ndns_listen = [\"127.0.0.1:0\"]\n[[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"http\"\n\
          tls = {{ cert = \"c.pem\", key = \"k.pem\" }}\nroutes = [{{ backend = \"web\" }}]\n\
          [backends.web]\nservers = [{{ address = \"{}\" }}]\n",
-        a.addr
+        a.addr()
     );
     let (cfg, _) =
         geosteer::config::parse(&text, &dir.path().join("t.toml"), dir.path(), "").unwrap();

@@ -4,7 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn draining_server_finishes_in_flight_and_gets_nothing_new() {
-    let (a, b) = (Origin::start("a").await, Origin::start("b").await);
+    let (a, b) = (Origin::named("a").await, Origin::named("b").await);
     let (p, addr) = start(http_config(
         "round_robin",
         &[&a, &b],
@@ -14,9 +14,13 @@ async fn draining_server_finishes_in_flight_and_gets_nothing_new() {
     .await;
     let slow = tokio::spawn(async move { get(addr, "/slow/2000").await });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    p.drain("web", a.addr, true).unwrap();
+    p.drain("web", a.addr(), true).unwrap();
     let st = p.status();
-    let sa = st[0].servers.iter().find(|s| s.address == a.addr).unwrap();
+    let sa = st[0]
+        .servers
+        .iter()
+        .find(|s| s.address == a.addr())
+        .unwrap();
     assert!(
         sa.draining && sa.in_flight == 1 && sa.drained_at_unix_ms.is_some(),
         "{sa:?}"
@@ -26,18 +30,18 @@ async fn draining_server_finishes_in_flight_and_gets_nothing_new() {
     assert_eq!(a.hits(), hits_a);
     let slow = tokio::time::timeout(T, slow).await.unwrap().unwrap();
     assert_eq!((slow.status, slow.served_by().as_str()), (200, "a"));
-    p.drain("web", a.addr, false).unwrap();
+    p.drain("web", a.addr(), false).unwrap();
     assert!(served(addr, 4).await.contains(&"a".to_string()));
     assert!(
         p.drain("web", "127.0.0.1:1".parse().unwrap(), true)
             .is_err()
     );
-    assert!(p.drain("nope", a.addr, true).is_err());
+    assert!(p.drain("nope", a.addr(), true).is_err());
 }
 
 #[tokio::test]
 async fn drain_timeout_cuts_what_is_left() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (p, addr) = start(http_config(
         "round_robin",
         &[&a],
@@ -48,7 +52,7 @@ async fn drain_timeout_cuts_what_is_left() {
     let slow = tokio::spawn(async move { get(addr, "/slow/5000").await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
-    p.drain("web", a.addr, true).unwrap();
+    p.drain("web", a.addr(), true).unwrap();
     let r = tokio::time::timeout(T, slow).await.unwrap().unwrap();
     assert_eq!(r.status, 502);
     assert!(started.elapsed() < Duration::from_secs(3));
@@ -56,7 +60,7 @@ async fn drain_timeout_cuts_what_is_left() {
 
 #[tokio::test]
 async fn outcomes_are_sent_as_pool_traffic_observations() {
-    let (a, b) = (Origin::start("a").await, Origin::start("b").await);
+    let (a, b) = (Origin::named("a").await, Origin::named("b").await);
     let cfg = config(&format!(
         "[pools.p]\nendpoints = [{{ address = \"192.0.2.1\" }}]\n\
          [[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"http\"\nroutes = [{{ backend = \"web\" }}]\n\
@@ -68,7 +72,7 @@ async fn outcomes_are_sent_as_pool_traffic_observations() {
         .await
         .unwrap();
     let addr = p.listen_addrs()[0];
-    b.failing.store(true, Ordering::SeqCst);
+    b.set_mode(Mode::Failing);
     get(addr, "/").await;
     get(addr, "/").await;
     let mut seen = Vec::new();
@@ -93,9 +97,9 @@ async fn outcomes_are_sent_as_pool_traffic_observations() {
 #[tokio::test]
 async fn reload_keeps_listeners_and_counters() {
     let (a, b, c) = (
-        Origin::start("a").await,
-        Origin::start("b").await,
-        Origin::start("c").await,
+        Origin::named("a").await,
+        Origin::named("b").await,
+        Origin::named("c").await,
     );
     let (p, addr) = start(http_config("round_robin", &[&a, &b], &[], "")).await;
     served(addr, 4).await;
@@ -104,7 +108,11 @@ async fn reload_keeps_listeners_and_counters() {
         .unwrap();
     assert_eq!(p.listen_addrs(), [addr]);
     let st = p.status();
-    let sa = st[0].servers.iter().find(|s| s.address == a.addr).unwrap();
+    let sa = st[0]
+        .servers
+        .iter()
+        .find(|s| s.address == a.addr())
+        .unwrap();
     assert_eq!(sa.requests, 2, "a kept its counters");
     let names = served(addr, 4).await;
     assert!(
@@ -120,7 +128,7 @@ async fn reload_keeps_listeners_and_counters() {
 
 #[tokio::test]
 async fn shutdown_waits_for_in_flight_requests() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (p, addr) = start(http_config(
         "round_robin",
         &[&a],

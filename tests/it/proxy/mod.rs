@@ -1,4 +1,4 @@
-//! Proxy tests against real origins on loopback (see `proxy_backend`).
+//! Proxy tests against real origins on loopback (`harness::origin`).
 //! Every wait is bounded by a timeout. The helpers live here, the tests in
 //! one file per theme.
 
@@ -10,7 +10,6 @@ mod safety;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use geosteer::config::Config;
@@ -20,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::proxy_backend::{Origin, Upload};
+use crate::harness::origin::{Mode, Origin, Upload};
 
 pub(crate) const T: Duration = Duration::from_secs(15);
 
@@ -38,7 +37,7 @@ fn servers(origins: &[&Origin], weights: &[u32]) -> String {
         .map(|(i, o)| {
             format!(
                 "{{ address = \"{}\", weight = {} }}",
-                o.addr,
+                o.addr(),
                 weights.get(i).copied().unwrap_or(1)
             )
         })

@@ -4,10 +4,10 @@ use super::*;
 
 #[tokio::test]
 async fn passive_ejection_and_recovery() {
-    let (a, b) = (Origin::start("a").await, Origin::start("b").await);
+    let (a, b) = (Origin::named("a").await, Origin::named("b").await);
     let extra = "max_fails = 2\nfail_timeout = \"1s\"";
     let (p, addr) = start(http_config("round_robin", &[&a, &b], &[], extra)).await;
-    a.failing.store(true, Ordering::SeqCst);
+    a.set_mode(Mode::Failing);
     // a fails twice (its 500s pass through), then is ejected.
     let mut statuses = Vec::new();
     for _ in 0..4 {
@@ -21,7 +21,7 @@ async fn passive_ejection_and_recovery() {
         "{sa:?}"
     );
     // Healthy again; after fail_timeout one trial request succeeds and a returns.
-    a.failing.store(false, Ordering::SeqCst);
+    a.set_mode(Mode::Ok);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let after = served(addr, 6).await;
     assert_eq!(after.iter().filter(|n| *n == "a").count(), 3, "{after:?}");
@@ -29,7 +29,7 @@ async fn passive_ejection_and_recovery() {
 
 #[tokio::test]
 async fn connect_failures_retry_on_another_server() {
-    let (a, b) = (Origin::start("a").await, Origin::start("b").await);
+    let (a, b) = (Origin::named("a").await, Origin::named("b").await);
     let (_p, addr) = start(http_config(
         "round_robin",
         &[&a, &b],
@@ -37,7 +37,7 @@ async fn connect_failures_retry_on_another_server() {
         "retries = 1\nmax_fails = 100",
     ))
     .await;
-    a.kill();
+    a.kill().await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(served(addr, 4).await, ["b", "b", "b", "b"]);
     // A POST is not retried.
@@ -53,7 +53,7 @@ async fn connect_failures_retry_on_another_server() {
 
 #[tokio::test]
 async fn request_timeout_gives_504() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (_p, addr) = start(http_config(
         "round_robin",
         &[&a],
@@ -67,7 +67,7 @@ async fn request_timeout_gives_504() {
 
 #[tokio::test]
 async fn framing_attacks_and_header_limits() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let (_p, addr) = start(http_config("round_robin", &[&a], &[], "")).await;
     // Content-Length + Transfer-Encoding: 400 and close, so the smuggled
     // request never runs.
@@ -76,7 +76,7 @@ async fn framing_attacks_and_header_limits() {
     let out = String::from_utf8_lossy(&raw(addr, smuggle).await).to_string();
     assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "{out}");
     assert_eq!(parse(out.as_bytes()).status, 400, "{out}");
-    assert!(!a.paths.lock().unwrap().iter().any(|p| p == "/smuggled"));
+    assert!(!a.paths().iter().any(|p| p == "/smuggled"));
     // Conflicting lengths, a non-chunked final coding, TE on HTTP/1.0: 400.
     for bad in [
         &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"[..],
@@ -117,12 +117,12 @@ async fn framing_attacks_and_header_limits() {
 
 #[tokio::test]
 async fn rate_limit_429_past_burst_then_recovers() {
-    let a = Origin::start("a").await;
+    let a = Origin::named("a").await;
     let cfg = config(&format!(
         "[[proxy]]\nlisten = \"127.0.0.1:0\"\nmode = \"http\"\n\
          routes = [{{ path_prefix = \"/\", backend = \"web\", rate_limit = {{ per_client = 2, burst = 3 }} }}]\n\
          [backends.web]\nservers = [{{ address = \"{}\" }}]\n",
-        a.addr
+        a.addr()
     ));
     let (p, addr) = start(cfg).await;
     let mut statuses = Vec::new();
