@@ -16,7 +16,7 @@ use super::AdminState;
 use crate::health::fleet::FleetView;
 use crate::health::{EndpointHealth, EndpointState};
 use crate::metrics::ClusterCounters;
-use crate::state::Snapshot;
+use crate::state::{FleetConfigState, Snapshot};
 use crate::wallclock::unix_ms;
 
 #[derive(Debug, Serialize)]
@@ -40,6 +40,12 @@ pub struct ClusterView {
     pub config_skew: bool,
     /// Another process publishes under this node's name.
     pub name_clash: bool,
+    /// `[cluster] config = "etcd"`: the fleet config revision this node
+    /// serves (None: its config is a file).
+    pub config_revision: Option<u64>,
+    /// Some node serves an older fleet config revision than another, or
+    /// failed to load the newest.
+    pub config_behind: bool,
     pub nodes: Vec<NodeView>,
     pub drains: Vec<DrainView>,
     /// Endpoints on which the vantages do not all agree.
@@ -53,6 +59,13 @@ pub struct NodeView {
     pub location: Option<[f64; 2]>,
     pub config: Option<String>,
     pub config_skew: bool,
+    /// With the fleet's config in etcd: the revision it serves.
+    pub config_revision: Option<u64>,
+    /// It serves an older revision than the newest a node serves, or the
+    /// newest revision did not load on it.
+    pub config_behind: bool,
+    /// The newest revision that did not load on it, and why.
+    pub config_failed: Option<FailedView>,
     /// Its lease lives (its verdicts count).
     pub connected: bool,
     /// Its verdicts count as last heard: this node is cut off from etcd.
@@ -63,6 +76,12 @@ pub struct NodeView {
     /// their departure for the others.
     pub last_seen_unix_ms: u64,
     pub started_unix_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailedView {
+    pub revision: u64,
+    pub error: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -101,7 +120,7 @@ pub struct VoteView {
 
 pub async fn get(State(st): State<AdminState>) -> Response {
     let snap = st.shared.load_full();
-    match view(&snap, &st.registry.cluster) {
+    match view(&snap, &st.registry.cluster, &st.shared.fleet_config()) {
         Some(v) => Json(v).into_response(),
         None => super::error(
             StatusCode::NOT_FOUND,
@@ -112,7 +131,12 @@ pub async fn get(State(st): State<AdminState>) -> Response {
 
 /// The fleet as `snap` holds it; `counters` give the live time of the last
 /// contact with etcd (the snapshot's is that of the last change handed over).
-pub fn view(snap: &Snapshot, counters: &ClusterCounters) -> Option<ClusterView> {
+/// `fleet_config`: what this node did with the fleet config revisions.
+pub fn view(
+    snap: &Snapshot,
+    counters: &ClusterCounters,
+    fleet_config: &FleetConfigState,
+) -> Option<ClusterView> {
     let cluster = snap.config.cluster.as_ref()?;
     let own_hash = format!("{:016x}", snap.config.fingerprint);
     let empty = FleetView::default();
@@ -127,6 +151,9 @@ pub fn view(snap: &Snapshot, counters: &ClusterCounters) -> Option<ClusterView> 
         location: cluster.location.map(|(a, b)| [a, b]),
         config: Some(own_hash.clone()),
         config_skew: false,
+        config_revision: snap.config.fleet_revision,
+        config_behind: false,
+        config_failed: failed(fleet_config.failed.as_ref()),
         connected: fleet.connected,
         frozen: false,
         last_seen_unix_ms: now,
@@ -140,6 +167,9 @@ pub fn view(snap: &Snapshot, counters: &ClusterCounters) -> Option<ClusterView> 
             location: node.info.as_ref().and_then(|i| i.location),
             config_skew: config.as_deref().is_some_and(|c| c != own_hash),
             config,
+            config_revision: node.info.as_ref().and_then(|i| i.config_revision),
+            config_behind: false,
+            config_failed: failed(node.info.as_ref().and_then(|i| i.config_failed.as_ref())),
             connected: true,
             frozen: !fleet.connected,
             last_seen_unix_ms: last_contact,
@@ -153,11 +183,28 @@ pub fn view(snap: &Snapshot, counters: &ClusterCounters) -> Option<ClusterView> 
             location: None,
             config: None,
             config_skew: false,
+            config_revision: None,
+            config_behind: false,
+            config_failed: None,
             connected: false,
             frozen: false,
             last_seen_unix_ms: *when,
             started_unix_ms: None,
         });
+    }
+    // Behind: below the newest revision a connected node serves or failed
+    // to load (a failure is behind too: it did not take the newest).
+    let newest = nodes
+        .iter()
+        .filter(|n| n.connected)
+        .flat_map(|n| {
+            n.config_revision
+                .into_iter()
+                .chain(n.config_failed.as_ref().map(|f| f.revision))
+        })
+        .max();
+    for n in nodes.iter_mut().filter(|n| n.connected) {
+        n.config_behind = newest.is_some_and(|top| n.config_revision.is_none_or(|r| r < top));
     }
     let mut drains: Vec<DrainView> = fleet
         .drains
@@ -196,9 +243,18 @@ pub fn view(snap: &Snapshot, counters: &ClusterCounters) -> Option<ClusterView> 
         vantages: fleet.vantages(),
         config_skew: nodes.iter().any(|n| n.config_skew),
         name_clash: fleet.name_clash,
+        config_revision: snap.config.fleet_revision,
+        config_behind: nodes.iter().any(|n| n.config_behind),
         nodes,
         drains,
         disputed,
+    })
+}
+
+fn failed(f: Option<&(u64, String)>) -> Option<FailedView> {
+    f.map(|(revision, error)| FailedView {
+        revision: *revision,
+        error: error.clone(),
     })
 }
 

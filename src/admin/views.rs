@@ -232,7 +232,7 @@ pub fn status(st: &AdminState) -> Status {
         })
         .collect();
     Status {
-        cluster: super::cluster::view(&snap, &st.registry.cluster),
+        cluster: super::cluster::view(&snap, &st.registry.cluster, &st.shared.fleet_config()),
         config: ConfigInfo {
             path: snap.config.path.display().to_string(),
             generation: snap.generation,

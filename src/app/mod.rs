@@ -63,6 +63,14 @@ pub struct Running {
 pub async fn start(path: &Path) -> Result<Running, StartError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let registry = Arc::new(Registry::default());
+    // A fleet config in etcd: fetch the current revision first (bounded;
+    // without etcd the node starts on the revision it ran last).
+    let fleet = crate::config::fleet_cluster(path, &crate::state::host_name())?;
+    if let Some(cluster) = &fleet {
+        crate::cluster::fleetcfg::prime(cluster)
+            .await
+            .map_err(StartError::Other)?;
+    }
     let loaded = Loaded::from_path(path, &registry)?;
     loaded.log("config loaded", true);
     let config = loaded.config.clone();
@@ -184,6 +192,23 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
         warnings,
     ));
     control.spawn_probes(config.clone(), generation);
+    if let Some(cluster) = fleet {
+        // Each new revision in etcd is loaded like a SIGHUP reload.
+        let (shared, control) = (shared.clone(), control.clone());
+        let state = shared.fleet_config.clone();
+        let serving = move || shared.load().config.fleet_revision;
+        let reload = move || {
+            let control = control.clone();
+            async move { control.reload().await.map(drop).map_err(|e| e.to_string()) }
+        };
+        tasks.spawn(crate::cluster::fleetcfg::follow(
+            cluster,
+            state,
+            serving,
+            reload,
+            cluster_stop.clone(),
+        ));
+    }
 
     let handler = DnsHandler::new(shared.clone(), &registry);
     let udp_sockets = match config.server.udp_workers {

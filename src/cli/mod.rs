@@ -3,6 +3,7 @@
 mod admin_client;
 mod check;
 mod explain;
+mod fleet_config;
 pub mod locate;
 mod man;
 mod notify;
@@ -174,6 +175,12 @@ pub enum Command {
     },
     /// Print the man page, in roff (`geosteer man > geosteer.1`).
     Man,
+    /// The fleet's one config in etcd: push, diff, history, rollback (nodes
+    /// with `[cluster] config = "etcd"` follow it).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// DNSSEC: print the DS records to give the parent zone.
     Dnssec {
         #[command(subcommand)]
@@ -220,6 +227,67 @@ impl Target {
             (None, Ok(_)) => usage("expected POOL ENDPOINT (or --backend NAME SERVER)"),
         }
     }
+}
+
+/// Where etcd is, for `geosteer config`.
+#[derive(Debug, clap::Args)]
+pub struct EtcdFlags {
+    /// An etcd client URL (repeatable) [default: [cluster] etcd of the config].
+    #[arg(long, value_name = "URL")]
+    etcd: Vec<String>,
+    /// The fleet's key prefix [default: [cluster] prefix of the config, else /geosteer].
+    #[arg(long)]
+    prefix: Option<String>,
+}
+
+impl EtcdFlags {
+    fn args(self) -> fleet_config::EtcdArgs {
+        fleet_config::EtcdArgs {
+            etcd: self.etcd,
+            prefix: self.prefix,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate a full config (as check does), then store its tables but
+    /// [server] and [cluster], and its zone files, as the fleet's next
+    /// revision: every node with [cluster] config = "etcd" loads it.
+    Push {
+        #[arg(long, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        at: EtcdFlags,
+        /// A note kept in the history.
+        #[arg(long, short)]
+        message: Option<String>,
+    },
+    /// Show what a push of the config would change (a unified diff).
+    Diff {
+        #[arg(long, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        at: EtcdFlags,
+    },
+    /// List the revisions etcd keeps (the last 20), newest first.
+    History {
+        /// A config whose [cluster] says where etcd is.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        at: EtcdFlags,
+    },
+    /// Push the config of an earlier revision again, as a new revision.
+    Rollback {
+        /// The revision to restore.
+        revision: u64,
+        /// A config whose [cluster] says where etcd is.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        at: EtcdFlags,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,6 +354,22 @@ pub fn run(cli: Cli) -> ExitCode {
             .and_then(|admin| status::weight(&admin, &pool, &endpoint, weight)),
         Command::Completions { shell } => man::completions(shell),
         Command::Man => man::man(),
+        Command::Config { action } => match action {
+            ConfigAction::Push {
+                config,
+                at,
+                message,
+            } => fleet_config::push(&located(config), at.args(), message),
+            ConfigAction::Diff { config, at } => fleet_config::diff(&located(config), at.args()),
+            ConfigAction::History { config, at } => {
+                fleet_config::history(config.as_deref(), at.args())
+            }
+            ConfigAction::Rollback {
+                revision,
+                config,
+                at,
+            } => fleet_config::rollback(config.as_deref(), at.args(), revision),
+        },
         Command::Dnssec {
             action: DnssecAction::Ds { zone, config },
         } => check::ds(&located(config), &zone),

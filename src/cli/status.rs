@@ -249,6 +249,11 @@ fn render(v: &serde_json::Value) -> String {
                 ""
             },
         ));
+        if c["config_behind"].as_bool() == Some(true) {
+            out.push_str(
+                "  CONFIG BEHIND: not every node serves the newest fleet config revision\n",
+            );
+        }
         out.push_str(&format!(
             "  {:<16} {:<18} {:<18} {:<10} {}\n",
             "NODE", "LOCATION", "CONFIG", "STATE", "LAST SEEN"
@@ -262,9 +267,16 @@ fn render(v: &serde_json::Value) -> String {
                 ),
                 _ => "-".into(),
             };
-            let mut config = s(&n["config"]);
+            // A fleet config from etcd: its revision, else the file's hash.
+            let mut config = match n["config_revision"].as_u64() {
+                Some(r) => format!("rev {r}"),
+                None => s(&n["config"]),
+            };
             if n["config_skew"].as_bool() == Some(true) {
                 config.push_str(" SKEW");
+            }
+            if n["config_behind"].as_bool() == Some(true) {
+                config.push_str(" BEHIND");
             }
             let state = match (
                 n["this_node"].as_bool(),
@@ -284,6 +296,16 @@ fn render(v: &serde_json::Value) -> String {
                 state,
                 ago(n["last_seen_unix_ms"].as_u64())
             ));
+        }
+        for n in c["nodes"].as_array().into_iter().flatten() {
+            if let Some(f) = n["config_failed"].as_object() {
+                out.push_str(&format!(
+                    "  config rev {} does not load on {}: {}\n",
+                    s(&f["revision"]),
+                    s(&n["name"]),
+                    s(&f["error"]).lines().next().unwrap_or_default()
+                ));
+            }
         }
         for d in c["drains"].as_array().into_iter().flatten() {
             out.push_str(&format!(

@@ -195,6 +195,59 @@ impl Etcd {
         Ok(reply["succeeded"].as_bool() == Some(true))
     }
 
+    /// One key's value, if it exists.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, EtcdError> {
+        let reply = self
+            .call("/v3/kv/range", json!({ "key": B64.encode(key) }))
+            .await?;
+        let Some(list) = reply.get("kvs") else {
+            return Ok(None);
+        };
+        let kvs: Vec<RawKv> = serde_json::from_value(list.clone())
+            .map_err(|e| EtcdError::Protocol(format!("get: {e}")))?;
+        Ok(kvs.into_iter().find_map(RawKv::decode).map(|kv| kv.value))
+    }
+
+    /// Applies `writes` in one transaction only if `key` still holds
+    /// `expected` (None: `key` does not exist); returns whether it did.
+    pub async fn write_if(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        writes: &[Write],
+    ) -> Result<bool, EtcdError> {
+        let compare = match expected {
+            Some(value) => json!({
+                "key": B64.encode(key),
+                "target": "VALUE",
+                "result": "EQUAL",
+                "value": B64.encode(value),
+            }),
+            None => json!({
+                "key": B64.encode(key),
+                "target": "CREATE",
+                "result": "EQUAL",
+                "create_revision": "0",
+            }),
+        };
+        let ops: Vec<Value> = writes
+            .iter()
+            .map(|w| match w {
+                Write::Put(k, v, _) => {
+                    json!({ "request_put": { "key": B64.encode(k), "value": B64.encode(v) } })
+                }
+                Write::Delete(k) => json!({ "request_delete_range": { "key": B64.encode(k) } }),
+            })
+            .collect();
+        let reply = self
+            .call(
+                "/v3/kv/txn",
+                json!({ "compare": [compare], "success": ops }),
+            )
+            .await?;
+        Ok(reply["succeeded"].as_bool() == Some(true))
+    }
+
     /// Every key under `prefix`, and the store's revision they were read at.
     pub async fn range(&self, prefix: &str) -> Result<(i64, Vec<Kv>), EtcdError> {
         let reply = self

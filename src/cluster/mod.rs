@@ -29,6 +29,7 @@
 
 mod drains;
 pub mod etcd;
+pub mod fleetcfg;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -435,6 +436,14 @@ impl Link {
             started: self.started,
             instance: self.instance.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            config_revision: snap.config.fleet_revision,
+            config_failed: self
+                .shared
+                .fleet_config
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .failed
+                .clone(),
         };
         let record = serde_json::to_string(&info).unwrap_or_default();
         if self.node_written.as_deref() != Some(&record) {

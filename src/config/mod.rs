@@ -17,6 +17,7 @@
 mod bulk;
 mod duration;
 mod error;
+pub mod fleet;
 mod notify;
 pub mod raw;
 mod validate;
@@ -85,6 +86,8 @@ pub struct Config {
     /// text outside `[server]` and `[cluster]` (the per-node tables), with
     /// comments and blank lines left out.
     pub fingerprint: u64,
+    /// With `[cluster] config = "etcd"`: the fleet config revision loaded.
+    pub fleet_revision: Option<u64>,
 }
 
 /// `[cluster]`: this node's place in a fleet sharing health through etcd.
@@ -109,6 +112,12 @@ pub struct ClusterConfig {
     pub ca: Option<PathBuf>,
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// `config = "etcd"`: every table but `[server]` and `[cluster]` comes
+    /// from etcd (`geosteer config push`), not from this file.
+    pub config_from_etcd: bool,
+    /// Where the node keeps the fleet config revisions it received, and
+    /// starts from when etcd is unreachable.
+    pub config_dir: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -692,8 +701,79 @@ pub fn load(path: &Path, host_name: &str) -> Result<(Config, Vec<Warning>), Conf
         ConfigErrors::one(ConfigError::file(path, format!("cannot read config: {e}")))
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
+    if fleet::from_etcd(&text) == Some(true) {
+        return load_fleet(path, &text, base, host_name);
+    }
     let (mut config, warnings) = parse(&text, path, base, host_name)?;
     config.path = path.to_path_buf();
+    Ok((config, warnings))
+}
+
+/// The `[cluster]` of the config at `path` when it reads the fleet's
+/// tables from etcd (`config = "etcd"`), validated with its `[server]`;
+/// None for every other config.
+pub fn fleet_cluster(path: &Path, host_name: &str) -> Result<Option<ClusterConfig>, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors::one(ConfigError::file(path, format!("cannot read config: {e}")))
+    })?;
+    if fleet::from_etcd(&text) != Some(true) {
+        return Ok(None);
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let (config, _) = parse(&text, path, base, host_name)?;
+    Ok(config.cluster)
+}
+
+/// [`load`] of a node whose fleet tables come from etcd: the revision the
+/// node last received (`[cluster] config_dir`, written by the shell) with
+/// the local file's `[server]` and `[cluster]`. Problems name the file they
+/// are in: the local one, or the revision's `fleet.toml`.
+fn load_fleet(
+    path: &Path,
+    local: &str,
+    base: &Path,
+    host_name: &str,
+) -> Result<(Config, Vec<Warning>), ConfigErrors> {
+    let one = |key: &str, message: String| ConfigErrors::one(ConfigError::new(path, key, message));
+    let foreign = fleet::foreign_tables(local);
+    if !foreign.is_empty() {
+        return Err(one(
+            "cluster.config",
+            format!(
+                "with config = \"etcd\" the fleet's tables come from etcd (`geosteer config push`); this file holds only [server] and [cluster], not [{}]",
+                foreign.join("], [")
+            ),
+        ));
+    }
+    let dir = fleet::config_dir(local, base);
+    let revision = fleet::current(&dir).map_err(|e| one("cluster.config_dir", e))?;
+    let fleet_path = fleet::revision_dir(&dir, revision).join(fleet::FLEET_FILE);
+    let fleet_text = std::fs::read_to_string(&fleet_path).map_err(|e| {
+        ConfigErrors::one(ConfigError::file(
+            &fleet_path,
+            format!("cannot read fleet config revision {revision}: {e}"),
+        ))
+    })?;
+    let (merged, local_from) = fleet::merge(&fleet_text, local);
+    let result = parse(&merged, &fleet_path, base, host_name);
+    let (mut config, warnings) = result.map_err(|mut errors| {
+        for e in &mut errors.0 {
+            let local_key = fleet::LOCAL_TABLES
+                .iter()
+                .any(|t| e.key == *t || e.key.starts_with(&format!("{t}.")));
+            match e.line {
+                Some(line) if line >= local_from => {
+                    e.file = path.to_path_buf();
+                    e.line = Some(line + 1 - local_from);
+                }
+                None if local_key => e.file = path.to_path_buf(),
+                _ => {}
+            }
+        }
+        errors
+    })?;
+    config.path = path.to_path_buf();
+    config.fleet_revision = Some(revision);
     Ok((config, warnings))
 }
 

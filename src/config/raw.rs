@@ -100,6 +100,10 @@ pub struct RawCluster {
     pub ca: Option<String>,
     pub cert: Option<String>,
     pub key: Option<String>,
+    /// `"file"` (default) or `"etcd"`: where the fleet's tables come from.
+    pub config: Option<String>,
+    /// Where a node keeps the fleet config revisions it received.
+    pub config_dir: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -61,6 +61,12 @@ pub struct NodeInfo {
     pub instance: String,
     #[serde(default)]
     pub version: String,
+    /// With the fleet's config in etcd: the revision it serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_revision: Option<u64>,
+    /// The newest fleet config revision that did not load on it, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_failed: Option<(u64, String)>,
 }
 
 /// A fleet-wide drain (`PREFIX/drain/POOL/ENDPOINT`, no lease).

@@ -170,6 +170,18 @@ pub struct Shared {
     /// What changed and when (status page, `/api/v1/events`): written by the
     /// health writer only, read by the admin API; never by queries.
     pub events: Arc<crate::events::EventLog>,
+    /// With `[cluster] config = "etcd"`: what this node did with the
+    /// fleet's config revisions (written by `cluster::fleetcfg`, read by the
+    /// fleet link and the admin API; never by queries).
+    pub fleet_config: Arc<std::sync::Mutex<FleetConfigState>>,
+}
+
+/// What a node did with the fleet config revisions it was sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FleetConfigState {
+    /// The newest revision that did not load here, and why (None once a
+    /// later one loads).
+    pub failed: Option<(u64, String)>,
 }
 
 impl Shared {
@@ -177,7 +189,16 @@ impl Shared {
         Shared {
             current: ArcSwap::from_pointee(snapshot),
             events: Arc::default(),
+            fleet_config: Arc::default(),
         }
+    }
+
+    /// A copy of [`Shared::fleet_config`].
+    pub fn fleet_config(&self) -> FleetConfigState {
+        self.fleet_config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {

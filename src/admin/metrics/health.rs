@@ -31,7 +31,12 @@ impl Collector for Health {
         probes(&mut enc, &self.registry.probes())?;
         backend_probes(&mut enc, &self.registry.backend_probes())?;
         if snap.config.cluster.is_some() {
-            cluster(&mut enc, &self.registry.cluster, &snap)?;
+            cluster(
+                &mut enc,
+                &self.registry.cluster,
+                &snap,
+                &self.shared.fleet_config(),
+            )?;
         }
         dnssec(&mut enc, &snap)
     }
@@ -284,10 +289,32 @@ fn cluster(
     enc: &mut DescriptorEncoder,
     c: &crate::metrics::ClusterCounters,
     snap: &Snapshot,
+    fleet_config: &crate::state::FleetConfigState,
 ) -> fmt::Result {
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let fleet = snap.health.fleet.as_deref();
-    let skew = crate::admin::cluster::view(snap, c).is_some_and(|v| v.config_skew);
+    let view = crate::admin::cluster::view(snap, c, fleet_config);
+    let skew = view.as_ref().is_some_and(|v| v.config_skew);
+    if let Some(revision) = snap.config.fleet_revision {
+        gauge(
+            enc,
+            "geosteer_fleet_config_revision",
+            "The fleet config revision (etcd, `geosteer config push`) this node serves.",
+            revision,
+        )?;
+        gauge(
+            enc,
+            "geosteer_fleet_config_failed_revision",
+            "The newest fleet config revision that did not load on this node (0: none).",
+            fleet_config.failed.as_ref().map_or(0, |(n, _)| *n),
+        )?;
+        gauge(
+            enc,
+            "geosteer_fleet_config_behind",
+            "1 when some connected node serves an older fleet config revision than another, or failed to load the newest.",
+            u64::from(view.as_ref().is_some_and(|v| v.config_behind)),
+        )?;
+    }
     gauge(
         enc,
         "geosteer_cluster_connected",

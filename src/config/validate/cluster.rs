@@ -95,7 +95,25 @@ impl Validator<'_> {
         if (c.ca.is_some() || c.cert.is_some()) && tls_urls == 0 {
             self.err(key("ca"), "TLS settings need https:// etcd URLs");
         }
+        let config_from_etcd = match c.config.as_deref() {
+            None | Some("file") => false,
+            Some(super::super::fleet::FROM_ETCD) => true,
+            Some(other) => {
+                self.err(
+                    key("config"),
+                    format!("{other:?} is not a config source: \"file\" (this file, the default) or \"etcd\" (pushed with `geosteer config push`)"),
+                );
+                false
+            }
+        };
+        let config_dir = self.path(
+            c.config_dir
+                .as_deref()
+                .unwrap_or(super::super::fleet::DEFAULT_CONFIG_DIR),
+        );
         ClusterConfig {
+            config_from_etcd,
+            config_dir,
             etcd: c.etcd.clone(),
             node,
             prefix,

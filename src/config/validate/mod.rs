@@ -287,6 +287,7 @@ impl Validator<'_> {
             cluster,
             notify,
             fingerprint: 0,
+            fleet_revision: None,
         }
     }
 

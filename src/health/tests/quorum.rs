@@ -73,6 +73,8 @@ fn in_a_fleet_an_endpoint_is_down_by_quorum_of_fresh_vantages() {
             started: 0,
             instance: String::new(),
             version: String::new(),
+            config_revision: None,
+            config_failed: None,
         });
     }
     let mut graced = view.clone();
