@@ -25,6 +25,10 @@ pub struct Explanation {
     pub trace: Trace,
     /// ECS scope a response to this client would carry (capped at its prefix).
     pub ecs_scope: u8,
+    /// Endpoints of the name's pools (of this family) whose state an operator
+    /// overrides: `pool address: override up|down (reason)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
 }
 
 /// `client` is `IP` or `IP/PREFIX` (as in an ECS option); `qtype` is A or AAAA.
@@ -65,6 +69,28 @@ pub fn explain(
         Some(&mut trace),
     );
     let location = a.client.location;
+    let mut overrides = Vec::new();
+    for &p in &b.config.pools {
+        let (Some(h), cfg) = (snap.health.pool(p), snap.config.pool(p)) else {
+            continue;
+        };
+        for (e, eh) in cfg.endpoints.iter().zip(&h.endpoints) {
+            if let Some(f) = &eh.forced
+                && Family::of_endpoint(e).is_none_or(|f| f == family)
+            {
+                let line = format!(
+                    "{} {}: override {} ({})",
+                    cfg.name,
+                    e.key(),
+                    f.state_str(),
+                    f.reason
+                );
+                if !overrides.contains(&line) {
+                    overrides.push(line);
+                }
+            }
+        }
+    }
     Ok(Explanation {
         name: fqdn,
         qtype: qtype.to_ascii_uppercase(),
@@ -76,6 +102,7 @@ pub fn explain(
         policy: b.config.policy.as_str().to_string(),
         trace,
         ecs_scope: a.scope,
+        overrides,
     })
 }
 
@@ -121,6 +148,9 @@ impl Explanation {
             }
         }
         out.push_str(&format!("  ECS scope: /{}\n", self.ecs_scope));
+        for o in &self.overrides {
+            out.push_str(&format!("  {o}\n"));
+        }
         out
     }
 }

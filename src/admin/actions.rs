@@ -163,6 +163,132 @@ async fn weight_reply(
     }
 }
 
+/// `{"state": "up"|"down", "reason": "...", "for": "2h"}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideBody {
+    state: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default, rename = "for")]
+    for_: Option<String>,
+}
+
+fn up_down(state: &str) -> Option<bool> {
+    match state {
+        "up" => Some(true),
+        "down" => Some(false),
+        _ => None,
+    }
+}
+
+pub async fn set_override(
+    State(st): State<AdminState>,
+    Path((pool, address)): Path<(String, String)>,
+    body: Result<Json<OverrideBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "expected {{\"state\": \"up\"|\"down\", \"reason\": \"...\", \"for\": \"2h\"}}: {}",
+                    e.body_text()
+                ),
+            );
+        }
+    };
+    let Some(up) = up_down(&body.state) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("\"state\" must be \"up\" or \"down\", not {:?}", body.state),
+        );
+    };
+    let for_ = match body.for_.as_deref().map(crate::config::parse_duration) {
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("\"for\": {e}")),
+    };
+    match st
+        .control
+        .set_override(&pool, &address, Some((up, body.reason, for_)))
+        .await
+    {
+        Ok(forced) => {
+            Json(serde_json::json!({ "pool": pool, "endpoint": address, "override": forced }))
+                .into_response()
+        }
+        Err(e) => error(control_error_status(&e), e.to_string()),
+    }
+}
+
+pub async fn clear_override(
+    State(st): State<AdminState>,
+    Path((pool, address)): Path<(String, String)>,
+) -> Response {
+    match st.control.set_override(&pool, &address, None).await {
+        Ok(_) => Json(serde_json::json!({ "pool": pool, "endpoint": address, "override": null }))
+            .into_response(),
+        Err(e) => error(control_error_status(&e), e.to_string()),
+    }
+}
+
+/// `{"status": "up"|"down", "ttl": "30s", "latency_ms": 12, "reason": "..."}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthBody {
+    status: String,
+    ttl: String,
+    #[serde(default)]
+    latency_ms: Option<u64>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+pub async fn push_health(
+    State(st): State<AdminState>,
+    Path((pool, address)): Path<(String, String)>,
+    body: Result<Json<HealthBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "expected {{\"status\": \"up\"|\"down\", \"ttl\": \"30s\", \"latency_ms\": N, \"reason\": \"...\"}}: {}",
+                    e.body_text()
+                ),
+            );
+        }
+    };
+    let Some(up) = up_down(&body.status) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "\"status\" must be \"up\" or \"down\", not {:?}",
+                body.status
+            ),
+        );
+    };
+    let ttl = match crate::config::parse_duration(&body.ttl) {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("\"ttl\": {e}")),
+    };
+    match st
+        .control
+        .push_health(&pool, &address, up, ttl, body.latency_ms, body.reason)
+        .await
+    {
+        Ok(pushed) => {
+            Json(serde_json::json!({ "pool": pool, "endpoint": address, "health": pushed }))
+                .into_response()
+        }
+        Err(e) => error(control_error_status(&e), e.to_string()),
+    }
+}
+
 fn server(st: AdminState, backend: String, address: String, draining: bool) -> Response {
     match st.control.drain_server(&backend, &address, draining) {
         Ok(()) => {

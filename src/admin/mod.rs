@@ -50,16 +50,24 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/v1/explain", get(explain))
         .route("/api/v1/reload", post(actions::reload))
         .route(
-            "/api/v1/pools/{pool}/endpoints/{address}/drain",
+            "/api/v1/pools/{pool}/endpoints/{endpoint}/drain",
             post(actions::drain_endpoint),
         )
         .route(
-            "/api/v1/pools/{pool}/endpoints/{address}/undrain",
+            "/api/v1/pools/{pool}/endpoints/{endpoint}/undrain",
             post(actions::undrain_endpoint),
         )
         .route(
-            "/api/v1/pools/{pool}/endpoints/{address}/weight",
+            "/api/v1/pools/{pool}/endpoints/{endpoint}/weight",
             post(actions::set_weight).delete(actions::reset_weight),
+        )
+        .route(
+            "/api/v1/pools/{pool}/endpoints/{endpoint}/override",
+            post(actions::set_override).delete(actions::clear_override),
+        )
+        .route(
+            "/api/v1/pools/{pool}/endpoints/{endpoint}/health",
+            axum::routing::put(actions::push_health),
         )
         .route(
             "/api/v1/backends/{backend}/servers/{address}/drain",

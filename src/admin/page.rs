@@ -93,11 +93,23 @@ pub async fn index(State(st): State<AdminState>) -> Html<String> {
                 .unwrap_or_else(|| "-".into()),
         );
         for e in &p.endpoints {
-            let state = if e.draining {
+            let mut state = if e.draining {
                 format!("draining ({:?})", e.health).to_lowercase()
             } else {
                 e.state.to_string()
             };
+            if let Some(o) = &e.forced {
+                let until = o
+                    .until_unix_ms
+                    .map(|u| format!(", until {}", crate::events::rfc3339(u)))
+                    .unwrap_or_default();
+                state = format!(
+                    "{state} <span class=\"override\">override {}: {}{}</span>",
+                    o.state,
+                    esc(&o.reason),
+                    until
+                );
+            }
             let _ = write!(
                 rows,
                 "<tr class=\"endpoint {cls}\"><td></td><td>{addr}</td><td class=\"state\">{state}</td><td>w {w}</td><td>{err:.2}%</td><td>{lat}</td><td class=\"last-error\">{last}</td><td></td></tr>",

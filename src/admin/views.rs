@@ -129,6 +129,33 @@ pub struct EndpointView {
     /// A slow start or gradual drain under way: the share of its weight.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ramp: Option<RampView>,
+    /// An operator's override of its state (`up` keeps it in answers
+    /// despite failing checks, `down` takes it out), with its reason and end.
+    #[serde(rename = "override", skip_serializing_if = "Option::is_none")]
+    pub forced: Option<OverrideView>,
+    /// Its last pushed health (`type = "external"` monitors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<crate::health::Pushed>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OverrideView {
+    /// `up` or `down`.
+    pub state: &'static str,
+    pub reason: String,
+    /// When it ends by itself; absent: until cleared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until_unix_ms: Option<u64>,
+}
+
+impl OverrideView {
+    pub fn of(f: &crate::health::Forced) -> OverrideView {
+        OverrideView {
+            state: f.state_str(),
+            reason: f.reason.clone(),
+            until_unix_ms: f.until_unix_ms,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -152,9 +179,13 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
         .map(|(i, e)| {
             let eh = h.and_then(|h| h.endpoints.get(i));
             let health = eh.map(|x| x.state).unwrap_or(EndpointState::Unknown);
+            let forced = eh.and_then(|x| x.forced.as_ref());
             EndpointView {
                 address: e.key().to_string(),
-                state: match (eh.is_some_and(|x| x.draining), health) {
+                state: match (
+                    eh.is_some_and(|x| x.draining),
+                    crate::health::forced_state(forced, health),
+                ) {
                     (true, _) => "draining",
                     (false, EndpointState::Up) => "up",
                     (false, EndpointState::Down) => "down",
@@ -177,6 +208,8 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
                     .as_ref()
                     .is_some_and(|f| f.undrained_locally(&cfg.name, &e.key())),
                 ramp: eh.and_then(|x| RampView::of(x.ramp, x.ramp_permille)),
+                forced: forced.map(OverrideView::of),
+                pushed: eh.and_then(|x| x.pushed.clone()),
             }
         })
         .collect();

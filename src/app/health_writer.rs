@@ -185,6 +185,22 @@ pub async fn run(
                     }
                     let _ = done.send(());
                 }
+                Command::Override { pool, endpoint, forced, done } => {
+                    if book.set_forced(pool, endpoint, forced) {
+                        publish(&shared, &book, &mut recorder, Cause::Override);
+                        published.notify_one();
+                        dirty = false;
+                    }
+                    let _ = done.send(());
+                }
+                Command::Push { pool, endpoint, pushed, done } => {
+                    if book.push(pool, endpoint, pushed, Instant::now(), unix_ms()) {
+                        publish(&shared, &book, &mut recorder, Cause::Push);
+                        published.notify_one();
+                        dirty = false;
+                    }
+                    let _ = done.send(());
+                }
                 Command::Fleet { view, done } => {
                     book.set_fleet(view);
                     book.step_ramps(unix_ms());
@@ -222,7 +238,7 @@ pub async fn run(
             },
             _ = tick.tick() => {
                 free_unused(&mut retired);
-                dirty |= book.tick(Instant::now());
+                dirty |= book.tick(Instant::now(), unix_ms());
                 dirty |= book.step_ramps(unix_ms());
                 if dirty {
                     publish(&shared, &book, &mut recorder, Cause::Health);

@@ -40,6 +40,11 @@ pub fn post_json(admin: &Admin, path: &str, body: &serde_json::Value) -> anyhow:
     send(admin, reqwest::Method::POST, path, Some(body))
 }
 
+/// PUT with a JSON body.
+pub fn put_json(admin: &Admin, path: &str, body: &serde_json::Value) -> anyhow::Result<String> {
+    send(admin, reqwest::Method::PUT, path, Some(body))
+}
+
 pub fn delete(admin: &Admin, path: &str) -> anyhow::Result<String> {
     send(admin, reqwest::Method::DELETE, path, None)
 }

@@ -167,6 +167,57 @@ pub enum Command {
         #[arg(long, help = CONFIG_HELP)]
         config: Option<PathBuf>,
     },
+    /// Override an endpoint's state: `down` takes it out of answers like a
+    /// failed check, `up` keeps it in despite failing checks (a drain still
+    /// wins). Until --clear, or for --for; kept across reloads.
+    Override {
+        /// The pool's name.
+        pool: String,
+        /// The endpoint, as in the config.
+        endpoint: String,
+        /// up or down.
+        #[arg(required_unless_present = "clear", conflicts_with = "clear", value_parser = ["up", "down"])]
+        state: Option<String>,
+        /// Why (shown in status, events and explain); required to set one.
+        #[arg(long, required_unless_present = "clear")]
+        reason: Option<String>,
+        /// Ends by itself after this long (e.g. 2h, 30m).
+        #[arg(long = "for", value_name = "DURATION")]
+        for_: Option<String>,
+        /// Ends the override: the checks decide again.
+        #[arg(long)]
+        clear: bool,
+        #[arg(long, help = ADMIN_HELP)]
+        admin: Option<String>,
+        /// The config whose server.admin_listen to ask.
+        #[arg(long, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
+    },
+    /// Push an endpoint's health (its pool's monitor has type = "external"):
+    /// it holds for --ttl, then the endpoint goes down unless pushed again.
+    Push {
+        /// The pool's name.
+        pool: String,
+        /// The endpoint, as in the config.
+        endpoint: String,
+        /// up or down.
+        #[arg(value_parser = ["up", "down"])]
+        status: String,
+        /// How long it holds (e.g. 30s).
+        #[arg(long)]
+        ttl: String,
+        /// Why (shown as the endpoint's last error when down).
+        #[arg(long)]
+        reason: Option<String>,
+        /// The latency the pusher measured, in milliseconds.
+        #[arg(long)]
+        latency_ms: Option<u64>,
+        #[arg(long, help = ADMIN_HELP)]
+        admin: Option<String>,
+        /// The config whose server.admin_listen to ask.
+        #[arg(long, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
+    },
     /// Print a shell completion script (e.g. `geosteer completions bash`).
     Completions {
         /// The shell: bash, zsh, fish (also elvish, powershell).
@@ -352,6 +403,32 @@ pub fn run(cli: Cli) -> ExitCode {
             config,
         } => locate::admin(admin, config)
             .and_then(|admin| status::weight(&admin, &pool, &endpoint, weight)),
+        Command::Override {
+            pool,
+            endpoint,
+            state,
+            reason,
+            for_,
+            clear,
+            admin,
+            config,
+        } => locate::admin(admin, config).and_then(|admin| {
+            let set =
+                (!clear).then(|| (state.unwrap_or_default(), reason.unwrap_or_default(), for_));
+            status::set_override(&admin, &pool, &endpoint, set)
+        }),
+        Command::Push {
+            pool,
+            endpoint,
+            status: up,
+            ttl,
+            reason,
+            latency_ms,
+            admin,
+            config,
+        } => locate::admin(admin, config).and_then(|admin| {
+            status::push(&admin, &pool, &endpoint, &up, &ttl, reason, latency_ms)
+        }),
         Command::Completions { shell } => man::completions(shell),
         Command::Man => man::man(),
         Command::Config { action } => match action {

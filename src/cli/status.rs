@@ -98,6 +98,66 @@ pub fn weight(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `geosteer override POOL ENDPOINT up|down --reason R [--for D]` (None:
+/// `--clear`).
+pub fn set_override(
+    admin: &Admin,
+    pool: &str,
+    address: &str,
+    set: Option<(String, String, Option<String>)>,
+) -> anyhow::Result<ExitCode> {
+    let path = format!(
+        "/api/v1/pools/{}/endpoints/{}/override",
+        encode(pool),
+        encode(address)
+    );
+    match set {
+        Some((state, reason, for_)) => {
+            let mut body = serde_json::json!({ "state": state, "reason": reason });
+            if let Some(f) = &for_ {
+                body["for"] = f.as_str().into();
+            }
+            super::admin_client::post_json(admin, &path, &body)?;
+            match for_ {
+                Some(f) => println!("{pool} {address}: override {state} for {f} ({reason})"),
+                None => println!("{pool} {address}: override {state} ({reason})"),
+            }
+        }
+        None => {
+            super::admin_client::delete(admin, &path)?;
+            println!("{pool} {address}: override cleared, its checks decide");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `geosteer push POOL ENDPOINT up|down --ttl D`.
+pub fn push(
+    admin: &Admin,
+    pool: &str,
+    address: &str,
+    status: &str,
+    ttl: &str,
+    reason: Option<String>,
+    latency_ms: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    let path = format!(
+        "/api/v1/pools/{}/endpoints/{}/health",
+        encode(pool),
+        encode(address)
+    );
+    let mut body = serde_json::json!({ "status": status, "ttl": ttl });
+    if let Some(r) = reason {
+        body["reason"] = r.into();
+    }
+    if let Some(l) = latency_ms {
+        body["latency_ms"] = l.into();
+    }
+    super::admin_client::put_json(admin, &path, &body)?;
+    println!("{pool} {address}: pushed {status} for {ttl}");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `(1 up of 2, 1 draining)`, with each family of a dual-stack pool:
 /// `(1 up of 2; A 0/1 down, AAAA 1/1)`.
 fn pool_counts(p: &serde_json::Value) -> String {
@@ -207,6 +267,19 @@ fn render(v: &serde_json::Value) -> String {
                     "",
                     "",
                     pct / 10
+                ));
+            }
+            if let Some(o) = e.get("override").filter(|o| o.is_object()) {
+                let until = match o["until_unix_ms"].as_u64() {
+                    Some(u) => format!(", until {}", crate::events::rfc3339(u)),
+                    None => String::new(),
+                };
+                out.push_str(&format!(
+                    "{:<16} {:<28} override {}: {}{until}\n",
+                    "",
+                    "",
+                    s(&o["state"]),
+                    s(&o["reason"])
                 ));
             }
             if e["undrained_locally"].as_bool() == Some(true) {

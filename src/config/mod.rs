@@ -296,6 +296,9 @@ pub enum MonitorKind {
     Http,
     Https,
     Tcp,
+    /// No probe: the endpoints' health is pushed through the admin API
+    /// (`PUT .../endpoints/{endpoint}/health`) and expires with its ttl.
+    External,
 }
 
 #[derive(Debug, Clone)]

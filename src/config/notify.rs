@@ -12,6 +12,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "pool",
     "drain",
     "weight",
+    "override",
     "reload",
     "server",
     "fail_open",

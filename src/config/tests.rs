@@ -604,3 +604,25 @@ fn endpoint_keys_parse_and_print() {
         "192.0.2.1"
     );
 }
+
+#[test]
+fn an_external_monitor_has_no_probe_settings_and_checks_no_backend() {
+    let (c, _) = parse_ok(&format!(
+        "{MIN}[monitors.deploy]\ntype = \"external\"\n[pools.p]\nmonitor = \"deploy\"\nendpoints = [{{ address = \"192.0.2.1\" }}]\n"
+    ));
+    assert_eq!(c.monitors[0].kind, MonitorKind::External);
+    let e = parse_err(&format!(
+        "{MIN}[monitors.deploy]\ntype = \"external\"\nport = 8080\npath = \"/\"\n"
+    ));
+    assert!(
+        e.contains("monitors.deploy.port") && e.contains("monitors.deploy.path"),
+        "{e}"
+    );
+    assert!(e.contains("its health is pushed"), "{e}");
+    let e = parse_err(&format!(
+        "{MIN}[monitors.deploy]\ntype = \"external\"\n[backends.b]\nmonitor = \"deploy\"\nservers = [{{ address = \"127.0.0.1:8080\" }}]\n"
+    ));
+    assert!(e.contains("backends.b.monitor"), "{e}");
+    let e = parse_err(&format!("{MIN}[monitors.m]\ntype = \"icmp\"\n"));
+    assert!(e.contains("http, https, tcp or external"), "{e}");
+}

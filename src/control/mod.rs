@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cluster::Applied;
 use crate::config::{Config, ConfigError, ConfigErrors, EndpointKey, PoolId};
-use crate::health::Observation;
+use crate::health::{Forced, Observation, Pushed};
 use crate::metrics::Registry;
 use crate::proxy::Proxies;
 use crate::state::{Loaded, Shared};
@@ -83,6 +83,19 @@ pub const MAX_RUNTIME_WEIGHT: u32 = 10_000;
 
 /// The longest gradual drain: a day.
 pub const MAX_DRAIN_OVER: std::time::Duration = std::time::Duration::from_secs(86_400);
+/// The bounds of a pushed health's ttl.
+pub const MIN_PUSH_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+pub const MAX_PUSH_TTL: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+fn kind_name(kind: crate::config::MonitorKind) -> &'static str {
+    use crate::config::MonitorKind;
+    match kind {
+        MonitorKind::Http => "http",
+        MonitorKind::Https => "https",
+        MonitorKind::Tcp => "tcp",
+        MonitorKind::External => "external",
+    }
+}
 
 pub struct Control {
     config_path: PathBuf,
@@ -453,6 +466,115 @@ impl Control {
         .await?;
         tracing::info!(pool, endpoint = %ip, ?weight, "endpoint runtime weight changed");
         Ok(())
+    }
+
+    /// Sets (or with None clears) an operator's override of the endpoint
+    /// `address` of `pool`: `up` keeps it in answers despite failing checks
+    /// (a drain still wins), down takes it out; `for_` ends it by itself.
+    /// When this returns, the next query sees it. Returns what was set.
+    pub async fn set_override(
+        &self,
+        pool: &str,
+        address: &str,
+        set: Option<(bool, String, Option<std::time::Duration>)>,
+    ) -> Result<Option<Forced>, ActionError> {
+        let forced = match set {
+            None => None,
+            Some((up, reason, for_)) => {
+                let reason = reason.trim().to_string();
+                if reason.is_empty() {
+                    return Err(ActionError::Invalid(
+                        "an override needs a reason (\"reason\": \"...\"): it shows in every view and event".into(),
+                    ));
+                }
+                if for_.is_some_and(|d| d.is_zero()) {
+                    return Err(ActionError::Invalid(
+                        "\"for\" must be longer than 0s".into(),
+                    ));
+                }
+                Some(Forced {
+                    up,
+                    reason,
+                    until_unix_ms: for_.map(|d| unix_ms().saturating_add(d.as_millis() as u64)),
+                })
+            }
+        };
+        let (pool_id, endpoint, ip) = self.endpoint(pool, address)?;
+        if self.cluster.is_some() {
+            return Err(ActionError::Conflict(
+                "overrides are not fleet-wide yet: in a fleet, drain the endpoint instead".into(),
+            ));
+        }
+        let sent = forced.clone();
+        self.apply(|done| Command::Override {
+            pool: pool_id,
+            endpoint,
+            forced: sent,
+            done,
+        })
+        .await?;
+        tracing::info!(pool, endpoint = %ip, ?forced, "endpoint override changed");
+        Ok(forced)
+    }
+
+    /// Takes a pushed health for the endpoint `address` of `pool`, whose
+    /// monitor must be `type = "external"`. It holds for `ttl`; without a
+    /// new push by then the endpoint goes down. Returns what was recorded.
+    pub async fn push_health(
+        &self,
+        pool: &str,
+        address: &str,
+        up: bool,
+        ttl: std::time::Duration,
+        latency_ms: Option<u64>,
+        reason: Option<String>,
+    ) -> Result<Pushed, ActionError> {
+        if !(MIN_PUSH_TTL..=MAX_PUSH_TTL).contains(&ttl) {
+            return Err(ActionError::Invalid(format!(
+                "ttl must be {}-{}",
+                humantime::format_duration(MIN_PUSH_TTL),
+                humantime::format_duration(MAX_PUSH_TTL)
+            )));
+        }
+        let (pool_id, endpoint, ip) = self.endpoint(pool, address)?;
+        {
+            let snap = self.shared.load();
+            let monitor = snap.config.monitor_of(pool_id);
+            if monitor.is_none_or(|m| m.kind != crate::config::MonitorKind::External) {
+                return Err(ActionError::Conflict(format!(
+                    "pool {pool} is {}: its health comes from probes; only a pool whose monitor has type = \"external\" takes pushed health",
+                    match monitor {
+                        Some(m) =>
+                            format!("checked by the {} monitor {:?}", kind_name(m.kind), m.name),
+                        None => "not monitored".to_string(),
+                    }
+                )));
+            }
+        }
+        if self.cluster.is_some() {
+            return Err(ActionError::Conflict(
+                "pushed health is not fleet-wide yet".into(),
+            ));
+        }
+        let ttl_ms = ttl.as_millis() as u64;
+        let pushed = Pushed {
+            up,
+            reason: reason.filter(|r| !r.trim().is_empty()),
+            ttl_ms,
+            expires_unix_ms: unix_ms().saturating_add(ttl_ms),
+            latency_ms,
+            expired: false,
+        };
+        let sent = pushed.clone();
+        self.apply(|done| Command::Push {
+            pool: pool_id,
+            endpoint,
+            pushed: sent,
+            done,
+        })
+        .await?;
+        tracing::debug!(pool, endpoint = %ip, up, ttl_ms, "health pushed");
+        Ok(pushed)
     }
 
     /// Drains (or returns) a proxy backend's server.

@@ -130,6 +130,35 @@ pub fn changes(
                     )
                 });
             }
+            if prev.forced != e.forced {
+                let show = |f: &Option<crate::health::Forced>| match f {
+                    Some(f) => format!("override {}", f.state_str()),
+                    None => "no override".to_string(),
+                };
+                let (state, reason) = match (&prev.forced, &e.forced) {
+                    (_, Some(f)) => {
+                        let until = match f.until_unix_ms {
+                            Some(u) => format!(", until {}", super::rfc3339(u)),
+                            None => String::new(),
+                        };
+                        (show(&e.forced), format!("{}{until}", f.reason))
+                    }
+                    (Some(f), None) if cause == Cause::Health => (
+                        "expired".to_string(),
+                        format!("its time ran out ({})", f.reason),
+                    ),
+                    (prev, _) => (
+                        "cleared".to_string(),
+                        prev.as_ref()
+                            .map(|f| f.reason.to_string())
+                            .unwrap_or_default(),
+                    ),
+                };
+                out.push(Event {
+                    kind: Kind::Override,
+                    ..endpoint_event(&state, &show(&prev.forced), reason)
+                });
+            }
         }
         if was.state != now.state {
             pools_changed = true;

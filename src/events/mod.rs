@@ -56,6 +56,10 @@ pub enum Kind {
     /// An endpoint's runtime weight was set or reset (`state` = "weight",
     /// `from` the weight before, `reason` the weight now).
     Weight,
+    /// An operator's override of an endpoint's state was set (`state` =
+    /// "override up" / "override down"), cleared ("cleared") or ran out
+    /// ("expired"); `reason` carries the operator's reason.
+    Override,
     /// A config reload: "ok" or "failed".
     Reload,
     /// A proxy backend's server went up or down by its active checks, or
@@ -75,6 +79,7 @@ impl Kind {
         Kind::Pool,
         Kind::Drain,
         Kind::Weight,
+        Kind::Override,
         Kind::Reload,
         Kind::Server,
         Kind::FailOpen,
@@ -87,6 +92,7 @@ impl Kind {
             Kind::Pool => "pool",
             Kind::Drain => "drain",
             Kind::Weight => "weight",
+            Kind::Override => "override",
             Kind::Reload => "reload",
             Kind::Server => "server",
             Kind::FailOpen => "fail_open",
@@ -195,6 +201,12 @@ impl Event {
     }
 }
 
+/// A Unix time in ms as RFC 3339 (UTC, seconds).
+pub fn rfc3339(unix_ms: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(unix_ms))
+        .to_string()
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -208,6 +220,10 @@ pub enum Cause {
     Drain,
     /// The admin API set or reset an endpoint's runtime weight.
     Weight,
+    /// The admin API set or cleared an endpoint's override.
+    Override,
+    /// A pushed health (`type = "external"` monitors).
+    Push,
     /// What the fleet's other nodes publish, fleet-wide drains included.
     Fleet,
     /// A new config (its generation).

@@ -19,7 +19,7 @@ use super::endpoint::{Endpoint, Outcome};
 use super::fleet::{FleetView, RemoteVantage};
 use super::pool::{Pool, Thresholds};
 use super::server::ServerBook;
-use super::{EndpointState, HealthView, Observation, Target};
+use super::{EndpointState, Forced, HealthView, Observation, Pushed, Target};
 use crate::config::{Config, EndpointKey, PoolId};
 
 #[derive(Debug, Clone)]
@@ -190,14 +190,63 @@ impl HealthBook {
         changed
     }
 
-    /// Expires windows and runs each pool's periodic evaluation when due (one
-    /// per monitor interval; the hysteresis counts these). Call it often (for
+    /// Sets (or with None clears) an operator's override of an endpoint's
+    /// state. Returns true when it changed.
+    pub fn set_forced(&mut self, pool: PoolId, endpoint: u32, forced: Option<Forced>) -> bool {
+        let last_now = self.last_now;
+        let Some(pool) = self.pools.get_mut(pool.index()) else {
+            return false;
+        };
+        let Some(e) = pool.endpoints.get_mut(endpoint as usize) else {
+            return false;
+        };
+        if e.forced == forced {
+            return false;
+        }
+        e.forced = forced;
+        if let Some(now) = last_now {
+            self.metrics_dirty |= pool.measure(now);
+        }
+        pool.decide(false);
+        true
+    }
+
+    /// Takes a pushed health for an endpoint of a pool whose monitor is
+    /// `external`. Returns true when anything in the view changed.
+    pub fn push(
+        &mut self,
+        pool: PoolId,
+        endpoint: u32,
+        pushed: Pushed,
+        now: Instant,
+        now_unix_ms: u64,
+    ) -> bool {
+        self.saw(now);
+        let Some(pool) = self.pools.get_mut(pool.index()) else {
+            return false;
+        };
+        let Some(e) = pool.endpoints.get_mut(endpoint as usize) else {
+            return false;
+        };
+        let mut changed = e.push(pushed, now, now_unix_ms);
+        changed |= e.expire(now_unix_ms);
+        self.metrics_dirty |= pool.measure(now);
+        changed |= pool.decide(false);
+        changed
+    }
+
+    /// Expires windows, overrides past their end and pushed health past its
+    /// ttl, and runs each pool's periodic evaluation when due (one per
+    /// monitor interval; the hysteresis counts these). Call it often (for
     /// example every second). Returns true when anything in the view changed
     /// since the last tick, metric numbers included.
-    pub fn tick(&mut self, now: Instant) -> bool {
+    pub fn tick(&mut self, now: Instant, now_unix_ms: u64) -> bool {
         self.saw(now);
         let mut changed = std::mem::take(&mut self.metrics_dirty);
         for pool in &mut self.pools {
+            for e in &mut pool.endpoints {
+                changed |= e.expire(now_unix_ms);
+            }
             changed |= pool.measure(now);
             let periodic = pool.due(now);
             changed |= pool.decide(periodic);
@@ -282,6 +331,7 @@ impl HealthBook {
                         e.ramp = before
                             .ramp
                             .filter(|r| r.direction == super::ramp::Direction::Down);
+                        e.forced = before.forced.clone();
                     }
                 }
                 if same_monitor {

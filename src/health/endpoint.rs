@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::fleet::{RemoteVotes, Votes};
 use super::ramp::{self, Direction, Ramp};
 use super::window::Window;
-use super::{EndpointHealth, EndpointState, Family};
+use super::{EndpointHealth, EndpointState, Family, Forced, Pushed, forced_state};
 use crate::config::EndpointKey;
 
 #[derive(Debug, Clone)]
@@ -28,6 +28,11 @@ pub struct Endpoint {
     /// The runtime weight set through the admin API, replacing the config's
     /// until reset; kept across reloads while the endpoint exists.
     pub weight: Option<u32>,
+    /// An operator's override (admin API); kept across reloads while the
+    /// endpoint exists, ended by its `until_unix_ms` in `tick`.
+    pub forced: Option<Forced>,
+    /// The last pushed health (`type = "external"` monitors).
+    pub pushed: Option<Pushed>,
     /// Consecutive successes while down, or failures while up.
     streak: u32,
     pub last_error: Option<Arc<str>>,
@@ -71,6 +76,8 @@ impl Endpoint {
             state,
             draining: false,
             weight: None,
+            forced: None,
+            pushed: None,
             streak: 0,
             last_error: None,
             since_unix_ms: 0,
@@ -150,7 +157,9 @@ impl Endpoint {
     /// Up here and not draining: its window counts in its pool's metrics
     /// (each vantage measures what it sees itself).
     pub fn measured(&self) -> bool {
-        self.state == EndpointState::Up && !self.draining
+        self.state == EndpointState::Up
+            && !self.draining
+            && self.forced.as_ref().is_none_or(|f| f.up)
     }
 
     /// The state answers use: this node's own alone, or in a fleet the
@@ -176,8 +185,79 @@ impl Endpoint {
 
     /// Up by [`fleet_state`](Self::fleet_state) and not draining: in
     /// answers, and counted toward its pool's `min_healthy`.
+    /// An override replaces the checks' state (forced down is out, forced
+    /// up is in); a drain wins over both.
     pub fn usable(&self, quorum: f64) -> bool {
-        self.fleet_state(quorum) == EndpointState::Up && !self.draining
+        !self.draining
+            && forced_state(self.forced.as_ref(), self.fleet_state(quorum)) == EndpointState::Up
+    }
+
+    /// Takes a pushed health: the state is what was pushed, at once (the
+    /// pusher already decided; no rise/fall). Returns true when the state
+    /// or the last error changed.
+    pub fn push(&mut self, pushed: Pushed, now: Instant, now_unix_ms: u64) -> bool {
+        let state = if pushed.up {
+            EndpointState::Up
+        } else {
+            EndpointState::Down
+        };
+        let mut changed = false;
+        if !pushed.up {
+            let why: Arc<str> = Arc::from(pushed.reason.as_deref().unwrap_or("pushed down"));
+            if self.last_error.as_deref() != Some(&*why) {
+                self.last_error = Some(why);
+                changed = true;
+            }
+        }
+        if state != self.state {
+            if state == EndpointState::Up {
+                self.window.clear();
+            }
+            self.state = state;
+            self.streak = 0;
+            self.since_unix_ms = now_unix_ms;
+            changed = true;
+        }
+        if let Some(ms) = pushed.latency_ms {
+            self.window
+                .record(now, pushed.up, Duration::from_millis(ms));
+        }
+        changed |= self.pushed.as_ref() != Some(&pushed);
+        self.pushed = Some(pushed);
+        changed
+    }
+
+    /// Ends what has run out by `now_unix_ms`: an override past its
+    /// `until`, a pushed health past its ttl (the endpoint goes down).
+    /// Returns true when anything changed.
+    pub fn expire(&mut self, now_unix_ms: u64) -> bool {
+        let mut changed = false;
+        if self
+            .forced
+            .as_ref()
+            .is_some_and(|f| f.until_unix_ms.is_some_and(|u| u <= now_unix_ms))
+        {
+            self.forced = None;
+            changed = true;
+        }
+        if let Some(p) = &mut self.pushed
+            && !p.expired
+            && p.expires_unix_ms <= now_unix_ms
+        {
+            p.expired = true;
+            let why = format!(
+                "no health pushed within its ttl ({})",
+                humantime::format_duration(Duration::from_millis(p.ttl_ms))
+            );
+            self.last_error = Some(Arc::from(why));
+            if self.state != EndpointState::Down {
+                self.state = EndpointState::Down;
+                self.streak = 0;
+                self.since_unix_ms = now_unix_ms;
+            }
+            changed = true;
+        }
+        changed
     }
 
     /// Applies one result. `monitored` is false for pools without a monitor,
@@ -265,6 +345,8 @@ impl Endpoint {
             weight: self.weight,
             ramp: self.ramp,
             ramp_permille: self.ramp_permille,
+            forced: self.forced.clone(),
+            pushed: self.pushed.clone(),
             error_rate: self.window.error_rate(),
             latency: self.window.latency(),
             last_error: self.last_error.clone(),

@@ -143,6 +143,12 @@ pub struct EndpointHealth {
     pub ramp: Option<ramp::Ramp>,
     /// Its share of the weight, in per mille (1000: full weight).
     pub ramp_permille: u16,
+    /// An operator's override of its state (admin API): down takes it out
+    /// of answers whatever its checks say, up keeps it in despite them (a
+    /// drain still wins).
+    pub forced: Option<Forced>,
+    /// Its last pushed health (`type = "external"` monitors).
+    pub pushed: Option<Pushed>,
     /// Error rate over the monitor's window, 0.0..=1.0.
     pub error_rate: f64,
     /// Smoothed latency; None before any sample.
@@ -153,9 +159,10 @@ pub struct EndpointHealth {
 }
 
 impl EndpointHealth {
-    /// In answers: up and not draining.
+    /// In answers: not draining, and up (by its checks, or forced up); an
+    /// endpoint forced down never is.
     pub fn usable(&self) -> bool {
-        self.state == EndpointState::Up && !self.draining
+        !self.draining && forced_state(self.forced.as_ref(), self.state) == EndpointState::Up
     }
 
     /// The weight answers draw this endpoint by, in thousandths: the
@@ -165,6 +172,53 @@ impl EndpointHealth {
         self.weight
             .unwrap_or(config_weight)
             .saturating_mul(u32::from(self.ramp_permille))
+    }
+}
+
+/// An operator's override of an endpoint's state (`POST .../override`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Forced {
+    /// Forced up (in answers despite failing checks) or down (out).
+    pub up: bool,
+    /// Why, as the operator said.
+    pub reason: String,
+    /// When it ends by itself (Unix ms); None: until cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_unix_ms: Option<u64>,
+}
+
+impl Forced {
+    /// `up` / `down`.
+    pub fn state_str(&self) -> &'static str {
+        if self.up { "up" } else { "down" }
+    }
+}
+
+/// An endpoint's health as last pushed (`PUT .../health`): it holds until
+/// `expires_unix_ms`, then the endpoint is down until the next push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Pushed {
+    pub up: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// How long a push holds, in ms.
+    pub ttl_ms: u64,
+    pub expires_unix_ms: u64,
+    /// The latency the pusher measured, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Set by the writer's tick once `expires_unix_ms` passed.
+    #[serde(default)]
+    pub expired: bool,
+}
+
+/// The state answers use given an override: forced down is down, forced up
+/// is up, else `state`.
+pub fn forced_state(forced: Option<&Forced>, state: EndpointState) -> EndpointState {
+    match forced {
+        Some(f) if f.up => EndpointState::Up,
+        Some(_) => EndpointState::Down,
+        None => state,
     }
 }
 
@@ -370,6 +424,8 @@ impl HealthView {
                         weight: None,
                         ramp: None,
                         ramp_permille: ramp::FULL,
+                        forced: None,
+                        pushed: None,
                         error_rate: 0.0,
                         latency: None,
                         last_error: None,

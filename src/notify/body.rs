@@ -82,6 +82,9 @@ pub fn alerts(node: &str, events: &[Event]) -> Vec<Alert> {
             (Kind::Reload, _) => &[("GeosteerReloadFailed", false)],
             (Kind::FailOpen, "fail_open") => &[("GeosteerFailOpen", true)],
             (Kind::FailOpen, _) => &[("GeosteerFailOpen", false)],
+            // An operator's override is an info alert while it lasts.
+            (Kind::Override, "override up" | "override down") => &[("GeosteerOverridden", true)],
+            (Kind::Override, _) => &[("GeosteerOverridden", false)],
             // Not an up/down state: nothing to alert on.
             (Kind::Weight, _) => &[],
         };
@@ -96,7 +99,7 @@ pub fn alerts(node: &str, events: &[Event]) -> Vec<Alert> {
                 let mut labels = BTreeMap::new();
                 labels.insert("alertname".to_string(), name.to_string());
                 let severity = match name {
-                    "GeosteerDrained" => "info",
+                    "GeosteerDrained" | "GeosteerOverridden" => "info",
                     "GeosteerPoolDown" | "GeosteerFailOpen" => "critical",
                     _ => "warning",
                 };

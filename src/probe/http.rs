@@ -50,7 +50,7 @@ impl HttpCheck {
         install_crypto_provider();
         let scheme = match monitor.kind {
             MonitorKind::Https => "https",
-            MonitorKind::Http | MonitorKind::Tcp => "http",
+            MonitorKind::Http | MonitorKind::Tcp | MonitorKind::External => "http",
         };
         let ip: Option<IpAddr> = host.parse().ok();
         let (url_host, client, lookup) = match (&monitor.host, ip) {

@@ -79,6 +79,7 @@ impl Probe {
                 port: *port,
                 source: *source,
             },
+            MonitorKind::External => Check::Broken("an external monitor is not probed".into()),
             MonitorKind::Http | MonitorKind::Https => {
                 match http::HttpCheck::new(monitor, host, *port, *source) {
                     Ok(c) => Check::Http(Box::new(c)),
@@ -153,6 +154,10 @@ pub fn probes(config: &Config) -> Vec<Probe> {
         let Some(monitor) = pool.monitor else {
             continue;
         };
+        if config.monitors[monitor.index()].kind == MonitorKind::External {
+            // Pushed, not probed.
+            continue;
+        }
         for (i, endpoint) in pool.endpoints.iter().enumerate() {
             let (host, port) = match &endpoint.probe {
                 Some(t) => (t.host.clone(), t.port),

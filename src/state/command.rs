@@ -31,6 +31,20 @@ pub enum Command {
         weight: Option<u32>,
         done: oneshot::Sender<()>,
     },
+    /// An operator's override of an endpoint's state (None: cleared).
+    Override {
+        pool: PoolId,
+        endpoint: u32,
+        forced: Option<crate::health::Forced>,
+        done: oneshot::Sender<()>,
+    },
+    /// A pushed health for an endpoint of an `external` monitor's pool.
+    Push {
+        pool: PoolId,
+        endpoint: u32,
+        pushed: crate::health::Pushed,
+        done: oneshot::Sender<()>,
+    },
     /// What the fleet's other nodes publish (and the fleet-wide drains), as
     /// the cluster link last heard it.
     Fleet {

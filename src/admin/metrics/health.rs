@@ -168,10 +168,29 @@ fn states(enc: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
     )?;
     gauges(
         enc,
+        "geosteer_endpoint_overrides",
+        "Endpoints whose state an operator overrides, by pool and forced state (up or down).",
+        pools.iter().flat_map(|(pool, h)| {
+            [true, false].map(|up| {
+                let n = h
+                    .endpoints
+                    .iter()
+                    .filter(|e| e.forced.as_ref().is_some_and(|f| f.up == up))
+                    .count();
+                (
+                    [("pool", *pool), ("state", if up { "up" } else { "down" })],
+                    n as u64,
+                )
+            })
+        }),
+    )?;
+    gauges(
+        enc,
         "geosteer_endpoint_up",
-        "Endpoint usable in answers (up and not draining); state is up, down, unknown or draining.",
+        "Endpoint usable in answers (up or forced up, and not draining); state is up, down, unknown or draining.",
         endpoints.iter().map(|e| {
-            let state = match e.health.state {
+            let state = match crate::health::forced_state(e.health.forced.as_ref(), e.health.state)
+            {
                 _ if e.health.draining => "draining",
                 EndpointState::Up => "up",
                 EndpointState::Down => "down",

@@ -244,11 +244,24 @@ impl Validator<'_> {
             .enumerate()
             .map(|(i, n)| (n.as_str(), BackendId(i as u32)))
             .collect();
-        let backends = raw
+        let backends: Vec<BackendConfig> = raw
             .backends
             .iter()
             .map(|(name, b)| self.backend(name, b, &monitor_ids, &pool_ids))
             .collect();
+        for b in &backends {
+            if let Some(m) = b.monitor
+                && monitors[m.index()].kind == MonitorKind::External
+            {
+                self.err(
+                    format!("backends.{}.monitor", b.name),
+                    format!(
+                        "{} is an external monitor (health pushed to pool endpoints); a backend's servers need a probe (http, https or tcp)",
+                        monitors[m.index()].name
+                    ),
+                );
+            }
+        }
         let proxies = raw
             .proxy
             .iter()
@@ -319,10 +332,13 @@ impl Validator<'_> {
             "http" => MonitorKind::Http,
             "https" => MonitorKind::Https,
             "tcp" => MonitorKind::Tcp,
+            "external" => MonitorKind::External,
             other => {
                 self.err(
                     key("type"),
-                    format!("unknown monitor type {other:?}; expected http, https or tcp"),
+                    format!(
+                        "unknown monitor type {other:?}; expected http, https, tcp or external"
+                    ),
                 );
                 MonitorKind::Tcp
             }
@@ -333,6 +349,23 @@ impl Validator<'_> {
         });
         if m.port == Some(0) {
             self.err(key("port"), "must be 1-65535");
+        }
+        if kind == MonitorKind::External {
+            for (k, set) in [
+                ("port", m.port.is_some()),
+                ("path", m.path.is_some()),
+                ("expect_status", m.expect_status.is_some()),
+                ("expect_body", m.expect_body.is_some()),
+                ("host", m.host.is_some()),
+                ("timeout", m.timeout.is_some()),
+            ] {
+                if set {
+                    self.err(
+                        key(k),
+                        "an external monitor has no probe: its health is pushed (PUT /api/v1/pools/{pool}/endpoints/{endpoint}/health)",
+                    );
+                }
+            }
         }
         if kind == MonitorKind::Tcp {
             for (k, set) in [

@@ -184,8 +184,8 @@ fn observe_reports_visible_changes_only() {
     assert!(book.observe(probe(solo, 0, false, 10), at(2000), 0));
     assert!(!book.observe(probe(solo, 0, false, 10), at(3000), 0));
     // Metric numbers moved: the next tick says so, the one after does not.
-    assert!(book.tick(at(3100)));
-    assert!(!book.tick(at(3200)));
+    assert!(book.tick(at(3100), 0));
+    assert!(!book.tick(at(3200), 0));
 }
 
 #[test]
@@ -300,14 +300,14 @@ fn window_expiry_clears_errors_and_latency() {
     assert_eq!(pool_state(&book, solo), PoolState::Degraded);
     // Window 10s: by 15s every result has expired; rise = 2 periodic
     // evaluations (1s apart) under threshold bring the pool back.
-    book.tick(at(15_000));
+    book.tick(at(15_000), 0);
     assert_eq!(book.view().pools[solo.index()].error_rate, 0.0);
     assert_eq!(book.view().pools[solo.index()].latency, None);
     assert_eq!(book.view().pools[solo.index()].endpoints[0].latency, None);
     assert_eq!(pool_state(&book, solo), PoolState::Degraded);
-    book.tick(at(15_500));
+    book.tick(at(15_500), 0);
     assert_eq!(pool_state(&book, solo), PoolState::Degraded, "not due yet");
-    book.tick(at(16_000));
+    book.tick(at(16_000), 0);
     assert_eq!(pool_state(&book, solo), PoolState::Healthy);
 }
 
@@ -317,7 +317,7 @@ fn hysteresis_holds_degraded_while_latency_hovers_at_threshold() {
     let solo = pool(&config, "solo");
     let mut book = HealthBook::new(&config, 1);
     book.observe(probe(solo, 0, true, 10), at(0), 0);
-    book.tick(at(0));
+    book.tick(at(0), 0);
     // Alternating 130ms / 70ms probes make the smoothed latency swing just
     // above and just below max_latency (100ms) every interval.
     let mut states = Vec::new();
@@ -325,7 +325,7 @@ fn hysteresis_holds_degraded_while_latency_hovers_at_threshold() {
     for s in 1..=11u64 {
         let ms = if s % 2 == 1 { 130 } else { 70 };
         book.observe(probe(solo, 0, true, ms), at(s * 1000), 0);
-        book.tick(at(s * 1000));
+        book.tick(at(s * 1000), 0);
         let view = book.view();
         over.push(view.pools[solo.index()].latency > Some(Duration::from_millis(100)));
         states.push(view.pools[solo.index()].state);
@@ -339,7 +339,7 @@ fn hysteresis_holds_degraded_while_latency_hovers_at_threshold() {
     let mut after = Vec::new();
     for s in 12..=20u64 {
         book.observe(probe(solo, 0, true, 20), at(s * 1000), 0);
-        book.tick(at(s * 1000));
+        book.tick(at(s * 1000), 0);
         after.push(pool_state(&book, solo));
     }
     let flips = after.windows(2).filter(|w| w[0] != w[1]).count();
@@ -354,7 +354,7 @@ fn drained_endpoint_leaves_pool_metrics() {
     let mut book = HealthBook::new(&config, 1);
     book.observe(probe(pair, 0, true, 10), at(0), 0);
     book.observe(probe(pair, 1, true, 400), at(0), 0);
-    book.tick(at(0));
+    book.tick(at(0), 0);
     assert_eq!(pool_state(&book, pair), PoolState::Degraded);
 
     assert!(book.set_draining(pair, 1, true));
@@ -369,9 +369,9 @@ fn drained_endpoint_leaves_pool_metrics() {
         "a draining endpoint is counted as draining, not up"
     );
     // Hysteresis: healthy after rise = 2 periodic evaluations.
-    book.tick(at(1000));
+    book.tick(at(1000), 0);
     assert_eq!(pool_state(&book, pair), PoolState::Degraded);
-    book.tick(at(2000));
+    book.tick(at(2000), 0);
     assert_eq!(pool_state(&book, pair), PoolState::Healthy);
 
     // Draining every endpoint leaves nothing to answer with: down.
@@ -566,4 +566,131 @@ fn a_cleared_window_starts_afresh_with_its_span_and_tau() {
     assert_eq!(w.count(), 40);
     w.advance(at(160_000));
     assert_eq!(w.count(), 39);
+}
+
+fn forced(up: bool, until_unix_ms: Option<u64>) -> Forced {
+    Forced {
+        up,
+        reason: "test".into(),
+        until_unix_ms,
+    }
+}
+
+#[test]
+fn an_override_replaces_the_checks_until_it_ends_and_a_drain_wins() {
+    let config = base();
+    let solo = pool(&config, "solo");
+    let mut book = HealthBook::new(&config, 1);
+    book.observe(probe(solo, 0, false, 10), at(0), 0);
+    assert_eq!(pool_state(&book, solo), PoolState::Down);
+
+    assert!(book.set_forced(solo, 0, Some(forced(true, Some(5_000)))));
+    assert!(!book.set_forced(solo, 0, Some(forced(true, Some(5_000)))));
+    let view = book.view();
+    let e = &view.pools[solo.index()].endpoints[0];
+    assert!(e.usable(), "forced up despite its failing check");
+    assert_eq!(e.state, EndpointState::Down, "its checks still say down");
+    assert_ne!(pool_state(&book, solo), PoolState::Down);
+
+    assert!(book.set_draining(solo, 0, true));
+    assert!(
+        !book.view().pools[solo.index()].endpoints[0].usable(),
+        "a drain wins"
+    );
+    assert!(book.set_draining(solo, 0, false));
+
+    // Not yet at its end, then past it: the checks decide again.
+    book.tick(at(1000), 4_999);
+    assert!(
+        book.view().pools[solo.index()].endpoints[0]
+            .forced
+            .is_some()
+    );
+    assert!(book.tick(at(2000), 5_000));
+    assert!(
+        book.view().pools[solo.index()].endpoints[0]
+            .forced
+            .is_none()
+    );
+    assert_eq!(pool_state(&book, solo), PoolState::Down);
+
+    // Forced down takes a passing endpoint out and out of the metrics.
+    book.observe(probe(solo, 0, true, 10), at(3000), 0);
+    book.observe(probe(solo, 0, true, 10), at(3100), 0);
+    assert_eq!(pool_state(&book, solo), PoolState::Healthy);
+    assert!(book.set_forced(solo, 0, Some(forced(false, None))));
+    assert_eq!(pool_state(&book, solo), PoolState::Down);
+    assert!(book.set_forced(solo, 0, None));
+    assert_ne!(pool_state(&book, solo), PoolState::Down);
+}
+
+#[test]
+fn an_override_is_kept_across_a_reload_while_its_endpoint_exists() {
+    let config = base();
+    let pair = pool(&config, "pair");
+    let mut book = HealthBook::new(&config, 1);
+    book.set_forced(pair, 1, Some(forced(false, None)));
+    let changed = parse(
+        &BASE_TOML
+            .replace(
+                "[monitors.web]",
+                "[monitors.web2]\ntype = \"tcp\"\nport = 81\n[monitors.web]",
+            )
+            .replace(
+                "[pools.pair]\nmonitor = \"web\"",
+                "[pools.pair]\nmonitor = \"web2\"",
+            ),
+    );
+    book.reload(&changed, 2, at(0));
+    let id = changed.pool_id("pair").expect("pair");
+    assert_eq!(
+        book.view().pools[id.index()].endpoints[1].forced,
+        Some(forced(false, None)),
+        "kept even when the pool's monitor changed"
+    );
+}
+
+fn pushed(up: bool, expires_unix_ms: u64) -> Pushed {
+    Pushed {
+        up,
+        reason: (!up).then(|| "rollout failed".to_string()),
+        ttl_ms: 1000,
+        expires_unix_ms,
+        latency_ms: Some(12),
+        expired: false,
+    }
+}
+
+#[test]
+fn pushed_health_sets_the_state_at_once_and_expires_to_down() {
+    let config = base();
+    let solo = pool(&config, "solo");
+    let mut book = HealthBook::new(&config, 1);
+    assert!(book.push(solo, 0, pushed(true, 2_000), at(0), 1_000));
+    assert_eq!(ep_state(&book, solo, 0), EndpointState::Up);
+    assert_eq!(pool_state(&book, solo), PoolState::Healthy);
+    // Refreshed before its end: still up after the first one's end.
+    book.push(solo, 0, pushed(true, 3_000), at(500), 1_500);
+    book.tick(at(1000), 2_500);
+    assert_eq!(ep_state(&book, solo, 0), EndpointState::Up);
+    // Not refreshed: down, saying why, once.
+    assert!(book.tick(at(1500), 3_000));
+    assert_eq!(ep_state(&book, solo, 0), EndpointState::Down);
+    let view = book.view();
+    let e = &view.pools[solo.index()].endpoints[0];
+    assert_eq!(
+        e.last_error.as_deref(),
+        Some("no health pushed within its ttl (1s)")
+    );
+    assert!(e.pushed.as_ref().is_some_and(|p| p.expired));
+    // A push down carries its reason; no rise needed to come back.
+    book.push(solo, 0, pushed(false, 10_000), at(2000), 4_000);
+    assert_eq!(
+        book.view().pools[solo.index()].endpoints[0]
+            .last_error
+            .as_deref(),
+        Some("rollout failed")
+    );
+    book.push(solo, 0, pushed(true, 10_000), at(2100), 4_100);
+    assert_eq!(ep_state(&book, solo, 0), EndpointState::Up);
 }
