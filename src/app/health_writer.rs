@@ -27,6 +27,8 @@ use crate::state::Command;
 use crate::state::{Shared, Snapshot};
 use crate::wallclock::unix_ms;
 
+use super::state_file::{self, Saved};
+
 /// Longest delay between an observation and the snapshot that shows it.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
@@ -111,10 +113,39 @@ fn publish(shared: &Shared, book: &HealthBook, recorder: &mut Recorder, cause: C
     recorder.published(&shared.load().config, view, cause, unix_ms());
 }
 
+/// Saves the operator state (drains, weights, overrides) of the snapshot
+/// now published to `path`, when it changed since `last`; before the command
+/// that changed it returns, so what the API acknowledged is on disk.
+async fn save(path: Option<&std::path::Path>, shared: &Shared, last: &mut Option<Saved>) {
+    let Some(path) = path else {
+        return;
+    };
+    let saved = {
+        let snap = shared.load();
+        state_file::of(&snap.config, &snap.health)
+    };
+    if last.as_ref() == Some(&saved) {
+        return;
+    }
+    let (p, s) = (path.to_path_buf(), saved.clone());
+    match tokio::task::spawn_blocking(move || state_file::write(&p, &s)).await {
+        Ok(Ok(())) => *last = Some(saved),
+        Ok(Err(e)) => tracing::error!(
+            "cannot save server.state_file {}: {e}; the change applies, but a restart would lose it",
+            path.display()
+        ),
+        Err(e) => tracing::error!("saving server.state_file failed: {e}"),
+    }
+}
+
 /// Runs the writer until `cancel`. `published` is notified after every
 /// snapshot it publishes (the fleet link then writes what changed). Every
 /// publish is compared with the previous one and the state changes go to
 /// `shared.events` (see `crate::events`).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the writer's inputs, each its own channel or handle"
+)]
 pub async fn run(
     shared: Arc<Shared>,
     registry: Arc<Registry>,
@@ -122,8 +153,14 @@ pub async fn run(
     mut observations: mpsc::Receiver<Observation>,
     mut commands: mpsc::Receiver<Command>,
     published: Arc<tokio::sync::Notify>,
+    state_file: Option<std::path::PathBuf>,
     cancel: CancellationToken,
 ) {
+    let state_file = state_file.as_deref();
+    let mut saved: Option<Saved> = state_file.map(|_| {
+        let snap = shared.load();
+        state_file::of(&snap.config, &snap.health)
+    });
     let mut tick = tokio::time::interval(PUBLISH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty = false;
@@ -166,6 +203,7 @@ pub async fn run(
                     publish(&shared, &book, &mut recorder, Cause::Drain);
                     published.notify_one();
                     dirty = false;
+                    save(state_file, &shared, &mut saved).await;
                     let _ = done.send(());
                 }
                 Command::DrainOver { pool, endpoint, over, done } => {
@@ -175,6 +213,7 @@ pub async fn run(
                         published.notify_one();
                         dirty = false;
                     }
+                    save(state_file, &shared, &mut saved).await;
                     let _ = done.send(());
                 }
                 Command::Weight { pool, endpoint, weight, done } => {
@@ -183,6 +222,7 @@ pub async fn run(
                         published.notify_one();
                         dirty = false;
                     }
+                    save(state_file, &shared, &mut saved).await;
                     let _ = done.send(());
                 }
                 Command::Override { pool, endpoint, forced, done } => {
@@ -191,6 +231,7 @@ pub async fn run(
                         published.notify_one();
                         dirty = false;
                     }
+                    save(state_file, &shared, &mut saved).await;
                     let _ = done.send(());
                 }
                 Command::Push { pool, endpoint, pushed, done } => {
@@ -233,6 +274,7 @@ pub async fn run(
                     drop(old);
                     published.notify_one();
                     dirty = false;
+                    save(state_file, &shared, &mut saved).await;
                     let _ = done.send(());
                 }
             },
@@ -244,6 +286,8 @@ pub async fn run(
                     publish(&shared, &book, &mut recorder, Cause::Health);
                     published.notify_one();
                     dirty = false;
+                    // An override's end.
+                    save(state_file, &shared, &mut saved).await;
                 }
                 let snap = shared.load();
                 recorder.tick(&snap.config, &snap.health, unix_ms());

@@ -7,6 +7,7 @@
 //! then are the DNS sockets bound, so the first answer already follows health.
 
 pub mod health_writer;
+pub mod state_file;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -97,6 +98,32 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
             "first probe round done"
         );
     }
+    // A single node's drains, weights and overrides from the last run.
+    let state_file = match (&config.server.state_file, &config.cluster) {
+        (Some(path), None) => {
+            let saved =
+                state_file::read(path, crate::wallclock::unix_ms()).map_err(StartError::Other)?;
+            for why in state_file::apply(&mut book, &config, &saved) {
+                tracing::warn!("server.state_file {}: dropped {why}", path.display());
+            }
+            if !saved.endpoints.is_empty() {
+                tracing::info!(
+                    entries = saved.endpoints.len(),
+                    "restored drains, weights and overrides from {}",
+                    path.display()
+                );
+            }
+            Some(path.clone())
+        }
+        (Some(path), Some(_)) => {
+            tracing::warn!(
+                "server.state_file {} is not used in a fleet: drains, weights and overrides live in etcd",
+                path.display()
+            );
+            None
+        }
+        (None, _) => None,
+    };
     let shared = Arc::new(Shared::new(Snapshot {
         generation,
         config: config.clone(),
@@ -130,6 +157,7 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
         obs_rx,
         cmd_rx,
         published.clone(),
+        state_file,
         shutdown.clone(),
     ));
 

@@ -159,6 +159,9 @@ pub struct ServerConfig {
     /// `require_cookie_over`: UDP queries a second per client prefix without
     /// a valid server cookie answered in full (None: all of them).
     pub require_cookie_over: Option<u32>,
+    /// `state_file`: where drains, runtime weights and overrides are kept
+    /// across restarts (single node; a fleet keeps them in etcd).
+    pub state_file: Option<PathBuf>,
 }
 
 /// A 128-bit DNS cookie secret (`server.cookie_secret`, see `dns::cookie`).

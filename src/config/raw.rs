@@ -136,6 +136,9 @@ pub struct RawServer {
     /// UDP queries a second per client prefix without a valid server cookie
     /// answered in full; above it, BADCOOKIE or an empty truncated answer.
     pub require_cookie_over: Option<u32>,
+    /// Where drains, runtime weights and overrides are kept across restarts
+    /// (single node).
+    pub state_file: Option<String>,
 }
 
 /// `[server.rrl]`.

@@ -60,6 +60,7 @@ pub fn restart_only_changes(started: &Config, new: &Config) -> Vec<String> {
     differ("server.dns_listen", a.dns_listen != b.dns_listen);
     differ("server.admin_listen", a.admin_listen != b.admin_listen);
     differ("server.udp_workers", a.udp_workers != b.udp_workers);
+    differ("server.state_file", a.state_file != b.state_file);
     differ("server.fast_path", a.fast_path != b.fast_path);
     differ(
         "server.tcp_idle_timeout",

@@ -31,6 +31,7 @@ mod ramps;
 mod reload;
 mod reload_report;
 mod rrl;
+mod state_file;
 mod status_page;
 mod steering;
 mod sticky;

@@ -71,7 +71,15 @@ impl Validator<'_> {
             }
             n => n,
         };
+        let state_file = raw.state_file.as_deref().map(|p| self.path(p));
+        if raw.state_file.as_deref() == Some("") {
+            self.err(
+                "server.state_file",
+                "must not be empty (remove the key to keep no state)",
+            );
+        }
         ServerConfig {
+            state_file,
             dns_listen,
             admin_listen,
             geoip,
