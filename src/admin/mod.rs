@@ -8,20 +8,26 @@
 //! - `auth`: the bearer token on every POST.
 //! - `metrics`: Prometheus text from one `prometheus-client` registry.
 //! - `page`: `GET /`.
+//! - `routes`: every route in one list ([`routes`]), documented by the
+//!   OpenAPI document `openapi.json` served at `/api/v1/openapi.json`.
+//! - `errors`: every error answered as JSON.
 
 mod actions;
 mod auth;
 pub mod cluster;
+mod errors;
 mod metrics;
 mod page;
+mod routes;
 pub mod views;
+
+pub use routes::{Route, Routes};
 
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
@@ -37,52 +43,88 @@ pub struct AdminState {
     pub registry: Arc<Registry>,
 }
 
-/// The admin API's routes; tests call it without a socket too.
+/// Every route of the admin API, handlers added through [`Routes`] so that
+/// [`routes`] lists exactly what the router serves. `/api/v1/openapi.json`
+/// documents each (a test holds the two equal).
+fn table(exposition: Arc<prometheus_client::registry::Registry>) -> Routes {
+    Routes::new()
+        .get("/", page::index)
+        .get("/metrics", move || metrics::render(exposition.clone()))
+        .get("/api/v1/openapi.json", openapi)
+        .get("/api/v1/status", status)
+        .get("/api/v1/events", page::events)
+        .get("/api/v1/cluster", cluster::get)
+        .get("/api/v1/pools/{pool}/health", pool_health)
+        .get("/api/v1/explain", explain)
+        .post("/api/v1/reload", actions::reload)
+        .post(
+            "/api/v1/pools/{pool}/endpoints/{endpoint}/drain",
+            actions::drain_endpoint,
+        )
+        .post(
+            "/api/v1/pools/{pool}/endpoints/{endpoint}/undrain",
+            actions::undrain_endpoint,
+        )
+        .post(
+            "/api/v1/pools/{pool}/endpoints/{endpoint}/weight",
+            actions::set_weight,
+        )
+        .delete(
+            "/api/v1/pools/{pool}/endpoints/{endpoint}/weight",
+            actions::reset_weight,
+        )
+        .post(
+            "/api/v1/pools/{pool}/endpoints/{endpoint}/override",
+            actions::set_override,
+        )
+        .delete(
+            "/api/v1/pools/{pool}/endpoints/{endpoint}/override",
+            actions::clear_override,
+        )
+        .put(
+            "/api/v1/pools/{pool}/endpoints/{endpoint}/health",
+            actions::push_health,
+        )
+        .post(
+            "/api/v1/backends/{backend}/servers/{address}/drain",
+            actions::drain_server,
+        )
+        .post(
+            "/api/v1/backends/{backend}/servers/{address}/undrain",
+            actions::undrain_server,
+        )
+}
+
+/// Every (method, path) the admin API serves, in the order they are added.
+pub fn routes() -> Vec<Route> {
+    table(Arc::default()).list
+}
+
+/// The admin API's routes; tests call it without a socket too. Every error
+/// it answers is JSON (`{"error": "..."}`), the router's own (no such
+/// route, wrong method) and the extractors' (bad JSON, bad query) included.
 pub fn router(state: AdminState) -> Router {
     let exposition = Arc::new(metrics::registry(&state));
-    Router::new()
-        .route("/", get(page::index))
-        .route("/metrics", get(move || metrics::render(exposition.clone())))
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/events", get(page::events))
-        .route("/api/v1/cluster", get(cluster::get))
-        .route("/api/v1/pools/{pool}/health", get(pool_health))
-        .route("/api/v1/explain", get(explain))
-        .route("/api/v1/reload", post(actions::reload))
-        .route(
-            "/api/v1/pools/{pool}/endpoints/{endpoint}/drain",
-            post(actions::drain_endpoint),
-        )
-        .route(
-            "/api/v1/pools/{pool}/endpoints/{endpoint}/undrain",
-            post(actions::undrain_endpoint),
-        )
-        .route(
-            "/api/v1/pools/{pool}/endpoints/{endpoint}/weight",
-            post(actions::set_weight).delete(actions::reset_weight),
-        )
-        .route(
-            "/api/v1/pools/{pool}/endpoints/{endpoint}/override",
-            post(actions::set_override).delete(actions::clear_override),
-        )
-        .route(
-            "/api/v1/pools/{pool}/endpoints/{endpoint}/health",
-            axum::routing::put(actions::push_health),
-        )
-        .route(
-            "/api/v1/backends/{backend}/servers/{address}/drain",
-            post(actions::drain_server),
-        )
-        .route(
-            "/api/v1/backends/{backend}/servers/{address}/undrain",
-            post(actions::undrain_server),
-        )
+    table(exposition)
+        .router
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
         ))
+        .layer(axum::middleware::from_fn(errors::json_errors))
         .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of this API (`src/admin/openapi.json`).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
 }
 
 /// A JSON error body: `{"error": "..."}`.
@@ -153,7 +195,22 @@ fn default_type() -> String {
     "A".into()
 }
 
-async fn explain(State(st): State<AdminState>, Query(q): Query<ExplainQuery>) -> Response {
+async fn explain(
+    State(st): State<AdminState>,
+    q: Result<Query<ExplainQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "expected ?name=NAME&client=IP[/PREFIX][&type=TYPE]: {}",
+                    e.body_text()
+                ),
+            );
+        }
+    };
     let snap = st.shared.load_full();
     match crate::explain::explain(&snap, &q.name, &q.qtype, &q.client) {
         Ok(e) => Json(e).into_response(),

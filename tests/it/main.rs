@@ -23,6 +23,7 @@ mod fleet;
 mod identity;
 mod metrics;
 mod notify;
+mod openapi;
 mod overrides;
 mod probe;
 mod proxy;
