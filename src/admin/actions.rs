@@ -120,6 +120,55 @@ pub async fn undrain_endpoint(
     endpoint(st, pool, address, false, query.local).await
 }
 
+/// `{"value": 123, "ttl": "30s"}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBody {
+    value: f64,
+    ttl: String,
+}
+
+pub async fn set_load(
+    State(st): State<AdminState>,
+    Path(pool): Path<String>,
+    body: Result<Json<LoadBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "expected {{\"value\": N, \"ttl\": \"30s\"}}: {}",
+                    e.body_text()
+                ),
+            );
+        }
+    };
+    let ttl = match crate::config::parse_duration(&body.ttl) {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("ttl: {e}")),
+    };
+    match st.control.set_load(&pool, body.value, ttl).await {
+        Ok(()) => {
+            let snap = st.shared.load();
+            let h = snap
+                .config
+                .pool_id(&pool)
+                .and_then(|id| snap.health.pool(id));
+            Json(serde_json::json!({
+                "pool": pool,
+                "load": body.value,
+                "ttl_ms": ttl.as_millis() as u64,
+                "utilisation": h.and_then(|h| h.utilisation),
+                "keep_permille": h.map(|h| h.keep_permille),
+            }))
+            .into_response()
+        }
+        Err(e) => error(control_error_status(&e), e.to_string()),
+    }
+}
+
 /// `{"weight": N}`.
 #[derive(serde::Deserialize)]
 pub struct WeightBody {

@@ -81,6 +81,7 @@ fn table(exposition: Arc<prometheus_client::registry::Registry>) -> Routes {
             "/api/v1/pools/{pool}/endpoints/{endpoint}/override",
             actions::clear_override,
         )
+        .put("/api/v1/pools/{pool}/load", actions::set_load)
         .put(
             "/api/v1/pools/{pool}/endpoints/{endpoint}/health",
             actions::push_health,

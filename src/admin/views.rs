@@ -71,6 +71,23 @@ pub struct PoolView {
     /// Back from down with `slow_start`: the share of its catchment it takes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ramp: Option<RampView>,
+    /// With `capacity`: its load and what the spill controller does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacityView>,
+}
+
+/// A pool's capacity, load and spill.
+#[derive(Debug, Serialize)]
+pub struct CapacityView {
+    pub capacity: f64,
+    pub spill_at: f64,
+    /// The reported load while fresh.
+    pub load: Option<f64>,
+    pub utilisation: Option<f64>,
+    /// The share of its catchment it keeps, per mille (1000: no spill).
+    pub keep_permille: u16,
+    /// It can take other pools' spilled clients.
+    pub headroom: bool,
 }
 
 /// A slow start (`up`) or gradual drain (`down`) under way.
@@ -241,6 +258,14 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
         endpoints,
         degraded_votes: h.and_then(|h| h.degraded_votes),
         ramp: h.and_then(|h| RampView::of(h.ramp, h.admit_permille)),
+        capacity: cfg.capacity.map(|c| CapacityView {
+            capacity: c.max,
+            spill_at: c.spill_at,
+            load: h.and_then(|h| h.load),
+            utilisation: h.and_then(|h| h.utilisation),
+            keep_permille: h.map_or(1000, |h| h.keep_permille),
+            headroom: h.is_none_or(|h| h.headroom),
+        }),
     }
 }
 

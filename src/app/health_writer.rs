@@ -216,6 +216,16 @@ pub async fn run(
                     save(state_file, &shared, &mut saved).await;
                     let _ = done.send(());
                 }
+                Command::Load { pool, value, ttl, done } => {
+                    let now = unix_ms();
+                    if book.set_load(pool, value, ttl.as_millis() as u64, now) {
+                        book.step_ramps(now);
+                        publish(&shared, &book, &mut recorder, Cause::Health);
+                        published.notify_one();
+                        dirty = false;
+                    }
+                    let _ = done.send(());
+                }
                 Command::Weight { pool, endpoint, weight, done } => {
                     if book.set_weight(pool, endpoint, weight) {
                         publish(&shared, &book, &mut recorder, Cause::Weight);

@@ -229,6 +229,30 @@ fn render(v: &serde_json::Value) -> String {
                 String::new()
             }
         ));
+        if let Some(cap) = p["capacity"].as_object() {
+            let n = |k: &str| cap.get(k).and_then(|v| v.as_f64());
+            let keep = cap
+                .get("keep_permille")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(1000);
+            let load = match (n("load"), n("utilisation")) {
+                (Some(l), Some(u)) => format!(
+                    "load {l} ({:.0}% of capacity {})",
+                    u * 100.0,
+                    n("capacity").unwrap_or(0.0)
+                ),
+                _ => format!("load - (capacity {})", n("capacity").unwrap_or(0.0)),
+            };
+            let spill = if keep < 1000 {
+                format!(
+                    ": keeping {}% of its catchment, spilling the rest",
+                    keep / 10
+                )
+            } else {
+                String::new()
+            };
+            out.push_str(&format!("{:<16} {:<28} {load}{spill}\n", "", ""));
+        }
         if let Some(pct) = p["ramp"]["permille"].as_u64() {
             out.push_str(&format!(
                 "{:<16} {:<28} slow start: taking back {}% of its catchment\n",

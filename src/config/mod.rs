@@ -347,7 +347,27 @@ pub struct PoolConfig {
     /// weight from 10 % to 100 % over this, and the pool back from down
     /// takes back its catchment over it. None: at once.
     pub slow_start: Option<Duration>,
+    /// `capacity`, `load`, `spill_at`: past `spill_at` of its capacity the
+    /// pool keeps only a share of its catchment. None without `capacity`.
+    pub capacity: Option<Capacity>,
     pub endpoints: Vec<EndpointConfig>,
+}
+
+/// A pool's capacity and how its load is known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Capacity {
+    /// In the unit the load is given in (requests per second, sessions, ...).
+    pub max: f64,
+    pub load: LoadSource,
+    /// The utilisation (load / capacity) past which it spills: 0.9.
+    pub spill_at: f64,
+}
+
+/// Where a pool's load comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadSource {
+    /// Pushed with `PUT /api/v1/pools/{pool}/load`.
+    Reported,
 }
 
 #[derive(Debug, Clone)]

@@ -193,6 +193,9 @@ pub struct RawPool {
     pub weight: Option<u32>,
     pub min_healthy: Option<u32>,
     pub slow_start: Option<String>,
+    pub capacity: Option<f64>,
+    pub load: Option<String>,
+    pub spill_at: Option<f64>,
     pub endpoints: Vec<RawEndpoint>,
 }
 

@@ -626,3 +626,36 @@ fn an_external_monitor_has_no_probe_settings_and_checks_no_backend() {
     let e = parse_err(&format!("{MIN}[monitors.m]\ntype = \"icmp\"\n"));
     assert!(e.contains("http, https, tcp or external"), "{e}");
 }
+
+#[test]
+fn capacity_keys_are_checked_with_their_key_path() {
+    let pool = |keys: &str| {
+        format!("{MIN}[pools.p]\n{keys}\nendpoints = [{{ address = \"192.0.2.1\" }}]\n")
+    };
+    let (c, _) = parse_ok(&pool("capacity = 1000\nslow_start = \"60s\""));
+    let cap = c.pools[0].capacity.expect("capacity");
+    assert_eq!((cap.max, cap.spill_at), (1000.0, 0.9));
+    assert_eq!(
+        c.pools[0].slow_start,
+        Some(std::time::Duration::from_secs(60))
+    );
+    for (keys, path, says) in [
+        ("load = \"reported\"", "pools.p.load", "needs `capacity`"),
+        ("spill_at = 0.5", "pools.p.spill_at", "needs `capacity`"),
+        ("capacity = 0", "pools.p.capacity", "above 0"),
+        (
+            "capacity = 10\nspill_at = 1.5",
+            "pools.p.spill_at",
+            "at most 1",
+        ),
+        (
+            "capacity = 10\nload = \"proxy\"",
+            "pools.p.load",
+            "not implemented yet",
+        ),
+        ("slow_start = \"soon\"", "pools.p.slow_start", ""),
+    ] {
+        let e = parse_err(&pool(keys));
+        assert!(e.contains(path) && e.contains(says), "{keys}: {e}");
+    }
+}

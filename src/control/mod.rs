@@ -392,6 +392,49 @@ impl Control {
         Ok(())
     }
 
+    /// Takes a reported load for `pool` (which needs a `capacity`), valid for
+    /// `ttl`. This node only: in a fleet, report to every node.
+    pub async fn set_load(
+        &self,
+        pool: &str,
+        value: f64,
+        ttl: std::time::Duration,
+    ) -> Result<(), ActionError> {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(ActionError::Invalid(
+                "value must be a number, 0 or more".into(),
+            ));
+        }
+        if ttl.is_zero() || ttl > MAX_DRAIN_OVER {
+            return Err(ActionError::Invalid(format!(
+                "ttl must be more than 0 and at most {}s (a day)",
+                MAX_DRAIN_OVER.as_secs()
+            )));
+        }
+        let pool_id = {
+            let snap = self.shared.load();
+            let id = snap
+                .config
+                .pool_id(pool)
+                .ok_or_else(|| ActionError::NotFound(format!("no pool named {pool:?}")))?;
+            if snap.config.pool(id).capacity.is_none() {
+                return Err(ActionError::Conflict(format!(
+                    "pool {pool} has no capacity: set capacity = N in [pools.{pool}] to report its load"
+                )));
+            }
+            id
+        };
+        self.apply(|done| Command::Load {
+            pool: pool_id,
+            value,
+            ttl,
+            done,
+        })
+        .await?;
+        tracing::debug!(pool, value, "pool load reported");
+        Ok(())
+    }
+
     /// The endpoint `address` of `pool` in the serving config: (pool, its
     /// index in the pool, its key), or what is not there. `address` is an
     /// endpoint key's text: an IP address or a name (case and a trailing dot

@@ -78,6 +78,12 @@ fn line(name: &BalancedName, pool: &str, index: usize, health: &HealthView) -> S
             );
         }
     }
+    if let Some(u) = h.utilisation {
+        let _ = write!(s, " util={:.0}%", u * 100.0);
+    }
+    if h.keep_permille < 1000 {
+        let _ = write!(s, " keep={}%", h.keep_permille / 10);
+    }
     let cfg = &name.config;
     let reduced = match h.state {
         PoolState::Down => Some("down"),

@@ -160,6 +160,26 @@ pub fn changes(
                 });
             }
         }
+        if (was.keep_permille < 1000) != (now.keep_permille < 1000) {
+            let (state, from, reason) = if now.keep_permille < 1000 {
+                (
+                    "spilling",
+                    "whole",
+                    format!(
+                        "at {:.0}% of capacity: keeping {}% of its catchment",
+                        now.utilisation.unwrap_or(0.0) * 100.0,
+                        now.keep_permille / 10
+                    ),
+                )
+            } else {
+                ("whole", "spilling", "its whole catchment again".to_string())
+            };
+            out.push(Event {
+                pool: Some(pool_cfg.name.clone()),
+                from: Some(from.into()),
+                ..Event::new(at_unix_ms, Kind::Pool, state, reason)
+            });
+        }
         if was.state != now.state {
             pools_changed = true;
             out.push(Event {

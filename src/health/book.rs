@@ -163,6 +163,19 @@ impl HealthBook {
         e.drain_over(now_unix_ms, over.as_millis() as u64)
     }
 
+    /// Takes a reported load for `pool` (which has a `capacity`), valid for
+    /// `ttl_ms`; the spill controller works from it at its next step.
+    /// Returns false for an unknown pool or one without a capacity.
+    pub fn set_load(&mut self, pool: PoolId, value: f64, ttl_ms: u64, now_unix_ms: u64) -> bool {
+        match self.pools.get_mut(pool.index()) {
+            Some(p) if p.capacity.is_some() => {
+                p.set_load(value, ttl_ms, now_unix_ms);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Starts, steps and ends slow starts and gradual drains at
     /// `now_unix_ms` (the writer calls it on every tick and after every
     /// change, so a ramp starts in the snapshot that shows its cause).
@@ -257,10 +270,9 @@ impl HealthBook {
     /// An immutable snapshot, with metrics as of the last observe or tick.
     pub fn view(&self) -> HealthView {
         HealthView {
-            splitting: self
-                .pools
-                .iter()
-                .any(|p| p.admit_permille < super::ramp::FULL),
+            splitting: self.pools.iter().any(|p| {
+                p.admit_permille < super::ramp::FULL || p.keep_permille() < super::ramp::FULL
+            }),
             pools: self.pools.iter().map(Pool::view).collect(),
             fleet: self.fleet.clone(),
             vantages: self.vantages.clone(),
@@ -387,5 +399,6 @@ fn build_pool(config: &Config, id: PoolId) -> Pool {
         endpoints,
     );
     pool.slow_start = p.slow_start;
+    pool.capacity = p.capacity;
     pool
 }

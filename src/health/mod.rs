@@ -9,6 +9,7 @@
 //! - `window`: bounded sliding window: error rate and smoothed latency.
 //! - `pool`: healthy / degraded / down with hysteresis.
 //! - `ramp`: slow starts and gradual drains, stepped by the writer.
+//! - `spill`: the damped controller of the share a pool over capacity keeps.
 //! - `book`: [`HealthBook`], the whole mutable book, reloads included.
 
 // The pure core: no clock, no global RNG, no tokio (clippy.toml says why).
@@ -20,6 +21,7 @@ pub mod fleet;
 mod pool;
 pub mod ramp;
 mod server;
+pub mod spill;
 mod window;
 
 #[cfg(test)]
@@ -274,6 +276,24 @@ pub struct PoolHealth {
     /// The share of its catchment it takes, per mille (1000: all): a client
     /// whose subnet hashes at or above it goes on to the next usable pool.
     pub admit_permille: u16,
+    /// With `capacity`: the reported load while fresh.
+    pub load: Option<f64>,
+    /// Load / capacity while the load is fresh.
+    pub utilisation: Option<f64>,
+    /// With `capacity`: the share of its catchment it keeps, per mille (the
+    /// spill controller's; 1000: no spill).
+    pub keep_permille: u16,
+    /// It can take clients another pool spills: no capacity, no fresh load,
+    /// or utilisation under its `spill_at`.
+    pub headroom: bool,
+}
+
+impl PoolHealth {
+    /// The share of its catchment it answers, per mille: the smaller of
+    /// the slow start's and the spill controller's.
+    pub fn share_permille(&self) -> u16 {
+        self.admit_permille.min(self.keep_permille)
+    }
 }
 
 impl PoolHealth {
@@ -304,6 +324,10 @@ impl PoolHealth {
             endpoints,
             ramp: None,
             admit_permille: ramp::FULL,
+            load: None,
+            utilisation: None,
+            keep_permille: ramp::FULL,
+            headroom: true,
         };
         p.recount(min_healthy, degraded);
         p

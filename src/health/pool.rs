@@ -82,6 +82,16 @@ impl Thresholds {
     }
 }
 
+/// A reported load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Load {
+    pub value: f64,
+    pub expires_unix_ms: u64,
+    /// The kept share in force when it was reported: the controller
+    /// assumes the load follows the share.
+    pub kept_when_measured: f64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Pool {
     pub name: String,
@@ -108,6 +118,14 @@ pub struct Pool {
     pub admit_permille: u16,
     /// Down at the last ramp step.
     was_down: bool,
+    /// `capacity`: what the spill controller works from.
+    pub capacity: Option<crate::config::Capacity>,
+    /// The reported load, while fresh.
+    pub load: Option<Load>,
+    /// The share of its catchment it keeps (spill controller), 0..=1.
+    keep: f64,
+    /// When the controller steps next (wall clock).
+    next_spill_step_unix_ms: u64,
     /// Has been up: the first up (start-up) is no return from down.
     seen_up: bool,
     /// Consecutive periodic evaluations under threshold while degraded.
@@ -142,6 +160,10 @@ impl Pool {
             admit_permille: ramp::FULL,
             was_down: true,
             seen_up: false,
+            capacity: None,
+            load: None,
+            keep: 1.0,
+            next_spill_step_unix_ms: 0,
             good_evals: 0,
             next_eval: None,
             error_rate: 0.0,
@@ -196,6 +218,53 @@ impl Pool {
         let admit = self.ramp.map_or(ramp::FULL, |r| r.permille(now_unix_ms));
         changed |= admit != self.admit_permille;
         self.admit_permille = admit;
+        changed |= self.step_spill(now_unix_ms);
+        changed
+    }
+
+    /// Takes a reported load, valid for `ttl_ms`.
+    pub fn set_load(&mut self, value: f64, ttl_ms: u64, now_unix_ms: u64) {
+        self.load = Some(Load {
+            value,
+            expires_unix_ms: now_unix_ms.saturating_add(ttl_ms),
+            kept_when_measured: self.keep,
+        });
+    }
+
+    /// Load over capacity, while the load is fresh.
+    pub fn utilisation(&self) -> Option<f64> {
+        Some(self.load?.value / self.capacity?.max)
+    }
+
+    /// The kept share per mille, in whole percents.
+    pub fn keep_permille(&self) -> u16 {
+        ((self.keep * 100.0).round() as u16 * 10).min(ramp::FULL)
+    }
+
+    /// Expires the load and, once per monitor interval, steps the spill
+    /// controller. Returns true when the view changed.
+    fn step_spill(&mut self, now_unix_ms: u64) -> bool {
+        let Some(cap) = self.capacity else {
+            return false;
+        };
+        let mut changed = false;
+        if self.load.is_some_and(|l| now_unix_ms >= l.expires_unix_ms) {
+            self.load = None;
+            changed = true;
+        }
+        if now_unix_ms >= self.next_spill_step_unix_ms {
+            let before = self.keep_permille();
+            let measured = self.load.map_or(self.keep, |l| l.kept_when_measured);
+            let next = super::spill::step(self.keep, self.utilisation(), measured, cap.spill_at);
+            // An idle step (whole, staying whole) does not start an
+            // interval: the first cut after a report comes at once.
+            if next != self.keep {
+                self.next_spill_step_unix_ms =
+                    now_unix_ms.saturating_add(self.thresholds.interval.as_millis() as u64);
+            }
+            self.keep = next;
+            changed |= self.keep_permille() != before;
+        }
         changed
     }
 
@@ -357,6 +426,11 @@ impl Pool {
         self.admit_permille = old.admit_permille;
         self.was_down = old.was_down;
         self.seen_up = old.seen_up;
+        if self.capacity.is_some() && old.capacity.is_some() {
+            self.load = old.load;
+            self.keep = old.keep;
+            self.next_spill_step_unix_ms = old.next_spill_step_unix_ms;
+        }
         if old.traffic.span() == self.traffic.span() {
             self.traffic = old.traffic.clone();
         }
@@ -373,6 +447,13 @@ impl Pool {
         view.degraded_here = self.degraded;
         view.ramp = self.ramp;
         view.admit_permille = self.admit_permille;
+        view.load = self.capacity.and(self.load).map(|l| l.value);
+        view.utilisation = self.utilisation();
+        view.keep_permille = self.keep_permille();
+        view.headroom = match (self.capacity, self.utilisation()) {
+            (Some(cap), Some(u)) => u < cap.spill_at,
+            _ => true,
+        };
         view.degraded_votes = self.remote.map(|_| self.degraded_votes());
         view
     }

@@ -24,6 +24,13 @@ pub enum Command {
         over: std::time::Duration,
         done: oneshot::Sender<()>,
     },
+    /// A reported load for a pool with a capacity, valid for `ttl`.
+    Load {
+        pool: PoolId,
+        value: f64,
+        ttl: std::time::Duration,
+        done: oneshot::Sender<()>,
+    },
     /// A runtime weight for an endpoint (None: back to the config's).
     Weight {
         pool: PoolId,

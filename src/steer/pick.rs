@@ -27,9 +27,10 @@ pub struct Walked {
 
 /// First healthy pool for `family`, else first degraded, else what
 /// `on_all_down` says; pools without an endpoint of the family are skipped.
-/// A pool taking back only part of its catchment (slow start) is passed over
-/// by the clients whose subnet hashes above its share, while another pool of
-/// the same state or better can take them.
+/// A pool taking back only part of its catchment (slow start) or keeping
+/// only part of it (over capacity) is passed over by the clients whose
+/// subnet hashes above its share, for the next pool of the same state that
+/// has headroom; without one they stay.
 pub fn walk(
     order: impl Iterator<Item = PoolId> + Clone,
     (fallback, on_all_down): (Option<PoolId>, OnAllDown),
@@ -46,57 +47,78 @@ pub fn walk(
             t.step(pool_line(inputs, p, family));
         }
     }
-    let admit = |p: PoolId| {
+    let share = |p: PoolId| {
         inputs
             .health
             .pool(p)
-            .map_or(ramp::FULL, |h| h.admit_permille)
+            .map_or(ramp::FULL, |h| h.share_permille())
     };
-    // Only while some pool ramps is the client hashed (names and views
-    // without ramps pay one flag).
+    let headroom = |p: PoolId| inputs.health.pool(p).is_none_or(|h| h.headroom);
+    // Only while some pool ramps or spills is the client hashed (names and
+    // views without either pay one flag).
     let split = (inputs.health.splitting
         && order
             .clone()
-            .any(|p| admit(p) < ramp::FULL && state(p) != PoolState::Down))
+            .any(|p| share(p) < ramp::FULL && state(p) != PoolState::Down))
     .then(|| {
         let subnet = hashing::client_subnet(client);
         (hashing::unit(hashing::subnet_hash(subnet)), subnet.1)
     });
-    let admits = |p: PoolId| split.is_none_or(|(at, _)| at * 1000.0 < f64::from(admit(p)));
+    let admits = |p: PoolId| split.is_none_or(|(at, _)| at * 1000.0 < f64::from(share(p)));
     let first = order.clone().find(present);
-    let found = |want: PoolState, admitted: bool| {
-        order
-            .clone()
-            .filter(present)
-            .find(|p| state(*p) == want && (!admitted || admits(*p)))
+    // The first pool of `want` that keeps this client; past a pool that
+    // passed it on, only one with headroom takes it (nothing spills into a
+    // pool over capacity).
+    let kept = |want: PoolState| {
+        let mut passed_on = false;
+        order.clone().filter(present).find(|p| {
+            if state(*p) != want {
+                return false;
+            }
+            if !admits(*p) {
+                passed_on = true;
+                return false;
+            }
+            !passed_on || headroom(*p)
+        })
     };
-    let chosen = found(PoolState::Healthy, true)
-        .or_else(|| found(PoolState::Healthy, false))
+    let any = |want: PoolState| order.clone().filter(present).find(|p| state(*p) == want);
+    let chosen = kept(PoolState::Healthy)
+        .or_else(|| any(PoolState::Healthy))
         .map(|p| (p, Basis::Healthy))
         .or_else(|| {
-            found(PoolState::Degraded, true)
-                .or_else(|| found(PoolState::Degraded, false))
+            kept(PoolState::Degraded)
+                .or_else(|| any(PoolState::Degraded))
                 .map(|p| (p, Basis::Degraded))
         });
     if let (Some(t), Some((at, len))) = (trace, split) {
+        let subnet = hashing::client_subnet(client).0;
+        let to = chosen.map_or("nowhere".to_string(), |(p, _)| {
+            inputs.config.pool(p).name.clone()
+        });
         for p in order.clone().filter(present) {
-            let share = admit(p);
-            if share >= ramp::FULL || state(p) == PoolState::Down {
+            let Some(h) = inputs.health.pool(p) else {
+                continue;
+            };
+            let s = share(p);
+            if s >= ramp::FULL || state(p) == PoolState::Down {
                 continue;
             }
             let name = &inputs.config.pool(p).name;
-            let pct = f64::from(share) / 10.0;
-            let subnet = hashing::client_subnet(client).0;
+            let why = match h.utilisation {
+                Some(u) if h.keep_permille < ramp::FULL => {
+                    format!("{name} at {:.0} % of capacity", u * 100.0)
+                }
+                _ => format!(
+                    "{name} taking back its catchment (slow start, {:.0} %)",
+                    f64::from(h.admit_permille) / 10.0
+                ),
+            };
+            let cut = f64::from(s) / 1000.0;
             t.step(if admits(p) {
-                format!(
-                    "{name} taking back its catchment (slow start, {pct:.0} %): this client {subnet}/{len} (hash {at:.2} < {:.2}) admitted",
-                    f64::from(share) / 1000.0
-                )
+                format!("{why}: this client {subnet}/{len} (hash {at:.2} < {cut:.2}) kept")
             } else {
-                format!(
-                    "{name} taking back its catchment (slow start, {pct:.0} %): this client {subnet}/{len} (hash {at:.2} ≥ {:.2}) sent on",
-                    f64::from(share) / 1000.0
-                )
+                format!("{why}: this client {subnet}/{len} (hash {at:.2} ≥ {cut:.2}) sent to {to}")
             });
         }
     }

@@ -32,6 +32,7 @@ mod ramps;
 mod reload;
 mod reload_report;
 mod rrl;
+mod spill;
 mod state_file;
 mod status_page;
 mod steering;

@@ -186,6 +186,30 @@ fn states(enc: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
     )?;
     gauges(
         enc,
+        "geosteer_pool_load",
+        "A pool's reported load while fresh (pools with a capacity).",
+        pools
+            .iter()
+            .filter_map(|(pool, h)| Some(([("pool", *pool)], h.load?))),
+    )?;
+    gauges(
+        enc,
+        "geosteer_pool_utilisation",
+        "A pool's load over its capacity while the load is fresh.",
+        pools
+            .iter()
+            .filter_map(|(pool, h)| Some(([("pool", *pool)], h.utilisation?))),
+    )?;
+    gauges(
+        enc,
+        "geosteer_pool_catchment_share",
+        "The share of its catchment a pool answers (0 to 1): below 1 while it spills over capacity or takes its clients back after slow start.",
+        pools
+            .iter()
+            .map(|(pool, h)| ([("pool", *pool)], f64::from(h.share_permille()) / 1000.0)),
+    )?;
+    gauges(
+        enc,
         "geosteer_endpoint_up",
         "Endpoint usable in answers (up or forced up, and not draining); state is up, down, unknown or draining.",
         endpoints.iter().map(|e| {

@@ -562,6 +562,7 @@ impl Validator<'_> {
             .as_deref()
             .map(|t| self.duration(&key("slow_start"), Some(t), Duration::ZERO))
             .filter(|d| !d.is_zero());
+        let capacity = self.capacity(name, p);
         PoolConfig {
             name: name.to_string(),
             monitor,
@@ -569,8 +570,59 @@ impl Validator<'_> {
             weight,
             min_healthy,
             slow_start,
+            capacity,
             endpoints,
         }
+    }
+
+    /// `capacity`, `load` and `spill_at` of pool `name`.
+    fn capacity(&mut self, name: &str, p: &RawPool) -> Option<crate::config::Capacity> {
+        let key = |k: &str| format!("pools.{name}.{k}");
+        let Some(max) = p.capacity else {
+            for (k, set) in [
+                ("load", p.load.is_some()),
+                ("spill_at", p.spill_at.is_some()),
+            ] {
+                if set {
+                    self.err(key(k), "needs `capacity`");
+                }
+            }
+            return None;
+        };
+        if !(max.is_finite() && max > 0.0) {
+            self.err(key("capacity"), "must be a number above 0");
+            return None;
+        }
+        let load = match p.load.as_deref() {
+            None | Some("reported") => crate::config::LoadSource::Reported,
+            Some("proxy") => {
+                self.err(
+                    key("load"),
+                    "\"proxy\" (load from the proxy's request rate) is not implemented yet; use \"reported\" (PUT /api/v1/pools/POOL/load)",
+                );
+                crate::config::LoadSource::Reported
+            }
+            Some(other) => {
+                self.err(
+                    key("load"),
+                    format!("unknown source {other:?}; expected reported"),
+                );
+                crate::config::LoadSource::Reported
+            }
+        };
+        let spill_at = p.spill_at.unwrap_or(0.9);
+        if !(spill_at > 0.0 && spill_at <= 1.0) {
+            self.err(
+                key("spill_at"),
+                "must be above 0 and at most 1 (a share of capacity)",
+            );
+            return None;
+        }
+        Some(crate::config::Capacity {
+            max,
+            load,
+            spill_at,
+        })
     }
 }
 
