@@ -67,6 +67,7 @@ pub fn explain(
         &inputs,
         &mut rand::rng(),
         Some(&mut trace),
+        Some(&snap.steering),
     );
     let location = a.client.location;
     let mut overrides = Vec::new();
@@ -129,28 +130,40 @@ pub fn parse_client(text: &str) -> Result<(IpAddr, u8), String> {
 }
 
 impl Explanation {
-    /// The human-readable form `geosteer explain` prints.
+    /// The human-readable form `geosteer explain` prints: the name's steps
+    /// and record, then each name a CNAME chain followed, with its own.
     pub fn render(&self) -> String {
         let mut out = format!("{} {} for client {}\n", self.name, self.qtype, self.client);
-        for (i, s) in self.trace.steps.iter().enumerate() {
-            out.push_str(&format!("  {}. {s}\n", i + 1));
-        }
-        if self.trace.servfail {
-            out.push_str("  answer: SERVFAIL (every pool down, on_all_down = servfail)\n");
-        } else if self.trace.records.is_empty() {
-            out.push_str("  answer: NODATA (no endpoint of this family to give)\n");
-        } else {
-            for r in &self.trace.records {
-                out.push_str(&format!(
-                    "  answer: {} {} IN {} {r}\n",
-                    self.name, self.trace.ttl, self.qtype
-                ));
-            }
+        self.render_step(&self.name, &self.trace, &mut out);
+        for step in &self.trace.chain {
+            let name = step.name.as_deref().unwrap_or("?");
+            out.push_str(&format!("  followed in the same answer: {name}\n"));
+            self.render_step(name, step, &mut out);
         }
         out.push_str(&format!("  ECS scope: /{}\n", self.ecs_scope));
         for o in &self.overrides {
             out.push_str(&format!("  {o}\n"));
         }
         out
+    }
+
+    fn render_step(&self, name: &str, t: &Trace, out: &mut String) {
+        for (i, s) in t.steps.iter().enumerate() {
+            out.push_str(&format!("  {}. {s}\n", i + 1));
+        }
+        if t.servfail {
+            out.push_str("  answer: SERVFAIL (every pool down, on_all_down = servfail)\n");
+        } else if let Some(target) = &t.cname {
+            out.push_str(&format!("  answer: {name} {} IN CNAME {target}\n", t.ttl));
+        } else if t.records.is_empty() {
+            out.push_str("  answer: NODATA (no endpoint of this family to give)\n");
+        } else {
+            for r in &t.records {
+                out.push_str(&format!(
+                    "  answer: {name} {} IN {} {r}\n",
+                    t.ttl, self.qtype
+                ));
+            }
+        }
     }
 }

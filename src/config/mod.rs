@@ -599,6 +599,29 @@ pub struct BalanceConfig {
     pub subnets: Vec<(IpNet, Arc<[PoolId]>)>,
 }
 
+impl BalanceConfig {
+    /// Every pool the name can answer from: its `pools`, `fallback` and the
+    /// pools of its country, continent and subnet rules (with repeats).
+    pub fn reachable_pools(&self) -> impl Iterator<Item = PoolId> + '_ {
+        self.pools
+            .iter()
+            .chain(self.fallback.iter())
+            .chain(self.countries.values().flatten())
+            .chain(self.continents.values().flatten())
+            .chain(self.subnets.iter().flat_map(|(_, l)| l.iter()))
+            .copied()
+    }
+}
+
+impl PoolConfig {
+    /// A pool of CNAME endpoints: it answers one CNAME, for every type.
+    pub fn answers_cname(&self) -> bool {
+        self.endpoints
+            .first()
+            .is_some_and(|e| matches!(e.target, EndpointTarget::Cname(_)))
+    }
+}
+
 /// `on_all_down`: the answer when no pool of a balanced name is usable for
 /// the queried family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -578,6 +578,8 @@ fn endpoint_is_one_of_address_cname_or_host() {
     );
     let e = parse_err(&pool("{ cname = \"not a name\" }"));
     assert!(e.contains("is not a valid domain name"), "{e}");
+    let e = parse_err(&pool("{ cname = \"192.0.2.1\" }"));
+    assert!(e.contains("is not a valid domain name"), "{e}");
     let e = parse_err(&pool("{ host = \"lb.example.com\" }"));
     assert!(
         e.contains("pools.p.endpoints[0].host")
@@ -658,4 +660,86 @@ fn capacity_keys_are_checked_with_their_key_path() {
         let e = parse_err(&pool(keys));
         assert!(e.contains(path) && e.contains(says), "{keys}: {e}");
     }
+}
+
+#[test]
+fn cname_pools_hold_one_kind_and_chains_end() {
+    let (c, _) = parse_ok(&format!(
+        "{MIN}[pools.p]\nendpoints = [{{ cname = \"WWW.cdn-a.example.NET.\", weight = 2 }}]\n"
+    ));
+    assert_eq!(
+        c.pools[0].endpoints[0].target,
+        EndpointTarget::Cname("www.cdn-a.example.net".into())
+    );
+    assert!(c.pools[0].answers_cname());
+    // A mix of kinds, named at the first endpoint of the other kind.
+    let e = parse_err(&format!(
+        "{MIN}[pools.p]\nendpoints = [{{ address = \"192.0.2.1\" }}, {{ cname = \"a.example.net\" }}]\n"
+    ));
+    assert!(
+        e.contains("pools.p.endpoints[1].cname")
+            && e.contains("pool p mixes address and cname endpoints"),
+        "{e}"
+    );
+    let balance = |name: &str, pool: &str, extra: &str| {
+        format!(
+            "[[balance]]\nname = \"{name}\"\npolicy = \"failover\"\npools = [\"{pool}\"]\n{extra}"
+        )
+    };
+    let to = |pool: &str, target: &str| {
+        format!("[pools.{pool}]\nendpoints = [{{ cname = \"{target}\" }}]\n")
+    };
+    // "all" cannot be a CNAME answer.
+    let e = parse_err(&format!(
+        "{MIN}{}{}",
+        to("p", "a.example.net"),
+        balance("www.example.test", "p", "on_all_down = \"all\"\n")
+    ));
+    assert!(
+        e.contains("balance[0].on_all_down") && e.contains("cannot apply"),
+        "{e}"
+    );
+    // A loop through balanced names.
+    let e = parse_err(&format!(
+        "{MIN}{}{}{}{}",
+        to("to-b", "b.example.test"),
+        to("to-a", "a.example.test."),
+        balance("a.example.test", "to-b", ""),
+        balance("b.example.test", "to-a", "")
+    ));
+    assert!(
+        e.contains(
+            "CNAME loop through balanced names: a.example.test → b.example.test → a.example.test"
+        ),
+        "{e}"
+    );
+    // Nine CNAMEs in a row: n0 → n1 → ... → n8 → out.
+    let mut text = MIN.to_string();
+    for i in 0..9 {
+        let target = if i == 8 {
+            "out.example.net".to_string()
+        } else {
+            format!("n{}.example.test", i + 1)
+        };
+        text.push_str(&to(&format!("p{i}"), &target));
+        text.push_str(&balance(
+            &format!("n{i}.example.test"),
+            &format!("p{i}"),
+            "",
+        ));
+    }
+    let e = parse_err(&text);
+    assert!(
+        e.contains("balance[0].name")
+            && e.contains("starts a chain of 9 CNAMEs")
+            && e.contains("at most 8"),
+        "{e}"
+    );
+    // Eight is fine: n0 points out of our names, n1 starts eight.
+    let eight = text.replacen(
+        "cname = \"n1.example.test\"",
+        "cname = \"out.example.net\"",
+        1,
+    );
+    parse_ok(&eight);
 }

@@ -20,6 +20,7 @@
 
 pub mod answer;
 pub mod chaos;
+pub mod cname;
 pub mod cookie;
 pub mod fast;
 pub mod handler;

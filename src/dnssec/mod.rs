@@ -165,6 +165,8 @@ pub struct SignedZone {
     pub nsec_ttl: u32,
     /// Balanced answers signed in advance: (name, type, sorted addresses).
     pub balanced: HashMap<BalancedKey, Vec<Record>>,
+    /// CNAME answers of balanced names signed in advance: (name, target, TTL).
+    pub cnames: HashMap<sets::CnameKey, Vec<Record>>,
     /// When these signatures were made and the earliest one expires (Unix s).
     pub signed_at: u32,
     pub expires: u32,
@@ -262,6 +264,27 @@ impl SignedZone {
                 }
             }
         }
+        // CNAME answers: each target of each name at each TTL.
+        let mut cname_keys: Vec<sets::CnameKey> = Vec::new();
+        for b in balanced {
+            let name = LowerName::new(&b.name);
+            if !b.cnames.is_empty() {
+                types
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(RecordType::CNAME);
+            }
+            for target in &b.cnames {
+                for &ttl in &b.ttls {
+                    let key = (name.clone(), LowerName::new(target), ttl);
+                    if cname_keys.contains(&key) {
+                        continue;
+                    }
+                    sets.push(vec![sets::cname_record(&b.name, ttl, target)]);
+                    cname_keys.push(key);
+                }
+            }
+        }
         let mut nsec_names: Vec<LowerName> = Vec::new();
         let mut named = std::collections::HashSet::new();
         // A chain: a link per name that owns records, in canonical order
@@ -334,6 +357,13 @@ impl SignedZone {
             };
             signed_balanced.insert(key, s);
         }
+        let mut signed_cnames = HashMap::new();
+        for key in cname_keys {
+            let (Some(_), Some(s)) = (sets.next(), sigs.next()) else {
+                break;
+            };
+            signed_cnames.insert(key, s);
+        }
         let mut nodata = HashMap::new();
         let mut links = Vec::new();
         for name in nsec_names {
@@ -372,6 +402,7 @@ impl SignedZone {
             negative,
             nsec_ttl,
             balanced: signed_balanced,
+            cnames: signed_cnames,
             signed_at: now,
             cache: cache::SigCache::new(4096),
             chain,
@@ -425,6 +456,32 @@ impl SignedZone {
             let mut sorted = answers.to_vec();
             sorted.sort();
             self.signer.sign(&sorted, now)
+        })
+    }
+
+    /// The RRSIGs of a balanced name's CNAME record: prepared with the
+    /// zone; one the zone did not prepare (none should reach here) is
+    /// signed once and cached.
+    pub fn cname_sigs(&self, record: &Record, now: u32) -> Vec<Record> {
+        let RData::CNAME(target) = &record.data else {
+            return Vec::new();
+        };
+        let key = (
+            LowerName::new(&record.name),
+            LowerName::new(&target.0),
+            record.ttl,
+        );
+        if let Some(sigs) = self.cnames.get(&key) {
+            return sigs.clone();
+        }
+        let mut id = Vec::with_capacity(64);
+        id.push(b'C');
+        id.extend_from_slice(key.0.to_string().as_bytes());
+        id.push(b' ');
+        id.extend_from_slice(key.1.to_string().as_bytes());
+        id.extend_from_slice(&record.ttl.to_be_bytes());
+        self.cached(id, false, now, || {
+            self.signer.sign(std::slice::from_ref(record), now)
         })
     }
 

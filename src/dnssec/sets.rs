@@ -16,7 +16,12 @@ pub struct BalancedSets {
     pub pools: Vec<Vec<IpAddr>>,
     /// `answers`: how many addresses an answer holds at most.
     pub answers: u32,
+    /// The targets of its pools' CNAME endpoints (fully qualified).
+    pub cnames: Vec<Name>,
 }
+
+/// A prepared CNAME answer: (owner, target, TTL).
+pub type CnameKey = (LowerName, LowerName, u32);
 
 /// A prepared balanced answer: (owner, A or AAAA, sorted addresses, TTL).
 pub type BalancedKey = (LowerName, RecordType, Vec<IpAddr>, u32);
@@ -50,6 +55,15 @@ pub(super) fn pool_answers(set: &[IpAddr], answers: u32) -> Vec<Vec<IpAddr>> {
         out.push(set.to_vec());
     }
     out
+}
+
+/// The CNAME record of a balanced name's answer.
+pub fn cname_record(name: &Name, ttl: u32, target: &Name) -> Record {
+    Record::from_rdata(
+        name.clone(),
+        ttl,
+        RData::CNAME(hickory_proto::rr::rdata::CNAME(target.clone())),
+    )
 }
 
 /// The records of an A or AAAA answer.
@@ -101,6 +115,17 @@ pub(super) fn balanced_sets(
         let mut singles: Vec<IpAddr> = pools.iter().flatten().copied().collect();
         singles.sort();
         singles.dedup();
+        let mut cnames: Vec<Name> = ids
+            .iter()
+            .filter_map(|id| config.pools.get(id.index()))
+            .flat_map(|p| &p.endpoints)
+            .filter_map(|e| match &e.target {
+                crate::config::EndpointTarget::Cname(t) => Name::from_ascii(format!("{t}.")).ok(),
+                _ => None,
+            })
+            .collect();
+        cnames.sort();
+        cnames.dedup();
         out.push(BalancedSets {
             name,
             ttls: if b.min_ttl == b.ttl {
@@ -111,6 +136,7 @@ pub(super) fn balanced_sets(
             singles,
             pools,
             answers: b.answers,
+            cnames,
         });
     }
     out

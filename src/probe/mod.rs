@@ -66,13 +66,31 @@ struct Key {
     host: String,
     port: u16,
     source: Option<IpAddr>,
+    /// A CNAME endpoint's name: the Host header and TLS SNI when the
+    /// monitor sets no `host` (the name is what the CDN serves).
+    name: Option<String>,
 }
 
 impl Probe {
     fn new(key: &Key, monitor: &MonitorConfig) -> Probe {
         let Key {
-            host, port, source, ..
+            host,
+            port,
+            source,
+            name,
+            ..
         } = key;
+        let named;
+        let monitor = match name {
+            Some(n) if monitor.host.is_none() => {
+                named = MonitorConfig {
+                    host: Some(n.clone()),
+                    ..monitor.clone()
+                };
+                &named
+            }
+            _ => monitor,
+        };
         let check = match monitor.kind {
             MonitorKind::Tcp => Check::Tcp {
                 host: host.clone(),
@@ -137,19 +155,21 @@ pub fn probes(config: &Config) -> Vec<Probe> {
     let source = config.server.probe_source;
     let mut out: Vec<Probe> = Vec::new();
     let mut by_key: HashMap<Key, usize> = HashMap::new();
-    let mut add = |monitor: MonitorId, host: String, port: u16, target: Target| {
-        let key = Key {
-            monitor,
-            host,
-            port,
-            source,
+    let mut add =
+        |monitor: MonitorId, host: String, port: u16, name: Option<String>, target: Target| {
+            let key = Key {
+                monitor,
+                host,
+                port,
+                source,
+                name,
+            };
+            let i = *by_key.entry(key).or_insert_with_key(|key| {
+                out.push(Probe::new(key, &config.monitors[monitor.index()]));
+                out.len() - 1
+            });
+            out[i].targets.push(target);
         };
-        let i = *by_key.entry(key).or_insert_with_key(|key| {
-            out.push(Probe::new(key, &config.monitors[monitor.index()]));
-            out.len() - 1
-        });
-        out[i].targets.push(target);
-    };
     for (p, pool) in config.pools.iter().enumerate() {
         let Some(monitor) = pool.monitor else {
             continue;
@@ -166,10 +186,17 @@ pub fn probes(config: &Config) -> Vec<Probe> {
                     config.monitors[monitor.index()].port,
                 ),
             };
+            // A CNAME endpoint is probed at its name (or `probe`), with
+            // the name as Host and SNI.
+            let name = match &endpoint.target {
+                crate::config::EndpointTarget::Cname(n) => Some(n.to_string()),
+                _ => None,
+            };
             add(
                 monitor,
                 host,
                 port,
+                name,
                 Target::Endpoint(PoolId(p as u32), i as u32),
             );
         }
@@ -183,6 +210,7 @@ pub fn probes(config: &Config) -> Vec<Probe> {
                 monitor,
                 server.address.ip().to_string(),
                 server.address.port(),
+                None,
                 Target::Server(BackendId(b as u32), i as u32),
             );
         }

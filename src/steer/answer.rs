@@ -2,11 +2,17 @@
 //! (the UDP fast path, the hickory handler over UDP and TCP, `explain`) calls
 //! [`answer`] and only encodes what it returns, so the client address, the
 //! ECS scope, fail-open, the family and the TTL follow one rule.
+//!
+//! A decision that answers a CNAME to another balanced name goes on: that
+//! name decides for the same client and family (its own policy and
+//! health), and so on up to `MAX_CHAIN` CNAMEs (check refuses longer chains
+//! and loops; this bound only guards). The response holds every step; its
+//! ECS scope is the narrowest along the chain.
 
 use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 
-use super::{BalancedName, Client, Decision, Family, Inputs, Trace, client};
+use super::{BalancedName, Client, Decision, Family, Inputs, SteeringTable, Trace, client};
 use crate::geo::GeoDb;
 
 /// Who asks, as the packet says: its source address and the query's ECS
@@ -28,54 +34,99 @@ pub enum Rcode {
     Servfail,
 }
 
+/// The most CNAMEs one answer follows (`config` refuses longer chains).
+const MAX_CHAIN: usize = 8;
+
 /// A balanced answer: the client the decision used, the decision (pool,
-/// addresses, TTL) and the ECS scope the response carries.
+/// addresses or CNAME, TTL), the steps a CNAME chain took after it, and the
+/// ECS scope the response carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     pub client: Client,
     pub family: Family,
     pub decision: Decision,
-    /// The scope prefix of the response's ECS option: the decision's scope
-    /// capped at the query's source prefix (RFC 7871 §7.2.1); 0 when the
-    /// query had no ECS option or a source prefix of 0.
+    /// When `decision` answers a CNAME to another balanced name: each name
+    /// followed, in order, with its decision (the last one answers
+    /// addresses, or a CNAME out of our names).
+    pub chain: Vec<Step>,
+    /// The scope prefix of the response's ECS option: the narrowest scope
+    /// (longest prefix) of the decisions along the chain, capped at the query's source prefix
+    /// (RFC 7871 §7.2.1); 0 when the query had no ECS option or a source
+    /// prefix of 0.
     pub scope: u8,
 }
 
+/// One name followed in a CNAME chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Its index in the steering table (`SteeringTable::at`).
+    pub name: u32,
+    pub decision: Decision,
+}
+
 impl Answer {
+    /// The decision that ends the answer: the last step of a chain, else
+    /// the name's own.
+    pub fn last(&self) -> &Decision {
+        self.chain.last().map_or(&self.decision, |s| &s.decision)
+    }
+
+    /// Every decision of the answer, the queried name's first.
+    pub fn decisions(&self) -> impl Iterator<Item = &Decision> {
+        std::iter::once(&self.decision).chain(self.chain.iter().map(|s| &s.decision))
+    }
+
+    /// SERVFAIL when any step is; NODATA when the answer holds no record at
+    /// all (a chain that ends in NODATA still answers its CNAMEs).
     pub fn rcode(&self) -> Rcode {
-        if self.decision.servfail() {
+        if self.decisions().any(Decision::servfail) {
             Rcode::Servfail
-        } else if self.decision.endpoints.is_empty() {
+        } else if self.decision.endpoints.is_empty() && self.decision.cname.is_none() {
             Rcode::Nodata
         } else {
             Rcode::Addresses
         }
     }
 
-    /// The name's counters this answer bumps besides queries by type and
-    /// rcode: the fail-open mode that answered, the pool picked. The paths
+    /// The counters this answer bumps besides queries by type and rcode:
+    /// the fail-open mode that answered and the pool picked, for the name
+    /// and each name its chain followed (`steering` finds those). The paths
     /// add 1 to each, each in its own way (the fast path batches).
-    pub fn counters<'n>(&self, name: &'n BalancedName) -> impl Iterator<Item = &'n AtomicU64> {
-        let fail_open = self
-            .decision
-            .basis
-            .all_down()
-            .map(|mode| &name.counters.fail_open[mode.index()]);
-        let pick = match self.rcode() {
-            Rcode::Servfail => None,
-            _ => self
-                .decision
-                .pool
-                .and_then(|p| name.picks.get(p.index()))
-                .map(|c| &**c),
-        };
-        fail_open.into_iter().chain(pick)
+    pub fn counters<'n>(
+        &self,
+        name: &'n BalancedName,
+        steering: &'n SteeringTable,
+    ) -> impl Iterator<Item = &'n AtomicU64> {
+        let servfail = self.rcode() == Rcode::Servfail;
+        let first = std::iter::once((Some(name), &self.decision));
+        let rest = self
+            .chain
+            .iter()
+            .map(|s| (steering.at(s.name), &s.decision));
+        first.chain(rest).flat_map(move |(n, d)| {
+            let fail_open = n.and_then(|n| {
+                d.basis
+                    .all_down()
+                    .map(|mode| &n.counters.fail_open[mode.index()])
+            });
+            let pick = match servfail {
+                true => None,
+                false => n
+                    .zip(d.pool)
+                    .and_then(|(n, p)| n.picks.get(p.index()))
+                    .map(|c| &**c),
+            };
+            fail_open.into_iter().chain(pick)
+        })
     }
 }
 
 /// The answer for `asker` at balanced name `name` for `family`. Pure: the
 /// same inputs and rng state give the same answer. With `trace`, the client
-/// and every step of the decision are recorded.
+/// and every step of the decision are recorded. With `follow`, a CNAME to
+/// another balanced name is followed (A and AAAA queries); without, the
+/// CNAME alone is the answer.
+#[allow(clippy::too_many_arguments)]
 pub fn answer<R: rand::Rng + ?Sized>(
     name: &BalancedName,
     asker: Asker,
@@ -84,6 +135,7 @@ pub fn answer<R: rand::Rng + ?Sized>(
     inputs: &Inputs<'_>,
     rng: &mut R,
     mut trace: Option<&mut Trace>,
+    follow: Option<&SteeringTable>,
 ) -> Answer {
     let (addr, source_prefix) = client::client_addr(asker.src, asker.ecs);
     let location = geo.locate(addr);
@@ -106,15 +158,44 @@ pub fn answer<R: rand::Rng + ?Sized>(
         ));
         t.step(format!("policy: {}", name.config.policy.as_str()));
     }
-    let decision = super::decide(name, &client, family, inputs, rng, trace);
+    let decision = super::decide(name, &client, family, inputs, rng, trace.as_deref_mut());
+    let mut narrowest = decision.scope_prefix;
+    let mut chain = Vec::new();
+    if let Some(table) = follow {
+        let mut at = table.follows(&decision);
+        while let Some(i) = at
+            && chain.len() < MAX_CHAIN
+        {
+            let Some(next) = table.at(i) else {
+                break;
+            };
+            let mut step_trace = trace.as_ref().map(|_| Trace::default());
+            if let Some(t) = step_trace.as_mut() {
+                t.step(format!("policy: {}", next.config.policy.as_str()));
+            }
+            let d = super::decide(next, &client, family, inputs, rng, step_trace.as_mut());
+            if let (Some(t), Some(mut s)) = (trace.as_deref_mut(), step_trace) {
+                s.name = Some(next.name().to_string());
+                t.chain.push(s);
+            }
+            // The answer depends on every step: the longest prefix any used.
+            narrowest = narrowest.max(d.scope_prefix);
+            at = table.follows(&d);
+            chain.push(Step {
+                name: i,
+                decision: d,
+            });
+        }
+    }
     let scope = match asker.ecs {
-        Some((_, prefix)) if prefix > 0 => decision.scope_prefix.min(prefix),
+        Some((_, prefix)) if prefix > 0 => narrowest.min(prefix),
         _ => 0,
     };
     Answer {
         client,
         family,
         decision,
+        chain,
         scope,
     }
 }

@@ -41,7 +41,7 @@ use crate::geo::Location;
 use crate::health::HealthView;
 use crate::metrics::{NameCounters, Registry};
 
-pub use answer::{Answer, Asker, Rcode, answer};
+pub use answer::{Answer, Asker, Rcode, Step, answer};
 pub use pick::fails_open;
 pub use trace::Trace;
 
@@ -129,8 +129,11 @@ pub struct Decision {
     pub pool: Option<PoolId>,
     pub basis: Basis,
     /// Addresses of the queried family; empty means NODATA (or SERVFAIL,
-    /// see [`servfail`](Self::servfail)).
+    /// see [`servfail`](Self::servfail)), unless `cname` is set.
     pub endpoints: Endpoints,
+    /// From a pool of CNAME endpoints: the index (in the pool) of the one
+    /// answered, for every query type.
+    pub cname: Option<u32>,
     /// Leading bits of the client address the decision depended on (ECS scope),
     /// before capping at the source prefix.
     pub scope_prefix: u8,
@@ -144,6 +147,15 @@ impl Decision {
     pub fn servfail(&self) -> bool {
         self.basis == Basis::AllDown(OnAllDown::Servfail)
     }
+
+    /// The CNAME target answered (lower case, no trailing dot), if any.
+    pub fn cname_target<'c>(&self, config: &'c Config) -> Option<&'c Arc<str>> {
+        let (pool, i) = (self.pool?, self.cname?);
+        match &config.pool(pool).endpoints.get(i as usize)?.target {
+            crate::config::EndpointTarget::Cname(name) => Some(name),
+            _ => None,
+        }
+    }
 }
 
 /// One balanced name, compiled for lookups.
@@ -156,6 +168,9 @@ pub struct BalancedName {
     pub counters: Arc<NameCounters>,
     /// How often each pool was picked, looked up by `PoolId` index.
     pub picks: PickCounters,
+    /// Some pool it can answer from has CNAME endpoints: queries of every
+    /// type get its answer.
+    pub cname: bool,
     /// Index into `config.subnets`, per family.
     subnets_v4: PrefixTable,
     subnets_v6: PrefixTable,
@@ -179,7 +194,11 @@ impl BalancedName {
         let subnets_v4 = PrefixTable::build(32, v4);
         let subnets_v6 = PrefixTable::build(128, v6);
         let display = config.name.trim_end_matches('.');
+        let cname = config
+            .reachable_pools()
+            .any(|p| pools.get(p.index()).is_some_and(|p| p.answers_cname()));
         BalancedName {
+            cname,
             counters: registry.name(display),
             picks: PickCounters::compile(config, pools, registry),
             config: config.clone(),
@@ -269,6 +288,9 @@ pub struct SteeringTable {
     names: Vec<BalancedName>,
     /// FxHash: the keys come from config, so a query cannot pick collisions.
     by_name: HashMap<String, u32, rustc_hash::FxBuildHasher>,
+    /// Per pool, per endpoint: a CNAME endpoint whose target is a balanced
+    /// name has that name's index (followed in the same answer).
+    follow: Vec<Box<[Option<u32>]>>,
 }
 
 impl SteeringTable {
@@ -283,8 +305,34 @@ impl SteeringTable {
             .iter()
             .enumerate()
             .map(|(i, b)| (b.name.clone(), i as u32))
+            .collect::<HashMap<_, _, rustc_hash::FxBuildHasher>>();
+        let follow = config
+            .pools
+            .iter()
+            .map(|p| {
+                p.endpoints
+                    .iter()
+                    .map(|e| match &e.target {
+                        crate::config::EndpointTarget::Cname(t) => {
+                            by_name.get(&format!("{t}.")).copied()
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
             .collect();
-        SteeringTable { names, by_name }
+        SteeringTable {
+            names,
+            by_name,
+            follow,
+        }
+    }
+
+    /// The balanced name a decision's CNAME points at, if it is one: the
+    /// next step of the answer.
+    pub fn follows(&self, d: &Decision) -> Option<u32> {
+        let (pool, i) = (d.pool?, d.cname?);
+        *self.follow.get(pool.index())?.get(i as usize)?
     }
 
     /// Looks up a lower-case, fully qualified name (`www.example.test.`).
@@ -360,6 +408,7 @@ pub fn decide<R: rand::Rng + ?Sized>(
         scope_prefix = scope_prefix.max(len);
     }
     let mut endpoints = Endpoints::new();
+    let mut cname = None;
     match (walked.pool, walked.basis) {
         (_, Basis::AllDown(OnAllDown::All)) => pick::all_endpoints(
             order.iter().chain(cfg.fallback),
@@ -380,7 +429,7 @@ pub fn decide<R: rand::Rng + ?Sized>(
             if let Some((_, len)) = sticky {
                 scope_prefix = scope_prefix.max(len);
             }
-            pick::endpoints(
+            cname = pick::endpoints(
                 p,
                 basis,
                 family,
@@ -398,6 +447,7 @@ pub fn decide<R: rand::Rng + ?Sized>(
         pool: walked.pool,
         basis: walked.basis,
         endpoints,
+        cname,
         scope_prefix,
         ttl,
         ttl_reason,

@@ -250,6 +250,8 @@ pub fn ttl(
 /// every pool is down, where every endpoint of the family is a candidate.
 /// With `sticky` (the client subnet's hash, see `hashing`), the draw is the
 /// weighted rendezvous hash of that subnet instead of `rng`.
+/// A pool of CNAME endpoints answers one of them, whatever the family: its
+/// index in the pool is returned (and `out` is left alone).
 #[allow(clippy::too_many_arguments, reason = "the draw's inputs, each used")]
 pub fn endpoints<R: rand::Rng + ?Sized>(
     pool: PoolId,
@@ -260,16 +262,17 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
     inputs: &Inputs<'_>,
     rng: &mut R,
     out: &mut Endpoints,
-) {
+) -> Option<u32> {
     let cfg = inputs.config.pool(pool);
     let health = inputs.health.pool(pool);
     let fail_open = matches!(basis, Basis::AllDown(_));
+    let cname = cfg.answers_cname();
     // (index into the pool's endpoints, weight)
     let candidates = cfg
         .endpoints
         .iter()
         .enumerate()
-        .filter(|(_, e)| e.address().is_some_and(|a| Family::of(&a) == family))
+        .filter(|(_, e)| cname || e.address().is_some_and(|a| Family::of(&a) == family))
         .filter(|(i, _)| {
             fail_open
                 || health
@@ -285,27 +288,36 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
             (i, u64::from(weight.max(1)))
         });
     if let Some(subnet) = sticky {
+        // A CNAME endpoint takes part in the hash as a point made from its
+        // name (stable on every node and across restarts).
+        let point = |i: usize| {
+            cfg.endpoints[i]
+                .address()
+                .unwrap_or_else(|| name_point(&cfg.endpoints[i].key().to_string()))
+        };
         let best = super::hashing::rendezvous(
             subnet,
-            candidates.filter_map(|(i, w)| cfg.endpoints[i].address().map(|a| (i, a, w))),
-            answers as usize,
+            candidates.map(|(i, w)| (i, point(i), w)),
+            if cname { 1 } else { answers as usize },
         );
+        if cname {
+            return best.first().map(|&i| i as u32);
+        }
         out.extend(best.into_iter().filter_map(|i| cfg.endpoints[i].address()));
-        return;
+        return None;
     }
-    if answers == 1 {
+    if answers == 1 || cname {
         // The usual case, drawn the same way without a candidate list.
         let total: u64 = candidates.clone().map(|c| c.1).sum();
         if total > 0 {
             let at = draw(candidates.clone().map(|c| c.1), total, rng);
-            out.extend(
-                candidates
-                    .clone()
-                    .nth(at)
-                    .and_then(|(i, _)| cfg.endpoints[i].address()),
-            );
+            let i = candidates.clone().nth(at).map(|(i, _)| i);
+            if cname {
+                return i.map(|i| i as u32);
+            }
+            out.extend(i.and_then(|i| cfg.endpoints[i].address()));
         }
-        return;
+        return None;
     }
     let mut candidates: SmallVec<[(usize, u64); 16]> = candidates.collect();
     let want = (answers as usize).min(candidates.len());
@@ -319,6 +331,7 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
         total -= w;
         out.extend(cfg.endpoints[i].address());
     }
+    None
 }
 
 /// `on_all_down = "all"`: every endpoint of `family` of every pool of the
@@ -357,6 +370,18 @@ pub fn all_endpoints(
     if out.is_empty() {
         add(false, out);
     }
+}
+
+/// A stable IPv6 point for a name (FNV-1a over its bytes, twice), so that
+/// CNAME endpoints take part in sticky's rendezvous hash like addresses.
+fn name_point(name: &str) -> std::net::IpAddr {
+    let fnv = |seed: u64| {
+        name.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    let (hi, lo) = (fnv(0xcbf2_9ce4_8422_2325), fnv(0x8422_2325_cbf2_9ce4));
+    std::net::IpAddr::V6(((u128::from(hi) << 64) | u128::from(lo)).into())
 }
 
 /// The position of a weighted draw among `weights`, which sum to `total` (> 0).

@@ -22,6 +22,16 @@ pub struct Trace {
     /// The answer is SERVFAIL (`on_all_down = "servfail"`).
     #[serde(default)]
     pub servfail: bool,
+    /// A pool of CNAME endpoints answered: the target (fully qualified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cname: Option<String>,
+    /// In a chain step: the balanced name that decided (fully qualified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The balanced names the CNAME chain followed in the same answer,
+    /// each with its own steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<Trace>,
 }
 
 impl Trace {
@@ -31,7 +41,17 @@ impl Trace {
 
     pub(super) fn finish(&mut self, d: &super::Decision, family: super::Family, config: &Config) {
         let name = d.pool.map(|p| config.pool(p).name.clone());
+        let cname = d.cname_target(config).map(|t| format!("{t}."));
         self.step(match (&name, d.basis) {
+            (Some(n), _) if cname.is_some() => format!(
+                "pick: {n} ({}); CNAME {} drawn by weight",
+                match d.basis {
+                    Basis::Healthy => "first healthy pool",
+                    Basis::Degraded => "no healthy pool; first degraded",
+                    _ => "no usable pool; on_all_down = fallback, health ignored",
+                },
+                cname.as_deref().unwrap_or_default()
+            ),
             (Some(n), Basis::Healthy) => format!("pick: {n} (first healthy pool)"),
             (Some(n), Basis::Degraded) => format!("pick: {n} (no healthy pool; first degraded)"),
             (Some(n), Basis::AllDown(_)) => format!(
@@ -54,6 +74,7 @@ impl Trace {
             Some(r) => format!("ttl {}: {}", d.ttl, r.describe(config)),
         });
         self.pool = name;
+        self.cname = cname;
         self.basis = d.basis.as_str().to_string();
         self.records = d.endpoints.to_vec();
         self.scope_prefix = d.scope_prefix;

@@ -50,6 +50,19 @@ impl Zone {
         self.rrsets.contains(&RrKey::new(name.clone(), rtype))
     }
 
+    /// The types the zone file holds at `name`, sorted (one pass over the
+    /// zone's RRsets: for check, not per query).
+    pub fn types_at(&self, name: &LowerName) -> Vec<RecordType> {
+        let mut types: Vec<RecordType> = self
+            .rrsets
+            .iter()
+            .filter(|k| k.name == *name)
+            .map(|k| k.record_type)
+            .collect();
+        types.sort_by_key(|t| u16::from(*t));
+        types
+    }
+
     /// Every name that exists in the zone (empty non-terminals and balanced
     /// names included).
     pub fn names(&self) -> &HashSet<LowerName> {
@@ -106,8 +119,21 @@ impl Zones {
                 continue;
             };
             let name = LowerName::new(&name);
+            // A name that can answer a CNAME holds no other data
+            // (RFC 1034 §3.6.2): every type at it is refused.
+            let cname = b.reachable_pools().any(|p| {
+                config
+                    .pools
+                    .get(p.index())
+                    .is_some_and(|p| p.answers_cname())
+            });
             if let Some((zi, zone)) = set.find_indexed(&name) {
-                for rtype in [RecordType::A, RecordType::AAAA, RecordType::CNAME] {
+                let types = if cname {
+                    zone.types_at(&name)
+                } else {
+                    vec![RecordType::A, RecordType::AAAA, RecordType::CNAME]
+                };
+                for rtype in types {
                     if zone.has_rrset(&name, rtype) {
                         let path = &config.zones[zi].path;
                         let at = line::locate(path, &Name::from(&zone.origin), &name, rtype);
@@ -119,10 +145,17 @@ impl Zones {
                             ConfigError::new(
                                 file,
                                 format!("balance[{i}].name"),
-                                format!(
-                                    "balanced name in the zone file: {} is balanced, so its zone file must not hold {rtype} records for it",
-                                    b.name
-                                ),
+                                if cname {
+                                    format!(
+                                        "balanced name in the zone file: {} answers CNAMEs (a pool of cname endpoints), so its zone file must hold no record for it, here {rtype} (RFC 1034 §3.6.2: CNAME and other data)",
+                                        b.name
+                                    )
+                                } else {
+                                    format!(
+                                        "balanced name in the zone file: {} is balanced, so its zone file must not hold {rtype} records for it",
+                                        b.name
+                                    )
+                                },
                             )
                             .at_line(line),
                         );

@@ -4,7 +4,8 @@
 //! holds them to it from the outside, over a matrix of clients (ECS by
 //! country, by subnet, by a hole in a subnet, unknown, source prefix 0, no
 //! ECS), both families, DO on and off, and three health states made with
-//! drains.
+//! drains; for address names and a name of CNAME pools (one CNAME out of our
+//! names, one chained to another balanced name).
 
 use std::net::IpAddr;
 
@@ -50,6 +51,18 @@ policy = "failover"
 pools = ["us", "eu"]
 on_all_down = "all"
 answers = 8
+
+[pools.to-sf]
+endpoints = [{ cname = "sf.example.test" }]
+[pools.cdn]
+endpoints = [{ cname = "www.cdn.example.net" }]
+
+[[balance]]
+name = "cn.example.test"
+policy = "geo"
+pools = ["cdn"]
+countries = { DE = ["to-sf", "cdn"] }
+ttl = 45
 "#;
 
 /// ECS subnets (None: no ECS option, the packet source decides).
@@ -69,6 +82,8 @@ const CLIENTS: [Option<&str>; 9] = [
 #[derive(Debug, PartialEq)]
 struct Said {
     servfail: bool,
+    /// The CNAME targets, in order.
+    cnames: Vec<String>,
     records: Vec<IpAddr>,
     ttl: Option<u32>,
     /// The ECS scope, when the query had an ECS option.
@@ -80,6 +95,14 @@ fn said(m: &Message, ecs: bool) -> Said {
     records.sort();
     Said {
         servfail: m.metadata.response_code == ResponseCode::ServFail,
+        cnames: m
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                hickory_proto::rr::RData::CNAME(c) => Some(c.0.to_string()),
+                _ => None,
+            })
+            .collect(),
         ttl: m
             .answers
             .iter()
@@ -97,7 +120,24 @@ async fn explained(admin: &str, name: &str, qtype: &str, client: &str, ecs: bool
     ))
     .await;
     assert_eq!(code, 200, "explain {name} {qtype} {client}: {v}");
-    let t = &v["trace"];
+    // A chain: each step's CNAME, the last step's records and TTL.
+    let mut cnames = Vec::new();
+    let mut servfail = false;
+    let mut t = &v["trace"];
+    loop {
+        servfail |= t["servfail"].as_bool().expect("servfail");
+        let Some(c) = t["cname"].as_str() else {
+            break;
+        };
+        cnames.push(c.to_string());
+        match v["trace"]["chain"].get(cnames.len() - 1) {
+            Some(next) => t = next,
+            None => break,
+        }
+    }
+    if servfail {
+        cnames.clear();
+    }
     let mut records: Vec<IpAddr> = t["records"]
         .as_array()
         .expect("records")
@@ -105,9 +145,12 @@ async fn explained(admin: &str, name: &str, qtype: &str, client: &str, ecs: bool
         .map(|r| r.as_str().expect("address").parse().expect("ip"))
         .collect();
     records.sort();
-    let servfail = t["servfail"].as_bool().expect("servfail");
+    if servfail {
+        records.clear();
+    }
     Said {
         servfail,
+        cnames,
         ttl: (!records.is_empty()).then(|| t["ttl"].as_u64().expect("ttl") as u32),
         records,
         scope: ecs.then(|| v["ecs_scope"].as_u64().expect("ecs_scope") as u8),
@@ -153,7 +196,12 @@ async fn wait_drained(servers: &[&TestServer], pool: &str, addr: &str) {
 async fn compare_all(fast: &TestServer, hickory: &TestServer, state: &str) -> (usize, usize) {
     let admin = format!("http://{}", fast.running.admin_addr);
     let (mut empty, mut servfail) = (0, 0);
-    for name in ["www.example.test", "sf.example.test", "all.example.test"] {
+    for name in [
+        "www.example.test",
+        "sf.example.test",
+        "all.example.test",
+        "cn.example.test",
+    ] {
         for (qtype, rtype) in [("A", RecordType::A), ("AAAA", RecordType::AAAA)] {
             for client in CLIENTS.iter().copied().chain([None]) {
                 for do_bit in [false, true] {
@@ -176,7 +224,9 @@ async fn compare_all(fast: &TestServer, hickory: &TestServer, state: &str) -> (u
                     for (path, got) in paths {
                         assert_eq!(got, want, "{what}: {path} disagrees with explain");
                     }
-                    empty += usize::from(want.records.is_empty() && !want.servfail);
+                    empty += usize::from(
+                        want.records.is_empty() && want.cnames.is_empty() && !want.servfail,
+                    );
                     servfail += usize::from(want.servfail);
                 }
             }

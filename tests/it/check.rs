@@ -414,3 +414,32 @@ fn notify_receivers_are_checked_with_their_lines() {
         "{text}"
     );
 }
+
+/// A name that can answer a CNAME (a pool of `cname` endpoints) holds no
+/// other data: the zone file's TXT at it is refused, with its line, and a
+/// pool mixing kinds is refused with the pool's name and line.
+#[test]
+fn a_cname_name_holds_no_other_data_and_a_pool_one_kind() {
+    let config = format!(
+        "{}[pools.cdn]\nendpoints = [{{ cname = \"www.cdn-a.example.net\" }}]\n\n[[balance]]\nname = \"www.example.test\"\npolicy = \"failover\"\npools = [\"cdn\"]\n",
+        server_header("")
+    );
+    let (ok, out) = check(&config, &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("example.test.zone:7: balance[0].name: balanced name in the zone file: www.example.test. answers CNAMEs (a pool of cname endpoints), so its zone file must hold no record for it, here TXT"),
+        "{out}"
+    );
+    let mixed = format!(
+        "{}[pools.cdn]\nendpoints = [\n  {{ cname = \"www.cdn-a.example.net\" }},\n  {{ address = \"192.0.2.1\" }},\n]\n",
+        server_header("")
+    );
+    let (ok, out) = check(&mixed, &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            ":14: pools.cdn.endpoints[1].address: pool cdn mixes cname and address endpoints"
+        ),
+        "{out}"
+    );
+}

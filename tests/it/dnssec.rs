@@ -63,7 +63,7 @@ fn rrsigs(records: &[Record]) -> Vec<&RRSIG> {
 }
 
 /// Checks every RRSIG in `section` against `keys` over the RRset it covers.
-fn verify_section(section: &[Record], keys: &[Record]) -> usize {
+pub fn verify_section(section: &[Record], keys: &[Record]) -> usize {
     let mut checked = 0;
     for sig in rrsigs(section) {
         let input = sig.input();

@@ -10,6 +10,7 @@ mod backend_checks;
 mod check;
 mod cli;
 mod cli_admin;
+mod cname;
 mod cookies;
 mod dns;
 mod dnssec;

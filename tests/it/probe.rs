@@ -182,3 +182,74 @@ async fn first_round_checks_every_endpoint_within_the_timeout() {
         .expect("live");
     assert_eq!(slow.error.as_deref(), Some("timeout"));
 }
+
+/// A CNAME endpoint is probed with its name as the Host header (the CDN
+/// answers for its customer's name): an origin that answers 200 only for
+/// that Host passes the probe; the same origin behind an address endpoint
+/// (Host: the address) fails it.
+#[tokio::test]
+async fn a_cname_endpoint_is_probed_with_its_name_as_host() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+                let reply: &[u8] = if request.contains("\r\nhost: www.cdn-a.example.net") {
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                } else {
+                    b"HTTP/1.1 421 Misdirected Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                };
+                let _ = conn.write_all(reply).await;
+            });
+        }
+    });
+    let text = format!(
+        r#"
+[server]
+dns_listen = ["127.0.0.1:5353"]
+
+[monitors.web]
+type = "http"
+path = "/healthz"
+interval = "300ms"
+timeout = "250ms"
+
+[pools.cdn]
+monitor = "web"
+endpoints = [{{ cname = "www.cdn-a.example.net", probe = "{addr}" }}]
+
+[pools.plain]
+monitor = "web"
+endpoints = [{{ address = "192.0.2.1", probe = "{addr}" }}]
+"#
+    );
+    let config = match config::parse(&text, Path::new("probe-test.toml"), Path::new("."), "") {
+        Ok((config, _)) => Arc::new(config),
+        Err(e) => panic!("test config: {e:?}"),
+    };
+    let (tx, mut rx) = mpsc::channel(64);
+    let cancel = CancellationToken::new();
+    let handles = probe::spawn(config.clone(), 1, tx, cancel.clone());
+    assert_eq!(handles.len(), 2, "the name and the address are two checks");
+    let cdn = Target::Endpoint(pool(&config, "cdn"), 0);
+    let plain = Target::Endpoint(pool(&config, "plain"), 0);
+    wait_for(&mut rx, cdn, "the CNAME endpoint's probe passes", |o| o.ok).await;
+    wait_for(
+        &mut rx,
+        plain,
+        "421 without the name",
+        error_is("status 421"),
+    )
+    .await;
+    cancel.cancel();
+    server.abort();
+}

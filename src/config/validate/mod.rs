@@ -15,6 +15,7 @@ use super::*;
 
 mod balance;
 mod cluster;
+mod cname;
 mod dnssec;
 pub(super) mod lines;
 mod notify;
@@ -223,6 +224,7 @@ impl Validator<'_> {
                 balance.push(Arc::new(b));
             }
         }
+        self.cname_chains(&pools, &balance);
         for (i, b) in balance.iter().enumerate() {
             if b.policy != Policy::Proximity {
                 continue;
@@ -563,6 +565,7 @@ impl Validator<'_> {
             .map(|t| self.duration(&key("slow_start"), Some(t), Duration::ZERO))
             .filter(|d| !d.is_zero());
         let capacity = self.capacity(name, p);
+        self.one_kind(name, &endpoints);
         PoolConfig {
             name: name.to_string(),
             monitor,
@@ -671,10 +674,9 @@ impl Validator<'_> {
             return None;
         };
         let name: Arc<str> = Arc::from(name.trim_end_matches('.'));
-        self.err(
-            ekey(field),
-            format!("{field} endpoints are not yet supported"),
-        );
+        if field == "host" {
+            self.err(ekey(field), "host endpoints are not yet supported");
+        }
         Some((
             field,
             if field == "cname" {

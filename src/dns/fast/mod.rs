@@ -22,6 +22,7 @@
 //! - `tally`: the batch's counter increments, applied once per batch.
 //! - `sample`: a small served world for tests, the benchmark and the fuzz target.
 
+mod cname;
 mod response;
 #[doc(hidden)]
 pub mod sample;
@@ -250,12 +251,12 @@ fn query<'s, R: rand::Rng + ?Sized>(
             } else {
                 None
             };
+            // A and AAAA at a balanced name; every type at one that can
+            // answer a CNAME.
             if let Some(i) = entry.balanced
-                && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA)
+                && let Some(b) = snap.steering.at(i)
+                && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA || b.cname)
             {
-                let Some(b) = snap.steering.at(i) else {
-                    return Outcome::Fallback;
-                };
                 debug_assert_eq!(
                     b.name().as_bytes(),
                     key,
@@ -336,12 +337,14 @@ fn chained<'s>(
     sent
 }
 
-/// A/AAAA at a balanced name: `steer::answer` written as wire bytes
-/// (`DnsHandler::balanced` writes the same answer as hickory records).
+/// A/AAAA at a balanced name (any type where a pool answers CNAMEs):
+/// `steer::answer` written as wire bytes (`DnsHandler::balanced` writes the
+/// same answer as hickory records). A and AAAA follow a CNAME chain
+/// through our balanced names; other types get the CNAME alone.
 #[allow(clippy::too_many_arguments)]
 fn balanced<'s, R: rand::Rng + ?Sized>(
     r: &mut Response<'_, '_>,
-    snap: &Snapshot,
+    snap: &'s Snapshot,
     b: &'s steer::BalancedName,
     src: SocketAddr,
     zone: &WireZone,
@@ -362,8 +365,33 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
         config: &snap.config,
         health: &snap.health,
     };
-    let a = steer::answer(b, asker, family, &snap.geo, &inputs, rng, None);
+    let address_query = r.q.qtype == TYPE_A || r.q.qtype == TYPE_AAAA;
+    let follow = address_query.then_some(&*snap.steering);
+    let a = steer::answer(b, asker, family, &snap.geo, &inputs, rng, None, follow);
     let (decision, scope) = (&a.decision, a.scope);
+    if decision.cname.is_some() && a.rcode() != steer::Rcode::Servfail {
+        // Signed: the handler copies the prepared RRSIGs of each RRset.
+        if signed.is_some() {
+            return Outcome::Fallback;
+        }
+        let sent = cname::write(r, &snap.config, &a);
+        if sent != Outcome::Fallback {
+            for c in a.counters(b, &snap.steering) {
+                tally.add(c);
+            }
+            tally.count(
+                &b.counters,
+                RecordType::from(r.q.qtype),
+                ResponseCode::NoError,
+            );
+        }
+        return sent;
+    }
+    if !address_query {
+        // A name that answers CNAMEs gave addresses: other types are the
+        // zone's (the handler's).
+        return Outcome::Fallback;
+    }
     // Signed: the answer's prepared RRSIGs, found by its sorted addresses;
     // an answer not prepared is the handler's to sign.
     let sigs = match signed {
@@ -386,11 +414,15 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
             }
         }
     };
-    for c in a.counters(b) {
+    for c in a.counters(b, &snap.steering) {
         tally.add(c);
     }
     if a.rcode() == steer::Rcode::Servfail {
-        tally.count(&b.counters, qtype, ResponseCode::ServFail);
+        tally.count(
+            &b.counters,
+            RecordType::from(r.q.qtype),
+            ResponseCode::ServFail,
+        );
         return r.send(ResponseCode::ServFail, true, Sections::EMPTY, scope);
     }
     tally.count(&b.counters, qtype, ResponseCode::NoError);

@@ -147,8 +147,30 @@ impl DnsHandler {
             config: &snap.config,
             health: &snap.health,
         };
-        let a = steer::answer(b, asker, family, &snap.geo, &inputs, &mut rand::rng(), None);
-        for c in a.counters(b) {
+        // A and AAAA follow a CNAME chain through our balanced names.
+        let address_query = matches!(qtype, RecordType::A | RecordType::AAAA);
+        let follow = address_query.then_some(&*snap.steering);
+        let a = steer::answer(
+            b,
+            asker,
+            family,
+            &snap.geo,
+            &inputs,
+            &mut rand::rng(),
+            None,
+            follow,
+        );
+        if a.decision.cname.is_none()
+            && !matches!(qtype, RecordType::A | RecordType::AAAA | RecordType::ANY)
+        {
+            // A name that can answer CNAMEs gave addresses: other types
+            // are answered as at any balanced name.
+            return match signed {
+                Some(_) => self.dnssec(snap, request, signed, response).await,
+                None => self.balanced_other(snap, request, qtype, response).await,
+            };
+        }
+        for c in a.counters(b, &snap.steering) {
             // Counted, not logged: this is per query (the events log the change).
             c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -173,6 +195,26 @@ impl DnsHandler {
             .await;
         }
         let owner = request.queries.queries()[0].original().name().clone();
+        if decision.cname.is_some() {
+            let (answers, soa) = crate::dns::cname::records(snap, &owner, &a, signed.is_some());
+            b.counters.count(qtype, ResponseCode::NoError);
+            return answer::reply(
+                request,
+                Opt {
+                    ecs: ecs.as_ref(),
+                    scope,
+                    nsid: snap.config.server.nsid.as_deref(),
+                    dnssec_ok: answer::dnssec_ok(request),
+                },
+                Sections {
+                    rcode: ResponseCode::NoError,
+                    answers: &answers,
+                    soa: &soa,
+                },
+                response,
+            )
+            .await;
+        }
         let mut answers: Vec<Record> = decision
             .endpoints
             .iter()

@@ -307,6 +307,11 @@ impl DnsHandler {
                         self.balanced(&snap, request, b, qtype, signed, response)
                             .await
                     }
+                    // A name whose pools answer CNAMEs: every type.
+                    _ if b.cname => {
+                        self.balanced(&snap, request, b, qtype, signed, response)
+                            .await
+                    }
                     _ if signed.is_some() => self.dnssec(&snap, request, signed, response).await,
                     _ => self.balanced_other(&snap, request, qtype, response).await,
                 };

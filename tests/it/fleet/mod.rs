@@ -18,6 +18,7 @@ use crate::harness::mmdb;
 use crate::harness::origin::{Mode, Origin};
 
 mod access;
+mod cname;
 mod config;
 mod lifecycle;
 mod operations;

@@ -22,24 +22,42 @@ pub struct Unbound {
     child: Option<Daemon>,
 }
 
-/// The config for a resolver on `addr` with `zone` stubbed to `auth`.
-/// `anchor_file`: unbound's `trust-anchor-file` (zone-file DNSKEY or DS
-/// lines), none for an insecure zone.
-/// `tcp`: unbound asks `auth` over TCP only (`tcp-upstream`).
+/// The config for a resolver on `addr` with each `(auth, zone)` of `stubs`
+/// stubbed to its server. `anchor_file`: unbound's `trust-anchor-file`
+/// (zone-file DNSKEY or DS lines), none for an insecure zone.
+/// `tcp`: unbound asks the servers over TCP only (`tcp-upstream`).
 fn config(
     dir: &str,
     addr: SocketAddr,
-    auth: SocketAddr,
-    zone: &str,
+    stubs: &[(SocketAddr, &str)],
     anchor: bool,
     tcp: bool,
 ) -> String {
-    let zone = zone.trim_end_matches('.');
     let anchor = if anchor {
         format!("  trust-anchor-file: \"{dir}/anchor.txt\"\n")
     } else {
         String::new()
     };
+    let mut local_zones = String::new();
+    let mut subnets: Vec<String> = Vec::new();
+    let mut stub_zones = String::new();
+    for (auth, zone) in stubs {
+        let zone = zone.trim_end_matches('.');
+        local_zones.push_str(&format!("  local-zone: \"{zone}.\" transparent\n"));
+        let ip = auth.ip().to_string();
+        if !subnets.contains(&ip) {
+            subnets.push(ip);
+        }
+        stub_zones.push_str(&format!(
+            "stub-zone:\n  name: \"{zone}.\"\n  stub-addr: {}@{}\n",
+            auth.ip(),
+            auth.port()
+        ));
+    }
+    let send: String = subnets
+        .iter()
+        .map(|ip| format!("  send-client-subnet: {ip}\n"))
+        .collect();
     format!(
         "server:
   interface: {ip}
@@ -62,20 +80,13 @@ fn config(
   trust-anchor-signaling: no
   tcp-upstream: {tcp}
   auto-trust-anchor-file: \"\"
-{anchor}  local-zone: \"{zone}.\" transparent
-  module-config: \"subnetcache validator iterator\"
-  send-client-subnet: {auth_ip}
-  client-subnet-always-forward: yes
+{anchor}{local_zones}  module-config: \"subnetcache validator iterator\"
+{send}  client-subnet-always-forward: yes
 remote-control:
   control-enable: no
-stub-zone:
-  name: \"{zone}.\"
-  stub-addr: {auth_ip}@{auth_port}
-",
+{stub_zones}",
         ip = addr.ip(),
         port = addr.port(),
-        auth_ip = auth.ip(),
-        auth_port = auth.port(),
         tcp = if tcp { "yes" } else { "no" },
     )
 }
@@ -94,7 +105,17 @@ impl Unbound {
         Unbound::start_with(auth, zone, trust_anchor, true)
     }
 
+    /// Starts unbound resolving each `(server, zone)` of `stubs` at its
+    /// server, with no trust anchor (insecure zones).
+    pub fn start_stubs(stubs: &[(SocketAddr, &str)]) -> Unbound {
+        Unbound::start_many(stubs, "", false)
+    }
+
     fn start_with(auth: SocketAddr, zone: &str, trust_anchor: &str, tcp: bool) -> Unbound {
+        Unbound::start_many(&[(auth, zone)], trust_anchor, tcp)
+    }
+
+    fn start_many(stubs: &[(SocketAddr, &str)], trust_anchor: &str, tcp: bool) -> Unbound {
         // A port found free here may be taken before unbound binds it
         // (other tests run meanwhile): try again on fresh ports.
         let mut logs = String::new();
@@ -105,7 +126,7 @@ impl Unbound {
                 dir,
                 child: None,
             };
-            if u.try_run(auth, zone, trust_anchor, tcp) {
+            if u.try_run(stubs, trust_anchor, tcp) {
                 return u;
             }
             logs.push_str(&u.log());
@@ -113,7 +134,7 @@ impl Unbound {
         panic!("unbound did not start three times; its logs:\n{logs}");
     }
 
-    fn try_run(&mut self, auth: SocketAddr, zone: &str, trust_anchor: &str, tcp: bool) -> bool {
+    fn try_run(&mut self, stubs: &[(SocketAddr, &str)], trust_anchor: &str, tcp: bool) -> bool {
         let path = self.dir.path();
         let d = path.to_str().expect("temp path is UTF-8");
         let anchor = !trust_anchor.trim().is_empty();
@@ -122,7 +143,7 @@ impl Unbound {
                 .expect("write unbound trust anchor");
         }
         let conf_path = path.join("unbound.conf");
-        std::fs::write(&conf_path, config(d, self.addr, auth, zone, anchor, tcp))
+        std::fs::write(&conf_path, config(d, self.addr, stubs, anchor, tcp))
             .expect("write unbound.conf");
         // Errors before the log file opens (a bad config) go to stderr.
         let stderr = std::fs::File::create(path.join("unbound.stderr")).expect("unbound.stderr");
