@@ -9,7 +9,7 @@ use super::{AdminState, error};
 use crate::cluster::Applied;
 use crate::control::control_error_status;
 
-pub async fn reload(State(st): State<AdminState>) -> Response {
+pub(super) async fn reload(State(st): State<AdminState>) -> Response {
     match st.control.reload().await {
         Ok(r) => Json(serde_json::json!({
             "reloaded": true,
@@ -34,7 +34,7 @@ pub async fn reload(State(st): State<AdminState>) -> Response {
 /// `?local=true` on an undrain: lift a fleet-wide drain on this node only
 /// while etcd is unreachable.
 #[derive(Debug, Default, serde::Deserialize)]
-pub struct UndrainQuery {
+pub(super) struct UndrainQuery {
     #[serde(default)]
     local: bool,
 }
@@ -76,11 +76,11 @@ async fn endpoint(
 /// `{"over": "10m"}` on a drain: ramp the weight to zero over that, then drain.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DrainBody {
+pub(super) struct DrainBody {
     over: String,
 }
 
-pub async fn drain_endpoint(
+pub(super) async fn drain_endpoint(
     State(st): State<AdminState>,
     Path((pool, address)): Path<(String, String)>,
     body: axum::body::Bytes,
@@ -112,7 +112,7 @@ pub async fn drain_endpoint(
     }
 }
 
-pub async fn undrain_endpoint(
+pub(super) async fn undrain_endpoint(
     State(st): State<AdminState>,
     Path((pool, address)): Path<(String, String)>,
     Query(query): Query<UndrainQuery>,
@@ -171,11 +171,11 @@ pub async fn set_load(
 
 /// `{"weight": N}`.
 #[derive(serde::Deserialize)]
-pub struct WeightBody {
+pub(super) struct WeightBody {
     weight: u32,
 }
 
-pub async fn set_weight(
+pub(super) async fn set_weight(
     State(st): State<AdminState>,
     Path((pool, address)): Path<(String, String)>,
     body: Result<Json<WeightBody>, axum::extract::rejection::JsonRejection>,
@@ -192,7 +192,7 @@ pub async fn set_weight(
     weight_reply(st, pool, address, Some(weight)).await
 }
 
-pub async fn reset_weight(
+pub(super) async fn reset_weight(
     State(st): State<AdminState>,
     Path((pool, address)): Path<(String, String)>,
 ) -> Response {
@@ -348,14 +348,14 @@ fn server(st: AdminState, backend: String, address: String, draining: bool) -> R
     }
 }
 
-pub async fn drain_server(
+pub(super) async fn drain_server(
     State(st): State<AdminState>,
     Path((backend, address)): Path<(String, String)>,
 ) -> Response {
     server(st, backend, address, true)
 }
 
-pub async fn undrain_server(
+pub(super) async fn undrain_server(
     State(st): State<AdminState>,
     Path((backend, address)): Path<(String, String)>,
 ) -> Response {

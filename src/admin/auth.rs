@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::{AdminState, error};
 
-pub async fn require_token(
+pub(super) async fn require_token(
     State(st): State<AdminState>,
     req: Request<Body>,
     next: Next,

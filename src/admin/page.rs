@@ -23,7 +23,7 @@ const d=new DOMParser().parseFromString(await r.text(),'text/html');d.body.datas
 document.body.replaceWith(d.body);}catch(e){}},5000);";
 
 /// `GET /api/v1/events`: the events, newest first, and each pool's samples.
-pub async fn events(State(st): State<AdminState>) -> Response {
+pub(super) async fn events(State(st): State<AdminState>) -> Response {
     Json(serde_json::json!({
         "events": st.shared.events.events(),
         "pools": st.shared.events.series(),
@@ -53,7 +53,7 @@ fn families(p: &views::PoolView) -> String {
         .join(" · ")
 }
 
-pub async fn index(State(st): State<AdminState>) -> Html<String> {
+pub(super) async fn index(State(st): State<AdminState>) -> Html<String> {
     let status = views::status(&st);
     let series = st.shared.events.series();
     let mut rows = String::new();

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 /// What one outcome did to a server's place in rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
+    /// Nothing changed.
     None,
     /// Taken out for `fail_timeout` (it was in rotation or on trial).
     Ejected,
@@ -120,6 +121,7 @@ impl Ejection {
         !matches!(self.state, State::Closed)
     }
 
+    /// Failures in a row since the last success.
     pub fn consecutive_fails(&self) -> u32 {
         self.consecutive_fails
     }

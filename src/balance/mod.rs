@@ -8,6 +8,7 @@
 
 // The pure core: no clock, no global RNG, no tokio (clippy.toml says why).
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+#![warn(missing_docs)]
 
 pub mod ejection;
 mod ip_hash;
@@ -28,7 +29,9 @@ pub use ip_hash::rendezvous_score;
 pub struct Candidate {
     /// Index of the server in `BackendConfig::servers`.
     pub index: usize,
+    /// The server's address.
     pub address: SocketAddr,
+    /// Its `weight` in the config (smooth weighted round robin).
     pub weight: u32,
     /// Requests (or L4 connections) in flight to this server right now.
     pub in_flight: u32,
@@ -45,6 +48,7 @@ pub struct Balancer {
 }
 
 impl Balancer {
+    /// A rotation for `servers` servers, starting at the first.
     pub fn new(algorithm: Algorithm, servers: usize) -> Balancer {
         Balancer {
             algorithm,
@@ -53,6 +57,7 @@ impl Balancer {
         }
     }
 
+    /// The algorithm it picks by.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }

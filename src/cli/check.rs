@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::state::Loaded;
 
-pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
+pub(super) fn run(path: &Path) -> anyhow::Result<ExitCode> {
     match Loaded::from_path(path, &crate::metrics::Registry::default()) {
         Ok(loaded) => {
             for w in &loaded.warnings {
@@ -36,7 +36,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// `geosteer dnssec ds ZONE`: the DS records of the zone's KSKs.
-pub fn ds(path: &Path, zone: &str) -> anyhow::Result<ExitCode> {
+pub(super) fn ds(path: &Path, zone: &str) -> anyhow::Result<ExitCode> {
     let loaded = match Loaded::from_path(path, &crate::metrics::Registry::default()) {
         Ok(l) => l,
         Err(errors) => {

@@ -10,7 +10,7 @@ use crate::explain::{Explanation, explain};
 use crate::health::{EndpointState, HealthView};
 use crate::state::{Loaded, Snapshot};
 
-pub fn run(
+pub(super) fn run(
     name: &str,
     qtype: &str,
     client: &str,

@@ -12,14 +12,14 @@ use clap_mangen::Man;
 use super::Cli;
 
 /// Prints the completion script for `shell`.
-pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+pub(super) fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "geosteer", &mut script);
     print(&script)
 }
 
 /// Prints the man page.
-pub fn man() -> anyhow::Result<ExitCode> {
+pub(super) fn man() -> anyhow::Result<ExitCode> {
     print(&render().context("rendering the man page")?)
 }
 

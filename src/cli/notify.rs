@@ -11,14 +11,14 @@ use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
 /// The DNS sockets are bound and answering (also: a reload is done).
-pub const READY: &str = "READY=1";
+pub(super) const READY: &str = "READY=1";
 /// A reload has begun; READY follows when it is over, whatever its outcome.
-pub const RELOADING: &str = "RELOADING=1";
+pub(super) const RELOADING: &str = "RELOADING=1";
 /// Shutting down.
-pub const STOPPING: &str = "STOPPING=1";
+pub(super) const STOPPING: &str = "STOPPING=1";
 
 /// Tells the service manager `state` (lines of `KEY=VALUE`), if there is one.
-pub fn notify(state: &str) {
+pub(super) fn notify(state: &str) {
     let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
@@ -33,7 +33,7 @@ pub fn notify(state: &str) {
 
 /// Sends one datagram to `socket`: a path, or an abstract name written
 /// with a leading `@` (systemd's notation for the leading NUL byte).
-pub fn send(socket: &OsStr, state: &str) -> io::Result<()> {
+pub(super) fn send(socket: &OsStr, state: &str) -> io::Result<()> {
     let sock = UnixDatagram::unbound()?;
     // A manager too busy to read must not stall the signal loop for long.
     sock.set_write_timeout(Some(Duration::from_secs(1)))?;

@@ -14,7 +14,7 @@ use super::notify::{self, READY, RELOADING, STOPPING};
 /// about a third of the query path.
 const DEFAULT_FILTER: &str = "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn";
 
-pub fn run(located: Located, format: LogFormat) -> anyhow::Result<ExitCode> {
+pub(super) fn run(located: Located, format: LogFormat) -> anyhow::Result<ExitCode> {
     init_logging(format);
     if located.source != Source::Flag {
         tracing::info!("reading {} ({})", located.path.display(), located.source);
@@ -52,7 +52,7 @@ pub fn run(located: Located, format: LogFormat) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn init_logging(format: LogFormat) {
+pub(super) fn init_logging(format: LogFormat) {
     let filter =
         EnvFilter::try_from_env("GEOSTEER_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()

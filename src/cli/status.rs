@@ -6,7 +6,7 @@ use super::Drainable;
 use super::admin_client::{encode, get, post};
 use super::locate::Admin;
 
-pub fn status(admin: &Admin) -> anyhow::Result<ExitCode> {
+pub(super) fn status(admin: &Admin) -> anyhow::Result<ExitCode> {
     let body = get(admin, "/api/v1/status")?;
     let v: serde_json::Value = serde_json::from_str(&body)?;
     print!("{}", render(&v));
@@ -14,7 +14,7 @@ pub fn status(admin: &Admin) -> anyhow::Result<ExitCode> {
 }
 
 /// `status --events`: the last state changes, newest first.
-pub fn events(admin: &Admin) -> anyhow::Result<ExitCode> {
+pub(super) fn events(admin: &Admin) -> anyhow::Result<ExitCode> {
     let body = get(admin, "/api/v1/events")?;
     let v: serde_json::Value = serde_json::from_str(&body)?;
     print!("{}", render_events(&v));
@@ -23,7 +23,12 @@ pub fn events(admin: &Admin) -> anyhow::Result<ExitCode> {
 
 /// `drain` and `undrain` (`local`: `undrain --local`, this node only while
 /// etcd is unreachable).
-pub fn drain(admin: &Admin, target: Drainable, on: bool, local: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn drain(
+    admin: &Admin,
+    target: Drainable,
+    on: bool,
+    local: bool,
+) -> anyhow::Result<ExitCode> {
     let verb = if on { "drain" } else { "undrain" };
     let (path, what) = match &target {
         Drainable::Endpoint { pool, address } => (
@@ -57,7 +62,7 @@ pub fn drain(admin: &Admin, target: Drainable, on: bool, local: bool) -> anyhow:
 }
 
 /// `drain POOL ENDPOINT --over DURATION`: a gradual drain.
-pub fn drain_over(admin: &Admin, target: Drainable, over: &str) -> anyhow::Result<ExitCode> {
+pub(super) fn drain_over(admin: &Admin, target: Drainable, over: &str) -> anyhow::Result<ExitCode> {
     let Drainable::Endpoint { pool, address } = target else {
         anyhow::bail!(
             "--over is for pool endpoints: a backend's server drains at once and keeps its drain_timeout"
@@ -74,7 +79,7 @@ pub fn drain_over(admin: &Admin, target: Drainable, over: &str) -> anyhow::Resul
 }
 
 /// `geosteer weight POOL ENDPOINT N` (or `--reset`).
-pub fn weight(
+pub(super) fn weight(
     admin: &Admin,
     pool: &str,
     address: &str,

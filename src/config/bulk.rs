@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use super::raw::{RawConfig, RawSubnets};
 
 /// What [`extract`] took out of a config text.
-pub struct Extracted<'a> {
+pub(super) struct Extracted<'a> {
     /// The text with the tables' lines left empty.
     pub rest: String,
     /// The tables, by `[[balance]]` index.
@@ -28,7 +28,7 @@ pub struct Extracted<'a> {
 
 /// Takes the simple `[balance.subnets]` tables out of `text`. None when the
 /// file has no such table, or one that is not simple.
-pub fn extract(text: &str) -> Option<Extracted<'_>> {
+pub(super) fn extract(text: &str) -> Option<Extracted<'_>> {
     // Multi-line strings could hold lines that look like headers.
     if !text.contains("[balance.subnets]") || text.contains("\"\"\"") || text.contains("'''") {
         return None;
@@ -78,7 +78,7 @@ pub fn extract(text: &str) -> Option<Extracted<'_>> {
 /// Puts the extracted tables into the config `toml` read from the rest of the
 /// text. None when that does not line up (a `[[balance]]` counted here that
 /// toml did not see as one, or a `subnets` key also written another way).
-pub fn merge<'a>(
+pub(super) fn merge<'a>(
     mut raw: RawConfig<'a>,
     tables: Vec<(usize, RawSubnets<'a>)>,
     headers: usize,

@@ -24,9 +24,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSo
 use std::os::fd::AsRawFd;
 
 /// Datagrams per system call.
-pub const BATCH: usize = 32;
+pub(super) const BATCH: usize = 32;
 /// Receive buffer per datagram (hickory's); longer datagrams are truncated.
-pub const RECV_BUFFER: usize = 4096;
+pub(super) const RECV_BUFFER: usize = 4096;
 
 /// Received datagrams and their sources, and the kernel-facing headers of
 /// both directions, reused call after call.
@@ -36,7 +36,7 @@ pub const RECV_BUFFER: usize = 4096;
 /// never moves; and every stored pointer is derived from `Vec::as_mut_ptr`,
 /// never from a reference, so moving a `Batch` (which moves only the `Vec`
 /// handles) or indexing a buffer later does not invalidate it.
-pub struct Batch {
+pub(super) struct Batch {
     bufs: Vec<[u8; RECV_BUFFER]>,
     names: Vec<libc::sockaddr_storage>,
     count: usize,
@@ -98,7 +98,7 @@ impl Batch {
     /// Blocks until a datagram arrives (or the socket's read timeout passes:
     /// `WouldBlock`), then takes up to [`BATCH`] without blocking again.
     /// Returns how many were received.
-    pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+    pub(super) fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         // The kernel shortened the name lengths of the headers it filled.
         self.reset_name_lens(self.count);
         self.count = 0;
@@ -130,7 +130,7 @@ impl Batch {
 
     /// Datagram `i` of the last [`Batch::recv`] and its source (None for a
     /// source that is not IPv4 or IPv6).
-    pub fn datagram(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
+    pub(super) fn datagram(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
         if i >= self.count {
             return None;
         }
@@ -143,7 +143,7 @@ impl Batch {
     /// Sends `replies[j]` to the source of datagram `to[j]`, as few system
     /// calls as the kernel allows. A datagram the kernel refuses (an ICMP
     /// error pending, a full buffer) is skipped; the rest still go.
-    pub fn send(&mut self, socket: &UdpSocket, replies: &[Vec<u8>], to: &[usize]) {
+    pub(super) fn send(&mut self, socket: &UdpSocket, replies: &[Vec<u8>], to: &[usize]) {
         let mut ready = 0;
         for (reply, &i) in replies.iter().zip(to).take(BATCH) {
             if i >= self.count {
@@ -192,7 +192,7 @@ impl Batch {
 /// ones; where an IPv4 path is narrower the answer is dropped by the router
 /// and the client retries (over TCP, or with a smaller EDNS size). With DF
 /// set the kernel also skips choosing an IP ID per datagram.
-pub fn dont_fragment(socket: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+pub(super) fn dont_fragment(socket: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
     let (level, name, value) = if ipv6 {
         (
             libc::IPPROTO_IPV6,

@@ -69,7 +69,7 @@ pub(super) fn nsec(
 impl Plan {
     /// The chain over the names of `types` (each name's record types:
     /// names without any, empty non-terminals, have no link).
-    pub fn new(types: &HashMap<LowerName, BTreeSet<RecordType>>, ttl: u32) -> Plan {
+    pub(super) fn new(types: &HashMap<LowerName, BTreeSet<RecordType>>, ttl: u32) -> Plan {
         let mut owners: Vec<&LowerName> = types.keys().collect();
         owners.sort_by(|a, b| canonical(a, b));
         let mut links = Vec::with_capacity(owners.len());
@@ -84,7 +84,7 @@ impl Plan {
     }
 
     /// The next name of `owner`'s link.
-    pub fn next(&self, owner: &LowerName) -> Option<&LowerName> {
+    pub(super) fn next(&self, owner: &LowerName) -> Option<&LowerName> {
         self.next.get(owner)
     }
 }

@@ -9,6 +9,7 @@
 
 // The pure core: no clock, no global RNG, no tokio (clippy.toml says why).
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+#![warn(missing_docs)]
 
 pub mod distance;
 mod record;
@@ -31,7 +32,9 @@ use record::Record;
 /// What the database says about one client address.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Location {
+    /// The country, when the database knows it.
     pub country: Option<Country>,
+    /// The continent: the database's, else the country's.
     pub continent: Option<Continent>,
     /// (latitude, longitude): the database's city coordinates, else the country centroid.
     pub coords: Option<(f64, f64)>,
@@ -40,10 +43,13 @@ pub struct Location {
     pub prefix_len: u8,
 }
 
+/// A GeoIP database that cannot be opened or read.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct GeoError {
+    /// The database file.
     pub path: PathBuf,
+    /// What is wrong with it.
     pub message: String,
 }
 

@@ -23,6 +23,8 @@ use super::{EndpointState, Forced, HealthView, Observation, Pushed, Target};
 use crate::config::{Config, EndpointKey, PoolId};
 
 #[derive(Debug, Clone)]
+/// The mutable health of every pool, endpoint and proxy server; only the
+/// health writer holds it, and hands out [`HealthView`]s.
 pub struct HealthBook {
     generation: u64,
     pools: Vec<Pool>,
@@ -63,6 +65,7 @@ impl HealthBook {
         }
     }
 
+    /// The config generation its ids refer to.
     pub fn generation(&self) -> u64 {
         self.generation
     }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 /// (`PREFIX/health/NODE/POOL/ENDPOINT`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
+    /// The vantage sees the endpoint up.
     pub up: bool,
     /// Why it is down (`refused`, `timeout`, `status 503`); None while up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -29,6 +30,7 @@ pub struct Verdict {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
     #[serde(default)]
+    /// Error rate over the vantage's window, 0.0..=1.0.
     pub error_rate: f64,
     /// Unix ms of the last state change.
     #[serde(default)]
@@ -42,8 +44,10 @@ pub struct PoolVerdict {
     /// Over `max_error_rate` or `max_latency`, with the node's hysteresis.
     pub degraded: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Smoothed latency in milliseconds.
     pub latency_ms: Option<f64>,
     #[serde(default)]
+    /// Error rate over the vantage's window, 0.0..=1.0.
     pub error_rate: f64,
 }
 
@@ -51,15 +55,18 @@ pub struct PoolVerdict {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `[cluster] location` of the node: [latitude, longitude].
     pub location: Option<[f64; 2]>,
     /// [`crate::config::fingerprint`] of its config, in hex.
     pub config: String,
     /// Its lease's TTL: how long its verdicts outlive its silence.
     pub lease_ms: u64,
+    /// Unix ms the node started.
     pub started: u64,
     /// Random per process: two processes claiming one name show up.
     pub instance: String,
     #[serde(default)]
+    /// The geosteer version it runs.
     pub version: String,
     /// With the fleet's config in etcd: the revision it serves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,7 +79,9 @@ pub struct NodeInfo {
 /// A fleet-wide drain (`PREFIX/drain/POOL/ENDPOINT`, no lease).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DrainRecord {
+    /// The node whose admin API drained it.
     pub by: String,
+    /// Unix ms of the drain.
     pub at: u64,
 }
 
@@ -111,9 +120,11 @@ pub fn reconcile(local: &LocalUndrain, in_etcd: Option<&DrainRecord>) -> Reconci
 /// Everything one other node has published.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RemoteNode {
+    /// Its node record, once heard.
     pub info: Option<NodeInfo>,
     /// By pool name, then endpoint key.
     pub endpoints: HashMap<Arc<str>, HashMap<EndpointKey, Verdict>>,
+    /// Its pool verdicts, by pool name.
     pub pools: HashMap<Arc<str>, PoolVerdict>,
 }
 
@@ -124,6 +135,7 @@ pub struct RemoteNode {
 pub struct FleetView {
     /// This node's name.
     pub node: Arc<str>,
+    /// etcd is reachable now.
     pub connected: bool,
     /// The other fresh nodes, by name.
     pub remote: BTreeMap<Arc<str>, RemoteNode>,
@@ -196,7 +208,9 @@ impl FleetView {
 /// Remote votes on one endpoint, counted when the fleet view changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RemoteVotes {
+    /// Remote vantages seeing the endpoint down.
     pub down: u16,
+    /// Remote vantages with a verdict on it.
     pub total: u16,
 }
 
@@ -204,7 +218,9 @@ pub struct RemoteVotes {
 /// status show as `down 2/3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Votes {
+    /// Votes saying down.
     pub down: u16,
+    /// Votes cast.
     pub total: u16,
 }
 
@@ -229,8 +245,11 @@ impl Votes {
 /// vantage: indexed like the config's pools.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteVantage {
+    /// The vantage's node name.
     pub node: Arc<str>,
+    /// Its location: (latitude, longitude).
     pub location: (f64, f64),
+    /// Its latency to each pool, indexed like the config's pools.
     pub pool_latency: Vec<Option<Duration>>,
 }
 

@@ -14,6 +14,7 @@
 
 // The pure core: no clock, no global RNG, no tokio (clippy.toml says why).
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+#![warn(missing_docs)]
 
 mod book;
 mod endpoint;
@@ -43,13 +44,17 @@ pub use server::{BackendHealth, ServerHealth};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
+    /// IPv4: A records.
     V4,
+    /// IPv6: AAAA records.
     V6,
 }
 
 impl Family {
+    /// Both families, V4 first.
     pub const BOTH: [Family; 2] = [Family::V4, Family::V6];
 
+    /// The family of an address.
     pub fn of(ip: &IpAddr) -> Family {
         match ip {
             IpAddr::V4(_) => Family::V4,
@@ -87,6 +92,7 @@ impl Family {
         }
     }
 
+    /// Reads `v4`, `4`, `ipv4`, `a` (or `v6`, `6`, `ipv6`, `aaaa`), any case.
     pub fn parse(text: &str) -> Option<Family> {
         match text.to_ascii_lowercase().as_str() {
             "v4" | "4" | "ipv4" | "a" => Some(Family::V4),
@@ -102,7 +108,9 @@ impl Family {
 pub enum EndpointState {
     /// No probe result yet: out of answers until the first one.
     Unknown,
+    /// Passing its checks (rise reached).
     Up,
+    /// Failing its checks (fall reached).
     Down,
 }
 
@@ -110,12 +118,16 @@ pub enum EndpointState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PoolState {
+    /// Enough endpoints up, error rate and latency within the monitor's limits.
     Healthy,
+    /// Enough endpoints up, but over the error rate or latency limit.
     Degraded,
+    /// A family of it has fewer usable endpoints than `min_healthy`.
     Down,
 }
 
 impl PoolState {
+    /// Its name in views and events: `healthy`, `degraded`, `down`.
     pub fn as_str(self) -> &'static str {
         match self {
             PoolState::Healthy => "healthy",
@@ -137,6 +149,7 @@ pub struct EndpointHealth {
     pub local: EndpointState,
     /// In a fleet: the votes `state` was decided from, this node's included.
     pub votes: Option<fleet::Votes>,
+    /// Drained (locally or fleet-wide): out of every answer.
     pub draining: bool,
     /// The runtime weight (admin API) that replaces the config's; None: the
     /// config's.
@@ -155,6 +168,7 @@ pub struct EndpointHealth {
     pub error_rate: f64,
     /// Smoothed latency; None before any sample.
     pub latency: Option<Duration>,
+    /// The last probe or traffic error.
     pub last_error: Option<Arc<str>>,
     /// Wall-clock time (ms since the Unix epoch) of the last state change; 0 if never.
     pub since_unix_ms: u64,
@@ -232,7 +246,9 @@ pub struct FamilyHealth {
     pub state: PoolState,
     /// Endpoints of the family up and not draining.
     pub up: u32,
+    /// Endpoints of the family draining.
     pub draining: u32,
+    /// Endpoints of the family.
     pub total: u32,
 }
 
@@ -249,6 +265,7 @@ impl FamilyHealth {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// One pool's health: its state, measures and endpoints.
 pub struct PoolHealth {
     /// The worst state of the families it has endpoints of (what a pool-wide
     /// view shows); queries use [`family`](Self::family). In a fleet, down by
@@ -259,17 +276,22 @@ pub struct PoolHealth {
     pub degraded_here: bool,
     /// In a fleet: vantages judging the pool degraded, of those that judged.
     pub degraded_votes: Option<fleet::Votes>,
+    /// Error rate over the monitor's window, 0.0..=1.0.
     pub error_rate: f64,
+    /// Smoothed latency; None before any sample.
     pub latency: Option<Duration>,
     /// Endpoints usable (up and not draining), draining, and the total.
     pub up: u32,
+    /// Endpoints draining.
     pub draining: u32,
+    /// Endpoints of the pool.
     pub total: u32,
     /// Per family, indexed by [`Family::index`].
     pub families: [FamilyHealth; 2],
     /// The newest error among its endpoints that are down: what a view shows
     /// instead of an error rate when no endpoint is left to measure.
     pub last_error: Option<Arc<str>>,
+    /// Its endpoints, indexed like the config's.
     pub endpoints: Vec<EndpointHealth>,
     /// Back from down with `slow_start`: taking back its catchment.
     pub ramp: Option<ramp::Ramp>,
@@ -406,6 +428,7 @@ impl PoolHealth {
 /// Immutable health of every pool, indexed by [`PoolId`]; shared by queries.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HealthView {
+    /// Every pool, indexed by [`PoolId`].
     pub pools: Vec<PoolHealth>,
     /// In a fleet: what was heard from the other nodes, as last handed to the
     /// writer (shared, not copied, between views).
@@ -466,6 +489,7 @@ impl HealthView {
         }
     }
 
+    /// The health of pool `id`.
     pub fn pool(&self, id: PoolId) -> Option<&PoolHealth> {
         self.pools.get(id.index())
     }
@@ -486,7 +510,9 @@ pub enum Target {
 /// Where an observation came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// A probe worker's check.
     Probe,
+    /// A request the proxy forwarded.
     Traffic,
 }
 
@@ -496,9 +522,13 @@ pub struct Observation {
     /// The config generation the ids refer to; observations from an older
     /// generation are dropped by the writer after a reload.
     pub generation: u64,
+    /// What was observed.
     pub target: Target,
+    /// Who observed it.
     pub source: Source,
+    /// It succeeded.
     pub ok: bool,
+    /// How long it took.
     pub latency: Duration,
     /// Why it failed (`refused`, `timeout`, `status 503`, `body mismatch`, ...).
     pub error: Option<String>,

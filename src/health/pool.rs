@@ -27,11 +27,17 @@ use crate::config::MonitorConfig;
 /// [`Thresholds::UNMONITORED`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
+    /// The sliding window error rate and latency are measured over.
     pub window: Duration,
+    /// Degraded above this error rate (0.0..=1.0).
     pub max_error_rate: f64,
+    /// Samples in the window before the error rate counts.
     pub min_samples: u32,
+    /// Degraded above this latency.
     pub max_latency: Duration,
+    /// Results in a row that bring an endpoint up.
     pub rise: u32,
+    /// Results in a row that take an endpoint down.
     pub fall: u32,
     /// How often `tick` runs a periodic evaluation (the monitor interval).
     pub interval: Duration,
@@ -65,6 +71,7 @@ impl Thresholds {
         (self.window / TAU_DIVISOR).min(self.interval)
     }
 
+    /// The thresholds of `monitor`, or [`Thresholds::UNMONITORED`] without one.
     pub fn of(monitor: Option<&MonitorConfig>) -> Thresholds {
         match monitor {
             None => Thresholds::UNMONITORED,
@@ -93,7 +100,7 @@ pub struct Load {
 }
 
 #[derive(Debug, Clone)]
-pub struct Pool {
+pub(super) struct Pool {
     pub name: String,
     /// The monitor's name; history carries over a reload only when it is the same.
     pub monitor: Option<String>,
@@ -138,7 +145,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(
+    pub(super) fn new(
         name: String,
         monitor: Option<String>,
         min_healthy: u32,
@@ -184,7 +191,7 @@ impl Pool {
     /// [`Endpoint::step_ramp`]); a gradual drain that ends re-decides the
     /// state. The pool itself ramps its catchment back after being down
     /// (not at start-up). Returns true when the view changed.
-    pub fn step_ramps(&mut self, now_unix_ms: u64) -> bool {
+    pub(super) fn step_ramps(&mut self, now_unix_ms: u64) -> bool {
         let q = self.thresholds.quorum;
         let mut changed = false;
         let mut drained = false;
@@ -268,7 +275,7 @@ impl Pool {
         changed
     }
 
-    pub fn monitored(&self) -> bool {
+    pub(super) fn monitored(&self) -> bool {
         self.monitor.is_some()
     }
 
@@ -324,7 +331,7 @@ impl Pool {
 
     /// Brings every window up to `now` and recomputes the pool's metrics.
     /// Returns true when any number the view shows changed.
-    pub fn measure(&mut self, now: Instant) -> bool {
+    pub(super) fn measure(&mut self, now: Instant) -> bool {
         let mut changed = self.traffic.advance(now);
         let (mut count, mut errors) = (self.traffic.count(), self.traffic.errors());
         let (mut sum, mut weight) = self.traffic.latency_parts(now);
@@ -352,7 +359,7 @@ impl Pool {
     }
 
     /// Whether the last measured metrics are over threshold.
-    pub fn over_threshold(&self) -> bool {
+    pub(super) fn over_threshold(&self) -> bool {
         let t = &self.thresholds;
         let errors_over =
             self.samples >= u64::from(t.min_samples) && self.error_rate > t.max_error_rate;
@@ -363,7 +370,7 @@ impl Pool {
     /// Decides the state from the endpoints and the last measured metrics.
     /// `periodic` evaluations count toward leaving degraded. Returns true when
     /// the state changed.
-    pub fn decide(&mut self, periodic: bool) -> bool {
+    pub(super) fn decide(&mut self, periodic: bool) -> bool {
         let before = self.state;
         let over = self.over_threshold();
         let enough = self.enough_usable();
@@ -406,7 +413,7 @@ impl Pool {
     }
 
     /// Whether `now` is due for a periodic evaluation; schedules the next one.
-    pub fn due(&mut self, now: Instant) -> bool {
+    pub(super) fn due(&mut self, now: Instant) -> bool {
         match self.next_eval {
             Some(at) if now < at => false,
             _ => {
@@ -417,7 +424,7 @@ impl Pool {
     }
 
     /// Carries state and hysteresis over from the same pool before a reload.
-    pub fn inherit(&mut self, old: &Pool) {
+    pub(super) fn inherit(&mut self, old: &Pool) {
         self.state = old.state;
         self.degraded = old.degraded;
         self.good_evals = old.good_evals;
@@ -436,7 +443,7 @@ impl Pool {
         }
     }
 
-    pub fn view(&self) -> PoolHealth {
+    pub(super) fn view(&self) -> PoolHealth {
         let q = self.thresholds.quorum;
         let mut view = PoolHealth::new(
             self.endpoints.iter().map(|e| e.view(q)).collect(),

@@ -29,12 +29,16 @@ pub const FULL: u16 = 1000;
 /// nodes given the same times ramp alike).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Ramp {
+    /// Up (slow start) or down (gradual drain).
     pub direction: Direction,
+    /// Unix ms it starts.
     pub start_unix_ms: u64,
+    /// Unix ms it ends.
     pub end_unix_ms: u64,
 }
 
 impl Ramp {
+    /// A ramp in `direction` over `period_ms` from `start_unix_ms`.
     pub fn new(direction: Direction, start_unix_ms: u64, period_ms: u64) -> Ramp {
         Ramp {
             direction,

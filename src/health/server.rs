@@ -31,13 +31,14 @@ struct Backend {
 
 /// Every backend's servers, indexed like `Config::backends`.
 #[derive(Debug, Clone, Default)]
-pub struct ServerBook {
+pub(super) struct ServerBook {
     backends: Vec<Backend>,
 }
 
 /// One backend in [`super::HealthView::backends`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendHealth {
+    /// The backend's name.
     pub name: Arc<str>,
     /// The backend has a `monitor`: its servers' states come from probes.
     pub monitored: bool,
@@ -48,6 +49,7 @@ pub struct BackendHealth {
 /// One server's active-check state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerHealth {
+    /// The server's address.
     pub address: SocketAddr,
     /// `unknown` until the first result (out of rotation), then up or down.
     pub state: EndpointState,
@@ -97,7 +99,7 @@ fn build(config: &Config, id: usize) -> Backend {
 }
 
 impl ServerBook {
-    pub fn new(config: &Config) -> ServerBook {
+    pub(super) fn new(config: &Config) -> ServerBook {
         ServerBook {
             backends: (0..config.backends.len())
                 .map(|i| build(config, i))
@@ -108,7 +110,7 @@ impl ServerBook {
     /// Applies one probe result on `Target::Server(backend, index)`; traffic
     /// observations are the proxy's (passive ejection) and ignored. Returns
     /// true when the server's state or last error changed.
-    pub fn observe(
+    pub(super) fn observe(
         &mut self,
         (backend, index): (BackendId, u32),
         obs: &Observation,
@@ -136,7 +138,7 @@ impl ServerBook {
 
     /// Switches to `config`, keeping the state of servers whose (backend
     /// name, address) is unchanged while their backend keeps its monitor.
-    pub fn reload(&mut self, config: &Config) {
+    pub(super) fn reload(&mut self, config: &Config) {
         let old: HashMap<&str, &Backend> = self.backends.iter().map(|b| (&*b.name, b)).collect();
         let mut backends = Vec::with_capacity(config.backends.len());
         for i in 0..config.backends.len() {
@@ -153,7 +155,7 @@ impl ServerBook {
         self.backends = backends;
     }
 
-    pub fn view(&self) -> Vec<BackendHealth> {
+    pub(super) fn view(&self) -> Vec<BackendHealth> {
         self.backends
             .iter()
             .map(|b| BackendHealth {

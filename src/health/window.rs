@@ -19,9 +19,9 @@
 use std::time::{Duration, Instant};
 
 /// Buckets per window.
-pub const BUCKETS: usize = 60;
+pub(super) const BUCKETS: usize = 60;
 /// `tau` is at most `span / TAU_DIVISOR` for the smoothed latency.
-pub const TAU_DIVISOR: u32 = 12;
+pub(super) const TAU_DIVISOR: u32 = 12;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Bucket {
@@ -31,7 +31,7 @@ struct Bucket {
 
 /// Results over the last `span`.
 #[derive(Debug, Clone)]
-pub struct Window {
+pub(super) struct Window {
     span: Duration,
     width_nanos: u128,
     buckets: Box<[Bucket; BUCKETS]>,
@@ -47,7 +47,7 @@ pub struct Window {
 
 impl Window {
     /// A window over `span` whose smoothed latency decays with `tau`.
-    pub fn new(span: Duration, tau: Duration) -> Window {
+    pub(super) fn new(span: Duration, tau: Duration) -> Window {
         let span = span.max(Duration::from_millis(BUCKETS as u64));
         Window {
             span,
@@ -61,13 +61,13 @@ impl Window {
         }
     }
 
-    pub fn span(&self) -> Duration {
+    pub(super) fn span(&self) -> Duration {
         self.span
     }
 
     /// Forgets every result (an endpoint that comes back up starts afresh).
     /// Same span and tau; the bucket ring is reused.
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         *self.buckets = [Bucket::default(); BUCKETS];
         self.origin = None;
         self.head = 0;
@@ -78,7 +78,7 @@ impl Window {
 
     /// Expires buckets older than the window. Returns true when the totals or
     /// the latency changed.
-    pub fn advance(&mut self, now: Instant) -> bool {
+    pub(super) fn advance(&mut self, now: Instant) -> bool {
         let Some(origin) = self.origin else {
             self.origin = Some(now);
             return false;
@@ -102,7 +102,7 @@ impl Window {
     }
 
     /// Adds one result. `latency` counts only for successful results.
-    pub fn record(&mut self, now: Instant, ok: bool, latency: Duration) {
+    pub(super) fn record(&mut self, now: Instant, ok: bool, latency: Duration) {
         self.advance(now);
         let slot = (self.head % BUCKETS as u64) as usize;
         let bucket = &mut self.buckets[slot];
@@ -117,16 +117,16 @@ impl Window {
     }
 
     /// Results in the window (as of the last advance or record).
-    pub fn count(&self) -> u64 {
+    pub(super) fn count(&self) -> u64 {
         self.count
     }
 
-    pub fn errors(&self) -> u64 {
+    pub(super) fn errors(&self) -> u64 {
         self.errors
     }
 
     /// Error rate, 0.0 when the window is empty.
-    pub fn error_rate(&self) -> f64 {
+    pub(super) fn error_rate(&self) -> f64 {
         if self.count == 0 {
             0.0
         } else {
@@ -135,13 +135,13 @@ impl Window {
     }
 
     /// The smoothed latency; None without a recent successful result.
-    pub fn latency(&self) -> Option<Duration> {
+    pub(super) fn latency(&self) -> Option<Duration> {
         self.latency.mean().map(seconds)
     }
 
     /// The latency accumulator decayed to `now`, as (weighted sum in
     /// seconds, weight), to combine several windows into one mean.
-    pub fn latency_parts(&self, now: Instant) -> (f64, f64) {
+    pub(super) fn latency_parts(&self, now: Instant) -> (f64, f64) {
         self.latency.at(now)
     }
 }
@@ -210,6 +210,6 @@ impl Decayed {
 /// Seconds as a Duration rounded to the microsecond, so that decaying a
 /// mean (which leaves it unchanged up to float rounding) never looks like a
 /// change.
-pub fn seconds(secs: f64) -> Duration {
+pub(super) fn seconds(secs: f64) -> Duration {
     Duration::from_micros((secs.max(0.0) * 1e6).round() as u64)
 }

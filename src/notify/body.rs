@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::events::{Event, Kind};
 
 /// The JSON envelope's version: a field removed or changing meaning makes it 2.
-pub const VERSION: u32 = 1;
+pub(super) const VERSION: u32 = 1;
 
 #[derive(Serialize)]
 struct Envelope<'a> {
@@ -32,7 +32,7 @@ struct Envelope<'a> {
 }
 
 /// The `json` body of one batch.
-pub fn json(node: &str, receiver: &str, batch: u64, events: &[Event]) -> Vec<u8> {
+pub(super) fn json(node: &str, receiver: &str, batch: u64, events: &[Event]) -> Vec<u8> {
     serde_json::to_vec(&Envelope {
         version: VERSION,
         node,
@@ -136,7 +136,7 @@ pub fn alerts(node: &str, events: &[Event]) -> Vec<Alert> {
 }
 
 /// The `alertmanager` body of `alerts`.
-pub fn alertmanager(alerts: &[Alert]) -> Vec<u8> {
+pub(super) fn alertmanager(alerts: &[Alert]) -> Vec<u8> {
     serde_json::to_vec(alerts).unwrap_or_default()
 }
 

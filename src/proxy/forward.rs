@@ -204,22 +204,22 @@ pub(super) mod says {
     use std::time::Duration;
 
     /// 502: the server's drain timeout cut the request.
-    pub const DRAINED: &str = "server was drained before it answered\n";
+    pub(crate) const DRAINED: &str = "server was drained before it answered\n";
     /// 502: the server broke HTTP or closed without answering.
-    pub const BROKEN: &str = "the server sent a broken or no answer\n";
+    pub(crate) const BROKEN: &str = "the server sent a broken or no answer\n";
 
     /// 502: every attempt failed to connect.
-    pub fn cannot_connect(backend: &str) -> String {
+    pub(crate) fn cannot_connect(backend: &str) -> String {
         format!("cannot connect to a server of backend {backend}\n")
     }
 
     /// 504: no response head within `request_timeout`.
-    pub fn no_answer_within(timeout: Duration) -> String {
+    pub(crate) fn no_answer_within(timeout: Duration) -> String {
         format!("the server did not answer within {timeout:?}\n")
     }
 
     /// 503: no server is up, un-ejected and not draining.
-    pub fn no_server(backend: &str) -> String {
+    pub(crate) fn no_server(backend: &str) -> String {
         format!("no server of backend {backend} is available (all down, ejected or draining)\n")
     }
 }

@@ -19,7 +19,9 @@ use crate::geo::GeoDb;
 /// option as (address, source prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Asker {
+    /// The packet's source address.
     pub src: IpAddr,
+    /// The ECS option's address and source prefix, if the query has one.
     pub ecs: Option<(IpAddr, u8)>,
 }
 
@@ -42,8 +44,11 @@ const MAX_CHAIN: usize = 8;
 /// ECS scope the response carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
+    /// The client the decision used.
     pub client: Client,
+    /// The family asked for (A: V4, AAAA: V6).
     pub family: Family,
+    /// The pool, addresses and TTL.
     pub decision: Decision,
     /// When `decision` answers a CNAME to another balanced name: each name
     /// followed, in order, with its decision (the last one answers

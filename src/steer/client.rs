@@ -30,6 +30,7 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The length of `ip`'s family in bits: 32 or 128.
 pub fn full_len(ip: &IpAddr) -> u8 {
     match ip {
         IpAddr::V4(_) => 32,

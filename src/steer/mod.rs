@@ -16,6 +16,7 @@
 
 // The pure core: no clock, no global RNG, no tokio (clippy.toml says why).
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+#![warn(missing_docs)]
 
 mod answer;
 pub mod client;
@@ -52,16 +53,20 @@ pub use crate::health::Family;
 /// it are known, and what the GeoIP database says about it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Client {
+    /// The address the decision uses (an ECS subnet masked to its prefix).
     pub addr: IpAddr,
     /// Known leading bits: the ECS source prefix, else 32 or 128.
     pub source_prefix: u8,
+    /// What the GeoIP database says about `addr`.
     pub location: Location,
 }
 
 /// Why a pool was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Basis {
+    /// The pool chosen is healthy.
     Healthy,
+    /// The pool chosen is degraded (no healthy one could take the client).
     Degraded,
     /// No pool was usable for the family: `on_all_down` decided.
     AllDown(OnAllDown),
@@ -70,6 +75,7 @@ pub enum Basis {
 }
 
 impl Basis {
+    /// Its name in `explain`, logs and metrics (`all-down:fallback`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Basis::Healthy => "healthy",
@@ -126,7 +132,9 @@ pub type Endpoints = smallvec::SmallVec<[IpAddr; 8]>;
 /// The answer for one query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
+    /// The pool whose endpoints answer, if one does.
     pub pool: Option<PoolId>,
+    /// Why that pool.
     pub basis: Basis,
     /// Addresses of the queried family; empty means NODATA (or SERVFAIL,
     /// see [`servfail`](Self::servfail)), unless `cname` is set.
@@ -137,6 +145,7 @@ pub struct Decision {
     /// Leading bits of the client address the decision depended on (ECS scope),
     /// before capping at the source prefix.
     pub scope_prefix: u8,
+    /// The answer's TTL.
     pub ttl: u32,
     /// Why `ttl` is the name's `min_ttl`; None when it is its `ttl`.
     pub ttl_reason: Option<TtlReason>,
@@ -177,6 +186,8 @@ pub struct BalancedName {
 }
 
 impl BalancedName {
+    /// Compiles one `[[balance]]` entry against the config's pools, with
+    /// its per-name counters from `registry`.
     pub fn compile(
         config: &Arc<BalanceConfig>,
         pools: &[crate::config::PoolConfig],
@@ -207,6 +218,7 @@ impl BalancedName {
         }
     }
 
+    /// The name as configured.
     pub fn name(&self) -> &str {
         &self.config.name
     }
@@ -294,6 +306,7 @@ pub struct SteeringTable {
 }
 
 impl SteeringTable {
+    /// Compiles every `[[balance]]` name of `config`, once per load.
     pub fn compile(config: &Config, registry: &Registry) -> SteeringTable {
         let names = config
             .balance
@@ -350,10 +363,12 @@ impl SteeringTable {
         self.names.iter()
     }
 
+    /// The number of balanced names.
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
+    /// Whether there is no balanced name.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
@@ -361,7 +376,9 @@ impl SteeringTable {
 
 /// What `decide` reads besides the name and client.
 pub struct Inputs<'a> {
+    /// The snapshot's config.
     pub config: &'a Config,
+    /// The snapshot's health.
     pub health: &'a HealthView,
 }
 

@@ -8,12 +8,12 @@ use crate::config::{Policy, PoolId};
 use crate::geo::distance::great_circle_km;
 
 /// Pools in the order to try; inline up to 8, so no allocation per query.
-pub type Pools = SmallVec<[PoolId; 8]>;
+pub(super) type Pools = SmallVec<[PoolId; 8]>;
 
 /// The candidate order. Geo and failover borrow it from the config (the
 /// matched rule's pools, then the name's other pools), so the common
 /// policies copy nothing per query; the others build it.
-pub enum Order<'n> {
+pub(super) enum Order<'n> {
     /// `first`, then each pool of `then` not in `first`.
     Preferred {
         first: &'n [PoolId],
@@ -24,7 +24,7 @@ pub enum Order<'n> {
 
 impl Order<'_> {
     /// The pools in order, each once.
-    pub fn iter(&self) -> impl Iterator<Item = PoolId> + Clone + '_ {
+    pub(super) fn iter(&self) -> impl Iterator<Item = PoolId> + Clone + '_ {
         let (first, then, built): (&[PoolId], &[PoolId], &[PoolId]) = match self {
             Order::Preferred { first, then } => (first, then, &[]),
             Order::Built(pools) => (&[], &[], pools),
@@ -38,7 +38,7 @@ impl Order<'_> {
 }
 
 /// `subnet`: the name's `subnets` entry holding the client (geo only).
-pub fn candidate_order<'n, R: rand::Rng + ?Sized>(
+pub(super) fn candidate_order<'n, R: rand::Rng + ?Sized>(
     name: &'n BalancedName,
     client: &Client,
     subnet: Option<SubnetMatch<'n>>,

@@ -18,7 +18,7 @@ const INDEX_BITS: u32 = 16;
 const INDEX_FROM: usize = 4096;
 
 #[derive(Debug, Default)]
-pub struct PrefixTable {
+pub(super) struct PrefixTable {
     /// Address width: 32 or 128.
     bits: u32,
     /// The longest configured prefix (0 when empty).
@@ -39,7 +39,7 @@ pub struct PrefixTable {
 impl PrefixTable {
     /// `prefixes` are (network address, length, value), host bits zero,
     /// each network at most once.
-    pub fn build(bits: u32, mut prefixes: Vec<(u128, u8, u32)>) -> PrefixTable {
+    pub(super) fn build(bits: u32, mut prefixes: Vec<(u128, u8, u32)>) -> PrefixTable {
         prefixes.sort_unstable_by_key(|p| (p.0, p.1));
         let max = if bits == 128 {
             u128::MAX
@@ -73,7 +73,7 @@ impl PrefixTable {
     }
 
     /// The most specific prefix holding `addr`: (length, value).
-    pub fn longest_match(&self, addr: u128) -> Option<(u8, u32)> {
+    pub(super) fn longest_match(&self, addr: u128) -> Option<(u8, u32)> {
         if self.starts.is_empty() {
             return None;
         }
@@ -84,7 +84,7 @@ impl PrefixTable {
     }
 
     /// True when some prefix longer than `len` lies inside `addr`/`len`.
-    pub fn has_longer_inside(&self, addr: u128, len: u8) -> bool {
+    pub(super) fn has_longer_inside(&self, addr: u128, len: u8) -> bool {
         if len >= self.max_len {
             return false;
         }

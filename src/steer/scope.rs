@@ -16,7 +16,7 @@ use crate::config::Policy;
 ///
 /// `by_vantage`: the fleet has vantages with locations, so the `latency`
 /// policy's order depends on where the client is.
-pub fn scope_prefix(
+pub(super) fn scope_prefix(
     name: &BalancedName,
     client: &Client,
     subnet_len: Option<u8>,

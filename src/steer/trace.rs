@@ -8,13 +8,21 @@ use serde::{Deserialize, Serialize};
 use super::Basis;
 use crate::config::Config;
 
+/// What `explain` shows of one decision: each step of the walk, then the
+/// outcome.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Trace {
+    /// The walk, one line a step.
     pub steps: Vec<String>,
+    /// The pool answering, by name.
     pub pool: Option<String>,
+    /// Why that pool ([`Basis::as_str`]).
     pub basis: String,
+    /// The addresses answered.
     pub records: Vec<IpAddr>,
+    /// The decision's ECS scope, before capping at the source prefix.
     pub scope_prefix: u8,
+    /// The answer's TTL.
     pub ttl: u32,
     /// Why the TTL is `min_ttl`; absent when it is `ttl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -35,6 +43,7 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// Adds a step.
     pub fn step(&mut self, line: String) {
         self.steps.push(line);
     }

@@ -11,7 +11,7 @@ use hickory_proto::serialize::txt::{Parser, parse_ttl};
 /// Where the first `rtype` record of `name` is written in the zone file at
 /// `path` (or a file it `$INCLUDE`s): the file and line. Reads and rewrites
 /// the file again (`bind`), so only for a problem to report.
-pub fn locate(
+pub(super) fn locate(
     path: &Path,
     origin: &Name,
     name: &LowerName,
@@ -27,7 +27,7 @@ pub fn locate(
 /// `bind::rewrite` writes it (hickory's parser keeps the last one only):
 /// the name and the 1-based lines of the first and the second. One pass; an
 /// owner name is parsed only on CNAME lines.
-pub fn second_cname(text: &str, origin: &Name) -> Option<(LowerName, usize, usize)> {
+pub(super) fn second_cname(text: &str, origin: &Name) -> Option<(LowerName, usize, usize)> {
     let mut origins = vec![origin.clone()];
     // The owner token in force and the origin it is relative to.
     let mut owner: Option<(&str, usize)> = None;
@@ -128,7 +128,7 @@ fn find_record(text: &str, origin: &Name, name: &LowerName, rtype: RecordType) -
 /// Prefixes of the text that end where no parenthesis is open are complete
 /// records, and once a bad record is included every longer prefix fails, so a
 /// binary search over those boundaries finds the first bad record.
-pub fn first_failing_line(text: &str, path: &Path, origin: &Name) -> Option<usize> {
+pub(super) fn first_failing_line(text: &str, path: &Path, origin: &Name) -> Option<usize> {
     let boundaries = record_boundaries(text);
     let parses = |end: usize| {
         Parser::new(&text[..end], Some(path.to_path_buf()), Some(origin.clone()))

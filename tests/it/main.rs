@@ -1,6 +1,10 @@
 //! One integration-test binary: real sockets on loopback, a real DNS client,
 //! real HTTP origins started by the tests.
 
+// Everything here is private to this test binary; `pub` in its modules
+// means shared between them.
+#![allow(unreachable_pub)]
+
 mod harness;
 
 mod admin;

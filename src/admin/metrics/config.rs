@@ -10,7 +10,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::{gauge, gauges};
 use crate::control::Control;
 
-pub struct Config {
+pub(super) struct Config {
     pub control: Arc<Control>,
 }
 

@@ -11,7 +11,7 @@ use super::{counter, counters};
 use crate::metrics::Registry;
 
 /// Queries by balanced name (or `other`), type and rcode; picks; fail-open.
-pub struct Dns {
+pub(super) struct Dns {
     pub registry: Arc<Registry>,
 }
 

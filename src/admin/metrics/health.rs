@@ -13,7 +13,7 @@ use crate::health::{EndpointState, PoolState};
 use crate::metrics::{PROBE_BUCKETS, ProbeCounters, Registry};
 use crate::state::{Shared, Snapshot};
 
-pub struct Health {
+pub(super) struct Health {
     pub shared: Arc<Shared>,
     pub registry: Arc<Registry>,
 }

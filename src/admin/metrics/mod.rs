@@ -38,7 +38,7 @@ use prometheus_client::registry::Registry;
 use super::AdminState;
 
 /// The one registry `/metrics` encodes: a collector per source of figures.
-pub fn registry(st: &AdminState) -> Registry {
+pub(super) fn registry(st: &AdminState) -> Registry {
     let mut r = Registry::default();
     r.register_collector(Box::new(dns::Dns {
         registry: st.registry.clone(),
@@ -60,7 +60,7 @@ pub fn registry(st: &AdminState) -> Registry {
 }
 
 /// `GET /metrics`.
-pub async fn render(registry: Arc<Registry>) -> Response {
+pub(super) async fn render(registry: Arc<Registry>) -> Response {
     let mut out = String::with_capacity(16 * 1024);
     match prometheus_text::encode(&mut out, &registry) {
         Ok(()) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], out).into_response(),

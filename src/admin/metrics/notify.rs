@@ -11,7 +11,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::{counters, gauges};
 use crate::metrics::Registry;
 
-pub struct Notify {
+pub(super) struct Notify {
     pub registry: Arc<Registry>,
 }
 

@@ -11,7 +11,7 @@ use super::{Series, counter, counters, gauges, histograms};
 use crate::proxy::stats::BOUNDS_MS;
 use crate::proxy::{Proxies, ServerStatus};
 
-pub struct Proxy {
+pub(super) struct Proxy {
     pub proxies: Arc<Proxies>,
 }
 

@@ -143,7 +143,7 @@ pub(super) fn arithmetic(quorum: f64) -> String {
 }
 
 /// The fewest down votes out of `n` that are more than `quorum` of them.
-pub fn needed(quorum: f64, n: u32) -> u32 {
+pub(super) fn needed(quorum: f64, n: u32) -> u32 {
     (0..=n)
         .find(|d| f64::from(*d) > quorum * f64::from(n))
         .unwrap_or(n)

@@ -8,7 +8,7 @@ use toml::de::{DeTable, DeValue};
 
 /// Fills in the line of every error that has a key but no line: the line
 /// of the value the key names, or of the nearest enclosing one found.
-pub fn fill<'e>(text: &str, errors: impl IntoIterator<Item = &'e mut super::ConfigError>) {
+pub(crate) fn fill<'e>(text: &str, errors: impl IntoIterator<Item = &'e mut super::ConfigError>) {
     let mut todo: Vec<&mut super::ConfigError> = errors
         .into_iter()
         .filter(|e| e.line.is_none() && !e.key.is_empty())

@@ -26,7 +26,7 @@ mod transfer;
 
 /// Parses TOML text into a validated config. `host_name` is the default
 /// `[cluster] node`.
-pub fn parse(
+pub(super) fn parse(
     text: &str,
     file: &Path,
     base: &Path,

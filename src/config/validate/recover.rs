@@ -19,7 +19,7 @@ use std::path::Path;
 const MAX_PROBLEMS: usize = 100;
 
 /// What deserializing with recovery found.
-pub struct Recovered<'a> {
+pub(super) struct Recovered<'a> {
     /// The config without the keys taken out; None when a problem could
     /// not be got past.
     pub raw: Option<RawConfig<'a>>,
@@ -30,7 +30,7 @@ pub struct Recovered<'a> {
 }
 
 /// Deserializes `text` (known to fail), recording every problem.
-pub fn deserialize<'a>(text: &'a str, file: &Path) -> Recovered<'a> {
+pub(super) fn deserialize<'a>(text: &'a str, file: &Path) -> Recovered<'a> {
     let mut out = problems(text, file);
     // In the order of the file (serde meets keys in its own order).
     out.errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
@@ -106,7 +106,7 @@ fn problems<'a>(text: &'a str, file: &Path) -> Recovered<'a> {
 }
 
 /// A TOML syntax error: its line and column, and the parser's message.
-pub fn syntax_error(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+pub(super) fn syntax_error(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
     let mut err = ConfigError::file(
         file,
         format!(

@@ -41,14 +41,14 @@ enum State {
 
 /// Where a chunked body ends, fed piece by piece.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chunked {
+pub(super) struct Chunked {
     state: State,
     trailers: usize,
 }
 
 /// What [`Chunked::scan`] found in a piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scan {
+pub(super) enum Scan {
     /// All of the piece belongs to the body; more is needed.
     More,
     /// The body ends after this many bytes of the piece.
@@ -66,7 +66,7 @@ impl Default for Chunked {
 
 impl Chunked {
     /// Scans the next piece of the body.
-    pub fn scan(&mut self, piece: &[u8]) -> Result<Scan, &'static str> {
+    pub(super) fn scan(&mut self, piece: &[u8]) -> Result<Scan, &'static str> {
         let mut i = 0;
         while i < piece.len() {
             let b = piece[i];

@@ -16,11 +16,11 @@ use super::super::headers::{HOP_BY_HOP, forwarded_element, proto_static, routing
 
 /// Header fields parsed per message on this path; `max_headers` above it is
 /// capped here.
-pub const MAX_HEADERS: usize = 128;
+pub(super) const MAX_HEADERS: usize = 128;
 
 /// How a message's body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Body {
+pub(super) enum Body {
     None,
     Length(u64),
     Chunked,
@@ -30,7 +30,7 @@ pub enum Body {
 
 /// A request head, parsed and rewritten.
 #[derive(Debug)]
-pub struct Request {
+pub(super) struct Request {
     /// Bytes of the head in the buffer it was parsed from.
     pub head_len: usize,
     pub is_head: bool,
@@ -48,14 +48,14 @@ impl Request {
     /// Whether the client connection can carry another request after an
     /// answer that read none of this one's body (a body left unread leaves
     /// the connection unframed).
-    pub fn keeps_without_body(&self) -> bool {
+    pub(super) fn keeps_without_body(&self) -> bool {
         self.keep_alive && self.body == Body::None
     }
 }
 
 /// A response head, parsed and rewritten.
 #[derive(Debug)]
-pub struct Response {
+pub(super) struct Response {
     pub head_len: usize,
     pub status: u16,
     pub body: Body,
@@ -67,7 +67,7 @@ pub struct Response {
 
 /// The verdict on the bytes of a request head received so far.
 #[derive(Debug)]
-pub enum Parsed {
+pub(super) enum Parsed {
     Done(Request),
     Partial,
     /// For hyper's full server: HTTP/1.0, upgrades, HTTP/2 prior knowledge,
@@ -154,7 +154,7 @@ fn push_joined(out: &mut Vec<u8>, headers: &[httparse::Header<'_>], name: &str) 
 
 /// Parses the request head at the start of `buf` and, when it is complete
 /// and acceptable, writes the head to send to the server into `out`.
-pub fn parse_request(
+pub(super) fn parse_request(
     buf: &[u8],
     max_headers: usize,
     client: IpAddr,
@@ -278,7 +278,7 @@ pub fn parse_request(
 /// Parses the response head at the start of `buf` and, when complete, writes
 /// the head to send to the client into `out`. `Ok(None)`: more bytes needed.
 /// `client_close`: the client connection closes after this response anyway.
-pub fn parse_response(
+pub(super) fn parse_response(
     buf: &[u8],
     request_is_head: bool,
     client_close: bool,
@@ -368,7 +368,7 @@ pub fn parse_response(
 
 /// A response the proxy writes itself: plain text, always framed by length;
 /// without the body itself when answering a HEAD request.
-pub fn local(
+pub(super) fn local(
     out: &mut Vec<u8>,
     status: u16,
     body: &str,
