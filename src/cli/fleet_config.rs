@@ -15,14 +15,14 @@ use crate::config::{ClusterConfig, fleet::DEFAULT_CONFIG_DIR};
 use crate::state::Loaded;
 
 /// Where etcd is: `--etcd` and `--prefix`, else the config's `[cluster]`.
-pub struct EtcdArgs {
+pub(super) struct EtcdArgs {
     pub etcd: Vec<String>,
     pub prefix: Option<String>,
 }
 
 /// `config push`: validates `path` as `check` does, then stores its fleet
 /// tables and zone files as the next revision.
-pub fn push(path: &Path, at: EtcdArgs, message: Option<String>) -> anyhow::Result<ExitCode> {
+pub(super) fn push(path: &Path, at: EtcdArgs, message: Option<String>) -> anyhow::Result<ExitCode> {
     let (doc, kept, cluster) = local_doc(path, &at)?;
     let doc = FleetDoc { message, ..doc };
     super::block_on(async {
@@ -57,7 +57,7 @@ pub fn push(path: &Path, at: EtcdArgs, message: Option<String>) -> anyhow::Resul
 }
 
 /// `config diff`: what a push of `path` would change.
-pub fn diff(path: &Path, at: EtcdArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn diff(path: &Path, at: EtcdArgs) -> anyhow::Result<ExitCode> {
     let (doc, _, cluster) = local_doc(path, &at)?;
     super::block_on(async {
         let etcd = connect(&cluster).await?;
@@ -81,7 +81,7 @@ pub fn diff(path: &Path, at: EtcdArgs) -> anyhow::Result<ExitCode> {
 
 /// `config history`: the revisions etcd keeps, newest first; `*` marks the
 /// current one.
-pub fn history(path: Option<&Path>, at: EtcdArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn history(path: Option<&Path>, at: EtcdArgs) -> anyhow::Result<ExitCode> {
     let cluster = cluster_of(path, &at)?;
     super::block_on(async {
         let etcd = connect(&cluster).await?;
@@ -124,7 +124,11 @@ pub fn history(path: Option<&Path>, at: EtcdArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `config rollback REV`: a new revision with REV's config and zones.
-pub fn rollback(path: Option<&Path>, at: EtcdArgs, revision: u64) -> anyhow::Result<ExitCode> {
+pub(super) fn rollback(
+    path: Option<&Path>,
+    at: EtcdArgs,
+    revision: u64,
+) -> anyhow::Result<ExitCode> {
     let cluster = cluster_of(path, &at)?;
     super::block_on(async {
         let etcd = connect(&cluster).await?;
