@@ -215,7 +215,7 @@ async fn weight_reply(
 /// `{"state": "up"|"down", "reason": "...", "for": "2h"}`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OverrideBody {
+pub(super) struct OverrideBody {
     state: String,
     #[serde(default)]
     reason: String,
@@ -231,7 +231,7 @@ fn up_down(state: &str) -> Option<bool> {
     }
 }
 
-pub async fn set_override(
+pub(super) async fn set_override(
     State(st): State<AdminState>,
     Path((pool, address)): Path<(String, String)>,
     body: Result<Json<OverrideBody>, axum::extract::rejection::JsonRejection>,
@@ -272,7 +272,7 @@ pub async fn set_override(
     }
 }
 
-pub async fn clear_override(
+pub(super) async fn clear_override(
     State(st): State<AdminState>,
     Path((pool, address)): Path<(String, String)>,
 ) -> Response {
@@ -286,7 +286,7 @@ pub async fn clear_override(
 /// `{"status": "up"|"down", "ttl": "30s", "latency_ms": 12, "reason": "..."}`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HealthBody {
+pub(super) struct HealthBody {
     status: String,
     ttl: String,
     #[serde(default)]
@@ -295,7 +295,7 @@ pub struct HealthBody {
     reason: Option<String>,
 }
 
-pub async fn push_health(
+pub(super) async fn push_health(
     State(st): State<AdminState>,
     Path((pool, address)): Path<(String, String)>,
     body: Result<Json<HealthBody>, axum::extract::rejection::JsonRejection>,

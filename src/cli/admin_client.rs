@@ -27,25 +27,33 @@ fn token() -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-pub fn get(admin: &Admin, path: &str) -> anyhow::Result<String> {
+pub(super) fn get(admin: &Admin, path: &str) -> anyhow::Result<String> {
     send(admin, reqwest::Method::GET, path, None)
 }
 
-pub fn post(admin: &Admin, path: &str) -> anyhow::Result<String> {
+pub(super) fn post(admin: &Admin, path: &str) -> anyhow::Result<String> {
     send(admin, reqwest::Method::POST, path, None)
 }
 
 /// POST with a JSON body.
-pub fn post_json(admin: &Admin, path: &str, body: &serde_json::Value) -> anyhow::Result<String> {
+pub(super) fn post_json(
+    admin: &Admin,
+    path: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<String> {
     send(admin, reqwest::Method::POST, path, Some(body))
 }
 
 /// PUT with a JSON body.
-pub fn put_json(admin: &Admin, path: &str, body: &serde_json::Value) -> anyhow::Result<String> {
+pub(super) fn put_json(
+    admin: &Admin,
+    path: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<String> {
     send(admin, reqwest::Method::PUT, path, Some(body))
 }
 
-pub fn delete(admin: &Admin, path: &str) -> anyhow::Result<String> {
+pub(super) fn delete(admin: &Admin, path: &str) -> anyhow::Result<String> {
     send(admin, reqwest::Method::DELETE, path, None)
 }
 
@@ -107,7 +115,7 @@ fn send(
 }
 
 /// Percent-encodes a query or path component.
-pub fn encode(s: &str) -> String {
+pub(super) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':') {

@@ -105,7 +105,7 @@ pub(super) fn weight(
 
 /// `geosteer override POOL ENDPOINT up|down --reason R [--for D]` (None:
 /// `--clear`).
-pub fn set_override(
+pub(super) fn set_override(
     admin: &Admin,
     pool: &str,
     address: &str,
@@ -137,7 +137,7 @@ pub fn set_override(
 }
 
 /// `geosteer push POOL ENDPOINT up|down --ttl D`.
-pub fn push(
+pub(super) fn push(
     admin: &Admin,
     pool: &str,
     address: &str,

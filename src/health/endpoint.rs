@@ -18,7 +18,7 @@ use super::{EndpointHealth, EndpointState, Family, Forced, Pushed, forced_state}
 use crate::config::EndpointKey;
 
 #[derive(Debug, Clone)]
-pub struct Endpoint {
+pub(super) struct Endpoint {
     /// Its identity in the pool, kept across reloads.
     pub key: EndpointKey,
     /// The family it answers; None for a name, which answers every family.
@@ -54,7 +54,7 @@ pub struct Endpoint {
 
 /// One result as the endpoint sees it.
 #[derive(Debug, Clone, Copy)]
-pub struct Outcome<'a> {
+pub(super) struct Outcome<'a> {
     pub ok: bool,
     pub latency: Duration,
     pub error: Option<&'a str>,
@@ -63,7 +63,7 @@ pub struct Outcome<'a> {
 }
 
 impl Endpoint {
-    pub fn new(
+    pub(super) fn new(
         key: EndpointKey,
         family: Option<Family>,
         state: EndpointState,
@@ -92,7 +92,7 @@ impl Endpoint {
 
     /// Added to a running pool by a reload: it slow-starts when it comes up
     /// (at once for a pool without a monitor).
-    pub fn added(&mut self) {
+    pub(super) fn added(&mut self) {
         self.known = true;
         self.was_usable = false;
     }
@@ -100,7 +100,7 @@ impl Endpoint {
     /// Starts a gradual drain over `period_ms` from `now_unix_ms`: the weight
     /// goes to zero, then the endpoint is drained. Returns false when it is
     /// drained or draining gradually already.
-    pub fn drain_over(&mut self, now_unix_ms: u64, period_ms: u64) -> bool {
+    pub(super) fn drain_over(&mut self, now_unix_ms: u64, period_ms: u64) -> bool {
         if self.draining || self.ramp.is_some_and(|r| r.direction == Direction::Down) {
             return false;
         }
@@ -112,7 +112,7 @@ impl Endpoint {
     /// becoming usable again (up, undrained, added) with `slow_start` starts
     /// one; going out of use ends a slow start; a gradual drain at its end
     /// drains the endpoint. Returns true when what the view shows changed.
-    pub fn step_ramp(
+    pub(super) fn step_ramp(
         &mut self,
         quorum: f64,
         slow_start: Option<Duration>,
@@ -156,7 +156,7 @@ impl Endpoint {
 
     /// Up here and not draining: its window counts in its pool's metrics
     /// (each vantage measures what it sees itself).
-    pub fn measured(&self) -> bool {
+    pub(super) fn measured(&self) -> bool {
         self.state == EndpointState::Up
             && !self.draining
             && self.forced.as_ref().is_none_or(|f| f.up)
@@ -164,7 +164,7 @@ impl Endpoint {
 
     /// The state answers use: this node's own alone, or in a fleet the
     /// quorum over every fresh vantage's vote.
-    pub fn fleet_state(&self, quorum: f64) -> EndpointState {
+    pub(super) fn fleet_state(&self, quorum: f64) -> EndpointState {
         let Some(remote) = self.remote else {
             return self.state;
         };
@@ -187,7 +187,7 @@ impl Endpoint {
     /// answers, and counted toward its pool's `min_healthy`.
     /// An override replaces the checks' state (forced down is out, forced
     /// up is in); a drain wins over both.
-    pub fn usable(&self, quorum: f64) -> bool {
+    pub(super) fn usable(&self, quorum: f64) -> bool {
         !self.draining
             && forced_state(self.forced.as_ref(), self.fleet_state(quorum)) == EndpointState::Up
     }
@@ -195,7 +195,7 @@ impl Endpoint {
     /// Takes a pushed health: the state is what was pushed, at once (the
     /// pusher already decided; no rise/fall). Returns true when the state
     /// or the last error changed.
-    pub fn push(&mut self, pushed: Pushed, now: Instant, now_unix_ms: u64) -> bool {
+    pub(super) fn push(&mut self, pushed: Pushed, now: Instant, now_unix_ms: u64) -> bool {
         let state = if pushed.up {
             EndpointState::Up
         } else {
@@ -230,7 +230,7 @@ impl Endpoint {
     /// Ends what has run out by `now_unix_ms`: an override past its
     /// `until`, a pushed health past its ttl (the endpoint goes down).
     /// Returns true when anything changed.
-    pub fn expire(&mut self, now_unix_ms: u64) -> bool {
+    pub(super) fn expire(&mut self, now_unix_ms: u64) -> bool {
         let mut changed = false;
         if self
             .forced
@@ -263,7 +263,7 @@ impl Endpoint {
     /// Applies one result. `monitored` is false for pools without a monitor,
     /// whose endpoints are always up. Returns true when the state or the last
     /// error changed.
-    pub fn apply(
+    pub(super) fn apply(
         &mut self,
         result: Outcome<'_>,
         monitored: bool,
@@ -323,7 +323,7 @@ impl Endpoint {
 
     /// Takes over the state, drain flag, runtime weight, last error and history of the same
     /// endpoint before a reload; a window of another span starts afresh.
-    pub fn inherit(&mut self, before: &Endpoint) {
+    pub(super) fn inherit(&mut self, before: &Endpoint) {
         let window = if before.window.span() == self.window.span() {
             before.window.clone()
         } else {
@@ -335,7 +335,7 @@ impl Endpoint {
         };
     }
 
-    pub fn view(&self, quorum: f64) -> EndpointHealth {
+    pub(super) fn view(&self, quorum: f64) -> EndpointHealth {
         EndpointHealth {
             family: self.family,
             state: self.fleet_state(quorum),

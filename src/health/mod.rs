@@ -214,11 +214,14 @@ impl Forced {
 /// `expires_unix_ms`, then the endpoint is down until the next push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Pushed {
+    /// The pusher says the endpoint is up.
     pub up: bool,
+    /// Why, as the pusher put it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// How long a push holds, in ms.
     pub ttl_ms: u64,
+    /// Unix ms it stops holding.
     pub expires_unix_ms: u64,
     /// The latency the pusher measured, in ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
