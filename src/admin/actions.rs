@@ -123,12 +123,12 @@ pub(super) async fn undrain_endpoint(
 /// `{"value": 123, "ttl": "30s"}`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LoadBody {
+pub(super) struct LoadBody {
     value: f64,
     ttl: String,
 }
 
-pub async fn set_load(
+pub(super) async fn set_load(
     State(st): State<AdminState>,
     Path(pool): Path<String>,
     body: Result<Json<LoadBody>, axum::extract::rejection::JsonRejection>,

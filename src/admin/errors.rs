@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 /// A plain-text error body longer than this is cut (they are one line).
 const MAX_TEXT: usize = 16 * 1024;
 
-pub async fn json_errors(req: Request<Body>, next: Next) -> Response {
+pub(super) async fn json_errors(req: Request<Body>, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let resp = next.run(req).await;
     let status = resp.status();

@@ -91,7 +91,7 @@ impl Thresholds {
 
 /// A reported load.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Load {
+pub(super) struct Load {
     pub value: f64,
     pub expires_unix_ms: u64,
     /// The kept share in force when it was reported: the controller
@@ -230,7 +230,7 @@ impl Pool {
     }
 
     /// Takes a reported load, valid for `ttl_ms`.
-    pub fn set_load(&mut self, value: f64, ttl_ms: u64, now_unix_ms: u64) {
+    pub(super) fn set_load(&mut self, value: f64, ttl_ms: u64, now_unix_ms: u64) {
         self.load = Some(Load {
             value,
             expires_unix_ms: now_unix_ms.saturating_add(ttl_ms),
@@ -239,12 +239,12 @@ impl Pool {
     }
 
     /// Load over capacity, while the load is fresh.
-    pub fn utilisation(&self) -> Option<f64> {
+    pub(super) fn utilisation(&self) -> Option<f64> {
         Some(self.load?.value / self.capacity?.max)
     }
 
     /// The kept share per mille, in whole percents.
-    pub fn keep_permille(&self) -> u16 {
+    pub(super) fn keep_permille(&self) -> u16 {
         ((self.keep * 100.0).round() as u16 * 10).min(ramp::FULL)
     }
 

@@ -15,7 +15,7 @@ use crate::config::{OnAllDown, PoolId};
 use crate::health::{FamilyHealth, PoolState, ramp};
 
 /// The walk's outcome: the pool (if any) and why.
-pub struct Walked {
+pub(super) struct Walked {
     pub pool: Option<PoolId>,
     pub basis: Basis,
     /// The first pool of the order that has endpoints of the family.
@@ -31,7 +31,7 @@ pub struct Walked {
 /// only part of it (over capacity) is passed over by the clients whose
 /// subnet hashes above its share, for the next pool of the same state that
 /// has headroom; without one they stay.
-pub fn walk(
+pub(super) fn walk(
     order: impl Iterator<Item = PoolId> + Clone,
     (fallback, on_all_down): (Option<PoolId>, OnAllDown),
     family: Family,
@@ -207,7 +207,7 @@ fn pool_line(inputs: &Inputs<'_>, p: PoolId, family: Family) -> String {
 }
 
 /// `up 1/2` or `up 1/2, draining 1`.
-pub fn counts(f: &FamilyHealth) -> String {
+pub(super) fn counts(f: &FamilyHealth) -> String {
     if f.draining > 0 {
         format!("up {}/{}, draining {}", f.up, f.total, f.draining)
     } else {
@@ -218,7 +218,7 @@ pub fn counts(f: &FamilyHealth) -> String {
 /// The TTL of an answer and, when it is `min_ttl`, why: the chosen pool is
 /// degraded, not whole for the family, not the first candidate, or the
 /// answer is an all-down one.
-pub fn ttl(
+pub(super) fn ttl(
     walked: &Walked,
     family: Family,
     inputs: &Inputs<'_>,
@@ -253,7 +253,7 @@ pub fn ttl(
 /// A pool of CNAME endpoints answers one of them, whatever the family: its
 /// index in the pool is returned (and `out` is left alone).
 #[allow(clippy::too_many_arguments, reason = "the draw's inputs, each used")]
-pub fn endpoints<R: rand::Rng + ?Sized>(
+pub(super) fn endpoints<R: rand::Rng + ?Sized>(
     pool: PoolId,
     basis: Basis,
     family: Family,
@@ -337,7 +337,7 @@ pub fn endpoints<R: rand::Rng + ?Sized>(
 /// `on_all_down = "all"`: every endpoint of `family` of every pool of the
 /// name, in order, health ignored; drained endpoints are left out unless
 /// nothing else is left.
-pub fn all_endpoints(
+pub(super) fn all_endpoints(
     pools: impl Iterator<Item = PoolId> + Clone,
     family: Family,
     inputs: &Inputs<'_>,
