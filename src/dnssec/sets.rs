@@ -21,7 +21,7 @@ pub struct BalancedSets {
 }
 
 /// A prepared CNAME answer: (owner, target, TTL).
-pub type CnameKey = (LowerName, LowerName, u32);
+pub(super) type CnameKey = (LowerName, LowerName, u32);
 
 /// A prepared balanced answer: (owner, A or AAAA, sorted addresses, TTL).
 pub type BalancedKey = (LowerName, RecordType, Vec<IpAddr>, u32);
@@ -58,7 +58,7 @@ pub(super) fn pool_answers(set: &[IpAddr], answers: u32) -> Vec<Vec<IpAddr>> {
 }
 
 /// The CNAME record of a balanced name's answer.
-pub fn cname_record(name: &Name, ttl: u32, target: &Name) -> Record {
+pub(super) fn cname_record(name: &Name, ttl: u32, target: &Name) -> Record {
     Record::from_rdata(
         name.clone(),
         ttl,

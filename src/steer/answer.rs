@@ -66,6 +66,7 @@ pub struct Answer {
 pub struct Step {
     /// Its index in the steering table (`SteeringTable::at`).
     pub name: u32,
+    /// Its decision.
     pub decision: Decision,
 }
 

@@ -13,7 +13,7 @@ use super::super::*;
 use super::Validator;
 
 /// The most CNAME records one answer may hold (check refuses more).
-pub const MAX_CHAIN: usize = 8;
+pub(super) const MAX_CHAIN: usize = 8;
 
 impl Validator<'_> {
     /// A pool's endpoints are all addresses or all CNAMEs: the first
