@@ -430,8 +430,11 @@ impl Alertmanager {
                 .stderr(std::process::Stdio::null()),
         );
         let url = format!("http://{addr}");
-        until(Duration::from_secs(20), "Alertmanager ready", async || {
-            reqwest::get(format!("{url}/-/ready"))
+        // Generous: a loaded CI machine has been seen to take over 20 s.
+        until(Duration::from_secs(60), "Alertmanager ready", async || {
+            crate::harness::http::client()
+                .get(format!("{url}/-/ready"))
+                .send()
                 .await
                 .is_ok_and(|r| r.status().is_success())
         })

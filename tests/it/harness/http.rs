@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-fn client() -> reqwest::Client {
+/// The client every helper here uses (rustls with ring installed first).
+pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
