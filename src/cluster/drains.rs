@@ -138,6 +138,61 @@ impl Link {
 
     pub(super) async fn request(&mut self, req: Request) -> Result<(), EtcdError> {
         match req {
+            Request::Record {
+                pool,
+                address,
+                lever,
+                done,
+            } => {
+                let (key, value) = match lever {
+                    super::Lever::Weight(w) => (
+                        self.layout.weight(&pool, &address),
+                        w.map(|weight| {
+                            serde_json::to_string(&crate::health::fleet::WeightRecord {
+                                weight,
+                                by: self.view.node.to_string(),
+                                at: unix_ms(),
+                            })
+                            .unwrap_or_default()
+                        }),
+                    ),
+                    super::Lever::Override(f) => (
+                        self.layout.override_(&pool, &address),
+                        f.map(|f| serde_json::to_string(&f).unwrap_or_default()),
+                    ),
+                };
+                let write = match value {
+                    Some(v) => Write::Put(key, v, 0),
+                    None => Write::Delete(key),
+                };
+                match self.write(std::slice::from_ref(&write)).await {
+                    Ok(()) => {
+                        let event = match write {
+                            Write::Put(key, value, _) => Event::Put(etcd::Kv {
+                                key,
+                                value: value.into_bytes(),
+                            }),
+                            Write::Delete(key) => Event::Delete(key),
+                        };
+                        store::apply(
+                            &mut self.view,
+                            &self.layout,
+                            &self.instance,
+                            &event,
+                            unix_ms(),
+                        );
+                        self.push_now().await;
+                        let _ = done.send(Ok(()));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let _ = done.send(Err(format!(
+                            "{e}: a fleet-wide weight or override cannot be recorded now"
+                        )));
+                        Err(e)
+                    }
+                }
+            }
             Request::Drain {
                 pool,
                 address,

@@ -74,7 +74,22 @@ pub struct Cluster {
     requests: mpsc::Sender<Request>,
 }
 
+/// A fleet-wide runtime record beside the drains.
+#[derive(Debug, Clone)]
+pub enum Lever {
+    /// `PREFIX/weight/...`: Some(weight) or None (back to the config's).
+    Weight(Option<u32>),
+    /// `PREFIX/override/...`: Some(override) or None (cleared).
+    Override(Option<crate::health::Forced>),
+}
+
 enum Request {
+    Record {
+        pool: String,
+        address: EndpointKey,
+        lever: Lever,
+        done: oneshot::Sender<Result<(), String>>,
+    },
     Drain {
         pool: String,
         address: EndpointKey,
@@ -125,6 +140,29 @@ impl Cluster {
         };
         let handle = tokio::spawn(link.run(cancel));
         Ok((Cluster { requests: tx }, first_rx, handle))
+    }
+
+    /// Sets or clears a runtime weight or override fleet-wide: written to
+    /// etcd, then applied here before this returns (the other nodes apply it
+    /// from their watch). Fails while etcd is unreachable.
+    pub async fn record(
+        &self,
+        pool: &str,
+        address: EndpointKey,
+        lever: Lever,
+    ) -> Result<(), String> {
+        let (done, wait) = oneshot::channel();
+        self.requests
+            .send(Request::Record {
+                pool: pool.to_string(),
+                address,
+                lever,
+                done,
+            })
+            .await
+            .map_err(|_| "the fleet link is not running".to_string())?;
+        wait.await
+            .map_err(|_| "the fleet link stopped".to_string())?
     }
 
     /// Drains (or returns) an endpoint fleet-wide: written to etcd, then
@@ -303,6 +341,9 @@ impl Link {
                     }
                     Request::Drain { pool, address, draining, done, .. } => {
                         let _ = done.send(Err(refusal(&pool, &address, draining, "etcd is unreachable")));
+                    }
+                    Request::Record { done, .. } => {
+                        let _ = done.send(Err("etcd is unreachable: a fleet-wide weight or override cannot be recorded now".into()));
                     }
                 },
                 // Keep the local verdicts moving into `written`-less state:

@@ -5,6 +5,8 @@
 //! PREFIX/health/NODE/POOL/ENDPOINT    Verdict      (NODE's lease)
 //! PREFIX/health/NODE/POOL/_pool       PoolVerdict  (NODE's lease)
 //! PREFIX/drain/POOL/ENDPOINT          DrainRecord  (no lease: outlives its maker)
+//! PREFIX/weight/POOL/ENDPOINT         WeightRecord (no lease)
+//! PREFIX/override/POOL/ENDPOINT       Forced       (no lease; ends at its until)
 //! ```
 //!
 //! A node writes its verdicts only when they change in a way that matters
@@ -17,7 +19,9 @@ use std::sync::Arc;
 
 use super::etcd::{Event, Kv, Write};
 use crate::config::{Config, EndpointKey};
-use crate::health::fleet::{DrainRecord, FleetView, NodeInfo, PoolVerdict, RemoteNode, Verdict};
+use crate::health::fleet::{
+    DrainRecord, FleetView, NodeInfo, PoolVerdict, RemoteNode, Verdict, WeightRecord,
+};
 use crate::health::{EndpointState, HealthView};
 
 /// The last segment of a pool's own verdict key (endpoints are IP addresses
@@ -38,6 +42,14 @@ pub enum Key<'a> {
         pool: &'a str,
     },
     Drain {
+        pool: &'a str,
+        address: EndpointKey,
+    },
+    Weight {
+        pool: &'a str,
+        address: EndpointKey,
+    },
+    Override {
         pool: &'a str,
         address: EndpointKey,
     },
@@ -69,6 +81,13 @@ impl Layout {
         format!("{}drain/{pool}/{address}", self.root)
     }
 
+    pub fn weight(&self, pool: &str, address: &EndpointKey) -> String {
+        format!("{}weight/{pool}/{address}", self.root)
+    }
+    pub fn override_(&self, pool: &str, address: &EndpointKey) -> String {
+        format!("{}override/{pool}/{address}", self.root)
+    }
+
     pub fn parse<'k>(&self, key: &'k str) -> Option<Key<'k>> {
         let rest = key.strip_prefix(self.root.as_str())?;
         if let Some(node) = rest.strip_prefix("nodes/") {
@@ -89,13 +108,16 @@ impl Layout {
                 address: EndpointKey::parse(last)?,
             });
         }
-        let rest = rest.strip_prefix("drain/")?;
+        let (kind, rest) = rest.split_once('/')?;
         let (pool, last) = rest.rsplit_once('/')?;
         (!pool.is_empty()).then_some(())?;
-        Some(Key::Drain {
-            pool,
-            address: EndpointKey::parse(last)?,
-        })
+        let address = EndpointKey::parse(last)?;
+        match kind {
+            "drain" => Some(Key::Drain { pool, address }),
+            "weight" => Some(Key::Weight { pool, address }),
+            "override" => Some(Key::Override { pool, address }),
+            _ => None,
+        }
     }
 }
 
@@ -191,6 +213,18 @@ pub fn apply(
                     .is_some_and(|n| n.pools.remove(pool).is_some()),
             }
         }
+        Key::Weight { pool, address } => set_or_remove(
+            &mut view.weights,
+            pool,
+            address,
+            value.and_then(|v| serde_json::from_slice::<WeightRecord>(v).ok()),
+        ),
+        Key::Override { pool, address } => set_or_remove(
+            &mut view.overrides,
+            pool,
+            address,
+            value.and_then(|v| serde_json::from_slice::<crate::health::Forced>(v).ok()),
+        ),
         Key::Drain { pool, address } => {
             match value.and_then(|v| serde_json::from_slice::<DrainRecord>(v).ok()) {
                 Some(record) => {
@@ -208,6 +242,34 @@ pub fn apply(
                     removed
                 }
             }
+        }
+    }
+}
+
+/// Puts (Some) or removes (None) one endpoint's record of a per-pool map.
+/// Returns true when it changed.
+fn set_or_remove<T: PartialEq>(
+    map: &mut HashMap<Arc<str>, HashMap<EndpointKey, T>>,
+    pool: &str,
+    address: EndpointKey,
+    record: Option<T>,
+) -> bool {
+    match record {
+        Some(r) => {
+            let entry = map.entry(Arc::from(pool)).or_default();
+            entry.get(&address) != Some(&r) && {
+                entry.insert(address, r);
+                true
+            }
+        }
+        None => {
+            let removed = map
+                .get_mut(pool)
+                .is_some_and(|m| m.remove(&address).is_some());
+            if map.get(pool).is_some_and(|m| m.is_empty()) {
+                map.remove(pool);
+            }
+            removed
         }
     }
 }

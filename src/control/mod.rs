@@ -496,10 +496,13 @@ impl Control {
             )));
         }
         let (pool_id, endpoint, ip) = self.endpoint(pool, address)?;
-        if self.cluster.is_some() {
-            return Err(ActionError::Conflict(
-                "runtime weights are not fleet-wide yet: in a fleet, change the weight in the config and reload every node".into(),
-            ));
+        if let Some(cluster) = &self.cluster {
+            cluster
+                .record(pool, ip.clone(), crate::cluster::Lever::Weight(weight))
+                .await
+                .map_err(ActionError::Fleet)?;
+            tracing::info!(pool, endpoint = %ip, ?weight, "endpoint runtime weight changed fleet-wide");
+            return Ok(());
         }
         self.apply(|done| Command::Weight {
             pool: pool_id,
@@ -544,10 +547,17 @@ impl Control {
             }
         };
         let (pool_id, endpoint, ip) = self.endpoint(pool, address)?;
-        if self.cluster.is_some() {
-            return Err(ActionError::Conflict(
-                "overrides are not fleet-wide yet: in a fleet, drain the endpoint instead".into(),
-            ));
+        if let Some(cluster) = &self.cluster {
+            cluster
+                .record(
+                    pool,
+                    ip.clone(),
+                    crate::cluster::Lever::Override(forced.clone()),
+                )
+                .await
+                .map_err(ActionError::Fleet)?;
+            tracing::info!(pool, endpoint = %ip, ?forced, "endpoint override changed fleet-wide");
+            return Ok(forced);
         }
         let sent = forced.clone();
         self.apply(|done| Command::Override {

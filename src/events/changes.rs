@@ -126,7 +126,10 @@ pub fn changes(
                     ..endpoint_event(
                         "weight",
                         &show(prev.weight),
-                        format!("{} (admin API)", show(e.weight)),
+                        match cause {
+                            Cause::Fleet => format!("{} (fleet-wide, etcd)", show(e.weight)),
+                            _ => format!("{} (admin API)", show(e.weight)),
+                        },
                     )
                 });
             }

@@ -40,6 +40,9 @@ pub struct HealthBook {
     here: Option<(f64, f64)>,
     /// Proxy backends' servers by their active checks.
     servers: ServerBook,
+    /// The latest wall clock seen by `tick` (Unix ms), for fleet overrides
+    /// that ran out.
+    last_unix_ms: u64,
 }
 
 impl HealthBook {
@@ -62,6 +65,7 @@ impl HealthBook {
             vantages: Arc::from([]),
             here: config.cluster.as_ref().and_then(|c| c.location),
             servers: ServerBook::new(config),
+            last_unix_ms: 0,
         }
     }
 
@@ -258,6 +262,7 @@ impl HealthBook {
     /// since the last tick, metric numbers included.
     pub fn tick(&mut self, now: Instant, now_unix_ms: u64) -> bool {
         self.saw(now);
+        self.last_unix_ms = self.last_unix_ms.max(now_unix_ms);
         let mut changed = std::mem::take(&mut self.metrics_dirty);
         for pool in &mut self.pools {
             for e in &mut pool.endpoints {
@@ -298,11 +303,18 @@ impl HealthBook {
         let Some(fleet) = self.fleet.clone() else {
             return;
         };
+        let last_unix_ms = self.last_unix_ms;
         for pool in &mut self.pools {
             let monitored = pool.monitored();
             pool.remote = Some(fleet.pool_votes(&pool.name));
             for e in &mut pool.endpoints {
                 e.draining = fleet.drained(&pool.name, &e.key);
+                e.weight = fleet.weight(&pool.name, &e.key);
+                // One that ran out stays ended though etcd still holds it.
+                e.forced = fleet
+                    .forced(&pool.name, &e.key)
+                    .filter(|f| f.until_unix_ms.is_none_or(|u| u > last_unix_ms))
+                    .cloned();
                 e.remote = monitored.then(|| fleet.endpoint_votes(&pool.name, &e.key));
             }
             if let Some(now) = self.last_now {

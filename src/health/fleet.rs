@@ -85,6 +85,17 @@ pub struct DrainRecord {
     pub at: u64,
 }
 
+/// A fleet-wide runtime weight (`PREFIX/weight/POOL/ENDPOINT`, no lease).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightRecord {
+    /// The runtime weight, 1-10000.
+    pub weight: u32,
+    /// The node that set it.
+    pub by: String,
+    /// When (Unix ms).
+    pub at: u64,
+}
+
 /// A fleet-wide drain lifted on this node only, while etcd was unreachable.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalUndrain {
@@ -141,6 +152,10 @@ pub struct FleetView {
     pub remote: BTreeMap<Arc<str>, RemoteNode>,
     /// Endpoints drained fleet-wide, by pool name, with etcd's record.
     pub drains: HashMap<Arc<str>, HashMap<EndpointKey, DrainRecord>>,
+    /// Runtime weights set fleet-wide (`PREFIX/weight/POOL/ENDPOINT`).
+    pub weights: HashMap<Arc<str>, HashMap<EndpointKey, WeightRecord>>,
+    /// Overrides set fleet-wide (`PREFIX/override/POOL/ENDPOINT`).
+    pub overrides: HashMap<Arc<str>, HashMap<EndpointKey, super::Forced>>,
     /// Fleet-wide drains lifted on this node only while etcd was
     /// unreachable (`undrain --local`), by (pool, endpoint): reconciled
     /// with etcd when it returns ([`reconcile`]).
@@ -258,6 +273,19 @@ impl FleetView {
     /// not undrained locally.
     pub fn drained(&self, pool: &str, address: &EndpointKey) -> bool {
         self.drain_record(pool, address).is_some() && !self.undrained_locally(pool, address)
+    }
+
+    /// The fleet-wide runtime weight of `address` of `pool`.
+    pub fn weight(&self, pool: &str, address: &EndpointKey) -> Option<u32> {
+        self.weights
+            .get(pool)
+            .and_then(|m| m.get(address))
+            .map(|r| r.weight)
+    }
+
+    /// The fleet-wide override of `address` of `pool`.
+    pub fn forced(&self, pool: &str, address: &EndpointKey) -> Option<&super::Forced> {
+        self.overrides.get(pool).and_then(|m| m.get(address))
     }
 
     /// etcd's record of a fleet-wide drain of `address` of `pool`.

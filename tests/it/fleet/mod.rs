@@ -23,6 +23,7 @@ mod config;
 mod lifecycle;
 mod operations;
 mod quorum;
+mod runtime;
 
 const A: &str = "192.0.2.1";
 const B: &str = "192.0.2.2";
