@@ -542,7 +542,12 @@ impl Control {
                 Some(Forced {
                     up,
                     reason,
-                    until_unix_ms: for_.map(|d| unix_ms().saturating_add(d.as_millis() as u64)),
+                    until_unix_ms: for_.map(|d| {
+                        // Saturating: `as u64` would wrap a "for" of
+                        // millions of years into the past.
+                        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                        unix_ms().saturating_add(ms)
+                    }),
                 })
             }
         };

@@ -201,10 +201,17 @@ impl Event {
     }
 }
 
-/// A Unix time in ms as RFC 3339 (UTC, seconds).
+/// A Unix time in ms as RFC 3339 (UTC, seconds). Times past the year 9999,
+/// which RFC 3339 cannot write (an override's `for` of "100000y"), read
+/// "after 9999-12-31T23:59:59Z": humantime's Display fails on them, and
+/// `to_string` would panic the health writer that records the event.
 pub fn rfc3339(unix_ms: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(unix_ms))
-        .to_string()
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    match std::time::UNIX_EPOCH.checked_add(Duration::from_millis(unix_ms)) {
+        Some(t) if write!(text, "{}", humantime::format_rfc3339_seconds(t)).is_ok() => text,
+        _ => "after 9999-12-31T23:59:59Z".to_string(),
+    }
 }
 
 fn ms(d: Duration) -> f64 {

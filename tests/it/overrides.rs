@@ -409,3 +409,45 @@ async fn pushed_health_answers_and_goes_down_when_not_refreshed() {
     .await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn an_override_for_a_hundred_thousand_years_is_recorded_and_the_writer_lives_on() {
+    // Past the year 9999 RFC 3339 has no text: the event's "until" once
+    // panicked the health writer, so that every later drain, weight or
+    // override answered "the health writer is not running".
+    let ok = Origin::start().await;
+    let s = TestServer::start(&probed_config(&ok, &ok), &[]).await;
+    let base = format!("http://{}", s.running.admin_addr);
+    answers_become(&s, &["192.0.2.1", "192.0.2.2"], "both endpoints up").await;
+    let url = format!("{base}/api/v1/pools/eu/endpoints/192.0.2.2/override");
+    let (code, text) = send(
+        Method::POST,
+        &url,
+        Some(r#"{"state":"down","reason":"retired","for":"100000y"}"#),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(answer(&s).await, vec![ip("192.0.2.1")]);
+    let (_, events) = get_json(&format!("{base}/api/v1/events")).await;
+    let reasons: Vec<String> = events_of(&events, "override")
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("retired, until after 9999-12-31T23:59:59Z")),
+        "{reasons:?}"
+    );
+    // The writer still takes commands.
+    let drain = format!("{base}/api/v1/pools/eu/endpoints/192.0.2.1/drain");
+    let (code, text) = send(Method::POST, &drain, None, None).await;
+    assert_eq!(code, 200, "{text}");
+    let (_, page) = get(&format!("{base}/")).await;
+    assert!(page.contains("retired"), "page");
+    let (code, text) = send(Method::DELETE, &url, None, None).await;
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(answer(&s).await, vec![ip("192.0.2.2")]);
+    s.stop().await;
+}
