@@ -113,6 +113,15 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
                     path.display()
                 );
             }
+            // Written once now, so that a folder that is missing or not
+            // writable stops the start instead of every later drain being
+            // acknowledged and then lost at the next restart.
+            state_file::write(path, &state_file::of(&config, &book.view())).map_err(|e| {
+                StartError::Other(format!(
+                    "server.state_file {}: cannot write it ({e}): drains, weights and overrides would not survive a restart; create its folder (StateDirectory=geosteer in the systemd unit) and let geosteer write there",
+                    path.display()
+                ))
+            })?;
             Some(path.clone())
         }
         (Some(path), Some(_)) => {

@@ -160,3 +160,28 @@ async fn a_corrupt_state_file_is_refused_and_kept_aside() {
     assert_eq!(answer(&r).await, vec![ip("192.0.2.1"), ip("192.0.2.3")]);
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_state_file_that_cannot_be_written_stops_the_start() {
+    // No `state` folder: every save would fail, and the admin API would
+    // acknowledge drains that a restart forgets.
+    let (dir, path) = write_config(&config(), &[("example.test.zone", ZONE.as_bytes())]);
+    let err = match app::start(&path).await {
+        Ok(r) => {
+            r.stop().await;
+            panic!("started with a state_file it cannot write");
+        }
+        Err(e) => e.to_string(),
+    };
+    let file = dir.path().join("state/geosteer.json");
+    assert!(
+        err.contains(&file.display().to_string()) && err.contains("cannot write it"),
+        "{err}"
+    );
+    // With the folder, it starts and the file is there at once.
+    std::fs::create_dir(dir.path().join("state")).expect("state dir");
+    let r = app::start(&path).await.expect("start");
+    let text = std::fs::read_to_string(&file).expect("written at start");
+    assert!(text.contains("\"version\": 1"), "{text}");
+    r.stop().await;
+}
