@@ -1,6 +1,7 @@
 //! page: `GET /`, a small self-refreshing HTML page: the table of pools and
-//! endpoints, a sparkline per pool of error rate and latency over its
-//! monitor's window, and the last state changes; and `GET /api/v1/events`,
+//! endpoints, a sparkline per pool of error rate and latency (and
+//! utilisation, with a capacity) over its monitor's window, and the last
+//! state changes; and `GET /api/v1/events`,
 //! the same history as JSON. The history is `crate::events`, kept by the
 //! health writer.
 
@@ -225,14 +226,27 @@ fn clock(unix_ms: u64) -> String {
 }
 
 /// Two inline SVG sparklines: error rate and latency, with the monitor's
-/// threshold as a dashed line when it fits the scale.
+/// threshold as a dashed line when it fits the scale; a third, of the
+/// utilisation with `spill_at` dashed, for a pool with a capacity.
 fn sparklines(s: &Series) -> String {
+    let utilisation = match s.spill_at {
+        Some(spill_at) => {
+            let util: Vec<Option<f64>> = s.samples.iter().map(|x| x.utilisation).collect();
+            let last = s.samples.last().and_then(|x| x.utilisation);
+            format!(
+                "{}<small class=\"util\">util {}</small>",
+                spark(&util, Some(spill_at), 1.0, "#870", "utilisation"),
+                last.map_or("-".into(), |u| format!("{:.0}%", u * 100.0)),
+            )
+        }
+        None => String::new(),
+    };
     let errors: Vec<Option<f64>> = s.samples.iter().map(|x| Some(x.error_rate)).collect();
     let latency: Vec<Option<f64>> = s.samples.iter().map(|x| x.latency_ms).collect();
     let last_err = s.samples.last().map(|x| x.error_rate);
     let last_lat = s.samples.last().and_then(|x| x.latency_ms);
     format!(
-        "{}<small>err {}</small>{}<small>lat {}</small><small>{} s</small>",
+        "{}<small>err {}</small>{}<small>lat {}</small>{utilisation}<small>{} s</small>",
         spark(&errors, s.max_error_rate, 0.01, "#c00", "error rate"),
         last_err.map_or("-".into(), |e| format!("{:.1}%", e * 100.0)),
         spark(&latency, s.max_latency_ms, 1.0, "#06c", "latency"),

@@ -81,8 +81,13 @@ pub struct PoolView {
 pub struct CapacityView {
     pub capacity: f64,
     pub spill_at: f64,
-    /// The reported load while fresh.
+    /// Where the load comes from: `reported`, `proxy` or `load_header`.
+    pub source: &'static str,
+    /// The load while fresh (with `proxy`, the fleet's sum).
     pub load: Option<f64>,
+    /// With `proxy`: this node's own requests per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_rate: Option<f64>,
     pub utilisation: Option<f64>,
     /// The share of its catchment it keeps, per mille (1000: no spill).
     pub keep_permille: u16,
@@ -261,7 +266,9 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
         capacity: cfg.capacity.map(|c| CapacityView {
             capacity: c.max,
             spill_at: c.spill_at,
+            source: c.load.name(),
             load: h.and_then(|h| h.load),
+            proxy_rate: h.and_then(|h| h.proxy_rate),
             utilisation: h.and_then(|h| h.utilisation),
             keep_permille: h.map_or(1000, |h| h.keep_permille),
             headroom: h.is_none_or(|h| h.headroom),

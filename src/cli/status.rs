@@ -240,13 +240,18 @@ fn render(v: &serde_json::Value) -> String {
                 .get("keep_permille")
                 .and_then(|v| v.as_u64())
                 .unwrap_or(1000);
+            let source = match cap.get("source").and_then(|v| v.as_str()) {
+                Some(s) if s != "reported" => format!(", from {s}"),
+                _ => String::new(),
+            };
             let load = match (n("load"), n("utilisation")) {
                 (Some(l), Some(u)) => format!(
-                    "load {l} ({:.0}% of capacity {})",
+                    "load {} ({:.0}% of capacity {}{source})",
+                    (l * 100.0).round() / 100.0,
                     u * 100.0,
                     n("capacity").unwrap_or(0.0)
                 ),
-                _ => format!("load - (capacity {})", n("capacity").unwrap_or(0.0)),
+                _ => format!("load - (capacity {}{source})", n("capacity").unwrap_or(0.0)),
             };
             let spill = if keep < 1000 {
                 format!(

@@ -138,6 +138,12 @@ impl Link {
 
     pub(super) async fn request(&mut self, req: Request) -> Result<(), EtcdError> {
         match req {
+            Request::Load {
+                pool,
+                value,
+                ttl_ms,
+                done,
+            } => self.record_load(pool, value, ttl_ms, done).await,
             Request::Record {
                 pool,
                 address,

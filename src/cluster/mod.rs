@@ -26,10 +26,12 @@
 //! - `store`: key layout, applying watch events, what to write.
 //! - `drains`: drain and undrain requests through etcd, local undrains
 //!   reconciled.
+//! - `loads`: reported loads and each node's proxy rate through etcd.
 
 mod drains;
 pub mod etcd;
 pub mod fleetcfg;
+mod loads;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -98,6 +100,13 @@ enum Request {
         local: bool,
         done: oneshot::Sender<Result<Applied, String>>,
     },
+    /// A pool's reported load, fleet-wide (`loads`).
+    Load {
+        pool: String,
+        value: f64,
+        ttl_ms: u64,
+        done: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 impl Cluster {
@@ -122,6 +131,7 @@ impl Cluster {
             instance: format!("{:016x}", rand::random::<u64>()),
             lease: None,
             ledger: Ledger::default(),
+            rates: loads::RateLedger::default(),
             node_written: None,
             view: FleetView {
                 node,
@@ -165,6 +175,23 @@ impl Cluster {
             .map_err(|_| "the fleet link stopped".to_string())?
     }
 
+    /// Reports a pool's load fleet-wide: written to etcd, then applied here
+    /// before this returns. Fails while etcd is unreachable.
+    pub async fn report_load(&self, pool: &str, value: f64, ttl: Duration) -> Result<(), String> {
+        let (done, wait) = oneshot::channel();
+        self.requests
+            .send(Request::Load {
+                pool: pool.to_string(),
+                value,
+                ttl_ms: ttl.as_millis() as u64,
+                done,
+            })
+            .await
+            .map_err(|_| "the fleet link is not running".to_string())?;
+        wait.await
+            .map_err(|_| "the fleet link stopped".to_string())?
+    }
+
     /// Drains (or returns) an endpoint fleet-wide: written to etcd, then
     /// applied here before this returns. Fails when etcd is unreachable,
     /// except a `local` undrain, then applied on this node only.
@@ -199,6 +226,8 @@ struct Link {
     lease: Option<i64>,
     /// This node's verdicts as last written under the current lease.
     ledger: Ledger,
+    /// This node's proxy rates as last written under the current lease.
+    rates: loads::RateLedger,
     /// The node record as last written.
     node_written: Option<String>,
     view: FleetView,
@@ -345,6 +374,7 @@ impl Link {
                     Request::Record { done, .. } => {
                         let _ = done.send(Err("etcd is unreachable: a fleet-wide weight or override cannot be recorded now".into()));
                     }
+                    req @ Request::Load { .. } => loads::refuse(req),
                 },
                 // Keep the local verdicts moving into `written`-less state:
                 // nothing to do until etcd is back.
@@ -367,6 +397,7 @@ impl Link {
         // Whatever was written before the outage may be partial or under a
         // lease that expired: write everything again.
         self.ledger.forget();
+        self.rates.forget();
         self.node_written = None;
         self.publish(lease).await?;
         let (revision, kvs) = self.etcd.range(&self.layout.root).await?;
@@ -508,6 +539,13 @@ impl Link {
             writes.extend(deletes);
         }
         writes.extend(self.ledger.plan(&snap.health, lease));
+        writes.extend(self.rates.plan(
+            (&self.layout, &self.view.node),
+            &snap.config,
+            &snap.health,
+            lease,
+            unix_ms(),
+        ));
         drop(snap);
         // A reload may have changed this node's own hash.
         self.check_skew();
@@ -522,6 +560,7 @@ impl Link {
             Err(e) => {
                 // Unknown what landed: write everything on reconnection.
                 self.ledger.forget();
+                self.rates.forget();
                 Err(e)
             }
         }

@@ -7,6 +7,7 @@
 //! PREFIX/drain/POOL/ENDPOINT          DrainRecord  (no lease: outlives its maker)
 //! PREFIX/weight/POOL/ENDPOINT         WeightRecord (no lease)
 //! PREFIX/override/POOL/ENDPOINT       Forced       (no lease; ends at its until)
+//! PREFIX/load/POOL, PREFIX/rate/NODE/POOL   loads (see `loads`)
 //! ```
 //!
 //! A node writes its verdicts only when they change in a way that matters
@@ -133,6 +134,9 @@ pub fn apply(
     event: &Event,
     now_ms: u64,
 ) -> bool {
+    if let Some(changed) = super::loads::apply(view, layout, event) {
+        return changed;
+    }
     let (key, value) = match event {
         Event::Put(Kv { key, value }) => (key.as_str(), Some(value.as_slice())),
         Event::Delete(key) => (key.as_str(), None),
@@ -631,6 +635,7 @@ mod tests {
                     ok,
                     latency: Duration::from_millis(ms),
                     error: (!ok).then(|| "refused".to_string()),
+                    load: None,
                 },
                 t0 + Duration::from_millis(at),
                 at,

@@ -326,6 +326,9 @@ pub struct MonitorConfig {
     /// Fleet: an endpoint is down when more than this fraction of the fresh
     /// vantages see it down (0: as soon as one does).
     pub quorum: f64,
+    /// http(s): the response header whose number is the endpoint's load
+    /// (pools with a `capacity` sum their endpoints'), lower case.
+    pub load_header: Option<String>,
 }
 
 impl MonitorConfig {
@@ -366,8 +369,26 @@ pub struct Capacity {
 /// Where a pool's load comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadSource {
-    /// Pushed with `PUT /api/v1/pools/{pool}/load`.
+    /// Pushed with `PUT /api/v1/pools/{pool}/load` (in a fleet, shared
+    /// through etcd).
     Reported,
+    /// `load = "proxy"`: the requests per second the proxy backends naming
+    /// the pool forwarded, summed over the fleet.
+    Proxy,
+    /// `load = "reported"` with a monitor that sets `load_header`: the sum
+    /// of the endpoints' figures read by the probes.
+    Header,
+}
+
+impl LoadSource {
+    /// The name status shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            LoadSource::Reported => "reported",
+            LoadSource::Proxy => "proxy",
+            LoadSource::Header => "load_header",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

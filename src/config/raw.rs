@@ -183,6 +183,8 @@ pub struct RawMonitor {
     pub tls_skip_verify: Option<bool>,
     /// Fleet: the fraction of fresh vantages that must see an endpoint down.
     pub quorum: Option<f64>,
+    /// http(s): a response header whose number is the endpoint's load.
+    pub load_header: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

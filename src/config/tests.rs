@@ -651,14 +651,62 @@ fn capacity_keys_are_checked_with_their_key_path() {
             "at most 1",
         ),
         (
-            "capacity = 10\nload = \"proxy\"",
+            "capacity = 10\nload = \"sometimes\"",
             "pools.p.load",
-            "not implemented yet",
+            "expected reported or proxy",
         ),
         ("slow_start = \"soon\"", "pools.p.slow_start", ""),
     ] {
         let e = parse_err(&pool(keys));
         assert!(e.contains(path) && e.contains(says), "{keys}: {e}");
+    }
+}
+
+#[test]
+fn load_sources_proxy_and_load_header() {
+    // proxy: fine, but warned when no backend names the pool.
+    let (c, w) = parse_ok(&format!(
+        "{MIN}[pools.p]\ncapacity = 20\nload = \"proxy\"\nendpoints = [{{ address = \"192.0.2.1\" }}]\n"
+    ));
+    assert_eq!(c.pools[0].capacity.map(|c| c.load), Some(LoadSource::Proxy));
+    let w = format!("{w:?}");
+    assert!(
+        w.contains("pools.p.load") && w.contains("no backend names this pool"),
+        "{w}"
+    );
+    // load_header on the monitor: the pool's load comes from it.
+    let monitor = |extra: &str| {
+        format!(
+            "{MIN}[monitors.m]\ntype = \"http\"\nload_header = \"X-Load\"\n[pools.p]\nmonitor = \"m\"\n{extra}endpoints = [{{ address = \"192.0.2.1\" }}]\n"
+        )
+    };
+    let (c, _) = parse_ok(&monitor("capacity = 100\n"));
+    assert_eq!(
+        c.pools[0].capacity.map(|c| c.load),
+        Some(LoadSource::Header)
+    );
+    assert_eq!(c.monitors[0].load_header.as_deref(), Some("x-load"));
+    let (c, w) = parse_ok(&monitor(""));
+    assert!(c.pools[0].capacity.is_none());
+    assert!(format!("{w:?}").contains("load_header of monitor m is not used"));
+    let (c, w) = parse_ok(&monitor("capacity = 100\nload = \"proxy\"\n"));
+    assert_eq!(c.pools[0].capacity.map(|c| c.load), Some(LoadSource::Proxy));
+    assert!(format!("{w:?}").contains("load_header of monitor m is not used"));
+    for (monitor, says) in [
+        (
+            "type = \"tcp\"\nload_header = \"X-Load\"",
+            "only applies to http",
+        ),
+        (
+            "type = \"http\"\nload_header = \"bad header\"",
+            "not an HTTP header name",
+        ),
+    ] {
+        let e = parse_err(&format!("{MIN}[monitors.m]\n{monitor}\n"));
+        assert!(
+            e.contains("monitors.m.load_header") && e.contains(says),
+            "{e}"
+        );
     }
 }
 

@@ -417,13 +417,34 @@ impl Control {
                 .config
                 .pool_id(pool)
                 .ok_or_else(|| ActionError::NotFound(format!("no pool named {pool:?}")))?;
-            if snap.config.pool(id).capacity.is_none() {
-                return Err(ActionError::Conflict(format!(
-                    "pool {pool} has no capacity: set capacity = N in [pools.{pool}] to report its load"
-                )));
+            match snap.config.pool(id).capacity.map(|c| c.load) {
+                None => {
+                    return Err(ActionError::Conflict(format!(
+                        "pool {pool} has no capacity: set capacity = N in [pools.{pool}] to report its load"
+                    )));
+                }
+                Some(crate::config::LoadSource::Reported) => {}
+                Some(source) => {
+                    return Err(ActionError::Conflict(format!(
+                        "pool {pool} takes its load from {}, not from reports",
+                        match source {
+                            crate::config::LoadSource::Proxy =>
+                                "its proxy backends (load = \"proxy\")",
+                            _ => "its monitor's load_header",
+                        }
+                    )));
+                }
             }
             id
         };
+        if let Some(cluster) = &self.cluster {
+            cluster
+                .report_load(pool, value, ttl)
+                .await
+                .map_err(ActionError::Fleet)?;
+            tracing::debug!(pool, value, "pool load reported fleet-wide");
+            return Ok(());
+        }
         self.apply(|done| Command::Load {
             pool: pool_id,
             value,

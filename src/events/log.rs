@@ -22,6 +22,9 @@ pub struct Sample {
     pub at_unix_ms: u64,
     pub error_rate: f64,
     pub latency_ms: Option<f64>,
+    /// With `capacity`: load / capacity while the load is fresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utilisation: Option<f64>,
 }
 
 /// A pool's recent samples, oldest first, over at most `window_ms`.
@@ -32,6 +35,9 @@ pub struct Series {
     /// The monitor's thresholds, for scaling and marking the sparklines.
     pub max_error_rate: Option<f64>,
     pub max_latency_ms: Option<f64>,
+    /// With `capacity`: its `spill_at`, marked on the utilisation sparkline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spill_at: Option<f64>,
     pub samples: Vec<Sample>,
 }
 
@@ -70,6 +76,7 @@ struct SeriesBuf {
     window_ms: u64,
     max_error_rate: Option<f64>,
     max_latency_ms: Option<f64>,
+    spill_at: Option<f64>,
     samples: VecDeque<Sample>,
 }
 
@@ -115,6 +122,7 @@ impl EventLog {
                 window_ms: s.window_ms,
                 max_error_rate: s.max_error_rate,
                 max_latency_ms: s.max_latency_ms,
+                spill_at: s.spill_at,
                 samples: s.samples.iter().copied().collect(),
             })
             .collect()
@@ -137,8 +145,10 @@ impl EventLog {
                 window_ms,
                 max_error_rate: None,
                 max_latency_ms: None,
+                spill_at: None,
                 samples: VecDeque::new(),
             });
+            buf.spill_at = pool.capacity.map(|c| c.spill_at);
             buf.window_ms = window_ms;
             buf.max_error_rate = monitor.map(|m| m.max_error_rate);
             buf.max_latency_ms = monitor.map(|m| ms(m.max_latency));
@@ -147,6 +157,7 @@ impl EventLog {
                     at_unix_ms: now_unix_ms,
                     error_rate: h.error_rate,
                     latency_ms: h.latency.map(ms),
+                    utilisation: h.utilisation,
                 });
             }
             let oldest = now_unix_ms.saturating_sub(window_ms);

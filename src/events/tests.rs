@@ -54,6 +54,7 @@ fn probe(pool: u32, ok: bool) -> Observation {
         ok,
         latency: Duration::from_millis(5),
         error: (!ok).then(|| "refused".to_string()),
+        load: None,
     }
 }
 

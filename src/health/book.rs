@@ -113,8 +113,14 @@ impl HealthBook {
                     from_probe: obs.source == super::Source::Probe,
                 };
                 changed |= endpoint.apply(outcome, monitored, (t.rise, t.fall), now, now_unix_ms);
+                if let Some(load) = obs.load {
+                    pool.header_load(index as usize, load, now_unix_ms);
+                }
             }
-            None => pool.traffic.record(now, obs.ok, obs.latency),
+            None => {
+                pool.traffic.record(now, obs.ok, obs.latency);
+                pool.count_request(now_unix_ms);
+            }
         }
         self.metrics_dirty |= pool.measure(now);
         changed |= pool.decide(false);
@@ -317,6 +323,7 @@ impl HealthBook {
                     .cloned();
                 e.remote = monitored.then(|| fleet.endpoint_votes(&pool.name, &e.key));
             }
+            pool.apply_fleet_loads(&fleet.loads, |node| fleet.remote.contains_key(node));
             if let Some(now) = self.last_now {
                 pool.measure(now);
             }
@@ -415,5 +422,6 @@ fn build_pool(config: &Config, id: PoolId) -> Pool {
     );
     pool.slow_start = p.slow_start;
     pool.capacity = p.capacity;
+    pool.inputs.headers = super::load::HeaderLoads::new(p.endpoints.len());
     pool
 }

@@ -156,6 +156,8 @@ pub struct FleetView {
     pub weights: HashMap<Arc<str>, HashMap<EndpointKey, WeightRecord>>,
     /// Overrides set fleet-wide (`PREFIX/override/POOL/ENDPOINT`).
     pub overrides: HashMap<Arc<str>, HashMap<EndpointKey, super::Forced>>,
+    /// Loads shared by the fleet: reports and the nodes' proxy rates.
+    pub loads: super::load::FleetLoads,
     /// Fleet-wide drains lifted on this node only while etcd was
     /// unreachable (`undrain --local`), by (pool, endpoint): reconciled
     /// with etcd when it returns ([`reconcile`]).

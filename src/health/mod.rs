@@ -10,6 +10,7 @@
 //! - `pool`: healthy / degraded / down with hysteresis.
 //! - `ramp`: slow starts and gradual drains, stepped by the writer.
 //! - `spill`: the damped controller of the share a pool over capacity keeps.
+//! - `load`: a pool's load from the proxy's rate, the fleet and headers.
 //! - `book`: [`HealthBook`], the whole mutable book, reloads included.
 
 // The pure core: no clock, no global RNG, no tokio (clippy.toml says why).
@@ -19,6 +20,7 @@
 mod book;
 mod endpoint;
 pub mod fleet;
+pub mod load;
 mod pool;
 pub mod ramp;
 mod server;
@@ -305,6 +307,9 @@ pub struct PoolHealth {
     pub load: Option<f64>,
     /// Load / capacity while the load is fresh.
     pub utilisation: Option<f64>,
+    /// With `load = "proxy"`: the requests per second this node's proxy
+    /// forwarded for the pool (the load sums the fleet's).
+    pub proxy_rate: Option<f64>,
     /// With `capacity`: the share of its catchment it keeps, per mille (the
     /// spill controller's; 1000: no spill).
     pub keep_permille: u16,
@@ -351,6 +356,7 @@ impl PoolHealth {
             admit_permille: ramp::FULL,
             load: None,
             utilisation: None,
+            proxy_rate: None,
             keep_permille: ramp::FULL,
             headroom: true,
         };
@@ -535,4 +541,6 @@ pub struct Observation {
     pub latency: Duration,
     /// Why it failed (`refused`, `timeout`, `status 503`, `body mismatch`, ...).
     pub error: Option<String>,
+    /// The number the response carried in the monitor's `load_header`.
+    pub load: Option<f64>,
 }

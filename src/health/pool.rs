@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 
 use super::endpoint::Endpoint;
 use super::fleet::{RemoteVotes, Votes};
+use super::load::{FleetLoads, HeaderLoads, RateMeter, ReportedLoad};
 use super::ramp::{self, Direction, Ramp};
 use super::window::{TAU_DIVISOR, Window, seconds};
 use super::{PoolHealth, PoolState};
-use crate::config::MonitorConfig;
+use crate::config::{LoadSource, MonitorConfig};
 
 /// What a pool is judged against: its monitor's settings, or
 /// [`Thresholds::UNMONITORED`].
@@ -89,6 +90,25 @@ impl Thresholds {
     }
 }
 
+/// How long a proxy rate counts without a refresh (the writer refreshes it
+/// at every step, ten times a second).
+const PROXY_LOAD_TTL_MS: u64 = 3_000;
+
+/// A pool's load inputs besides a report on this node.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct LoadInputs {
+    /// Requests this node's proxy forwarded for the pool.
+    pub rate: RateMeter,
+    /// This node's rate as of the last refresh (published to the fleet).
+    pub local_rate: f64,
+    /// The sum of the other fresh nodes' rates.
+    pub remote_rate: f64,
+    /// The endpoints' `load_header` figures.
+    pub headers: HeaderLoads,
+    /// The fleet's report last taken (`PREFIX/load/POOL`).
+    pub fleet_report: Option<ReportedLoad>,
+}
+
 /// A reported load.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Load {
@@ -129,6 +149,9 @@ pub(super) struct Pool {
     pub capacity: Option<crate::config::Capacity>,
     /// The reported load, while fresh.
     pub load: Option<Load>,
+    /// What the load is made of when it is not reported on this node: the
+    /// proxy's rate, the fleet's figures, the monitor's headers.
+    pub inputs: LoadInputs,
     /// The share of its catchment it keeps (spill controller), 0..=1.
     keep: f64,
     /// When the controller steps next (wall clock).
@@ -169,6 +192,7 @@ impl Pool {
             seen_up: false,
             capacity: None,
             load: None,
+            inputs: LoadInputs::default(),
             keep: 1.0,
             next_spill_step_unix_ms: 0,
             good_evals: 0,
@@ -238,6 +262,96 @@ impl Pool {
         });
     }
 
+    /// Holds `value` until `expires_unix_ms`. A new figure is a new
+    /// measurement (the controller takes it as measured at the share in
+    /// force now); the same figure again only extends it. Returns true when
+    /// the figure changed.
+    fn hold_load(&mut self, value: f64, expires_unix_ms: u64) -> bool {
+        match &mut self.load {
+            Some(l) if l.value == value => {
+                l.expires_unix_ms = l.expires_unix_ms.max(expires_unix_ms);
+                false
+            }
+            _ => {
+                self.load = Some(Load {
+                    value,
+                    expires_unix_ms,
+                    kept_when_measured: self.keep,
+                });
+                true
+            }
+        }
+    }
+
+    /// Brings a proxy or `load_header` load up to date (a reported one is
+    /// set by its reports). Returns true when the figure changed.
+    fn refresh_load(&mut self, now_unix_ms: u64) -> bool {
+        let Some(cap) = self.capacity else {
+            return false;
+        };
+        match cap.load {
+            LoadSource::Reported => false,
+            LoadSource::Proxy => {
+                self.inputs.local_rate = self.inputs.rate.per_second(now_unix_ms);
+                let total = self.inputs.local_rate + self.inputs.remote_rate;
+                self.hold_load(total, now_unix_ms.saturating_add(PROXY_LOAD_TTL_MS))
+            }
+            LoadSource::Header => match self.inputs.headers.sum(now_unix_ms) {
+                Some((value, until)) => self.hold_load(value, until),
+                None => false,
+            },
+        }
+    }
+
+    /// Counts one request a proxy backend forwarded for this pool.
+    pub(super) fn count_request(&mut self, now_unix_ms: u64) {
+        if self.capacity.is_some_and(|c| c.load == LoadSource::Proxy) {
+            self.inputs.rate.count(now_unix_ms);
+        }
+    }
+
+    /// Endpoint `index`'s probe read `value` from the monitor's
+    /// `load_header`: fresh for three monitor intervals.
+    pub(super) fn header_load(&mut self, index: usize, value: f64, now_unix_ms: u64) {
+        if self.capacity.is_some_and(|c| c.load == LoadSource::Header) {
+            let ttl = 3 * self.thresholds.interval.as_millis() as u64;
+            self.inputs
+                .headers
+                .set(index, value, now_unix_ms.saturating_add(ttl));
+        }
+    }
+
+    /// Takes the fleet's load figures: the other nodes' proxy rates for a
+    /// `proxy` pool (of the nodes `fresh` accepts), a report written to
+    /// etcd for a `reported` one (taken when it changed, like a report
+    /// made here).
+    pub(super) fn apply_fleet_loads(&mut self, loads: &FleetLoads, fresh: impl Fn(&str) -> bool) {
+        let Some(cap) = self.capacity else {
+            return;
+        };
+        match cap.load {
+            LoadSource::Proxy => self.inputs.remote_rate = loads.remote_rate(&self.name, fresh),
+            LoadSource::Reported => {
+                let record = loads.reported.get(self.name.as_str());
+                if record == self.inputs.fleet_report.as_ref() {
+                    return;
+                }
+                match record {
+                    Some(r) => {
+                        self.load = Some(Load {
+                            value: r.value,
+                            expires_unix_ms: r.until,
+                            kept_when_measured: self.keep,
+                        })
+                    }
+                    None => self.load = None,
+                }
+                self.inputs.fleet_report = record.cloned();
+            }
+            LoadSource::Header => {}
+        }
+    }
+
     /// Load over capacity, while the load is fresh.
     pub(super) fn utilisation(&self) -> Option<f64> {
         Some(self.load?.value / self.capacity?.max)
@@ -254,7 +368,7 @@ impl Pool {
         let Some(cap) = self.capacity else {
             return false;
         };
-        let mut changed = false;
+        let mut changed = self.refresh_load(now_unix_ms);
         if self.load.is_some_and(|l| now_unix_ms >= l.expires_unix_ms) {
             self.load = None;
             changed = true;
@@ -436,6 +550,9 @@ impl Pool {
         if self.capacity.is_some() && old.capacity.is_some() {
             self.load = old.load;
             self.keep = old.keep;
+            let headers = std::mem::take(&mut self.inputs.headers);
+            self.inputs = old.inputs.clone();
+            self.inputs.headers = headers;
             self.next_spill_step_unix_ms = old.next_spill_step_unix_ms;
         }
         if old.traffic.span() == self.traffic.span() {
@@ -456,6 +573,10 @@ impl Pool {
         view.admit_permille = self.admit_permille;
         view.load = self.capacity.and(self.load).map(|l| l.value);
         view.utilisation = self.utilisation();
+        view.proxy_rate = self
+            .capacity
+            .is_some_and(|c| c.load == LoadSource::Proxy)
+            .then_some(self.inputs.local_rate);
         view.keep_permille = self.keep_permille();
         view.headroom = match (self.capacity, self.utilisation()) {
             (Some(cap), Some(u)) => u < cap.spill_at,

@@ -89,7 +89,16 @@ impl HttpCheck {
     }
 
     /// One request: status and the first [`BODY_PREFIX`] bytes are judged.
-    pub async fn check(&self) -> Result<(), String> {
+    /// With a `load_header`, the number it carries comes along, from any
+    /// response (a server refusing work with a 503 may still say how busy
+    /// it is).
+    pub async fn check(&self) -> (Result<(), String>, Option<f64>) {
+        let mut load = None;
+        let result = self.check_into(&mut load).await;
+        (result, load)
+    }
+
+    async fn check_into(&self, load: &mut Option<f64>) -> Result<(), String> {
         let client = match (&self.client, &self.lookup) {
             (Some(client), _) => client.clone(),
             (None, Some((name, target, port))) => {
@@ -103,6 +112,15 @@ impl HttpCheck {
         };
         let mut response = client.get(&self.url).send().await.map_err(|e| reason(&e))?;
         let status = response.status().as_u16();
+        if let Some(name) = &self.monitor.load_header {
+            let value = response.headers().get(name.as_str());
+            *load = value
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::health::load::parse_header);
+            if load.is_none() {
+                tracing::debug!(url = %self.url, header = %name, ?value, "no load figure in the response");
+            }
+        }
         let mut body = Vec::new();
         if self.monitor.expect_body.is_some() {
             while body.len() < BODY_PREFIX {

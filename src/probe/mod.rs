@@ -122,9 +122,9 @@ impl Probe {
     /// Runs one check bounded by the timeout and reports it, once per target.
     pub async fn run(&self, generation: u64) -> Vec<Observation> {
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.timeout, self.check()).await {
+        let (result, load) = match tokio::time::timeout(self.timeout, self.check()).await {
             Ok(result) => result,
-            Err(_) => Err("timeout".to_string()),
+            Err(_) => (Err("timeout".to_string()), None),
         };
         let latency = started.elapsed();
         self.targets
@@ -136,15 +136,18 @@ impl Probe {
                 ok: result.is_ok(),
                 latency,
                 error: result.clone().err(),
+                load,
             })
             .collect()
     }
 
-    async fn check(&self) -> Result<(), String> {
+    /// The verdict, and the load figure an HTTP monitor's `load_header`
+    /// carried.
+    async fn check(&self) -> (Result<(), String>, Option<f64>) {
         match &self.check {
             Check::Http(c) => c.check().await,
-            Check::Tcp { host, port, source } => tcp::check(host, *port, *source).await,
-            Check::Broken(reason) => Err(reason.clone()),
+            Check::Tcp { host, port, source } => (tcp::check(host, *port, *source).await, None),
+            Check::Broken(reason) => (Err(reason.clone()), None),
         }
     }
 }

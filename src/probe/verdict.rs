@@ -60,6 +60,7 @@ mod tests {
             max_latency: Duration::from_millis(500),
             tls_skip_verify: false,
             quorum: 0.5,
+            load_header: None,
         }
     }
 

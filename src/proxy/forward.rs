@@ -263,6 +263,7 @@ pub(super) fn record(
             ok,
             latency,
             error,
+            load: None,
         };
         if tx.try_send(obs).is_err() {
             shared.observations_dropped.fetch_add(1, Ordering::Relaxed);

@@ -77,6 +77,7 @@ async fn relay(shared: Arc<Shared>, key: SocketAddr, mut client: TcpStream, peer
                 ok,
                 latency,
                 error: (!ok).then(|| "connect".to_string()),
+                load: None,
             };
             if tx.try_send(obs).is_err() {
                 shared.observations_dropped.fetch_add(1, Ordering::Relaxed);

@@ -26,6 +26,7 @@ mod failover;
 mod family;
 mod fleet;
 mod identity;
+mod load_sources;
 mod metrics;
 mod notify;
 mod openapi;

@@ -187,7 +187,7 @@ fn states(enc: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
     gauges(
         enc,
         "geosteer_pool_load",
-        "A pool's reported load while fresh (pools with a capacity).",
+        "A pool's load while fresh (pools with a capacity): reported, the proxy's request rate summed over the fleet, or its monitor's load_header.",
         pools
             .iter()
             .filter_map(|(pool, h)| Some(([("pool", *pool)], h.load?))),
@@ -199,6 +199,14 @@ fn states(enc: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
         pools
             .iter()
             .filter_map(|(pool, h)| Some(([("pool", *pool)], h.utilisation?))),
+    )?;
+    gauges(
+        enc,
+        "geosteer_pool_proxy_rate",
+        "Requests per second this node's proxy forwarded for a pool with load = \"proxy\" (its load is the fleet's sum).",
+        pools
+            .iter()
+            .filter_map(|(pool, h)| Some(([("pool", *pool)], h.proxy_rate?))),
     )?;
     gauges(
         enc,

@@ -206,11 +206,12 @@ impl Validator<'_> {
             .enumerate()
             .map(|(i, n)| (n.as_str(), PoolId(i as u32)))
             .collect();
-        let pools: Vec<PoolConfig> = raw
+        let mut pools: Vec<PoolConfig> = raw
             .pools
             .iter()
             .map(|(name, p)| self.pool(name, p, &monitor_ids))
             .collect();
+        self.load_headers(&mut pools, &monitors);
         let mut balance = Vec::new();
         let mut seen = HashSet::new();
         for (i, b) in raw.balance.iter().enumerate() {
@@ -279,6 +280,7 @@ impl Validator<'_> {
                 );
             }
         }
+        self.proxy_loads(&pools, &backends);
         self.balanced_not_transferred(&zones, &balance);
         let cluster = raw.cluster.as_ref().map(|c| self.cluster(c));
         if cluster.is_some() {
@@ -360,6 +362,7 @@ impl Validator<'_> {
                 ("expect_body", m.expect_body.is_some()),
                 ("host", m.host.is_some()),
                 ("timeout", m.timeout.is_some()),
+                ("load_header", m.load_header.is_some()),
             ] {
                 if set {
                     self.err(
@@ -375,6 +378,7 @@ impl Validator<'_> {
                 ("expect_status", m.expect_status.is_some()),
                 ("expect_body", m.expect_body.is_some()),
                 ("host", m.host.is_some()),
+                ("load_header", m.load_header.is_some()),
             ] {
                 if set {
                     self.err(key(k), "only applies to http and https monitors");
@@ -438,25 +442,38 @@ impl Validator<'_> {
             Duration::from_millis(500),
         );
         let min_samples = m.min_samples.unwrap_or(10);
-        let config = MonitorConfig {
-            name: name.to_string(),
-            kind,
-            port,
-            path,
-            host: m.host.clone(),
-            interval,
-            timeout,
-            rise: rise.max(1),
-            fall: fall.max(1),
-            expect_status,
-            expect_body: m.expect_body.clone(),
-            window,
-            max_error_rate,
-            min_samples,
-            max_latency,
-            tls_skip_verify: m.tls_skip_verify.unwrap_or(false),
-            quorum: m.quorum.unwrap_or(0.5),
-        };
+        let config =
+            MonitorConfig {
+                name: name.to_string(),
+                kind,
+                port,
+                path,
+                host: m.host.clone(),
+                interval,
+                timeout,
+                rise: rise.max(1),
+                fall: fall.max(1),
+                expect_status,
+                expect_body: m.expect_body.clone(),
+                window,
+                max_error_rate,
+                min_samples,
+                max_latency,
+                tls_skip_verify: m.tls_skip_verify.unwrap_or(false),
+                quorum: m.quorum.unwrap_or(0.5),
+                load_header: m.load_header.as_deref().and_then(|h| {
+                    match http::HeaderName::from_bytes(h.trim().as_bytes()) {
+                        Ok(n) => Some(n.as_str().to_string()),
+                        Err(_) => {
+                            self.err(
+                                key("load_header"),
+                                format!("{h:?} is not an HTTP header name"),
+                            );
+                            None
+                        }
+                    }
+                }),
+            };
         if !(0.0..1.0).contains(&config.quorum) {
             self.err(
                 key("quorum"),
@@ -598,17 +615,11 @@ impl Validator<'_> {
         }
         let load = match p.load.as_deref() {
             None | Some("reported") => crate::config::LoadSource::Reported,
-            Some("proxy") => {
-                self.err(
-                    key("load"),
-                    "\"proxy\" (load from the proxy's request rate) is not implemented yet; use \"reported\" (PUT /api/v1/pools/POOL/load)",
-                );
-                crate::config::LoadSource::Reported
-            }
+            Some("proxy") => crate::config::LoadSource::Proxy,
             Some(other) => {
                 self.err(
                     key("load"),
-                    format!("unknown source {other:?}; expected reported"),
+                    format!("unknown source {other:?}; expected reported or proxy"),
                 );
                 crate::config::LoadSource::Reported
             }
@@ -630,6 +641,55 @@ impl Validator<'_> {
 }
 
 impl Validator<'_> {
+    /// A pool with a capacity whose monitor reads `load_header` takes its
+    /// load from there (`load = "reported"`, the default); one without a
+    /// capacity, or with `load = "proxy"`, is told the header is not used.
+    fn load_headers(&mut self, pools: &mut [PoolConfig], monitors: &[MonitorConfig]) {
+        for pool in pools {
+            let Some(m) = pool.monitor.and_then(|m| monitors.get(m.index())) else {
+                continue;
+            };
+            if m.load_header.is_none() {
+                continue;
+            }
+            match &mut pool.capacity {
+                Some(c) if c.load == crate::config::LoadSource::Reported => {
+                    c.load = crate::config::LoadSource::Header;
+                }
+                Some(_) => self.warn(
+                    format!("pools.{}.load", pool.name),
+                    format!(
+                        "is \"proxy\": the load_header of monitor {} is not used for this pool",
+                        m.name
+                    ),
+                ),
+                None => self.warn(
+                    format!("pools.{}.capacity", pool.name),
+                    format!(
+                        "is not set: the load_header of monitor {} is not used for this pool",
+                        m.name
+                    ),
+                ),
+            }
+        }
+    }
+
+    /// A pool with `load = "proxy"` that no backend names (`pool = ...`)
+    /// never has any load: warned.
+    fn proxy_loads(&mut self, pools: &[PoolConfig], backends: &[BackendConfig]) {
+        for (i, pool) in pools.iter().enumerate() {
+            let proxied = pool
+                .capacity
+                .is_some_and(|c| c.load == crate::config::LoadSource::Proxy);
+            if proxied && !backends.iter().any(|b| b.pool == Some(PoolId(i as u32))) {
+                self.warn(
+                    format!("pools.{}.load", pool.name),
+                    "is \"proxy\" but no backend names this pool (backends.NAME.pool): its load stays 0",
+                );
+            }
+        }
+    }
+
     /// The endpoint's `address`, `cname` or `host` (exactly one), with the
     /// key it was written under.
     fn endpoint_target(

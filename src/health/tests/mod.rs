@@ -9,6 +9,7 @@ use super::window::Window;
 use super::*;
 use crate::config::{self, Config};
 
+mod loads;
 mod quorum;
 mod ramps;
 
@@ -88,6 +89,7 @@ fn probe(pool: PoolId, endpoint: u32, ok: bool, latency_ms: u64) -> Observation 
         ok,
         latency: Duration::from_millis(latency_ms),
         error: (!ok).then(|| "timeout".to_string()),
+        load: None,
     }
 }
 

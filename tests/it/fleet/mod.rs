@@ -21,6 +21,7 @@ mod access;
 mod cname;
 mod config;
 mod lifecycle;
+mod load;
 mod operations;
 mod quorum;
 mod runtime;

@@ -5,7 +5,8 @@
 //! wrong (another body), hanging or closing, for everyone or only for one
 //! source address ([`Origin::set_mode_from`]: the fleet's vantages probe
 //! from their own); [`Origin::set_status`] gives one path its own status
-//! (a health check failing while traffic passes); [`Origin::kill`] closes
+//! (a health check failing while traffic passes); [`Origin::set_header`]
+//! adds a header to every response; [`Origin::kill`] closes
 //! the listener and every connection (the port refuses) and
 //! [`Origin::revive`] binds the same port again.
 //!
@@ -62,6 +63,8 @@ struct Shared {
     by_source: Mutex<HashMap<IpAddr, Mode>>,
     /// Paths answered with their own status, whatever the mode.
     statuses: Mutex<HashMap<String, u16>>,
+    /// Headers added to every response ([`Origin::set_header`]).
+    headers: Mutex<HashMap<String, String>>,
     hits: AtomicU64,
     connections: AtomicU64,
     paths: Mutex<Vec<String>>,
@@ -99,6 +102,7 @@ impl Origin {
                 mode: Mutex::new(Mode::Ok),
                 by_source: Mutex::default(),
                 statuses: Mutex::default(),
+                headers: Mutex::default(),
                 hits: AtomicU64::new(0),
                 connections: AtomicU64::new(0),
                 paths: Mutex::default(),
@@ -115,6 +119,16 @@ impl Origin {
 
     pub fn name(&self) -> &str {
         &self.shared.name
+    }
+
+    /// From now on every response carries `name: value` (None: no more),
+    /// as a server reporting its load (`X-Load: 150`) does.
+    pub fn set_header(&self, name: &str, value: Option<&str>) {
+        let mut headers = self.shared.headers.lock().expect("origin lock");
+        match value {
+            Some(v) => headers.insert(name.to_string(), v.to_string()),
+            None => headers.remove(name),
+        };
     }
 
     /// The mode for every source without its own.
@@ -292,6 +306,14 @@ async fn respond(
     };
     if let Ok(v) = name.parse() {
         resp.headers_mut().insert("x-served-by", v);
+    }
+    for (k, v) in shared.headers.lock().expect("origin lock").iter() {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(v),
+        ) {
+            resp.headers_mut().insert(k, v);
+        }
     }
     Ok(resp)
 }
