@@ -2,7 +2,8 @@
 //! wrk through the proxy at a rate above a small `capacity` (load =
 //! "proxy") makes the pool spill, no traffic spills nothing; the numbers
 //! origins put in a `load_header` sum into the pool's load, go stale when
-//! they stop, and reports are refused for such pools.
+//! they stop, and reports are refused for such pools; status, the page's
+//! sparkline and the events' series show the load.
 
 use std::collections::HashSet;
 use std::process::Command;
@@ -215,6 +216,47 @@ pools = [\"eu\", \"us\"]
         async || !spilled(&s).await.is_empty(),
     )
     .await;
+
+    // Seen from outside: the status line names the source, the page draws
+    // a utilisation sparkline (spill_at dashed), the events' series carry
+    // the utilisation.
+    let out = tokio::task::spawn_blocking({
+        let admin = s.running.admin_addr.to_string();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_geosteer"))
+                .args(["status", "--admin", &admin])
+                .env_remove("GEOSTEER_ADMIN")
+                .env_remove("GEOSTEER_CONFIG")
+                .output()
+                .expect("run geosteer status")
+        }
+    })
+    .await
+    .expect("status task");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("load 110 (110% of capacity 100, from load_header)"),
+        "{text}"
+    );
+    until(
+        Duration::from_secs(3),
+        "a utilisation sample on the page",
+        async || {
+            let (_, page) = get(&format!("{base}/")).await;
+            page.contains("aria-label=\"utilisation over the window\"")
+                && page.contains("util 110%")
+        },
+    )
+    .await;
+    let (_, events) = get_json(&format!("{base}/api/v1/events")).await;
+    let series = &events["pools"][0];
+    assert_eq!(series["spill_at"].as_f64(), Some(0.9), "{series}");
+    assert!(
+        series["samples"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|x| x["utilisation"].as_f64() == Some(1.1))),
+        "{series}"
+    );
 
     // A report would be overwritten by the next probe: refused.
     let (code, text) = send(
