@@ -361,3 +361,46 @@ pub(super) async fn undrain_server(
 ) -> Response {
     server(st, backend, address, false)
 }
+
+pub(super) async fn set_server_weight(
+    State(st): State<AdminState>,
+    Path((backend, address)): Path<(String, String)>,
+    body: Result<Json<WeightBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let weight = match body {
+        Ok(Json(b)) => b.weight,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"weight\": N}}: {}", e.body_text()),
+            );
+        }
+    };
+    server_weight_reply(st, backend, address, Some(weight)).await
+}
+
+pub(super) async fn reset_server_weight(
+    State(st): State<AdminState>,
+    Path((backend, address)): Path<(String, String)>,
+) -> Response {
+    server_weight_reply(st, backend, address, None).await
+}
+
+async fn server_weight_reply(
+    st: AdminState,
+    backend: String,
+    address: String,
+    weight: Option<u32>,
+) -> Response {
+    match st
+        .control
+        .set_server_weight(&backend, &address, weight)
+        .await
+    {
+        Ok(()) => {
+            Json(serde_json::json!({ "backend": backend, "server": address, "weight": weight }))
+                .into_response()
+        }
+        Err(e) => error(control_error_status(&e), e.to_string()),
+    }
+}

@@ -94,6 +94,14 @@ fn table(exposition: Arc<prometheus_client::registry::Registry>) -> Routes {
             "/api/v1/backends/{backend}/servers/{address}/undrain",
             actions::undrain_server,
         )
+        .post(
+            "/api/v1/backends/{backend}/servers/{address}/weight",
+            actions::set_server_weight,
+        )
+        .delete(
+            "/api/v1/backends/{backend}/servers/{address}/weight",
+            actions::reset_server_weight,
+        )
 }
 
 /// Every (method, path) the admin API serves, in the order they are added.

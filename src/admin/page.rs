@@ -176,7 +176,15 @@ fn backend_rows(backends: &serde_json::Value) -> String {
                 "<tr class=\"server {cls}\"><td>{name}</td><td>{addr}</td><td class=\"state\">{cls}</td><td>{in_flight}</td><td>{requests}</td><td>{errors}</td><td class=\"last-error\">{check}</td></tr>",
                 name = esc(name),
                 cls = esc(state),
-                addr = esc(sv["address"].as_str().unwrap_or("")),
+                addr = match sv["config_weight"].as_u64() {
+                    // A runtime weight, as `geosteer status` shows it.
+                    Some(c) => format!(
+                        "{} w {} (config {c})",
+                        esc(sv["address"].as_str().unwrap_or("")),
+                        sv["weight"].as_u64().unwrap_or(0)
+                    ),
+                    None => esc(sv["address"].as_str().unwrap_or("")),
+                },
                 in_flight = sv["in_flight"].as_u64().unwrap_or(0),
                 requests = sv["requests"].as_u64().unwrap_or(0),
                 errors = sv["errors"].as_u64().unwrap_or(0),

@@ -235,6 +235,15 @@ pub async fn run(
                     save(state_file, &shared, &mut saved).await;
                     let _ = done.send(());
                 }
+                Command::ServerWeight { backend, server, weight, done } => {
+                    if book.set_server_weight(backend, server, weight) {
+                        publish(&shared, &book, &mut recorder, Cause::Weight);
+                        published.notify_one();
+                        dirty = false;
+                    }
+                    save(state_file, &shared, &mut saved).await;
+                    let _ = done.send(());
+                }
                 Command::Override { pool, endpoint, forced, done } => {
                     if book.set_forced(pool, endpoint, forced) {
                         publish(&shared, &book, &mut recorder, Cause::Override);

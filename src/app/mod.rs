@@ -106,9 +106,9 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
             for why in state_file::apply(&mut book, &config, &saved) {
                 tracing::warn!("server.state_file {}: dropped {why}", path.display());
             }
-            if !saved.endpoints.is_empty() {
+            if !saved.endpoints.is_empty() || !saved.servers.is_empty() {
                 tracing::info!(
-                    entries = saved.endpoints.len(),
+                    entries = saved.endpoints.len() + saved.servers.len(),
                     "restored drains, weights and overrides from {}",
                     path.display()
                 );

@@ -1,5 +1,6 @@
 //! state_file: a single node's drains, runtime weights and overrides, kept
-//! across restarts in `[server] state_file` (a fleet keeps them in etcd).
+//! across restarts in `[server] state_file` (a fleet keeps them in etcd),
+//! and the runtime weights of proxy backends' servers.
 //!
 //! The health writer saves the file after every command that changes one of
 //! them (and after a reload), before the command returns: when the admin API
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, EndpointKey, PoolId};
+use crate::config::{BackendId, Config, EndpointKey, PoolId};
 use crate::control::MAX_RUNTIME_WEIGHT;
 use crate::health::{Forced, HealthBook, HealthView};
 
@@ -30,6 +31,10 @@ const VERSION: u32 = 1;
 pub struct Saved {
     pub version: u32,
     pub endpoints: Vec<SavedEndpoint>,
+    /// Proxy backends' servers with a runtime weight (absent when none:
+    /// files written before servers had one read the same).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<SavedServer>,
 }
 
 impl Default for Saved {
@@ -37,8 +42,19 @@ impl Default for Saved {
         Saved {
             version: VERSION,
             endpoints: Vec::new(),
+            servers: Vec::new(),
         }
     }
+}
+
+/// One proxy server's runtime weight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedServer {
+    pub backend: String,
+    /// `host:port`, as in the config.
+    pub server: String,
+    pub weight: u32,
 }
 
 /// One endpoint's operator state.
@@ -57,7 +73,7 @@ pub struct SavedEndpoint {
 }
 
 /// The operator state of `view` (of `config`): every endpoint drained,
-/// weighted or overridden, in config order.
+/// weighted or overridden, and every proxy server weighted, in config order.
 pub fn of(config: &Config, view: &HealthView) -> Saved {
     let mut endpoints = Vec::new();
     for (pool, ph) in config.pools.iter().zip(&view.pools) {
@@ -73,9 +89,22 @@ pub fn of(config: &Config, view: &HealthView) -> Saved {
             }
         }
     }
+    let mut servers = Vec::new();
+    for (b, bh) in config.backends.iter().zip(&view.backends) {
+        for (sv, sh) in b.servers.iter().zip(&bh.servers) {
+            if let Some(weight) = sh.weight {
+                servers.push(SavedServer {
+                    backend: b.name.clone(),
+                    server: sv.address.to_string(),
+                    weight,
+                });
+            }
+        }
+    }
     Saved {
         version: VERSION,
         endpoints,
+        servers,
     }
 }
 
@@ -137,6 +166,35 @@ pub fn apply(book: &mut HealthBook, config: &Config, saved: &Saved) -> Vec<Strin
             continue;
         };
         put(book, pool, endpoint, s, &mut dropped);
+    }
+    for s in &saved.servers {
+        let found = config
+            .backends
+            .iter()
+            .position(|b| b.name == s.backend)
+            .and_then(|b| {
+                let addr: std::net::SocketAddr = s.server.parse().ok()?;
+                let i = config.backends[b]
+                    .servers
+                    .iter()
+                    .position(|x| x.address == addr)?;
+                Some((BackendId(b as u32), i as u32))
+            });
+        let Some((backend, server)) = found else {
+            dropped.push(format!(
+                "backend {} server {}: not in the config any more",
+                s.backend, s.server
+            ));
+            continue;
+        };
+        if !(1..=MAX_RUNTIME_WEIGHT).contains(&s.weight) {
+            dropped.push(format!(
+                "backend {} server {}: weight {} is not 1-{MAX_RUNTIME_WEIGHT}",
+                s.backend, s.server, s.weight
+            ));
+            continue;
+        }
+        book.set_server_weight(backend, server, Some(s.weight));
     }
     dropped
 }
@@ -205,6 +263,11 @@ mod tests {
                     reason: "disk swap".into(),
                     until_unix_ms: None,
                 }),
+            }],
+            servers: vec![SavedServer {
+                backend: "web".into(),
+                server: "127.0.0.1:9001".into(),
+                weight: 4,
             }],
         }
     }

@@ -149,15 +149,18 @@ pub enum Command {
         config: Option<PathBuf>,
     },
     /// Set the runtime weight of an endpoint (replaces the config's until
-    /// --reset; kept across reloads; single node only for now).
+    /// --reset; kept across reloads; in a fleet through etcd), or with
+    /// --backend of a proxy backend's server (this node only).
     Weight {
-        /// The pool's name.
-        pool: String,
-        /// The endpoint's address, as in the config.
-        endpoint: String,
-        /// The weight, 1-10000.
-        #[arg(required_unless_present = "reset", conflicts_with = "reset")]
-        weight: Option<u32>,
+        /// A proxy backend's name: weigh its server SERVER (host:port)
+        /// instead of a pool's endpoint.
+        #[arg(long, value_name = "NAME")]
+        backend: Option<String>,
+        /// POOL ENDPOINT N (the pool's name, the endpoint's address as in
+        /// the config, the weight 1-10000), or with --backend SERVER N;
+        /// without N with --reset.
+        #[arg(required = true, num_args = 1..=3, value_name = "POOL ENDPOINT | SERVER")]
+        what: Vec<String>,
         /// Back to the config's weight.
         #[arg(long)]
         reset: bool,
@@ -280,6 +283,47 @@ impl Target {
     }
 }
 
+/// `weight`'s arguments, checked: what to weigh and the weight (None:
+/// `--reset`). A usage error exits (2).
+fn weighable(backend: Option<String>, what: Vec<String>, reset: bool) -> (Drainable, Option<u32>) {
+    let usage = |msg: String| -> ! {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut cmd = cmd.find_subcommand("weight").cloned().unwrap_or(cmd);
+        cmd.error(clap::error::ErrorKind::WrongNumberOfValues, msg)
+            .exit()
+    };
+    let names = if backend.is_some() { 1 } else { 2 };
+    let expected = match &backend {
+        Some(_) => "--backend NAME SERVER N (or SERVER --reset)",
+        None => "POOL ENDPOINT N (or POOL ENDPOINT --reset, or --backend NAME SERVER N)",
+    };
+    let weight = match (reset, what.len() == names + usize::from(!reset)) {
+        (_, false) => usage(format!("expected {expected}")),
+        (true, true) => None,
+        (false, true) => match what[names].parse::<u32>() {
+            Ok(w) => Some(w),
+            Err(_) => usage(format!(
+                "the weight must be a whole number (1-10000), not {:?}",
+                what[names]
+            )),
+        },
+    };
+    let mut what = what.into_iter();
+    let mut next = || what.next().unwrap_or_default();
+    let target = match backend {
+        Some(backend) => Drainable::Server {
+            backend,
+            address: next(),
+        },
+        None => Drainable::Endpoint {
+            pool: next(),
+            address: next(),
+        },
+    };
+    (target, weight)
+}
+
 /// Where etcd is, for `geosteer config`.
 #[derive(Debug, clap::Args)]
 pub struct EtcdFlags {
@@ -395,14 +439,15 @@ pub fn run(cli: Cli) -> ExitCode {
         } => locate::admin(admin, config)
             .and_then(|admin| status::drain(&admin, target.resolve("undrain"), false, local)),
         Command::Weight {
-            pool,
-            endpoint,
-            weight,
-            reset: _,
+            backend,
+            what,
+            reset,
             admin,
             config,
-        } => locate::admin(admin, config)
-            .and_then(|admin| status::weight(&admin, &pool, &endpoint, weight)),
+        } => {
+            let (target, weight) = weighable(backend, what, reset);
+            locate::admin(admin, config).and_then(|admin| status::weight(&admin, target, weight))
+        }
         Command::Override {
             pool,
             endpoint,

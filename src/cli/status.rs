@@ -78,26 +78,39 @@ pub(super) fn drain_over(admin: &Admin, target: Drainable, over: &str) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-/// `geosteer weight POOL ENDPOINT N` (or `--reset`).
+/// `geosteer weight POOL ENDPOINT N` (or `--reset`), and `weight --backend
+/// NAME SERVER N` for a proxy server.
 pub(super) fn weight(
     admin: &Admin,
-    pool: &str,
-    address: &str,
+    target: Drainable,
     weight: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
-    let path = format!(
-        "/api/v1/pools/{}/endpoints/{}/weight",
-        encode(pool),
-        encode(address)
-    );
+    let (path, what) = match &target {
+        Drainable::Endpoint { pool, address } => (
+            format!(
+                "/api/v1/pools/{}/endpoints/{}/weight",
+                encode(pool),
+                encode(address)
+            ),
+            format!("{pool} {address}"),
+        ),
+        Drainable::Server { backend, address } => (
+            format!(
+                "/api/v1/backends/{}/servers/{}/weight",
+                encode(backend),
+                encode(address)
+            ),
+            format!("backend {backend} {address}"),
+        ),
+    };
     match weight {
         Some(w) => {
             super::admin_client::post_json(admin, &path, &serde_json::json!({ "weight": w }))?;
-            println!("{pool} {address}: weight {w}");
+            println!("{what}: weight {w}");
         }
         None => {
             super::admin_client::delete(admin, &path)?;
-            println!("{pool} {address}: weight reset to the config's");
+            println!("{what}: weight reset to the config's");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -430,9 +443,14 @@ fn render(v: &serde_json::Value) -> String {
     for b in v["backends"].as_array().into_iter().flatten() {
         out.push_str(&format!("\nBACKEND {}\n", s(&b["name"])));
         for sv in b["servers"].as_array().into_iter().flatten() {
+            // A runtime weight shows beside the address: `w 4 (config 1)`.
+            let address = match sv["config_weight"].as_u64() {
+                Some(c) => format!("{} w {} (config {c})", s(&sv["address"]), s(&sv["weight"])),
+                None => s(&sv["address"]),
+            };
             out.push_str(&format!(
                 "  {:<26} {:<10} in-flight {:>4}  requests {:>8}  errors {:>6}{}\n",
-                s(&sv["address"]),
+                address,
                 s(&sv["state"]),
                 s(&sv["in_flight"]),
                 s(&sv["requests"]),

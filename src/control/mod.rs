@@ -657,6 +657,62 @@ impl Control {
         Ok(pushed)
     }
 
+    /// Sets (or with None resets to the config's) the runtime weight of the
+    /// server `server` (`host:port`) of the proxy backend `backend`. When
+    /// this returns, the proxy's next pick weighs with it. On this node
+    /// only, like a backend server's drain: a server's weight concerns the
+    /// proxy of the node it runs on, so in a fleet it is not written to etcd.
+    pub async fn set_server_weight(
+        &self,
+        backend: &str,
+        server: &str,
+        weight: Option<u32>,
+    ) -> Result<(), ActionError> {
+        if let Some(w) = weight
+            && !(1..=MAX_RUNTIME_WEIGHT).contains(&w)
+        {
+            return Err(ActionError::Invalid(format!(
+                "weight must be 1-{MAX_RUNTIME_WEIGHT} (drain a server instead of weighting it 0)"
+            )));
+        }
+        let (backend_id, index, addr) = {
+            let snap = self.shared.load();
+            let addr: std::net::SocketAddr = server
+                .parse()
+                .map_err(|_| ActionError::NotFound(format!("{server:?} is not host:port")))?;
+            let (id, b) = snap
+                .config
+                .backends
+                .iter()
+                .enumerate()
+                .find(|(_, b)| b.name == backend)
+                .ok_or_else(|| {
+                    ActionError::NotFound(format!("no proxy backend named {backend:?}"))
+                })?;
+            let index = b
+                .servers
+                .iter()
+                .position(|s| s.address == addr)
+                .ok_or_else(|| {
+                    ActionError::NotFound(format!("backend {backend:?} has no server {addr}"))
+                })?;
+            (crate::config::BackendId(id as u32), index as u32, addr)
+        };
+        self.apply(|done| Command::ServerWeight {
+            backend: backend_id,
+            server: index,
+            weight,
+            done,
+        })
+        .await?;
+        // The proxy takes weights from the published view; hand it over now
+        // rather than at the next tick, so the very next request sees it.
+        self.proxies
+            .apply_checks(&self.shared.load().health.backends);
+        tracing::info!(backend, server = %addr, ?weight, "proxy server runtime weight changed");
+        Ok(())
+    }
+
     /// Drains (or returns) a proxy backend's server.
     pub fn drain_server(
         &self,

@@ -201,23 +201,49 @@ pub fn changes(
 }
 
 /// Appends the proxy servers whose active-check state changed from `before`
-/// to `after`, matched by backend name and address (so across a reload too).
-/// A server's first result (from unknown) is not an event. Pure.
+/// to `after`, matched by backend name and address (so across a reload too),
+/// and those whose runtime weight was set or reset (`config` gives the
+/// weight a reset goes back to). A server's first result (from unknown) is
+/// not an event. Pure.
 pub fn server_changes(
+    config: &Config,
     before: &HealthView,
     after: &HealthView,
     at_unix_ms: u64,
     out: &mut Vec<Event>,
 ) {
-    for b in after.backends.iter().filter(|b| b.monitored) {
+    for b in &after.backends {
         let Some(was) = before.backends.iter().find(|w| w.name == b.name) else {
             continue;
         };
+        let server_cfg = config.backends.iter().find(|c| *c.name == *b.name);
         for s in &b.servers {
             let Some(prev) = was.servers.iter().find(|p| p.address == s.address) else {
                 continue;
             };
-            if prev.state == s.state
+            let event = |kind: Kind, state: &str, from: &str, reason: String| Event {
+                backend: Some(b.name.to_string()),
+                endpoint: Some(s.address.to_string()),
+                from: Some(from.into()),
+                ..Event::new(at_unix_ms, kind, state, reason)
+            };
+            if prev.weight != s.weight {
+                let config_weight = server_cfg
+                    .and_then(|c| c.servers.iter().find(|x| x.address == s.address))
+                    .map_or(1, |x| x.weight);
+                let show = |w: Option<u32>| match w {
+                    Some(w) => format!("weight {w}"),
+                    None => format!("config weight {config_weight}"),
+                };
+                out.push(event(
+                    Kind::Weight,
+                    "weight",
+                    &show(prev.weight),
+                    format!("{} (admin API)", show(s.weight)),
+                ));
+            }
+            if !b.monitored
+                || prev.state == s.state
                 || s.state == EndpointState::Unknown
                 || prev.state == EndpointState::Unknown
             {
@@ -228,12 +254,12 @@ pub fn server_changes(
                 (EndpointState::Down, None) => "checks failing".into(),
                 _ => "checks passing".into(),
             };
-            out.push(Event {
-                backend: Some(b.name.to_string()),
-                endpoint: Some(s.address.to_string()),
-                from: Some(state_str(prev.state).into()),
-                ..Event::new(at_unix_ms, Kind::Server, state_str(s.state), reason)
-            });
+            out.push(event(
+                Kind::Server,
+                state_str(s.state),
+                state_str(prev.state),
+                reason,
+            ));
         }
     }
 }

@@ -54,7 +54,8 @@ pub enum Kind {
     /// ("undrained"); also a proxy server (`backend`, `endpoint`).
     Drain,
     /// An endpoint's runtime weight was set or reset (`state` = "weight",
-    /// `from` the weight before, `reason` the weight now).
+    /// `from` the weight before, `reason` the weight now); also a proxy
+    /// server's (`backend`, `endpoint`).
     Weight,
     /// An operator's override of an endpoint's state was set (`state` =
     /// "override up" / "override down"), cleared ("cleared") or ran out
@@ -299,7 +300,7 @@ impl Recorder {
             now_unix_ms,
             &mut events,
         );
-        server_changes(&self.last, &health, now_unix_ms, &mut events);
+        server_changes(config, &self.last, &health, now_unix_ms, &mut events);
         self.log.record(events);
         if pools_changed || matches!(cause, Cause::Reload(_)) {
             self.update_fail_open(config, &health, now_unix_ms);

@@ -20,7 +20,7 @@ use super::fleet::{FleetView, RemoteVantage};
 use super::pool::{Pool, Thresholds};
 use super::server::ServerBook;
 use super::{EndpointState, Forced, HealthView, Observation, Pushed, Target};
-use crate::config::{Config, EndpointKey, PoolId};
+use crate::config::{BackendId, Config, EndpointKey, PoolId};
 
 #[derive(Debug, Clone)]
 /// The mutable health of every pool, endpoint and proxy server; only the
@@ -214,6 +214,17 @@ impl HealthBook {
         let changed = e.weight != weight;
         e.weight = weight;
         changed
+    }
+
+    /// Sets (or with None resets to the config's) the runtime weight of the
+    /// proxy server `server` of `backend`. Returns true when it changed.
+    pub fn set_server_weight(
+        &mut self,
+        backend: BackendId,
+        server: u32,
+        weight: Option<u32>,
+    ) -> bool {
+        self.servers.set_weight(backend, server, weight)
     }
 
     /// Sets (or with None clears) an operator's override of an endpoint's

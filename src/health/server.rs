@@ -7,8 +7,13 @@
 //! are up here (passive ejection by `max_fails` is the proxy's own, beside
 //! it). Servers of backends without a monitor are always up here.
 //!
+//! An operator's runtime weight for a server (`POST /api/v1/backends/{b}/
+//! servers/{s}/weight`) is kept here too, so that it reaches the proxy the
+//! way the checks' verdicts do and the state file sees it.
+//!
 //! Pure: time is an argument. History is kept across a reload by (backend
-//! name, server address) while the backend keeps the same monitor.
+//! name, server address) while the backend keeps the same monitor; a runtime
+//! weight is kept while the server exists, whatever the monitor.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,6 +32,8 @@ struct Backend {
     monitor: Option<String>,
     rise_fall: (u32, u32),
     servers: Vec<(SocketAddr, Endpoint)>,
+    /// Runtime weights, indexed like `servers` (None: the config's).
+    weights: Vec<Option<u32>>,
 }
 
 /// Every backend's servers, indexed like `Config::backends`.
@@ -59,6 +66,8 @@ pub struct ServerHealth {
     pub latency: Option<Duration>,
     /// Wall clock (Unix ms) of the last state change; 0 if never.
     pub since_unix_ms: u64,
+    /// The operator's runtime weight, replacing the config's while set.
+    pub weight: Option<u32>,
 }
 
 impl ServerHealth {
@@ -95,6 +104,7 @@ fn build(config: &Config, id: usize) -> Backend {
                 (s.address, e)
             })
             .collect(),
+        weights: vec![None; b.servers.len()],
     }
 }
 
@@ -136,18 +146,44 @@ impl ServerBook {
         server.apply(outcome, monitored, b.rise_fall, now, now_unix_ms)
     }
 
+    /// Sets (None: back to the config's) the runtime weight of a server.
+    /// Returns true when it changed.
+    pub(super) fn set_weight(
+        &mut self,
+        backend: BackendId,
+        server: u32,
+        weight: Option<u32>,
+    ) -> bool {
+        let Some(w) = self
+            .backends
+            .get_mut(backend.index())
+            .and_then(|b| b.weights.get_mut(server as usize))
+        else {
+            return false;
+        };
+        let changed = *w != weight;
+        *w = weight;
+        changed
+    }
+
     /// Switches to `config`, keeping the state of servers whose (backend
-    /// name, address) is unchanged while their backend keeps its monitor.
+    /// name, address) is unchanged while their backend keeps its monitor,
+    /// and their runtime weights while they exist.
     pub(super) fn reload(&mut self, config: &Config) {
         let old: HashMap<&str, &Backend> = self.backends.iter().map(|b| (&*b.name, b)).collect();
         let mut backends = Vec::with_capacity(config.backends.len());
         for i in 0..config.backends.len() {
             let mut b = build(config, i);
-            if let Some(prev) = old.get(&*b.name).filter(|p| p.monitor == b.monitor) {
-                for (address, server) in &mut b.servers {
-                    if let Some((_, before)) = prev.servers.iter().find(|(a, _)| a == address) {
-                        server.inherit(before);
+            if let Some(prev) = old.get(&*b.name) {
+                let same_monitor = prev.monitor == b.monitor;
+                for ((address, server), weight) in b.servers.iter_mut().zip(&mut b.weights) {
+                    let Some(j) = prev.servers.iter().position(|(a, _)| a == address) else {
+                        continue;
+                    };
+                    if same_monitor {
+                        server.inherit(&prev.servers[j].1);
                     }
+                    *weight = prev.weights[j];
                 }
             }
             backends.push(b);
@@ -164,12 +200,14 @@ impl ServerBook {
                 servers: b
                     .servers
                     .iter()
-                    .map(|(address, e)| ServerHealth {
+                    .zip(&b.weights)
+                    .map(|((address, e), weight)| ServerHealth {
                         address: *address,
                         state: e.state,
                         last_error: e.last_error.clone(),
                         latency: e.window.latency(),
                         since_unix_ms: e.since_unix_ms,
+                        weight: *weight,
                     })
                     .collect(),
             })

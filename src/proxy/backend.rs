@@ -44,6 +44,9 @@ pub struct ServerSlot {
     check_error: Mutex<Option<Arc<str>>>,
     draining: AtomicBool,
     drained_at_unix_ms: AtomicU64,
+    /// The operator's runtime weight (0: none, the config's applies), as
+    /// the health writer last published it.
+    weight: AtomicU32,
     in_flight: AtomicU32,
     requests: AtomicU64,
     errors: AtomicU64,
@@ -65,6 +68,7 @@ impl ServerSlot {
             check_error: Mutex::new(None),
             draining: AtomicBool::new(false),
             drained_at_unix_ms: AtomicU64::new(0),
+            weight: AtomicU32::new(0),
             in_flight: AtomicU32::new(0),
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -123,6 +127,22 @@ impl ServerSlot {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// The operator's runtime weight, when one replaces the config's.
+    pub fn weight(&self) -> Option<u32> {
+        Some(self.weight.load(Ordering::Acquire)).filter(|w| *w != 0)
+    }
+
+    /// Sets (None: clears) the runtime weight, as published by the health
+    /// writer. Returns true when it changed.
+    pub fn set_weight(&self, weight: Option<u32>) -> bool {
+        let was = self.weight.swap(weight.unwrap_or(0), Ordering::AcqRel);
+        if was != weight.unwrap_or(0) {
+            tracing::info!(server = %self.address, ?weight, "proxy server runtime weight changed");
+            return true;
+        }
+        false
     }
 
     /// The active checks' verdict and, while down, their last error.
@@ -243,7 +263,9 @@ impl ServerSlot {
         }
     }
 
-    pub(crate) fn status(&self, weight: u32) -> ServerStatus {
+    /// Its status; `config_weight` is the config's weight for it.
+    pub(crate) fn status(&self, config_weight: u32) -> ServerStatus {
+        let runtime_weight = self.weight();
         let up = self.up.load(Ordering::Acquire);
         let draining = self.is_draining();
         let ejected = lock(&self.ejection).is_ejected();
@@ -260,7 +282,8 @@ impl ServerSlot {
         let drained_at = self.drained_at_unix_ms.load(Ordering::Acquire);
         ServerStatus {
             address: self.address,
-            weight,
+            weight: runtime_weight.unwrap_or(config_weight),
+            config_weight: runtime_weight.map(|_| config_weight),
             state,
             up,
             check_error: lock(&self.check_error).as_deref().map(str::to_string),
@@ -369,7 +392,7 @@ impl BackendRuntime {
             .map(|(index, (slot, entry))| Candidate {
                 index,
                 address: entry.address,
-                weight: entry.weight,
+                weight: slot.weight().unwrap_or(entry.weight),
                 in_flight: slot.in_flight(),
             })
             .collect();
@@ -406,7 +429,12 @@ pub struct BackendStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerStatus {
     pub address: SocketAddr,
+    /// The weight it is balanced with: the runtime weight when one is set,
+    /// else the config's.
     pub weight: u32,
+    /// The config's weight, when a runtime weight replaces it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_weight: Option<u32>,
     /// `up`, `down` (active checks), `ejected` (passive) or `draining`.
     pub state: &'static str,
     pub up: bool,

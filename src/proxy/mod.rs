@@ -170,7 +170,7 @@ fn tls_key(tls: &Option<TlsConfig>) -> Option<(std::path::PathBuf, std::path::Pa
 /// proxies.listen_addrs()                  bound addresses, config order
 /// proxies.reload(config, generation)      keeps unchanged listeners and server counters
 /// proxies.drain(backend, server, bool)    admin drain / undrain
-/// proxies.apply_checks(&[BackendHealth])       active checks' verdicts
+/// proxies.apply_checks(&[BackendHealth]) active checks' verdicts, runtime weights
 /// proxies.status()                        Vec<BackendStatus> (serde)
 /// proxies.shutdown()                      drain all, wait up to drain_timeout
 /// ```
@@ -278,19 +278,20 @@ impl Proxies {
         Ok(())
     }
 
-    /// Applies the active checks' verdicts (the health writer's view, by
-    /// backend name and server address): a server that is not up there gets
-    /// no new requests; in-flight ones finish. Servers of backends without a
-    /// monitor are always up. Cheap (a few atomic stores): called often.
+    /// Applies the active checks' verdicts and the runtime weights (the
+    /// health writer's view, by backend name and server address): a server
+    /// that is not up there gets no new requests; in-flight ones finish.
+    /// Servers of backends without a monitor are always up. Cheap (a few
+    /// atomic stores): called often.
     pub fn apply_checks(&self, backends: &[crate::health::BackendHealth]) {
         let runtime = self.shared.runtime.load();
         for b in runtime.backends.iter() {
-            let checked = backends
-                .iter()
-                .find(|h| *h.name == b.config.name)
-                .filter(|h| h.monitored);
+            let health = backends.iter().find(|h| *h.name == b.config.name);
+            let monitored = health.is_some_and(|h| h.monitored);
             for slot in &b.servers {
-                match checked.and_then(|h| h.servers.iter().find(|s| s.address == slot.address)) {
+                let s = health.and_then(|h| h.servers.iter().find(|s| s.address == slot.address));
+                slot.set_weight(s.and_then(|s| s.weight));
+                match s.filter(|_| monitored) {
                     Some(s) => slot.set_check(s.up(), s.last_error.as_ref()),
                     None => slot.set_check(true, None),
                 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::Loaded;
-use crate::config::PoolId;
+use crate::config::{BackendId, PoolId};
 
 /// What the admin API and reloads ask of the writer.
 pub enum Command {
@@ -35,6 +35,14 @@ pub enum Command {
     Weight {
         pool: PoolId,
         endpoint: u32,
+        weight: Option<u32>,
+        done: oneshot::Sender<()>,
+    },
+    /// A runtime weight for a proxy backend's server (None: back to the
+    /// config's); the proxy takes it from the published view.
+    ServerWeight {
+        backend: BackendId,
+        server: u32,
         weight: Option<u32>,
         done: oneshot::Sender<()>,
     },

@@ -1,7 +1,7 @@
 //! `[server] state_file`: a single node keeps its drains, runtime weights and
 //! overrides across a restart; a corrupt file is refused loudly and moved
 //! aside, never dropped; an entry for an endpoint the config no longer has
-//! is dropped and the rest applies.
+//! is dropped and the rest applies. A proxy server's runtime weight is kept too.
 
 use std::net::IpAddr;
 
@@ -183,5 +183,51 @@ async fn a_state_file_that_cannot_be_written_stops_the_start() {
     let r = app::start(&path).await.expect("start");
     let text = std::fs::read_to_string(&file).expect("written at start");
     assert!(text.contains("\"version\": 1"), "{text}");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_keeps_a_proxy_servers_weight() {
+    let config = format!(
+        "{}[backends.web]\nalgorithm = \"weighted_round_robin\"\nservers = [{{ address = \"127.0.0.1:9\" }}, {{ address = \"127.0.0.1:10\", weight = 2 }}]\n",
+        config()
+    );
+    let (dir, path) = write_config(&config, &[("example.test.zone", ZONE.as_bytes())]);
+    std::fs::create_dir(dir.path().join("state")).expect("state dir");
+    let r = app::start(&path).await.expect("start");
+    post(
+        &r,
+        "/api/v1/backends/web/servers/127.0.0.1:10/weight",
+        Some(r#"{"weight": 5}"#),
+    )
+    .await;
+    let file = std::fs::read_to_string(dir.path().join("state/geosteer.json")).expect("saved");
+    let saved: serde_json::Value = serde_json::from_str(&file).expect("JSON");
+    assert_eq!(
+        saved["servers"],
+        serde_json::json!([{ "backend": "web", "server": "127.0.0.1:10", "weight": 5 }]),
+        "{file}"
+    );
+    r.stop().await;
+
+    let server = |status: &serde_json::Value| status["backends"][0]["servers"][1].clone();
+    let r = app::start(&path).await.expect("restart");
+    let (_, status) = get_json(&format!("http://{}/api/v1/status", r.admin_addr)).await;
+    let s = server(&status);
+    assert_eq!(
+        (s["weight"].as_u64(), s["config_weight"].as_u64()),
+        (Some(5), Some(2)),
+        "{s}"
+    );
+    post(&r, "/api/v1/backends/web/servers/127.0.0.1:10/weight", None).await;
+    r.stop().await;
+    let r = app::start(&path).await.expect("restart again");
+    let (_, status) = get_json(&format!("http://{}/api/v1/status", r.admin_addr)).await;
+    let s = server(&status);
+    assert_eq!(
+        (s["weight"].as_u64(), s["config_weight"].as_u64()),
+        (Some(2), None),
+        "the reset was kept too: {s}"
+    );
     r.stop().await;
 }
