@@ -206,6 +206,9 @@ pub struct ClusterCounters {
     pub keepalives: AtomicU64,
     /// Times the link was (re)established.
     pub syncs: AtomicU64,
+    /// Times this node found that etcd lost the fleet's data (wiped,
+    /// replaced, restored from an older snapshot).
+    pub data_lost: AtomicU64,
     /// Unix ms of the last time etcd answered (a keep-alive, a watch
     /// message): read live by the admin API, so a fleet's "last seen" counts
     /// keep-alives rather than the last change the link handed over.

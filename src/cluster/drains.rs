@@ -150,6 +150,7 @@ impl Link {
                 lever,
                 done,
             } => {
+                let what = lever.what();
                 let (key, value) = match lever {
                     super::Lever::Weight(w) => (
                         self.layout.weight(&pool, &address),
@@ -165,6 +166,10 @@ impl Link {
                     super::Lever::Override(f) => (
                         self.layout.override_(&pool, &address),
                         f.map(|f| serde_json::to_string(&f).unwrap_or_default()),
+                    ),
+                    super::Lever::Pushed(p) => (
+                        self.layout.pushed(&pool, &address),
+                        Some(serde_json::to_string(&p).unwrap_or_default()),
                     ),
                 };
                 let write = match value {
@@ -193,7 +198,7 @@ impl Link {
                     }
                     Err(e) => {
                         let _ = done.send(Err(format!(
-                            "{e}: a fleet-wide weight or override cannot be recorded now"
+                            "{e}: a fleet-wide {what} cannot be recorded now"
                         )));
                         Err(e)
                     }
@@ -203,6 +208,7 @@ impl Link {
                 pool,
                 address,
                 draining,
+                over,
                 done,
                 ..
             } => {
@@ -211,6 +217,7 @@ impl Link {
                     let record = DrainRecord {
                         by: self.view.node.to_string(),
                         at: unix_ms(),
+                        over_ms: over.map(|d| d.as_millis() as u64),
                     };
                     Write::Put(key, serde_json::to_string(&record).unwrap_or_default(), 0)
                 } else {

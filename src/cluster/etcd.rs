@@ -250,6 +250,14 @@ impl Etcd {
 
     /// Every key under `prefix`, and the store's revision they were read at.
     pub async fn range(&self, prefix: &str) -> Result<(i64, Vec<Kv>), EtcdError> {
+        self.range_at(prefix)
+            .await
+            .map(|(header, kvs)| (header.revision, kvs))
+    }
+
+    /// Every key under `prefix`, and the response's header: the store's
+    /// revision they were read at and the cluster's id.
+    pub async fn range_at(&self, prefix: &str) -> Result<(Header, Vec<Kv>), EtcdError> {
         let reply = self
             .call(
                 "/v3/kv/range",
@@ -258,6 +266,11 @@ impl Etcd {
             .await?;
         let revision = int(&reply["header"]["revision"])
             .ok_or_else(|| EtcdError::Protocol("range: no revision".into()))?;
+        let cluster_id = match &reply["header"]["cluster_id"] {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
         let kvs = match reply.get("kvs") {
             None => Vec::new(),
             Some(list) => serde_json::from_value::<Vec<RawKv>>(list.clone())
@@ -266,7 +279,13 @@ impl Etcd {
                 .filter_map(RawKv::decode)
                 .collect(),
         };
-        Ok((revision, kvs))
+        Ok((
+            Header {
+                cluster_id,
+                revision,
+            },
+            kvs,
+        ))
     }
 
     /// Watches every key under `prefix` from revision `from` on.
@@ -291,6 +310,7 @@ impl Etcd {
         Ok(Watch {
             response,
             buffer: Vec::new(),
+            revision: from - 1,
         })
     }
 
@@ -351,10 +371,22 @@ impl Etcd {
     }
 }
 
+/// What an etcd response's header says of the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// The etcd cluster's id (a wiped member started with the same
+    /// settings gets the same one; a new cluster another).
+    pub cluster_id: String,
+    /// The store's revision.
+    pub revision: i64,
+}
+
 /// An open watch: newline-separated JSON messages on one HTTP response.
 pub struct Watch {
     response: reqwest::Response,
     buffer: Vec<u8>,
+    /// The highest store revision its messages' headers named.
+    revision: i64,
 }
 
 /// What one watch message says.
@@ -369,6 +401,20 @@ pub enum WatchMessage {
 }
 
 impl Watch {
+    /// The highest store revision the watch's messages named so far.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    fn note_revision(&mut self, line: &[u8]) {
+        if let Ok(value) = serde_json::from_slice::<Value>(line) {
+            let result = value.get("result").unwrap_or(&value);
+            if let Some(r) = int(&result["header"]["revision"]) {
+                self.revision = self.revision.max(r);
+            }
+        }
+    }
+
     /// The next message; Err when the stream broke.
     pub async fn next(&mut self) -> Result<WatchMessage, EtcdError> {
         loop {
@@ -377,6 +423,7 @@ impl Watch {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
+                self.note_revision(&line);
                 return parse_watch_message(&line);
             }
             match self.response.chunk().await {

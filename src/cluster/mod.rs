@@ -19,6 +19,14 @@
 //! when etcd answers again it is written there, unless the drain changed
 //! in etcd meanwhile (then etcd wins); either way an event says so.
 //!
+//! etcd losing its data (wiped, replaced, restored from an older snapshot)
+//! is not taken for an operator lifting every drain: on reconnection, before
+//! writing anything, the node compares the store with what it last saw
+//! ([`store::lost`]: cluster id, revision, the fleet's epoch) and, when it
+//! lost its data, keeps its last known drains, weights, overrides and pushed
+//! health and writes them back ([`store::restore_plan`]), or follows the node
+//! that did; an event and `geosteer_cluster_etcd_data_lost_total` say so.
+//!
 //! It logs a config skew (a fresh node publishing another config hash than
 //! this node's) once when it appears or changes, and once when it clears.
 //!
@@ -51,7 +59,7 @@ use crate::state::Shared;
 use crate::wallclock::unix_ms;
 use drains::refusal;
 use etcd::{Etcd, EtcdError, Event, Watch, WatchMessage, Write};
-use store::{Key, Layout, Ledger};
+use store::{AfterLoss, Epoch, Key, Layout, Ledger, Seen};
 
 /// Pause between reconnection attempts.
 const RETRY: Duration = Duration::from_secs(1);
@@ -83,6 +91,19 @@ pub enum Lever {
     Weight(Option<u32>),
     /// `PREFIX/override/...`: Some(override) or None (cleared).
     Override(Option<crate::health::Forced>),
+    /// `PREFIX/pushed/...`: a pushed health, holding until its expiry.
+    Pushed(crate::health::Pushed),
+}
+
+impl Lever {
+    /// What it is, for messages.
+    fn what(&self) -> &'static str {
+        match self {
+            Lever::Weight(_) => "weight",
+            Lever::Override(_) => "override",
+            Lever::Pushed(_) => "pushed health",
+        }
+    }
 }
 
 enum Request {
@@ -98,6 +119,8 @@ enum Request {
         draining: bool,
         /// An undrain that may be applied here only while etcd is unreachable.
         local: bool,
+        /// A gradual drain: the ramp's length.
+        over: Option<Duration>,
         done: oneshot::Sender<Result<Applied, String>>,
     },
     /// A pool's reported load, fleet-wide (`loads`).
@@ -147,14 +170,16 @@ impl Cluster {
             first_sync: Some(first_tx),
             push_at: None,
             started: unix_ms(),
+            seen: None,
         };
         let handle = tokio::spawn(link.run(cancel));
         Ok((Cluster { requests: tx }, first_rx, handle))
     }
 
-    /// Sets or clears a runtime weight or override fleet-wide: written to
-    /// etcd, then applied here before this returns (the other nodes apply it
-    /// from their watch). Fails while etcd is unreachable.
+    /// Sets or clears a runtime weight or override, or records a pushed
+    /// health, fleet-wide: written to etcd, then applied here before this
+    /// returns (the other nodes apply it from their watch). Fails while etcd
+    /// is unreachable.
     pub async fn record(
         &self,
         pool: &str,
@@ -194,13 +219,16 @@ impl Cluster {
 
     /// Drains (or returns) an endpoint fleet-wide: written to etcd, then
     /// applied here before this returns. Fails when etcd is unreachable,
-    /// except a `local` undrain, then applied on this node only.
+    /// except a `local` undrain, then applied on this node only. A drain
+    /// `over` a period ramps the endpoint's weight down on every node from
+    /// the same start, then drains it.
     pub async fn drain(
         &self,
         pool: &str,
         address: EndpointKey,
         draining: bool,
         local: bool,
+        over: Option<Duration>,
     ) -> Result<Applied, String> {
         let (done, wait) = oneshot::channel();
         self.requests
@@ -209,6 +237,7 @@ impl Cluster {
                 address,
                 draining,
                 local: local && !draining,
+                over: over.filter(|_| draining),
                 done,
             })
             .await
@@ -244,6 +273,9 @@ struct Link {
     push_at: Option<Instant>,
     /// Unix ms this node started.
     started: u64,
+    /// What this node last saw of etcd's store: a store that lost its data
+    /// is told from one that moved on by it (None before the first sync).
+    seen: Option<Seen>,
 }
 
 /// Why a connected session ended.
@@ -371,8 +403,8 @@ impl Link {
                     Request::Drain { pool, address, draining, done, .. } => {
                         let _ = done.send(Err(refusal(&pool, &address, draining, "etcd is unreachable")));
                     }
-                    Request::Record { done, .. } => {
-                        let _ = done.send(Err("etcd is unreachable: a fleet-wide weight or override cannot be recorded now".into()));
+                    Request::Record { lever, done, .. } => {
+                        let _ = done.send(Err(format!("etcd is unreachable: a fleet-wide {} cannot be recorded now", lever.what())));
                     }
                     req @ Request::Load { .. } => loads::refuse(req),
                 },
@@ -383,9 +415,168 @@ impl Link {
         }
     }
 
+    /// Keeps what the watch says of the store (its revision, a new epoch);
+    /// returns why the store lost its data when the epoch was deleted (the
+    /// prefix wiped under a running fleet), before the batch is applied.
+    fn note_watch(&mut self, events: &[Event], revision: i64) -> Option<String> {
+        let epoch_key = self.layout.epoch();
+        let seen = self.seen.as_mut()?;
+        seen.revision = seen.revision.max(revision);
+        for e in events {
+            match e {
+                Event::Put(kv) if kv.key == epoch_key => seen.epoch = Some(kv.value.clone()),
+                Event::Delete(key) if *key == epoch_key => {
+                    return Some("the fleet's epoch key was deleted".into());
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The first node to find no epoch creates one (if no other did
+    /// meanwhile: the watch then brings that one).
+    async fn create_epoch(&mut self, seen: &mut Seen) -> Result<(), EtcdError> {
+        let epoch = Epoch {
+            id: format!("{:016x}", rand::random::<u64>()),
+            by: self.view.node.to_string(),
+            at: unix_ms(),
+            restored: false,
+        };
+        let value = serde_json::to_string(&epoch).unwrap_or_default();
+        let key = self.layout.epoch();
+        let put = [Write::Put(key.clone(), value.clone(), 0)];
+        if self.etcd.write_if(&key, None, &put).await? {
+            self.counters.txns.fetch_add(1, Ordering::Relaxed);
+            self.counters.puts.fetch_add(1, Ordering::Relaxed);
+            seen.epoch = Some(value.into_bytes());
+        }
+        Ok(())
+    }
+
+    /// etcd lost its data (`why`): this node writes back its last known
+    /// drains, weights, overrides and pushed health (`self.view`, kept
+    /// through the outage) over what etcd holds now (`view`, just read;
+    /// `drains`: the drain keys' values as read), under a new epoch and
+    /// guarded by the one read, unless another node did so already; then
+    /// it follows etcd. Either way an event and a metric say so.
+    async fn recover(
+        &mut self,
+        view: &mut FleetView,
+        drains: &mut HashMap<String, Vec<u8>>,
+        seen: &mut Seen,
+        why: &str,
+    ) -> Result<(), EtcdError> {
+        let before = self.seen.clone().unwrap_or_else(|| seen.clone());
+        let reason = match store::after_loss(&before, seen.epoch.as_deref()) {
+            AfterLoss::Follow(epoch) => {
+                tracing::warn!(
+                    by = %epoch.by,
+                    "fleet: etcd lost its data ({why}); node {} wrote its last known state back already: following etcd",
+                    epoch.by
+                );
+                format!(
+                    "etcd lost its data ({why}); node {} wrote its last known drains, weights, overrides and pushed health back: this node follows etcd",
+                    epoch.by
+                )
+            }
+            AfterLoss::Restore => {
+                let epoch = Epoch {
+                    id: format!("{:016x}", rand::random::<u64>()),
+                    by: self.view.node.to_string(),
+                    at: unix_ms(),
+                    restored: true,
+                };
+                let epoch_value = serde_json::to_string(&epoch).unwrap_or_default();
+                let epoch_key = self.layout.epoch();
+                let mut writes = vec![Write::Put(epoch_key.clone(), epoch_value.clone(), 0)];
+                writes.extend(store::restore_plan(&self.layout, &self.view, view));
+                let split = writes.len().min(etcd::MAX_TXN_OPS);
+                let (first, rest) = writes.split_at(split);
+                if !self
+                    .etcd
+                    .write_if(&epoch_key, seen.epoch.as_deref(), first)
+                    .await?
+                {
+                    // Another node wrote its state back meanwhile: read
+                    // again (after the pause), and follow it then.
+                    return Err(EtcdError::Refused(
+                        "etcd lost its data; another node is writing its state back".into(),
+                    ));
+                }
+                self.counters.txns.fetch_add(1, Ordering::Relaxed);
+                if !rest.is_empty() {
+                    self.write(rest).await?;
+                }
+                for w in first {
+                    match w {
+                        Write::Put(..) => &self.counters.puts,
+                        Write::Delete(_) => &self.counters.deletes,
+                    }
+                    .fetch_add(1, Ordering::Relaxed);
+                }
+                let now = unix_ms();
+                for w in &writes {
+                    let event = match w {
+                        Write::Put(key, value, _) => {
+                            if matches!(self.layout.parse(key), Some(Key::Drain { .. })) {
+                                drains.insert(key.clone(), value.clone().into_bytes());
+                            }
+                            Event::Put(etcd::Kv {
+                                key: key.clone(),
+                                value: value.clone().into_bytes(),
+                            })
+                        }
+                        Write::Delete(key) => {
+                            drains.remove(key);
+                            Event::Delete(key.clone())
+                        }
+                    };
+                    store::apply(view, &self.layout, &self.instance, &event, now);
+                }
+                seen.epoch = Some(epoch_value.into_bytes());
+                let (d, w, o, p) = store::runtime_counts(&self.view);
+                tracing::warn!(
+                    drains = d,
+                    weights = w,
+                    overrides = o,
+                    pushed = p,
+                    writes = writes.len() - 1,
+                    "fleet: etcd lost its data ({why}); this node's last known drains, weights, overrides and pushed health are kept and written back"
+                );
+                format!(
+                    "etcd lost its data ({why}); this node kept its last known state and wrote it back: {d} drains, {w} weights, {o} overrides, {p} pushed health"
+                )
+            }
+        };
+        self.counters.data_lost.fetch_add(1, Ordering::Relaxed);
+        self.shared.events.record([crate::events::Event::fleet(
+            unix_ms(),
+            "etcd_data_lost",
+            reason,
+        )]);
+        Ok(())
+    }
+
     /// Lease, node record, this node's verdicts, a full read, then a watch.
     async fn connect(&mut self) -> Result<Watch, EtcdError> {
         self.etcd.authenticate().await?;
+        // Whether etcd lost its data, judged before this node writes
+        // anything (its writes move the revision of a wiped store on).
+        let epoch_key = self.layout.epoch();
+        let (header, kvs) = self.etcd.range_at(&epoch_key).await?;
+        let probe = Seen {
+            cluster_id: header.cluster_id,
+            revision: header.revision,
+            epoch: kvs
+                .into_iter()
+                .find(|kv| kv.key == epoch_key)
+                .map(|kv| kv.value),
+        };
+        let lost = self
+            .seen
+            .as_ref()
+            .and_then(|before| store::lost(before, &probe));
         let lease = match self.lease {
             Some(id) if self.etcd.keep_alive(id).await? => id,
             _ => {
@@ -400,7 +591,16 @@ impl Link {
         self.rates.forget();
         self.node_written = None;
         self.publish(lease).await?;
-        let (revision, kvs) = self.etcd.range(&self.layout.root).await?;
+        let (header, kvs) = self.etcd.range_at(&self.layout.root).await?;
+        let revision = header.revision;
+        let mut seen = Seen {
+            cluster_id: header.cluster_id,
+            revision,
+            epoch: kvs
+                .iter()
+                .find(|kv| kv.key == epoch_key)
+                .map(|kv| kv.value.clone()),
+        };
         let mut view = FleetView {
             node: self.view.node.clone(),
             partition_grace_ms: self.view.partition_grace_ms,
@@ -416,7 +616,7 @@ impl Link {
                 // Left by an earlier run of this node (a removed endpoint).
                 stale.push(Write::Delete(kv.key.clone()));
             }
-            if !self.view.local_undrains.is_empty()
+            if (lost.is_some() || !self.view.local_undrains.is_empty())
                 && matches!(self.layout.parse(&kv.key), Some(Key::Drain { .. }))
             {
                 drains.insert(kv.key.clone(), kv.value.clone());
@@ -432,6 +632,19 @@ impl Link {
         if !stale.is_empty() {
             self.write(&stale).await?;
         }
+        match lost {
+            // Before the view is replaced: until then the node keeps
+            // answering from what it knew.
+            Some(why) => {
+                self.recover(&mut view, &mut drains, &mut seen, &why)
+                    .await?
+            }
+            None if seen.epoch.is_none() => self.create_epoch(&mut seen).await?,
+            None => {}
+        }
+        // The store as it is now (a failure below must not make this node
+        // find the same loss again on the next try).
+        self.seen = Some(seen.clone());
         self.reconcile(&mut view, &drains).await?;
         let watch = self.etcd.watch(&self.layout.root, revision + 1).await?;
         self.view = view;
@@ -457,6 +670,11 @@ impl Link {
                     Ok(WatchMessage::Events(events)) => {
                         let now = unix_ms();
                         self.contact(now);
+                        if let Some(why) = self.note_watch(&events, watch.revision()) {
+                            // Not applied: the next full read finds the loss
+                            // and writes back what this node knew.
+                            return End::Lost(why);
+                        }
                         let mut changed = false;
                         for e in &events {
                             changed |= store::apply(&mut self.view, &self.layout, &self.instance, e, now);
@@ -465,7 +683,10 @@ impl Link {
                             self.schedule_push();
                         }
                     }
-                    Ok(WatchMessage::Nothing) => self.contact(unix_ms()),
+                    Ok(WatchMessage::Nothing) => {
+                        self.contact(unix_ms());
+                        self.note_watch(&[], watch.revision());
+                    }
                     Ok(WatchMessage::Ended(why)) => return End::Lost(format!("watch ended: {why}")),
                     Err(e) => return End::Lost(e.to_string()),
                 },

@@ -8,7 +8,17 @@
 //! PREFIX/weight/POOL/ENDPOINT         WeightRecord (no lease)
 //! PREFIX/override/POOL/ENDPOINT       Forced       (no lease; ends at its until)
 //! PREFIX/load/POOL, PREFIX/rate/NODE/POOL   loads (see `loads`)
+//! PREFIX/pushed/POOL/ENDPOINT         Pushed       (no lease; down after its expiry)
+//! PREFIX/epoch                        Epoch        (no lease)
 //! ```
+//!
+//! The epoch tells a store that lost its data from one that moved on: the
+//! first node to find none creates it, and a node that finds it gone or
+//! replaced (or etcd's cluster id changed, or its revision went backwards:
+//! [`lost`]) writes its last known drains, weights, overrides and pushed
+//! health back ([`restore_plan`]) under a new epoch marked `restored`, in
+//! one transaction guarded by the epoch it read, so that the nodes after it
+//! follow what it wrote ([`after_loss`]) rather than each writing its own.
 //!
 //! A node writes its verdicts only when they change in a way that matters
 //! ([`Ledger::plan`]): an endpoint's up/down, reason or the state's start; a
@@ -24,6 +34,7 @@ use crate::health::fleet::{
     DrainRecord, FleetView, NodeInfo, PoolVerdict, RemoteNode, Verdict, WeightRecord,
 };
 use crate::health::{EndpointState, HealthView};
+use serde::{Deserialize, Serialize};
 
 /// The last segment of a pool's own verdict key (endpoints are IP addresses
 /// or domain names, whose labels do not start with `_` in practice).
@@ -51,6 +62,10 @@ pub enum Key<'a> {
         address: EndpointKey,
     },
     Override {
+        pool: &'a str,
+        address: EndpointKey,
+    },
+    Pushed {
         pool: &'a str,
         address: EndpointKey,
     },
@@ -88,6 +103,13 @@ impl Layout {
     pub fn override_(&self, pool: &str, address: &EndpointKey) -> String {
         format!("{}override/{pool}/{address}", self.root)
     }
+    pub fn pushed(&self, pool: &str, address: &EndpointKey) -> String {
+        format!("{}pushed/{pool}/{address}", self.root)
+    }
+    /// The fleet's [`Epoch`].
+    pub fn epoch(&self) -> String {
+        format!("{}epoch", self.root)
+    }
 
     pub fn parse<'k>(&self, key: &'k str) -> Option<Key<'k>> {
         let rest = key.strip_prefix(self.root.as_str())?;
@@ -117,6 +139,7 @@ impl Layout {
             "drain" => Some(Key::Drain { pool, address }),
             "weight" => Some(Key::Weight { pool, address }),
             "override" => Some(Key::Override { pool, address }),
+            "pushed" => Some(Key::Pushed { pool, address }),
             _ => None,
         }
     }
@@ -229,6 +252,12 @@ pub fn apply(
             address,
             value.and_then(|v| serde_json::from_slice::<crate::health::Forced>(v).ok()),
         ),
+        Key::Pushed { pool, address } => set_or_remove(
+            &mut view.pushed,
+            pool,
+            address,
+            value.and_then(|v| serde_json::from_slice::<crate::health::Pushed>(v).ok()),
+        ),
         Key::Drain { pool, address } => {
             match value.and_then(|v| serde_json::from_slice::<DrainRecord>(v).ok()) {
                 Some(record) => {
@@ -248,6 +277,145 @@ pub fn apply(
             }
         }
     }
+}
+
+/// The fleet's epoch (`PREFIX/epoch`, no lease).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Epoch {
+    /// Random, new with each epoch.
+    pub id: String,
+    /// The node that wrote it.
+    pub by: String,
+    /// When (Unix ms).
+    pub at: u64,
+    /// Written with a node's last known state after etcd lost its data.
+    #[serde(default)]
+    pub restored: bool,
+}
+
+/// What a node last saw of etcd's store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    /// The cluster id of etcd's response headers.
+    pub cluster_id: String,
+    /// The highest store revision seen (a full read's, the watch's).
+    pub revision: i64,
+    /// The [`Epoch`] record's value as read (None: there was none).
+    pub epoch: Option<Vec<u8>>,
+}
+
+/// Why the store read now (`now`) is not the one this node saw last
+/// (`before`): etcd's cluster id changed, its revision went backwards
+/// (wiped, or restored from an older snapshot) or the fleet's epoch is gone
+/// or another. None: the same store, moved on.
+pub fn lost(before: &Seen, now: &Seen) -> Option<String> {
+    let mut why = Vec::new();
+    if before.cluster_id != now.cluster_id {
+        why.push(format!(
+            "cluster id {} -> {}",
+            before.cluster_id, now.cluster_id
+        ));
+    }
+    if now.revision < before.revision {
+        why.push(format!(
+            "revision {} -> {} (backwards)",
+            before.revision, now.revision
+        ));
+    }
+    if before.epoch.is_some() && before.epoch != now.epoch {
+        why.push(match &now.epoch {
+            None => "the fleet's epoch key is gone".to_string(),
+            Some(_) => "the fleet's epoch key was replaced".to_string(),
+        });
+    }
+    (!why.is_empty()).then(|| why.join(", "))
+}
+
+/// What a node that found the store [`lost`] does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AfterLoss {
+    /// Writes its last known state back (guarded by the epoch it read).
+    Restore,
+    /// Another node did already (a restored epoch this node has not seen):
+    /// it follows etcd.
+    Follow(Epoch),
+}
+
+/// Restores unless another node already wrote its state back since the
+/// loss: the epoch now is a restored one and not the one this node saw.
+pub fn after_loss(before: &Seen, now_epoch: Option<&[u8]>) -> AfterLoss {
+    let Some(raw) = now_epoch else {
+        return AfterLoss::Restore;
+    };
+    match serde_json::from_slice::<Epoch>(raw) {
+        Ok(e) if e.restored && before.epoch.as_deref() != Some(raw) => AfterLoss::Follow(e),
+        _ => AfterLoss::Restore,
+    }
+}
+
+/// How many runtime records of each kind a view holds: (drains, weights,
+/// overrides, pushed health).
+pub fn runtime_counts(view: &FleetView) -> (usize, usize, usize, usize) {
+    (
+        view.drains.values().map(HashMap::len).sum(),
+        view.weights.values().map(HashMap::len).sum(),
+        view.overrides.values().map(HashMap::len).sum(),
+        view.pushed.values().map(HashMap::len).sum(),
+    )
+}
+
+/// The writes that make etcd's runtime records (drains, weights, overrides,
+/// pushed health) what `known` (this node's last view) holds, given what
+/// etcd holds now (`found`): puts where they differ or are missing, deletes
+/// for records `known` does not have (a restored older snapshot's).
+pub fn restore_plan(layout: &Layout, known: &FleetView, found: &FleetView) -> Vec<Write> {
+    let mut writes = Vec::new();
+    plan_kind(&mut writes, &known.drains, &found.drains, |p, a| {
+        layout.drain(p, a)
+    });
+    plan_kind(&mut writes, &known.weights, &found.weights, |p, a| {
+        layout.weight(p, a)
+    });
+    plan_kind(&mut writes, &known.overrides, &found.overrides, |p, a| {
+        layout.override_(p, a)
+    });
+    plan_kind(&mut writes, &known.pushed, &found.pushed, |p, a| {
+        layout.pushed(p, a)
+    });
+    writes
+}
+
+type PerPool<T> = HashMap<Arc<str>, HashMap<EndpointKey, T>>;
+
+fn plan_kind<T: PartialEq + Serialize>(
+    writes: &mut Vec<Write>,
+    known: &PerPool<T>,
+    found: &PerPool<T>,
+    key: impl Fn(&str, &EndpointKey) -> String,
+) {
+    let mut puts: Vec<(String, String)> = Vec::new();
+    for (pool, records) in known {
+        for (address, record) in records {
+            if found.get(pool).and_then(|m| m.get(address)) != Some(record)
+                && let Ok(json) = serde_json::to_string(record)
+            {
+                puts.push((key(pool, address), json));
+            }
+        }
+    }
+    let mut deletes: Vec<String> = Vec::new();
+    for (pool, records) in found {
+        for address in records.keys() {
+            if known.get(pool).is_none_or(|m| !m.contains_key(address)) {
+                deletes.push(key(pool, address));
+            }
+        }
+    }
+    // A stable order, for the logs and the tests.
+    puts.sort();
+    deletes.sort();
+    writes.extend(puts.into_iter().map(|(k, v)| Write::Put(k, v, 0)));
+    writes.extend(deletes.into_iter().map(Write::Delete));
 }
 
 /// Puts (Some) or removes (None) one endpoint's record of a per-pool map.
@@ -604,6 +772,143 @@ mod tests {
         ));
         assert_eq!(view.vantages(), 1);
         assert_eq!(view.departed.get("n2"), Some(&7));
+    }
+
+    fn seen(cluster: &str, revision: i64, epoch: Option<&str>) -> Seen {
+        Seen {
+            cluster_id: cluster.into(),
+            revision,
+            epoch: epoch.map(|e| e.as_bytes().to_vec()),
+        }
+    }
+
+    #[test]
+    fn a_store_that_lost_its_data_is_told_from_one_that_moved_on() {
+        let before = seen("c1", 300, Some("e1"));
+        assert_eq!(lost(&before, &seen("c1", 300, Some("e1"))), None);
+        assert_eq!(lost(&before, &seen("c1", 9_000, Some("e1"))), None);
+        // Wiped and started with the same settings: the same cluster id,
+        // the revision from 1, no epoch.
+        let why = lost(&before, &seen("c1", 4, None)).expect("wiped");
+        assert!(why.contains("revision 300 -> 4 (backwards)"), "{why}");
+        assert!(why.contains("epoch key is gone"), "{why}");
+        // A new cluster, whatever its revision.
+        let why = lost(&before, &seen("c2", 900, None)).expect("replaced");
+        assert!(why.contains("cluster id c1 -> c2"), "{why}");
+        // Restored from an older copy: its epoch, an older revision.
+        let why = lost(&before, &seen("c1", 250, Some("e1"))).expect("restored");
+        assert_eq!(why, "revision 300 -> 250 (backwards)");
+        // Another node wrote its state back since this one last looked.
+        let why = lost(&before, &seen("c1", 20, Some("e2"))).expect("replaced");
+        assert!(why.contains("epoch key was replaced"), "{why}");
+        // A node that never saw an epoch judges by the revision alone.
+        assert_eq!(lost(&seen("c1", 5, None), &seen("c1", 9, Some("e1"))), None);
+    }
+
+    #[test]
+    fn the_first_node_after_a_loss_writes_back_the_others_follow_it() {
+        let epoch = |restored: bool| {
+            serde_json::to_vec(&Epoch {
+                id: "x".into(),
+                by: "n1".into(),
+                at: 1,
+                restored,
+            })
+            .expect("json")
+        };
+        let before = Seen {
+            epoch: Some(epoch(false)),
+            ..seen("c1", 300, None)
+        };
+        // No epoch, or the one it saw (restored copy): it writes back.
+        assert_eq!(after_loss(&before, None), AfterLoss::Restore);
+        assert_eq!(after_loss(&before, Some(&epoch(false))), AfterLoss::Restore);
+        // A fresh epoch some node made without memory: it writes back too.
+        let fresh = serde_json::to_vec(&Epoch {
+            id: "y".into(),
+            by: "n3".into(),
+            at: 2,
+            restored: false,
+        })
+        .expect("json");
+        assert_eq!(after_loss(&before, Some(&fresh)), AfterLoss::Restore);
+        // A restored epoch it has not seen: another node wrote back.
+        let restored = epoch(true);
+        assert!(matches!(
+            after_loss(&before, Some(&restored)),
+            AfterLoss::Follow(e) if e.by == "n1"
+        ));
+        // Garbage in the epoch key: write back.
+        assert_eq!(after_loss(&before, Some(b"{oops")), AfterLoss::Restore);
+    }
+
+    #[test]
+    fn a_write_back_puts_what_the_node_knew_and_deletes_what_it_did_not() {
+        let l = Layout::new("/g");
+        let ip = |s: &str| -> EndpointKey { s.parse().expect("ip") };
+        let drain = |at| DrainRecord {
+            by: "n1".into(),
+            at,
+            over_ms: None,
+        };
+        let mut known = FleetView::default();
+        known
+            .drains
+            .entry("p".into())
+            .or_default()
+            .insert(ip("192.0.2.1"), drain(10));
+        known.weights.entry("p".into()).or_default().insert(
+            ip("192.0.2.2"),
+            WeightRecord {
+                weight: 5,
+                by: "n1".into(),
+                at: 11,
+            },
+        );
+        // A wiped store: everything is put.
+        let w = restore_plan(&l, &known, &FleetView::default());
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            matches!(&w[0], Write::Put(k, v, 0) if k == "/g/drain/p/192.0.2.1" && v.contains("\"at\":10"))
+        );
+        assert!(matches!(&w[1], Write::Put(k, _, 0) if k == "/g/weight/p/192.0.2.2"));
+        // An older copy: the same drain stays, a drain and an override the
+        // node does not know go, the weight is put.
+        let mut found = FleetView::default();
+        found
+            .drains
+            .entry("p".into())
+            .or_default()
+            .insert(ip("192.0.2.1"), drain(10));
+        found
+            .drains
+            .entry("p".into())
+            .or_default()
+            .insert(ip("192.0.2.3"), drain(5));
+        found.overrides.entry("p".into()).or_default().insert(
+            ip("192.0.2.1"),
+            crate::health::Forced {
+                up: false,
+                reason: "old".into(),
+                until_unix_ms: None,
+            },
+        );
+        let w = restore_plan(&l, &known, &found);
+        assert_eq!(
+            w,
+            vec![
+                Write::Delete("/g/drain/p/192.0.2.3".into()),
+                Write::Put(
+                    "/g/weight/p/192.0.2.2".into(),
+                    r#"{"weight":5,"by":"n1","at":11}"#.into(),
+                    0
+                ),
+                Write::Delete("/g/override/p/192.0.2.1".into()),
+            ]
+        );
+        assert_eq!(runtime_counts(&known), (1, 1, 0, 0));
+        // Nothing differs: nothing to write.
+        assert!(restore_plan(&l, &known, &known).is_empty());
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "reload",
     "server",
     "fail_open",
+    "fleet",
 ];
 
 /// What a receiver is sent.

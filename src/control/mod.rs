@@ -340,7 +340,7 @@ impl Control {
         let (pool_id, endpoint, ip) = self.endpoint(pool, address)?;
         if let Some(cluster) = &self.cluster {
             let applied = cluster
-                .drain(pool, ip.clone(), draining, local)
+                .drain(pool, ip.clone(), draining, local, None)
                 .await
                 .map_err(ActionError::Fleet)?;
             if applied == Applied::FleetWide {
@@ -360,9 +360,9 @@ impl Control {
     }
 
     /// Drains the endpoint `address` of `pool` gradually: its weight ramps
-    /// to zero over `over`, then it is drained. Single node only for now:
-    /// the fleet's drain records in etcd carry no ramp yet, so in a fleet it
-    /// is refused.
+    /// to zero over `over`, then it is drained. In a fleet the drain record
+    /// in etcd carries the ramp (its start and length), so every node ramps
+    /// alike; refused while etcd is unreachable.
     pub async fn drain_endpoint_over(
         &self,
         pool: &str,
@@ -376,10 +376,13 @@ impl Control {
             )));
         }
         let (pool_id, endpoint, ip) = self.endpoint(pool, address)?;
-        if self.cluster.is_some() {
-            return Err(ActionError::Conflict(
-                "gradual drains are not fleet-wide yet: in a fleet, drain without --over".into(),
-            ));
+        if let Some(cluster) = &self.cluster {
+            cluster
+                .drain(pool, ip.clone(), true, false, Some(over))
+                .await
+                .map_err(ActionError::Fleet)?;
+            tracing::info!(pool, endpoint = %ip, over_ms = over.as_millis() as u64, "endpoint draining gradually fleet-wide");
+            return Ok(());
         }
         self.apply(|done| Command::DrainOver {
             pool: pool_id,
@@ -501,8 +504,7 @@ impl Control {
 
     /// Sets (or with None resets to the config's) the runtime weight of the
     /// endpoint `address` of `pool`. When this returns, the next query draws
-    /// with it. Single node only for now: in a fleet a weight set on one node
-    /// would split the fleet's answers, so it is refused.
+    /// with it. In a fleet it is written to etcd and applied by every node.
     pub async fn set_weight(
         &self,
         pool: &str,
@@ -631,11 +633,6 @@ impl Control {
                 )));
             }
         }
-        if self.cluster.is_some() {
-            return Err(ActionError::Conflict(
-                "pushed health is not fleet-wide yet".into(),
-            ));
-        }
         let ttl_ms = ttl.as_millis() as u64;
         let pushed = Pushed {
             up,
@@ -645,6 +642,18 @@ impl Control {
             latency_ms,
             expired: false,
         };
+        if let Some(cluster) = &self.cluster {
+            cluster
+                .record(
+                    pool,
+                    ip.clone(),
+                    crate::cluster::Lever::Pushed(pushed.clone()),
+                )
+                .await
+                .map_err(ActionError::Fleet)?;
+            tracing::debug!(pool, endpoint = %ip, up, ttl_ms, "health pushed fleet-wide");
+            return Ok(pushed);
+        }
         let sent = pushed.clone();
         self.apply(|done| Command::Push {
             pool: pool_id,

@@ -103,7 +103,14 @@ pub fn changes(
                         ..endpoint_event(
                             "draining gradually",
                             "in rotation",
-                            format!("weight to 0 over {secs}s, then drained (admin API)"),
+                            format!(
+                                "weight to 0 over {secs}s, then drained ({})",
+                                if cause == Cause::Fleet {
+                                    "fleet-wide, etcd"
+                                } else {
+                                    "admin API"
+                                }
+                            ),
                         )
                     },
                     Direction::Up => Event {

@@ -70,6 +70,9 @@ pub enum Kind {
     /// Balanced names with no usable pool, answered from their fallback
     /// ("fail_open"), or answered normally again ("recovered").
     FailOpen,
+    /// The fleet's store: etcd lost its data ("etcd_data_lost"), and what
+    /// this node did about it (`reason`).
+    Fleet,
 }
 
 impl Kind {
@@ -84,6 +87,7 @@ impl Kind {
         Kind::Reload,
         Kind::Server,
         Kind::FailOpen,
+        Kind::Fleet,
     ];
 
     /// As serialized (`"fail_open"`).
@@ -97,6 +101,7 @@ impl Kind {
             Kind::Reload => "reload",
             Kind::Server => "server",
             Kind::FailOpen => "fail_open",
+            Kind::Fleet => "fleet",
         }
     }
 }
@@ -182,6 +187,12 @@ impl Event {
             from: Some(from.into()),
             ..Event::new(at_unix_ms, Kind::Drain, state, reason)
         }
+    }
+
+    /// Something that happened to the fleet's store (`state`, e.g.
+    /// "etcd_data_lost").
+    pub fn fleet(at_unix_ms: u64, state: &str, reason: String) -> Event {
+        Event::new(at_unix_ms, Kind::Fleet, state, reason)
     }
 
     /// One line for logs and `geosteer status --events` (without the time).

@@ -207,6 +207,7 @@ fn fleet_votes_and_fleet_wide_drains_are_recorded_with_their_cause() {
         crate::health::fleet::DrainRecord {
             by: "n2".into(),
             at: 1,
+            over_ms: None,
         },
     );
     book.set_fleet(Arc::new(fleet));

@@ -265,7 +265,7 @@ impl HealthBook {
         let Some(e) = pool.endpoints.get_mut(endpoint as usize) else {
             return false;
         };
-        let mut changed = e.push(pushed, now, now_unix_ms);
+        let mut changed = e.push(pushed, Some(now), now_unix_ms);
         changed |= e.expire(now_unix_ms);
         self.metrics_dirty |= pool.measure(now);
         changed |= pool.decide(false);
@@ -320,13 +320,22 @@ impl HealthBook {
         let Some(fleet) = self.fleet.clone() else {
             return;
         };
-        let last_unix_ms = self.last_unix_ms;
+        let (last_unix_ms, last_now) = (self.last_unix_ms, self.last_now);
         for pool in &mut self.pools {
             let monitored = pool.monitored();
             pool.remote = Some(fleet.pool_votes(&pool.name));
             for e in &mut pool.endpoints {
-                e.draining = fleet.drained(&pool.name, &e.key);
+                e.apply_fleet_drain(fleet.drain_here(&pool.name, &e.key), last_unix_ms);
                 e.weight = fleet.weight(&pool.name, &e.key);
+                // Health pushed through any node: applied once per push.
+                if let Some(p) = fleet.pushed(&pool.name, &e.key)
+                    && e.pushed.as_ref().is_none_or(|mine| {
+                        mine.expires_unix_ms != p.expires_unix_ms || mine.up != p.up
+                    })
+                {
+                    e.push(p.clone(), last_now, last_unix_ms);
+                    e.expire(last_unix_ms);
+                }
                 // One that ran out stays ended though etcd still holds it.
                 e.forced = fleet
                     .forced(&pool.name, &e.key)

@@ -108,6 +108,38 @@ impl Endpoint {
         true
     }
 
+    /// Takes the fleet's drain record for this endpoint (None: not drained
+    /// fleet-wide, or undrained locally): a plain drain drains it; a gradual
+    /// one ramps its weight down from the record's times (the same on every
+    /// node), drained once the ramp is over at `now_unix_ms`. No record ends
+    /// a gradual drain under way.
+    pub(super) fn apply_fleet_drain(
+        &mut self,
+        record: Option<&super::fleet::DrainRecord>,
+        now_unix_ms: u64,
+    ) {
+        let ramp = record.and_then(|r| r.ramp());
+        let down = |r: &Option<Ramp>| r.is_some_and(|r| r.direction == Direction::Down);
+        match (record, ramp) {
+            (Some(_), Some(r)) if !r.done(now_unix_ms) => {
+                self.draining = false;
+                self.ramp = Some(r);
+            }
+            (Some(_), _) => {
+                self.draining = true;
+                if down(&self.ramp) {
+                    self.ramp = None;
+                }
+            }
+            (None, _) => {
+                self.draining = false;
+                if down(&self.ramp) {
+                    self.ramp = None;
+                }
+            }
+        }
+    }
+
     /// Starts, steps and ends this endpoint's ramp at `now_unix_ms`:
     /// becoming usable again (up, undrained, added) with `slow_start` starts
     /// one; going out of use ends a slow start; a gradual drain at its end
@@ -195,7 +227,8 @@ impl Endpoint {
     /// Takes a pushed health: the state is what was pushed, at once (the
     /// pusher already decided; no rise/fall). Returns true when the state
     /// or the last error changed.
-    pub(super) fn push(&mut self, pushed: Pushed, now: Instant, now_unix_ms: u64) -> bool {
+    /// `now`: when the push arrived, for its latency (None: not recorded).
+    pub(super) fn push(&mut self, pushed: Pushed, now: Option<Instant>, now_unix_ms: u64) -> bool {
         let state = if pushed.up {
             EndpointState::Up
         } else {
@@ -218,7 +251,7 @@ impl Endpoint {
             self.since_unix_ms = now_unix_ms;
             changed = true;
         }
-        if let Some(ms) = pushed.latency_ms {
+        if let (Some(ms), Some(now)) = (pushed.latency_ms, now) {
             self.window
                 .record(now, pushed.up, Duration::from_millis(ms));
         }

@@ -83,6 +83,19 @@ pub struct DrainRecord {
     pub by: String,
     /// Unix ms of the drain.
     pub at: u64,
+    /// A gradual drain (`drain --over`): the endpoint's weight ramps from
+    /// full at `at` to zero at `at + over_ms`, then it is drained. Every
+    /// node ramps from these same times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_ms: Option<u64>,
+}
+
+impl DrainRecord {
+    /// The ramp of a gradual drain, None for a plain drain.
+    pub fn ramp(&self) -> Option<super::ramp::Ramp> {
+        self.over_ms
+            .map(|over| super::ramp::Ramp::new(super::ramp::Direction::Down, self.at, over))
+    }
 }
 
 /// A fleet-wide runtime weight (`PREFIX/weight/POOL/ENDPOINT`, no lease).
@@ -158,6 +171,9 @@ pub struct FleetView {
     pub overrides: HashMap<Arc<str>, HashMap<EndpointKey, super::Forced>>,
     /// Loads shared by the fleet: reports and the nodes' proxy rates.
     pub loads: super::load::FleetLoads,
+    /// Health pushed through any node (`PREFIX/pushed/POOL/ENDPOINT`), for
+    /// pools of `type = "external"` monitors.
+    pub pushed: HashMap<Arc<str>, HashMap<EndpointKey, super::Pushed>>,
     /// Fleet-wide drains lifted on this node only while etcd was
     /// unreachable (`undrain --local`), by (pool, endpoint): reconciled
     /// with etcd when it returns ([`reconcile`]).
@@ -288,6 +304,18 @@ impl FleetView {
     /// The fleet-wide override of `address` of `pool`.
     pub fn forced(&self, pool: &str, address: &EndpointKey) -> Option<&super::Forced> {
         self.overrides.get(pool).and_then(|m| m.get(address))
+    }
+
+    /// The health last pushed for `address` of `pool` through any node.
+    pub fn pushed(&self, pool: &str, address: &EndpointKey) -> Option<&super::Pushed> {
+        self.pushed.get(pool).and_then(|m| m.get(address))
+    }
+
+    /// etcd's record of a fleet-wide drain of `address` of `pool`, as it
+    /// applies here: None when undrained locally.
+    pub fn drain_here(&self, pool: &str, address: &EndpointKey) -> Option<&DrainRecord> {
+        self.drain_record(pool, address)
+            .filter(|_| !self.undrained_locally(pool, address))
     }
 
     /// etcd's record of a fleet-wide drain of `address` of `pool`.

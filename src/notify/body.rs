@@ -61,6 +61,10 @@ impl Alert {
     }
 }
 
+/// How long an alert for a one-off event (no state that returns) shows
+/// in Alertmanager: its `endsAt` is this far after the event.
+const ONE_EVENT_ALERT_MS: u64 = 3_600_000;
+
 /// The alerts `events` fire and resolve, in order.
 pub fn alerts(node: &str, events: &[Event]) -> Vec<Alert> {
     let mut out = Vec::new();
@@ -87,6 +91,11 @@ pub fn alerts(node: &str, events: &[Event]) -> Vec<Alert> {
             (Kind::Override, _) => &[("GeosteerOverridden", false)],
             // Not an up/down state: nothing to alert on.
             (Kind::Weight, _) => &[],
+            // etcd lost the fleet's data: one event, no state to return
+            // from, so the alert carries its own end (an hour on), and is
+            // not sent again.
+            (Kind::Fleet, "etcd_data_lost") => &[("GeosteerEtcdDataLost", true)],
+            (Kind::Fleet, _) => &[],
         };
         for &(name, fires) in changes {
             // A fail-open event lists its names: one alert per name.
@@ -123,11 +132,16 @@ pub fn alerts(node: &str, events: &[Event]) -> Vec<Alert> {
                 annotations.insert("summary".to_string(), e.summary());
                 annotations.insert("description".to_string(), e.reason.clone());
                 let at = rfc3339(e.at_unix_ms);
+                let ends_at = if name == "GeosteerEtcdDataLost" {
+                    Some(rfc3339(e.at_unix_ms.saturating_add(ONE_EVENT_ALERT_MS)))
+                } else {
+                    (!fires).then_some(at.clone())
+                };
                 out.push(Alert {
                     labels,
                     annotations,
-                    starts_at: at.clone(),
-                    ends_at: (!fires).then_some(at),
+                    starts_at: at,
+                    ends_at,
                 });
             }
         }

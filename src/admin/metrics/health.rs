@@ -424,6 +424,11 @@ fn cluster(
             "Times the link to etcd was (re)established with a full read.",
             &c.syncs,
         ),
+        (
+            "geosteer_cluster_etcd_data_lost",
+            "Times this node found that etcd lost the fleet's data (new cluster id, revision backwards, epoch gone) and kept its last known drains, weights, overrides and pushed health.",
+            &c.data_lost,
+        ),
     ] {
         counter(enc, name, help, get(v))?;
     }

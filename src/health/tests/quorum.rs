@@ -126,6 +126,7 @@ fn in_a_fleet_a_pool_is_degraded_by_quorum_and_drains_come_from_the_fleet() {
         crate::health::fleet::DrainRecord {
             by: "n2".into(),
             at: 1,
+            over_ms: None,
         },
     );
     book.set_fleet(std::sync::Arc::new(drained.clone()));
@@ -139,6 +140,7 @@ fn in_a_fleet_a_pool_is_degraded_by_quorum_and_drains_come_from_the_fleet() {
             lifted: fleet::DrainRecord {
                 by: "n2".into(),
                 at: 1,
+                over_ms: None,
             },
         },
     );
@@ -159,7 +161,11 @@ fn in_a_fleet_a_pool_is_degraded_by_quorum_and_drains_come_from_the_fleet() {
 #[test]
 fn a_local_undrain_is_written_to_etcd_only_over_the_drain_it_lifted() {
     use fleet::{DrainRecord, LocalUndrain, Reconcile, reconcile};
-    let record = |by: &str, at| DrainRecord { by: by.into(), at };
+    let record = |by: &str, at| DrainRecord {
+        by: by.into(),
+        at,
+        over_ms: None,
+    };
     let local = LocalUndrain {
         at: 50,
         lifted: record("n2", 10),
@@ -176,5 +182,58 @@ fn a_local_undrain_is_written_to_etcd_only_over_the_drain_it_lifted() {
     assert_eq!(
         reconcile(&local, Some(&record("n2", 70))),
         Reconcile::EtcdWins(record("n2", 70))
+    );
+}
+
+#[test]
+fn a_fleet_drain_with_a_ramp_ramps_from_the_records_times_then_drains() {
+    let config = base();
+    let pair = pool(&config, "pair");
+    let ip: crate::config::EndpointKey = "192.0.2.2".parse().expect("ip");
+    let mut view = remote([true, true], [false, false]);
+    view.drains.entry("pair".into()).or_default().insert(
+        ip,
+        fleet::DrainRecord {
+            by: "n2".into(),
+            at: 9_000,
+            over_ms: Some(6_000),
+        },
+    );
+    let view = std::sync::Arc::new(view);
+    let mut book = HealthBook::new(&config, 1);
+    all_up(&mut book, &config, pair, 0);
+    book.tick(at(10), 10_000);
+    book.set_fleet(view.clone());
+    book.step_ramps(12_000);
+    let e = &book.view().pools[pair.index()].endpoints[1];
+    assert!(!e.draining, "ramping, not drained yet");
+    assert_eq!(
+        e.ramp
+            .map(|r| (r.direction, r.start_unix_ms, r.end_unix_ms)),
+        Some((crate::health::ramp::Direction::Down, 9_000, 15_000)),
+        "the record's times, not this node's"
+    );
+    assert_eq!(e.ramp_permille, 500, "half way");
+    // At its end: drained, and the record keeps it so.
+    book.step_ramps(15_000);
+    let e = &book.view().pools[pair.index()].endpoints[1];
+    assert!(e.draining && e.ramp.is_none(), "{e:?}");
+    book.tick(at(20), 15_100);
+    book.set_fleet(view.clone());
+    assert!(book.view().pools[pair.index()].endpoints[1].draining);
+    // A node that hears of it after its end drains at once.
+    let mut late = HealthBook::new(&config, 1);
+    all_up(&mut late, &config, pair, 0);
+    late.tick(at(10), 20_000);
+    late.set_fleet(view.clone());
+    let e = &late.view().pools[pair.index()].endpoints[1];
+    assert!(e.draining && e.ramp.is_none(), "{e:?}");
+    // The record gone (undrained): back in rotation, no ramp down left.
+    book.set_fleet(std::sync::Arc::new(remote([true, true], [false, false])));
+    let e = &book.view().pools[pair.index()].endpoints[1];
+    assert!(!e.draining, "{e:?}");
+    assert!(
+        e.ramp
+            .is_none_or(|r| r.direction != crate::health::ramp::Direction::Down)
     );
 }

@@ -20,6 +20,7 @@ use crate::harness::origin::{Mode, Origin};
 mod access;
 mod cname;
 mod config;
+mod dataloss;
 mod lifecycle;
 mod load;
 mod operations;

@@ -134,10 +134,58 @@ impl Etcd {
         self.kill();
         self.run();
     }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Stops it, deletes its data and starts a fresh, empty etcd on the same
+    /// ports (a replaced or wiped etcd: same settings, so the same cluster
+    /// id, and its revision starts again from 1).
+    pub fn wipe(&mut self) {
+        self.kill();
+        std::fs::remove_dir_all(self.data()).expect("remove etcd data");
+        self.run();
+    }
+
+    /// Stops it, copies its data aside (a backup, as a snapshot would be)
+    /// and starts it again; returns the copy's path.
+    pub fn backup(&mut self) -> PathBuf {
+        self.kill();
+        let copy = self.dir.path().join("backup");
+        let _ = std::fs::remove_dir_all(&copy);
+        copy_dir(&self.data(), &copy);
+        self.run();
+        copy
+    }
+
+    /// Stops it, puts the data of `backup` in place of its own and starts it
+    /// again: the store goes back to that older revision.
+    pub fn restore(&mut self, backup: &std::path::Path) {
+        self.kill();
+        std::fs::remove_dir_all(self.data()).expect("remove etcd data");
+        copy_dir(backup, &self.data());
+        self.run();
+    }
 }
 
 impl Drop for Etcd {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("run cp");
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
 }
