@@ -535,17 +535,18 @@ impl Link {
                     store::apply(view, &self.layout, &self.instance, &event, now);
                 }
                 seen.epoch = Some(epoch_value.into_bytes());
-                let (d, w, o, p) = store::runtime_counts(&self.view);
+                let (d, w, o, p, l) = store::runtime_counts(&self.view);
                 tracing::warn!(
                     drains = d,
                     weights = w,
                     overrides = o,
                     pushed = p,
+                    loads = l,
                     writes = writes.len() - 1,
                     "fleet: etcd lost its data ({why}); this node's last known drains, weights, overrides and pushed health are kept and written back"
                 );
                 format!(
-                    "etcd lost its data ({why}); this node kept its last known state and wrote it back: {d} drains, {w} weights, {o} overrides, {p} pushed health"
+                    "etcd lost its data ({why}); this node kept its last known state and wrote it back: {d} drains, {w} weights, {o} overrides, {p} pushed health, {l} reported loads"
                 )
             }
         };

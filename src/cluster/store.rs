@@ -354,63 +354,95 @@ pub fn after_loss(before: &Seen, now_epoch: Option<&[u8]>) -> AfterLoss {
 }
 
 /// How many runtime records of each kind a view holds: (drains, weights,
-/// overrides, pushed health).
-pub fn runtime_counts(view: &FleetView) -> (usize, usize, usize, usize) {
+/// overrides, pushed health, reported loads).
+pub fn runtime_counts(view: &FleetView) -> (usize, usize, usize, usize, usize) {
     (
         view.drains.values().map(HashMap::len).sum(),
         view.weights.values().map(HashMap::len).sum(),
         view.overrides.values().map(HashMap::len).sum(),
         view.pushed.values().map(HashMap::len).sum(),
+        view.loads.reported.len(),
     )
 }
 
 /// The writes that make etcd's runtime records (drains, weights, overrides,
-/// pushed health) what `known` (this node's last view) holds, given what
-/// etcd holds now (`found`): puts where they differ or are missing, deletes
-/// for records `known` does not have (a restored older snapshot's).
+/// pushed health, reported loads) what `known` (this node's last view)
+/// holds, given what etcd holds now (`found`): puts where they differ or are
+/// missing, deletes for records `known` does not have (a restored older
+/// snapshot's). The nodes' own proxy rates are under their leases: each
+/// node publishes its own again.
 pub fn restore_plan(layout: &Layout, known: &FleetView, found: &FleetView) -> Vec<Write> {
     let mut writes = Vec::new();
-    plan_kind(&mut writes, &known.drains, &found.drains, |p, a| {
-        layout.drain(p, a)
-    });
-    plan_kind(&mut writes, &known.weights, &found.weights, |p, a| {
-        layout.weight(p, a)
-    });
-    plan_kind(&mut writes, &known.overrides, &found.overrides, |p, a| {
-        layout.override_(p, a)
-    });
-    plan_kind(&mut writes, &known.pushed, &found.pushed, |p, a| {
-        layout.pushed(p, a)
-    });
+    let drain = |p: &str, a: &EndpointKey| layout.drain(p, a);
+    plan_kind(
+        &mut writes,
+        by_key(&known.drains, drain),
+        by_key(&found.drains, drain),
+    );
+    let weight = |p: &str, a: &EndpointKey| layout.weight(p, a);
+    plan_kind(
+        &mut writes,
+        by_key(&known.weights, weight),
+        by_key(&found.weights, weight),
+    );
+    let forced = |p: &str, a: &EndpointKey| layout.override_(p, a);
+    plan_kind(
+        &mut writes,
+        by_key(&known.overrides, forced),
+        by_key(&found.overrides, forced),
+    );
+    let pushed = |p: &str, a: &EndpointKey| layout.pushed(p, a);
+    plan_kind(
+        &mut writes,
+        by_key(&known.pushed, pushed),
+        by_key(&found.pushed, pushed),
+    );
+    // Reported loads are per pool.
+    let loads = |m: &HashMap<Arc<str>, crate::health::load::ReportedLoad>| {
+        m.iter()
+            .map(|(pool, r)| (super::loads::load_key(layout, pool), r.clone()))
+            .collect::<HashMap<_, _>>()
+    };
+    plan_kind(
+        &mut writes,
+        loads(&known.loads.reported),
+        loads(&found.loads.reported),
+    );
     writes
 }
 
-type PerPool<T> = HashMap<Arc<str>, HashMap<EndpointKey, T>>;
+/// A per-pool, per-endpoint map as etcd keys and records.
+fn by_key<T: Clone>(
+    map: &HashMap<Arc<str>, HashMap<EndpointKey, T>>,
+    key: impl Fn(&str, &EndpointKey) -> String,
+) -> HashMap<String, T> {
+    map.iter()
+        .flat_map(|(pool, records)| {
+            records
+                .iter()
+                .map(|(address, r)| (key(pool, address), r.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
 
+/// Puts for what `known` holds and `found` does not (or differently),
+/// deletes for what `found` holds and `known` does not; in key order.
 fn plan_kind<T: PartialEq + Serialize>(
     writes: &mut Vec<Write>,
-    known: &PerPool<T>,
-    found: &PerPool<T>,
-    key: impl Fn(&str, &EndpointKey) -> String,
+    known: HashMap<String, T>,
+    found: HashMap<String, T>,
 ) {
-    let mut puts: Vec<(String, String)> = Vec::new();
-    for (pool, records) in known {
-        for (address, record) in records {
-            if found.get(pool).and_then(|m| m.get(address)) != Some(record)
-                && let Ok(json) = serde_json::to_string(record)
-            {
-                puts.push((key(pool, address), json));
-            }
-        }
-    }
-    let mut deletes: Vec<String> = Vec::new();
-    for (pool, records) in found {
-        for address in records.keys() {
-            if known.get(pool).is_none_or(|m| !m.contains_key(address)) {
-                deletes.push(key(pool, address));
-            }
-        }
-    }
+    let mut puts: Vec<(String, String)> = known
+        .iter()
+        .filter(|(k, r)| found.get(*k) != Some(*r))
+        .filter_map(|(k, r)| Some((k.clone(), serde_json::to_string(r).ok()?)))
+        .collect();
+    let mut deletes: Vec<String> = found
+        .keys()
+        .filter(|k| !known.contains_key(*k))
+        .cloned()
+        .collect();
     // A stable order, for the logs and the tests.
     puts.sort();
     deletes.sort();
@@ -842,6 +874,12 @@ mod tests {
         assert_eq!(after_loss(&before, Some(b"{oops")), AfterLoss::Restore);
     }
 
+    fn known_without_loads(v: &FleetView) -> FleetView {
+        let mut v = v.clone();
+        v.loads = Default::default();
+        v
+    }
+
     #[test]
     fn a_write_back_puts_what_the_node_knew_and_deletes_what_it_did_not() {
         let l = Layout::new("/g");
@@ -906,7 +944,22 @@ mod tests {
                 Write::Delete("/g/override/p/192.0.2.1".into()),
             ]
         );
-        assert_eq!(runtime_counts(&known), (1, 1, 0, 0));
+        assert_eq!(runtime_counts(&known), (1, 1, 0, 0, 0));
+        // A reported load is written back under its pool's key.
+        known.loads.reported.insert(
+            "p".into(),
+            crate::health::load::ReportedLoad {
+                value: 12.0,
+                until: 99,
+                by: "n1".into(),
+                at: 9,
+            },
+        );
+        let w = restore_plan(&l, &known, &known_without_loads(&known));
+        assert!(
+            matches!(&w[..], [Write::Put(k, v, 0)] if k == "/g/load/p" && v.contains("\"value\":12")),
+            "{w:?}"
+        );
         // Nothing differs: nothing to write.
         assert!(restore_plan(&l, &known, &known).is_empty());
     }
