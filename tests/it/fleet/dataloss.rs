@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use super::*;
 use crate::harness::http::send;
+use crate::harness::webhook::Webhook;
 
 /// The keys under `prefix` in etcd and their values (through its JSON
 /// gateway, as geosteer speaks to it).
@@ -118,8 +119,13 @@ fn watch_answers(
 
 /// Two nodes, both seeing a (A) and b (B) up; a drained on node 1 (the
 /// answers move to b) and b weighted 5.
-async fn drained_fleet(test: &str, etcd: &Etcd) -> (Fleet, Origin, Origin, TestServer, TestServer) {
-    let (fleet, a, b) = fleet_of_three(test, etcd, 0.5).await;
+async fn drained_fleet(
+    test: &str,
+    etcd: &Etcd,
+    extra: &str,
+) -> (Fleet, Origin, Origin, TestServer, TestServer) {
+    let (mut fleet, a, b) = fleet_of_three(test, etcd, 0.5).await;
+    fleet.extra = extra.to_string();
     let (n1, n2) = (fleet.node(1, None).await, fleet.node(2, None).await);
     until(Duration::from_secs(15), "two vantages", async || {
         vantages(&n1).await == 2 && vantages(&n2).await == 2
@@ -153,7 +159,12 @@ async fn drain_a_and_weigh_b(n1: &TestServer, n2: &TestServer) {
 #[tokio::test]
 async fn a_wiped_etcd_does_not_undrain_the_fleet_the_nodes_write_their_state_back() {
     let etcd = Etcd::start();
-    let (fleet, _a, _b, n1, n2) = drained_fleet("wiped", &etcd).await;
+    let hook = Webhook::start().await;
+    let notify = format!(
+        "[[notify]]\nname = \"ops\"\nurl = \"{}\"\nevents = [\"fleet\"]\n",
+        hook.url()
+    );
+    let (fleet, _a, _b, n1, n2) = drained_fleet("wiped", &etcd, &notify).await;
     drain_a_and_weigh_b(&n1, &n2).await;
     let drain_key = format!("{}/drain/a/{A}", fleet.prefix);
     let weight_key = format!("{}/weight/b/{B}", fleet.prefix);
@@ -214,6 +225,19 @@ async fn a_wiped_etcd_does_not_undrain_the_fleet_the_nodes_write_their_state_bac
             .any(|r| r.contains("wrote it back: 1 drains, 1 weights")),
         "{reasons:?}"
     );
+    // And to webhooks: one from each node.
+    until(
+        Duration::from_secs(10),
+        "both events delivered",
+        async || {
+            hook.events()
+                .iter()
+                .filter(|e| e["kind"] == "fleet" && e["state"] == "etcd_data_lost")
+                .count()
+                == 2
+        },
+    )
+    .await;
 
     // An operator's undrain afterwards is an undrain, not a loss.
     let (code, body) = post(
@@ -233,7 +257,7 @@ async fn a_wiped_etcd_does_not_undrain_the_fleet_the_nodes_write_their_state_bac
 #[tokio::test]
 async fn an_etcd_restored_from_an_older_copy_is_brought_up_to_what_the_nodes_knew() {
     let etcd = Etcd::start();
-    let (fleet, _a, _b, n1, n2) = drained_fleet("restored", &etcd).await;
+    let (fleet, _a, _b, n1, n2) = drained_fleet("restored", &etcd, "").await;
     let epoch_key = format!("{}/epoch", fleet.prefix);
     until(
         Duration::from_secs(5),
@@ -325,5 +349,43 @@ async fn an_etcd_restored_from_an_older_copy_is_brought_up_to_what_the_nodes_kne
     assert!(
         reasons.iter().any(|r| r.contains("backwards")),
         "the revision went backwards: {reasons:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_etcd_replaced_by_another_cluster_is_told_by_its_cluster_id() {
+    let etcd = Etcd::start();
+    let (fleet, _a, _b, n1, n2) = drained_fleet("replaced", &etcd, "").await;
+    drain_a_and_weigh_b(&n1, &n2).await;
+    let (stop, answers) = watch_answers([n1.dns, n2.dns], B);
+    let etcd = tokio::task::spawn_blocking(move || {
+        let mut etcd = etcd;
+        etcd.replace();
+        etcd
+    })
+    .await
+    .expect("replace etcd");
+    let drain_key = format!("{}/drain/a/{A}", fleet.prefix);
+    until(
+        Duration::from_secs(20),
+        "the drain written back to the new cluster",
+        async || etcd_keys(&etcd, &drain_key).await.len() == 1,
+    )
+    .await;
+    until(Duration::from_secs(10), "both nodes noticed", async || {
+        !data_lost_events(&n1).await.is_empty() && !data_lost_events(&n2).await.is_empty()
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let (asked, wrong) = answers.await.expect("answers");
+    assert!(
+        wrong.is_empty(),
+        "the drained endpoint came back ({} of {asked} answers): {wrong:?}",
+        wrong.len()
+    );
+    let reasons = [data_lost_events(&n1).await, data_lost_events(&n2).await].concat();
+    assert!(
+        reasons.iter().all(|r| r.contains("cluster id")),
+        "a new cluster id: {reasons:?}"
     );
 }

@@ -15,6 +15,8 @@ pub struct Etcd {
     /// (CA, server certificate, server key) PEM paths: clients speak TLS
     /// and must show a certificate the CA signed.
     tls: Option<[PathBuf; 3]>,
+    /// `--initial-cluster-token`: another one makes another cluster id.
+    token: &'static str,
 }
 
 /// The etcd binary: `$ETCD_BIN`, else `etcd` on PATH. A test that needs it
@@ -60,6 +62,7 @@ impl Etcd {
                 dir: tempfile::tempdir().expect("tempdir"),
                 child: None,
                 tls: tls.clone(),
+                token: "etcd-cluster",
             };
             if etcd.try_run() {
                 return etcd;
@@ -92,6 +95,7 @@ impl Etcd {
         }
         let child = command
             .arg("--name=test")
+            .arg(format!("--initial-cluster-token={}", self.token))
             .arg(format!(
                 "--data-dir={}",
                 self.dir.path().join("data").display()
@@ -145,6 +149,15 @@ impl Etcd {
     pub fn wipe(&mut self) {
         self.kill();
         std::fs::remove_dir_all(self.data()).expect("remove etcd data");
+        self.run();
+    }
+
+    /// Stops it, deletes its data and starts a new cluster on the same
+    /// ports: another cluster token, so another cluster id.
+    pub fn replace(&mut self) {
+        self.kill();
+        std::fs::remove_dir_all(self.data()).expect("remove etcd data");
+        self.token = "replaced";
         self.run();
     }
 
