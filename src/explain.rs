@@ -29,6 +29,10 @@ pub struct Explanation {
     /// overrides: `pool address: override up|down (reason)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<String>,
+    /// Host endpoints of the answering pool: `pool name: resolves to IP
+    /// (up), IP (down: why)`, and whether those addresses are stale.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 /// `client` is `IP` or `IP/PREFIX` (as in an ECS option); `qtype` is A or AAAA.
@@ -92,7 +96,14 @@ pub fn explain(
             }
         }
     }
+    let hosts = trace
+        .pool
+        .as_deref()
+        .and_then(|name| snap.config.pool_id(name))
+        .map(|p| hosts(snap, p))
+        .unwrap_or_default();
     Ok(Explanation {
+        hosts,
         name: fqdn,
         qtype: qtype.to_ascii_uppercase(),
         client: format!("{}/{}", a.client.addr, a.client.source_prefix),
@@ -105,6 +116,51 @@ pub fn explain(
         ecs_scope: a.scope,
         overrides,
     })
+}
+
+/// The lines of `pool`'s host endpoints: what each resolves to now, each
+/// address's probe state, staleness.
+fn hosts(snap: &crate::state::Snapshot, pool: crate::config::PoolId) -> Vec<String> {
+    let (Some(h), cfg) = (snap.health.pool(pool), snap.config.pool(pool)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (e, eh) in cfg.endpoints.iter().zip(&h.endpoints) {
+        let Some(r) = &eh.resolved else {
+            continue;
+        };
+        let addresses: Vec<String> = r
+            .addresses
+            .iter()
+            .map(|a| match (a.state, &a.last_error) {
+                (crate::health::EndpointState::Down, Some(why)) => {
+                    format!("{} (down: {why})", a.ip)
+                }
+                (state, _) => format!("{} ({})", a.ip, state_str(state)),
+            })
+            .collect();
+        let mut line = format!("{} {}: resolves to ", cfg.name, e.key());
+        if addresses.is_empty() {
+            line.push_str("no address");
+        } else {
+            line.push_str(&addresses.join(", "));
+        }
+        if r.expired {
+            line.push_str("; resolution failing past stale_for");
+        } else if r.stale() {
+            line.push_str("; stale (resolution failing, last addresses kept)");
+        }
+        out.push(line);
+    }
+    out
+}
+
+fn state_str(s: crate::health::EndpointState) -> &'static str {
+    match s {
+        crate::health::EndpointState::Up => "up",
+        crate::health::EndpointState::Down => "down",
+        crate::health::EndpointState::Unknown => "unknown",
+    }
 }
 
 /// `IP` or `IP/PREFIX`.
@@ -141,7 +197,7 @@ impl Explanation {
             self.render_step(name, step, &mut out);
         }
         out.push_str(&format!("  ECS scope: /{}\n", self.ecs_scope));
-        for o in &self.overrides {
+        for o in self.overrides.iter().chain(&self.hosts) {
             out.push_str(&format!("  {o}\n"));
         }
         out

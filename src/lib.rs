@@ -27,6 +27,8 @@
 //! - [`dns`]: UDP (fast path, batched syscalls) and TCP listeners, the
 //!   hickory request handler, answers, response rate limiting.
 //! - [`probe`]: a worker per monitored endpoint, sending `Observation`s.
+//! - [`resolve`]: a task per `host` endpoint name, resolving it at its TTL
+//!   through `[server] resolvers` and sending the addresses to the writer.
 //! - [`proxy`]: L7 (HTTP/1.1, HTTP/2, TLS) and L4 listeners, forwarding,
 //!   rate limits, draining; see [`proxy::Proxies`].
 //! - [`cluster`]: a fleet node's link to etcd: publishes this node's
@@ -74,6 +76,7 @@ pub mod metrics;
 pub mod notify;
 pub mod probe;
 pub mod proxy;
+pub mod resolve;
 pub mod state;
 pub mod steer;
 pub mod wallclock;

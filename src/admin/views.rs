@@ -158,6 +158,58 @@ pub struct EndpointView {
     /// Its last pushed health (`type = "external"` monitors).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushed: Option<crate::health::Pushed>,
+    /// A `host` endpoint: the addresses its name resolves to now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<ResolvedView>,
+}
+
+/// A host endpoint's resolution.
+#[derive(Debug, Serialize)]
+pub struct ResolvedView {
+    /// Each address with its own probe state.
+    pub addresses: Vec<ResolvedAddressView>,
+    /// The last successful resolution (0: none yet).
+    pub resolved_unix_ms: u64,
+    /// Resolution failing, the last addresses still answering.
+    pub stale: bool,
+    /// Failing since (Unix ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since_unix_ms: Option<u64>,
+    /// Failing for longer than `stale_for`: no address left.
+    pub expired: bool,
+    /// Why the last resolution failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One resolved address.
+#[derive(Debug, Serialize)]
+pub struct ResolvedAddressView {
+    pub address: String,
+    pub state: EndpointState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl ResolvedView {
+    pub fn of(r: &crate::health::resolved::Resolved) -> ResolvedView {
+        ResolvedView {
+            addresses: r
+                .addresses
+                .iter()
+                .map(|a| ResolvedAddressView {
+                    address: a.ip.to_string(),
+                    state: a.state,
+                    last_error: a.last_error.as_deref().map(str::to_string),
+                })
+                .collect(),
+            resolved_unix_ms: r.resolved_unix_ms,
+            stale: r.stale(),
+            failing_since_unix_ms: r.failing_since_unix_ms,
+            expired: r.expired,
+            error: r.error.as_deref().map(str::to_string),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -232,6 +284,7 @@ pub fn pool(snap: &Snapshot, id: PoolId) -> PoolView {
                 ramp: eh.and_then(|x| RampView::of(x.ramp, x.ramp_permille)),
                 forced: forced.map(OverrideView::of),
                 pushed: eh.and_then(|x| x.pushed.clone()),
+                resolved: eh.and_then(|x| x.resolved.as_ref()).map(ResolvedView::of),
             }
         })
         .collect();

@@ -39,7 +39,7 @@ pub fn count_probe(config: &Config, generation: u64, registry: &Registry, obs: &
         return;
     }
     let (pool, index) = match obs.target {
-        Target::Endpoint(pool, index) => (pool, index),
+        Target::Endpoint(pool, index) | Target::Address(pool, index, _) => (pool, index),
         Target::Server(backend, index) => {
             if let Some(s) = config
                 .backends
@@ -268,6 +268,20 @@ pub async fn run(
                     published.notify_one();
                     dirty = false;
                     let _ = done.send(());
+                }
+                Command::Resolved { generation, targets, result } => {
+                    if book.generation() == generation {
+                        let mut changed = false;
+                        for target in targets {
+                            changed |= book.resolved(target, result.clone(), unix_ms());
+                        }
+                        if changed {
+                            book.step_ramps(unix_ms());
+                            publish(&shared, &book, &mut recorder, Cause::Health);
+                            published.notify_one();
+                            dirty = false;
+                        }
+                    }
                 }
                 Command::Resign { dnssec, generation } => {
                     if shared.load().generation == generation {

@@ -29,6 +29,8 @@ use crate::state::{Loaded, Shared, Snapshot};
 
 /// Observations queued for the writer before probes wait and proxies drop.
 const OBSERVATION_QUEUE: usize = 65_536;
+/// Longest start-up wait for host endpoints' first resolution.
+const RESOLVE_FIRST: std::time::Duration = std::time::Duration::from_secs(3);
 /// Longest start-up wait for the first sync with etcd.
 const FIRST_SYNC: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -86,7 +88,19 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
     let generation = 1;
     let mut book = HealthBook::new(&config, generation);
     let started = Instant::now();
-    for obs in crate::probe::first_round(&config, generation).await {
+    // Host endpoints: resolved once before their first probes.
+    let first = crate::resolve::first_round(&config);
+    let first = tokio::time::timeout(RESOLVE_FIRST, first).await;
+    for (targets, resolution) in first.unwrap_or_default() {
+        let result = resolution.map(|(ips, _)| ips);
+        for target in targets {
+            book.resolved(target, result.clone(), crate::wallclock::unix_ms());
+        }
+    }
+    let resolved = book.view();
+    let hosts = crate::probe::host::first_round(&config, generation, &resolved);
+    let (static_round, hosts) = tokio::join!(crate::probe::first_round(&config, generation), hosts);
+    for obs in static_round.into_iter().chain(hosts) {
         health_writer::count_probe(&config, generation, &registry, &obs);
         book.observe(obs, Instant::now(), crate::wallclock::unix_ms());
     }

@@ -316,6 +316,40 @@ fn render(v: &serde_json::Value) -> String {
                     pct / 10
                 ));
             }
+            // A host endpoint: each address it resolves to, and staleness.
+            if let Some(r) = e.get("resolved").filter(|r| r.is_object()) {
+                for a in r["addresses"].as_array().into_iter().flatten() {
+                    out.push_str(&format!(
+                        "{:<16}   {:<26} {:<10} {:>8} {:>9} {:>9}  {}\n",
+                        "",
+                        format!("-> {}", s(&a["address"])),
+                        s(&a["state"]),
+                        "",
+                        "",
+                        "",
+                        a["last_error"].as_str().unwrap_or("")
+                    ));
+                }
+                if r["expired"].as_bool() == Some(true) {
+                    out.push_str(&format!(
+                        "{:<16} {:<28} cannot resolve past stale_for, no address: {}\n",
+                        "",
+                        "",
+                        s(&r["error"])
+                    ));
+                } else if r["stale"].as_bool() == Some(true) {
+                    let since = r["failing_since_unix_ms"]
+                        .as_u64()
+                        .map(crate::events::rfc3339)
+                        .unwrap_or_default();
+                    out.push_str(&format!(
+                        "{:<16} {:<28} stale since {since}, last addresses kept: {}\n",
+                        "",
+                        "",
+                        s(&r["error"])
+                    ));
+                }
+            }
             if let Some(o) = e.get("override").filter(|o| o.is_object()) {
                 let until = match o["until_unix_ms"].as_u64() {
                     Some(u) => format!(", until {}", crate::events::rfc3339(u)),

@@ -162,6 +162,15 @@ pub struct ServerConfig {
     /// `state_file`: where drains, runtime weights and overrides are kept
     /// across restarts (single node; a fleet keeps them in etcd).
     pub state_file: Option<PathBuf>,
+    /// `resolvers`: where `host` endpoints are resolved (no system
+    /// configuration is read); required when a pool has a host endpoint.
+    pub resolvers: Vec<SocketAddr>,
+    /// `min_refresh` / `max_refresh`: a host is resolved again at the TTL of
+    /// its records, bounded to this range (defaults 5 s and 300 s).
+    pub refresh: (Duration, Duration),
+    /// `stale_for`: a host whose resolution fails keeps its last addresses
+    /// this long (default 1 h), then counts as down.
+    pub stale_for: Duration,
 }
 
 /// A 128-bit DNS cookie secret (`server.cookie_secret`, see `dns::cookie`).
@@ -635,6 +644,13 @@ impl BalanceConfig {
 }
 
 impl PoolConfig {
+    /// A pool of `host` endpoints: it answers their resolved addresses.
+    pub fn answers_hosts(&self) -> bool {
+        self.endpoints
+            .first()
+            .is_some_and(|e| matches!(e.target, EndpointTarget::Host(_)))
+    }
+
     /// A pool of CNAME endpoints: it answers one CNAME, for every type.
     pub fn answers_cname(&self) -> bool {
         self.endpoints

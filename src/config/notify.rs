@@ -17,6 +17,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "server",
     "fail_open",
     "fleet",
+    "resolve",
 ];
 
 /// What a receiver is sent.

@@ -139,6 +139,15 @@ pub struct RawServer {
     /// Where drains, runtime weights and overrides are kept across restarts
     /// (single node).
     pub state_file: Option<String>,
+    /// Where `host` endpoints are resolved: `IP:port` of each resolver.
+    pub resolvers: Option<Vec<String>>,
+    /// A host endpoint is resolved again at its records' TTL, at least
+    /// this long after the last time ...
+    pub min_refresh: Option<String>,
+    /// ... and at most this long.
+    pub max_refresh: Option<String>,
+    /// A host whose resolution fails keeps its last addresses this long.
+    pub stale_for: Option<String>,
 }
 
 /// `[server.rrl]`.

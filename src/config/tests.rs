@@ -583,9 +583,72 @@ fn endpoint_is_one_of_address_cname_or_host() {
     let e = parse_err(&pool("{ host = \"lb.example.com\" }"));
     assert!(
         e.contains("pools.p.endpoints[0].host")
-            && e.contains("host endpoints are not yet supported"),
+            && e.contains("[server] resolvers, which is not set"),
         "{e}"
     );
+}
+
+#[test]
+fn host_endpoints_need_resolvers_and_bounds() {
+    let with = |server: &str, pool: &str| {
+        MIN.replace(
+            "dns_listen = [\"127.0.0.1:5353\"]\n",
+            &format!("dns_listen = [\"127.0.0.1:5353\"]\n{server}"),
+        ) + &format!("[pools.p]\n{pool}")
+    };
+    let hosts = "endpoints = [{ host = \"LB-1.example.com.\" }, { host = \"lb-2.example.com\" }]\n";
+    let (c, _) = parse_ok(&with(
+        "resolvers = [\"127.0.0.1:5300\", \"[::1]:53\"]\n",
+        hosts,
+    ));
+    assert_eq!(c.server.resolvers.len(), 2);
+    assert_eq!(
+        c.server.refresh,
+        (Duration::from_secs(5), Duration::from_secs(300))
+    );
+    assert_eq!(c.server.stale_for, Duration::from_secs(3600));
+    assert!(c.pools[0].answers_hosts());
+    assert_eq!(
+        c.pools[0].endpoints[0].target,
+        EndpointTarget::Host("lb-1.example.com".into())
+    );
+    let (c, _) = parse_ok(&with(
+        "resolvers = [\"127.0.0.1:5300\"]\nmin_refresh = \"1s\"\nmax_refresh = \"10s\"\nstale_for = \"2s\"\n",
+        hosts,
+    ));
+    assert_eq!(
+        (c.server.refresh, c.server.stale_for),
+        (
+            (Duration::from_secs(1), Duration::from_secs(10)),
+            Duration::from_secs(2)
+        )
+    );
+    let e = parse_err(&with("resolvers = [\"127.0.0.1\"]\n", hosts));
+    assert!(
+        e.contains("server.resolvers[0]") && e.contains("expected IP:PORT"),
+        "{e}"
+    );
+    let e = parse_err(&with(
+        "resolvers = [\"127.0.0.1:53\"]\nmin_refresh = \"500ms\"\n",
+        hosts,
+    ));
+    assert!(
+        e.contains("server.min_refresh") && e.contains("at least 1s"),
+        "{e}"
+    );
+    let e = parse_err(&with(
+        "resolvers = [\"127.0.0.1:53\"]\nmin_refresh = \"20s\"\nmax_refresh = \"10s\"\n",
+        hosts,
+    ));
+    assert!(
+        e.contains("server.max_refresh") && e.contains("shorter than min_refresh"),
+        "{e}"
+    );
+    let e = parse_err(&with(
+        "resolvers = [\"127.0.0.1:53\"]\n",
+        "endpoints = [{ host = \"lb.example.com\" }, { address = \"192.0.2.1\" }]\n",
+    ));
+    assert!(e.contains("mixes host and address endpoints"), "{e}");
 }
 
 #[test]

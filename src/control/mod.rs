@@ -190,7 +190,26 @@ impl Control {
             token.clone(),
         );
         old.cancel();
-        for handle in crate::probe::spawn(config, generation, self.observations.clone(), token) {
+        let mut handles = crate::resolve::spawn(
+            &config,
+            (self.shared.clone(), generation),
+            self.commands.clone(),
+            token.clone(),
+        );
+        handles.extend(crate::probe::host::spawn(
+            &config,
+            self.shared.clone(),
+            generation,
+            self.observations.clone(),
+            token.clone(),
+        ));
+        handles.extend(crate::probe::spawn(
+            config,
+            generation,
+            self.observations.clone(),
+            token,
+        ));
+        for handle in handles {
             self.tasks.spawn(async move {
                 let _ = handle.await;
             });

@@ -78,6 +78,28 @@ fn line(name: &BalancedName, pool: &str, index: usize, health: &HealthView) -> S
             );
         }
     }
+    // Host endpoints: their resolved addresses passing of all, and how
+    // many answer from stale addresses (or none: past stale_for).
+    let hosts = h.endpoints.iter().filter_map(|e| e.resolved.as_ref());
+    if hosts.clone().next().is_some() {
+        let (up, total) = hosts.clone().fold((0, 0), |(u, t), r| {
+            let up = r
+                .addresses
+                .iter()
+                .filter(|a| a.state == crate::health::EndpointState::Up)
+                .count();
+            (u + up, t + r.addresses.len())
+        });
+        let _ = write!(s, " addrs={up}/{total}");
+        let stale = hosts.clone().filter(|r| r.stale()).count();
+        if stale > 0 {
+            let _ = write!(s, " stale={stale}");
+        }
+        let expired = hosts.filter(|r| r.expired).count();
+        if expired > 0 {
+            let _ = write!(s, " expired={expired}");
+        }
+    }
     if let Some(u) = h.utilisation {
         let _ = write!(s, " util={:.0}%", u * 100.0);
     }

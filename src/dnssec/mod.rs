@@ -226,6 +226,10 @@ impl SignedZone {
             for ip in &b.singles {
                 entry.insert(family_type(ip));
             }
+            if b.hosts {
+                entry.insert(RecordType::A);
+                entry.insert(RecordType::AAAA);
+            }
             let mut answers: Vec<Vec<IpAddr>> = b.singles.iter().map(|ip| vec![*ip]).collect();
             for rtype in [RecordType::A, RecordType::AAAA] {
                 // on_all_down = "all": every address of the family.

@@ -18,6 +18,9 @@ pub struct BalancedSets {
     pub answers: u32,
     /// The targets of its pools' CNAME endpoints (fully qualified).
     pub cnames: Vec<Name>,
+    /// Some pool of it has `host` endpoints: it can answer A and AAAA with
+    /// addresses known only at runtime (signed when they are first seen).
+    pub hosts: bool,
 }
 
 /// A prepared CNAME answer: (owner, target, TTL).
@@ -126,7 +129,12 @@ pub(super) fn balanced_sets(
             .collect();
         cnames.sort();
         cnames.dedup();
+        let hosts = ids
+            .iter()
+            .filter_map(|id| config.pools.get(id.index()))
+            .any(|p| p.answers_hosts());
         out.push(BalancedSets {
+            hosts,
             name,
             ttls: if b.min_ttl == b.ttl {
                 vec![b.ttl]

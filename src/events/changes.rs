@@ -71,6 +71,17 @@ pub fn changes(
                     endpoint_reason(e),
                 ));
             }
+            if let (Some(was), Some(r)) = (&prev.resolved, &e.resolved) {
+                resolve_events(
+                    was,
+                    r,
+                    &|state: &str, from: &str, reason: String| Event {
+                        kind: Kind::Resolve,
+                        ..endpoint_event(state, from, reason)
+                    },
+                    out,
+                );
+            }
             if prev.draining != e.draining {
                 let local = cause == Cause::Fleet
                     && !e.draining
@@ -360,5 +371,51 @@ fn pool_reason(
                 .map(|l| format!(", latency {:.0} ms", ms(l)))
                 .unwrap_or_default()
         ),
+    }
+}
+
+/// A host endpoint's resolution changes: other addresses ("resolved"),
+/// failing with its last addresses kept ("stale"), failing past
+/// `stale_for` ("expired").
+fn resolve_events(
+    was: &crate::health::resolved::Resolved,
+    now: &crate::health::resolved::Resolved,
+    event: &dyn Fn(&str, &str, String) -> Event,
+    out: &mut Vec<Event>,
+) {
+    let list = |r: &crate::health::resolved::Resolved| {
+        if r.addresses.is_empty() {
+            "no address".to_string()
+        } else {
+            r.addresses
+                .iter()
+                .map(|a| a.ip.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let error = now.error.as_deref().unwrap_or("unknown error");
+    if now.expired && !was.expired {
+        out.push(event(
+            "expired",
+            &list(was),
+            format!("resolution failing for longer than stale_for, its addresses dropped: {error}"),
+        ));
+    } else if now.stale() && !was.stale() {
+        out.push(event(
+            "stale",
+            "resolved",
+            format!(
+                "cannot resolve ({error}); its last addresses still answer: {}",
+                list(now)
+            ),
+        ));
+    }
+    let ips = |r: &crate::health::resolved::Resolved| -> Vec<std::net::IpAddr> {
+        r.addresses.iter().map(|a| a.ip).collect()
+    };
+    let again = was.failing_since_unix_ms.is_some() && now.failing_since_unix_ms.is_none();
+    if now.failing_since_unix_ms.is_none() && (ips(was) != ips(now) || again) {
+        out.push(event("resolved", &list(was), list(now)));
     }
 }

@@ -73,6 +73,11 @@ pub enum Kind {
     /// The fleet's store: etcd lost its data ("etcd_data_lost"), and what
     /// this node did about it (`reason`).
     Fleet,
+    /// A `host` endpoint's name resolved to other addresses ("resolved",
+    /// `from` the addresses before, `reason` those now), failed to resolve
+    /// while its last addresses still answer ("stale"), or failed for
+    /// longer than `stale_for`, its addresses dropped ("expired").
+    Resolve,
 }
 
 impl Kind {
@@ -88,6 +93,7 @@ impl Kind {
         Kind::Server,
         Kind::FailOpen,
         Kind::Fleet,
+        Kind::Resolve,
     ];
 
     /// As serialized (`"fail_open"`).
@@ -102,6 +108,7 @@ impl Kind {
             Kind::Server => "server",
             Kind::FailOpen => "fail_open",
             Kind::Fleet => "fleet",
+            Kind::Resolve => "resolve",
         }
     }
 }

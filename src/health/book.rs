@@ -43,6 +43,9 @@ pub struct HealthBook {
     /// The latest wall clock seen by `tick` (Unix ms), for fleet overrides
     /// that ran out.
     last_unix_ms: u64,
+    /// `[server] stale_for`, in ms: how long a host endpoint whose
+    /// resolution fails keeps its last addresses.
+    stale_for_ms: u64,
 }
 
 impl HealthBook {
@@ -66,6 +69,7 @@ impl HealthBook {
             here: config.cluster.as_ref().and_then(|c| c.location),
             servers: ServerBook::new(config),
             last_unix_ms: 0,
+            stale_for_ms: config.server.stale_for.as_millis() as u64,
         }
     }
 
@@ -88,6 +92,9 @@ impl HealthBook {
         self.saw(now);
         let (pool, endpoint) = match obs.target {
             Target::Endpoint(pool, endpoint) => (pool, Some(endpoint)),
+            Target::Address(pool, endpoint, ip) => {
+                return self.observe_address((pool, endpoint, ip), &obs, now, now_unix_ms);
+            }
             Target::PoolTraffic(pool) => (pool, None),
             Target::Server(backend, index) => {
                 return self
@@ -123,6 +130,68 @@ impl HealthBook {
             }
         }
         self.metrics_dirty |= pool.measure(now);
+        changed |= pool.decide(false);
+        changed
+    }
+
+    /// A probe result of one resolved address of a host endpoint: the
+    /// address's rise/fall, the endpoint's window, then its state (up while
+    /// one address is).
+    fn observe_address(
+        &mut self,
+        (pool, endpoint, ip): (PoolId, u32, std::net::IpAddr),
+        obs: &Observation,
+        now: Instant,
+        now_unix_ms: u64,
+    ) -> bool {
+        let Some(pool) = self.pools.get_mut(pool.index()) else {
+            return false;
+        };
+        let t = pool.thresholds;
+        let monitored = pool.monitored();
+        let Some(e) = pool.endpoints.get_mut(endpoint as usize) else {
+            return false;
+        };
+        let Some(r) = e.resolved.as_mut() else {
+            return false;
+        };
+        if !monitored || !r.addresses.iter().any(|a| a.ip == ip) {
+            return false;
+        }
+        let mut changed = r.observe(ip, obs.ok, obs.error.as_deref(), (t.rise, t.fall));
+        changed |= e.settle(now_unix_ms);
+        e.window.record(now, obs.ok, obs.latency);
+        self.metrics_dirty |= pool.measure(now);
+        changed |= pool.decide(false);
+        changed
+    }
+
+    /// Takes a host endpoint's resolution (its addresses, or why it
+    /// failed) at `now_unix_ms`. Returns true when the view changed.
+    pub fn resolved(
+        &mut self,
+        (pool, endpoint): (PoolId, u32),
+        result: Result<Vec<std::net::IpAddr>, String>,
+        now_unix_ms: u64,
+    ) -> bool {
+        let last_now = self.last_now;
+        let stale_for_ms = self.stale_for_ms;
+        let Some(pool) = self.pools.get_mut(pool.index()) else {
+            return false;
+        };
+        let monitored = pool.monitored();
+        let Some(e) = pool.endpoints.get_mut(endpoint as usize) else {
+            return false;
+        };
+        let Some(r) = e.resolved.as_mut() else {
+            return false;
+        };
+        let mut changed = r.take(result, monitored, now_unix_ms);
+        changed |= r.expire(stale_for_ms, now_unix_ms);
+        changed |= e.settle(now_unix_ms);
+        if let Some(now) = last_now {
+            self.metrics_dirty |= pool.measure(now);
+        }
         changed |= pool.decide(false);
         changed
     }
@@ -284,6 +353,12 @@ impl HealthBook {
         for pool in &mut self.pools {
             for e in &mut pool.endpoints {
                 changed |= e.expire(now_unix_ms);
+                if let Some(r) = e.resolved.as_mut()
+                    && r.expire(self.stale_for_ms, now_unix_ms)
+                {
+                    e.settle(now_unix_ms);
+                    changed = true;
+                }
             }
             changed |= pool.measure(now);
             let periodic = pool.due(now);
@@ -369,6 +444,7 @@ impl HealthBook {
             let mut pool = build_pool(new_config, PoolId(i as u32));
             if let Some(prev) = old.get(pool.name.as_str()) {
                 let same_monitor = prev.monitor == pool.monitor;
+                let monitored = pool.monitor.is_some();
                 let by_key: HashMap<&EndpointKey, &Endpoint> =
                     prev.endpoints.iter().map(|e| (&e.key, e)).collect();
                 for e in &mut pool.endpoints {
@@ -386,6 +462,12 @@ impl HealthBook {
                             .ramp
                             .filter(|r| r.direction == super::ramp::Direction::Down);
                         e.forced = before.forced.clone();
+                        // A host keeps its addresses; their probes start again.
+                        if let (Some(r), Some(prev)) = (e.resolved.as_mut(), &before.resolved) {
+                            *r = prev.clone();
+                            r.reset_probes(monitored);
+                            e.settle(self.last_unix_ms);
+                        }
                     }
                 }
                 if same_monitor {
@@ -399,6 +481,7 @@ impl HealthBook {
         self.pools = pools;
         self.servers.reload(new_config);
         self.generation = generation;
+        self.stale_for_ms = new_config.server.stale_for.as_millis() as u64;
         self.metrics_dirty = true;
         self.here = new_config.cluster.as_ref().and_then(|c| c.location);
         self.apply_fleet();
@@ -424,13 +507,18 @@ fn build_pool(config: &Config, id: PoolId) -> Pool {
         .endpoints
         .iter()
         .map(|e| {
-            Endpoint::new(
+            let endpoint = Endpoint::new(
                 e.key(),
                 super::Family::of_endpoint(e),
                 state,
                 thresholds.window,
                 thresholds.latency_tau(),
-            )
+            );
+            if matches!(e.target, crate::config::EndpointTarget::Host(_)) {
+                endpoint.host()
+            } else {
+                endpoint
+            }
         })
         .collect();
     let mut pool = Pool::new(

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::fleet::{RemoteVotes, Votes};
 use super::ramp::{self, Direction, Ramp};
+use super::resolved::Resolved;
 use super::window::Window;
 use super::{EndpointHealth, EndpointState, Family, Forced, Pushed, forced_state};
 use crate::config::EndpointKey;
@@ -50,6 +51,8 @@ pub(super) struct Endpoint {
     /// Has had a known state (or was added to a running pool): its first
     /// result is not a slow start, a return is.
     known: bool,
+    /// A `host` endpoint's addresses: its state and family follow from them.
+    pub resolved: Option<Resolved>,
 }
 
 /// One result as the endpoint sees it.
@@ -87,7 +90,67 @@ impl Endpoint {
             ramp_permille: ramp::FULL,
             was_usable: state == EndpointState::Up,
             known: state != EndpointState::Unknown,
+            resolved: None,
         }
+    }
+
+    /// Makes it a `host` endpoint: unknown until its name resolves.
+    pub(super) fn host(mut self) -> Endpoint {
+        self.resolved = Some(Resolved::default());
+        self.state = EndpointState::Unknown;
+        self.family = None;
+        self.was_usable = false;
+        self.known = false;
+        self
+    }
+
+    /// A host endpoint's state, family and error from its addresses, after
+    /// they changed. Returns true when the state or last error changed.
+    pub(super) fn settle(&mut self, now_unix_ms: u64) -> bool {
+        let Some(r) = &self.resolved else {
+            return false;
+        };
+        let (state, family) = (r.state(), r.family());
+        let why = (state == EndpointState::Down)
+            .then(|| r.why_down())
+            .flatten();
+        let mut changed = family != self.family;
+        self.family = family;
+        if let Some(why) = why
+            && self.last_error.as_deref() != Some(&*why)
+        {
+            self.last_error = Some(why);
+            changed = true;
+        }
+        if state != self.state {
+            if state == EndpointState::Up {
+                self.window.clear();
+            }
+            self.state = state;
+            self.streak = 0;
+            self.since_unix_ms = now_unix_ms;
+            changed = true;
+        }
+        changed
+    }
+
+    /// Counted in `family`'s endpoints: an address endpoint of it, a name
+    /// (CNAME) endpoint, a host with addresses of it (or none at all).
+    pub(super) fn counts_in(&self, family: Family) -> bool {
+        match &self.resolved {
+            Some(r) => r.counts_in(family),
+            None => self.family.is_none_or(|x| x == family),
+        }
+    }
+
+    /// Usable for queries of `family`: a host endpoint needs an address of
+    /// that family up (or to be forced up).
+    pub(super) fn usable_in(&self, quorum: f64, family: Family) -> bool {
+        self.usable(quorum)
+            && self
+                .resolved
+                .as_ref()
+                .is_none_or(|r| r.up_in(family) || self.forced.as_ref().is_some_and(|f| f.up))
     }
 
     /// Added to a running pool by a reload: it slow-starts when it comes up
@@ -384,6 +447,7 @@ impl Endpoint {
             latency: self.window.latency(),
             last_error: self.last_error.clone(),
             since_unix_ms: self.since_unix_ms,
+            resolved: self.resolved.clone(),
         }
     }
 }

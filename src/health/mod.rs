@@ -23,6 +23,7 @@ pub mod fleet;
 pub mod load;
 mod pool;
 pub mod ramp;
+pub mod resolved;
 mod server;
 pub mod spill;
 mod window;
@@ -174,9 +175,29 @@ pub struct EndpointHealth {
     pub last_error: Option<Arc<str>>,
     /// Wall-clock time (ms since the Unix epoch) of the last state change; 0 if never.
     pub since_unix_ms: u64,
+    /// A `host` endpoint's current addresses, each with its probe state.
+    pub resolved: Option<resolved::Resolved>,
 }
 
 impl EndpointHealth {
+    /// Counted in `family`'s endpoints (see [`resolved::Resolved::counts_in`]).
+    pub fn counts_in(&self, family: Family) -> bool {
+        match &self.resolved {
+            Some(r) => r.counts_in(family),
+            None => self.family.is_none_or(|x| x == family),
+        }
+    }
+
+    /// Usable for queries of `family`: a host endpoint needs an address of
+    /// that family up (or to be forced up).
+    pub fn usable_in(&self, family: Family) -> bool {
+        self.usable()
+            && self
+                .resolved
+                .as_ref()
+                .is_none_or(|r| r.up_in(family) || self.forced.as_ref().is_some_and(|f| f.up))
+    }
+
     /// In answers: not draining, and up (by its checks, or forced up); an
     /// endpoint forced down never is.
     pub fn usable(&self) -> bool {
@@ -383,11 +404,12 @@ impl PoolHealth {
         let (mut up, mut draining) = (0, 0);
         for e in &self.endpoints {
             for f in Family::BOTH {
-                if e.family.is_none_or(|x| x == f) {
+                if e.counts_in(f) {
+                    let usable = e.usable_in(f);
                     let f = &mut families[f.index()];
                     f.total += 1;
                     f.draining += u32::from(e.draining);
-                    f.up += u32::from(e.usable());
+                    f.up += u32::from(usable);
                 }
             }
             up += u32::from(e.usable());
@@ -463,7 +485,7 @@ impl HealthView {
             .pools
             .iter()
             .map(|pool| {
-                let state = if pool.monitor.is_some() {
+                let monitored = if pool.monitor.is_some() {
                     EndpointState::Unknown
                 } else {
                     EndpointState::Up
@@ -471,10 +493,28 @@ impl HealthView {
                 let endpoints: Vec<EndpointHealth> = pool
                     .endpoints
                     .iter()
-                    .map(|e| EndpointHealth {
+                    .map(|e| {
+                        (
+                            e,
+                            matches!(e.target, crate::config::EndpointTarget::Host(_)),
+                        )
+                    })
+                    .map(|(e, host)| {
+                        (
+                            e,
+                            host,
+                            if host {
+                                EndpointState::Unknown
+                            } else {
+                                monitored
+                            },
+                        )
+                    })
+                    .map(|(e, host, state)| EndpointHealth {
                         family: Family::of_endpoint(e),
                         state,
                         local: state,
+                        resolved: host.then(resolved::Resolved::default),
                         votes: None,
                         draining: false,
                         weight: None,
@@ -509,6 +549,9 @@ impl HealthView {
 pub enum Target {
     /// One endpoint of a DNS pool: (pool, index in `PoolConfig::endpoints`).
     Endpoint(PoolId, u32),
+    /// One resolved address of a `host` endpoint: (pool, endpoint index,
+    /// the address probed).
+    Address(PoolId, u32, IpAddr),
     /// Real traffic a proxy backend forwarded on behalf of a pool (the
     /// backend's `pool` key): counts in the pool's error rate and latency.
     PoolTraffic(PoolId),

@@ -399,10 +399,10 @@ impl Pool {
         let mut counts = [(0, 0); 2];
         for e in &self.endpoints {
             for f in super::Family::BOTH {
-                if e.family.is_none_or(|x| x == f) {
+                if e.counts_in(f) {
                     let c = &mut counts[f.index()];
                     c.1 += 1;
-                    c.0 += u32::from(e.usable(q));
+                    c.0 += u32::from(e.usable_in(q, f));
                 }
             }
         }

@@ -89,6 +89,8 @@ pub fn alerts(node: &str, events: &[Event]) -> Vec<Alert> {
             // An operator's override is an info alert while it lasts.
             (Kind::Override, "override up" | "override down") => &[("GeosteerOverridden", true)],
             (Kind::Override, _) => &[("GeosteerOverridden", false)],
+            (Kind::Resolve, "stale" | "expired") => &[("GeosteerResolveFailing", true)],
+            (Kind::Resolve, _) => &[("GeosteerResolveFailing", false)],
             // Not an up/down state: nothing to alert on.
             (Kind::Weight, _) => &[],
             // etcd lost the fleet's data: one event, no state to return

@@ -17,6 +17,7 @@
 //! results mean is `health`'s. Workers stop when the token is cancelled; a
 //! reload cancels them and spawns new ones for the new generation.
 
+pub mod host;
 pub mod http;
 pub mod tcp;
 pub mod verdict;
@@ -182,6 +183,10 @@ pub fn probes(config: &Config) -> Vec<Probe> {
             continue;
         }
         for (i, endpoint) in pool.endpoints.iter().enumerate() {
+            if matches!(endpoint.target, crate::config::EndpointTarget::Host(_)) {
+                // Probed at each address it resolves to: `host`.
+                continue;
+            }
             let (host, port) = match &endpoint.probe {
                 Some(t) => (t.host.clone(), t.port),
                 None => (

@@ -73,6 +73,14 @@ pub enum Command {
         generation: u64,
         done: oneshot::Sender<()>,
     },
+    /// A host endpoint's name resolved (its addresses, both families) or
+    /// why it could not be, for every endpoint of config `generation`
+    /// that names it (`crate::resolve`).
+    Resolved {
+        generation: u64,
+        targets: Vec<(PoolId, u32)>,
+        result: Result<Vec<std::net::IpAddr>, String>,
+    },
     /// The signed zones signed again before their signatures expire; for
     /// the config `generation` they were made from (a reload since then
     /// brought its own).

@@ -266,6 +266,10 @@ pub(super) fn endpoints<R: rand::Rng + ?Sized>(
     let cfg = inputs.config.pool(pool);
     let health = inputs.health.pool(pool);
     let fail_open = matches!(basis, Basis::AllDown(_));
+    if cfg.answers_hosts() {
+        hosts(pool, (family, answers, fail_open), sticky, inputs, rng, out);
+        return None;
+    }
     let cname = cfg.answers_cname();
     // (index into the pool's endpoints, weight)
     let candidates = cfg
@@ -334,6 +338,73 @@ pub(super) fn endpoints<R: rand::Rng + ?Sized>(
     None
 }
 
+/// A pool of `host` endpoints: up to `answers` of its endpoints drawn by
+/// weight (or by sticky's hash), each contributing every resolved address
+/// of `family` that passes its probes (every one when `fail_open`, or when
+/// the endpoint is forced up). An endpoint with none of that family is not
+/// a candidate.
+fn hosts<R: rand::Rng + ?Sized>(
+    pool: PoolId,
+    (family, answers, fail_open): (Family, u32, bool),
+    sticky: Option<u64>,
+    inputs: &Inputs<'_>,
+    rng: &mut R,
+    out: &mut Endpoints,
+) {
+    let cfg = inputs.config.pool(pool);
+    let Some(health) = inputs.health.pool(pool) else {
+        return;
+    };
+    let addresses = |i: usize| {
+        health.endpoints.get(i).into_iter().flat_map(move |e| {
+            let all = fail_open || e.forced.as_ref().is_some_and(|f| f.up);
+            e.resolved
+                .iter()
+                .flat_map(move |r| r.answering(family, all))
+        })
+    };
+    let mut candidates: SmallVec<[(usize, u64); 16]> = cfg
+        .endpoints
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            health.endpoints.get(*i).is_some_and(|e| {
+                (fail_open || e.usable_in(family)) && addresses(*i).next().is_some()
+            })
+        })
+        .map(|(i, e)| {
+            let w = health
+                .endpoints
+                .get(i)
+                .map_or(e.weight, |h| h.effective_weight(e.weight));
+            (i, u64::from(w.max(1)))
+        })
+        .collect();
+    let want = (answers as usize).min(candidates.len());
+    if let Some(subnet) = sticky {
+        let point = |i: usize| name_point(&cfg.endpoints[i].key().to_string());
+        let best = super::hashing::rendezvous(
+            subnet,
+            candidates.iter().map(|&(i, w)| (i, point(i), w)),
+            want,
+        );
+        for i in best {
+            out.extend(addresses(i));
+        }
+        return;
+    }
+    let mut total: u64 = candidates.iter().map(|c| c.1).sum();
+    for _ in 0..want {
+        if total == 0 {
+            break;
+        }
+        let at = draw(candidates.iter().map(|c| c.1), total, rng);
+        let (i, w) = candidates.swap_remove(at);
+        total -= w;
+        out.extend(addresses(i));
+    }
+}
+
 /// `on_all_down = "all"`: every endpoint of `family` of every pool of the
 /// name, in order, health ignored; drained endpoints are left out unless
 /// nothing else is left.
@@ -356,12 +427,21 @@ pub(super) fn all_endpoints(
                 let drained = health
                     .and_then(|h| h.endpoints.get(i))
                     .is_some_and(|h| h.draining);
-                if let Some(a) = e.address()
-                    && Family::of(&a) == family
-                    && !(skip_drained && drained)
-                    && !out.contains(&a)
-                {
-                    out.push(a);
+                if skip_drained && drained {
+                    continue;
+                }
+                // A host endpoint: every address it resolves to now.
+                let resolved = health
+                    .and_then(|h| h.endpoints.get(i))
+                    .and_then(|h| h.resolved.as_ref());
+                let addresses = e
+                    .address()
+                    .into_iter()
+                    .chain(resolved.into_iter().flat_map(|r| r.answering(family, true)));
+                for a in addresses {
+                    if Family::of(&a) == family && !out.contains(&a) {
+                        out.push(a);
+                    }
                 }
             }
         }

@@ -594,3 +594,92 @@ fn fails_open_is_the_walk_for_a_client_without_a_rule() {
     }
     assert_eq!(seen, [true, true], "both outcomes were exercised");
 }
+
+/// A pool of `host` endpoints answers each endpoint's resolved addresses of
+/// the family (all of them: one endpoint gives several); a name with only
+/// A records leaves AAAA to the next pool; `answers` counts endpoints.
+#[test]
+fn host_endpoints_answer_their_resolved_addresses_per_family() {
+    let text = r#"
+[server]
+dns_listen = ["127.0.0.1:0"]
+resolvers = ["127.0.0.1:53"]
+[zones]
+"example.test" = "z"
+[pools.cloud]
+endpoints = [{ host = "lb-1.cloud.test" }, { host = "lb-2.cloud.test" }]
+[pools.backup]
+endpoints = [{ address = "192.0.2.99" }, { address = "2001:db8::99" }]
+[[balance]]
+name = "one.example.test"
+policy = "failover"
+pools = ["cloud", "backup"]
+[[balance]]
+name = "two.example.test"
+policy = "failover"
+pools = ["cloud", "backup"]
+answers = 2
+"#;
+    let (config, _) =
+        config::parse(text, Path::new("t.toml"), Path::new("."), "").expect("valid test config");
+    let table = SteeringTable::compile(&config, &crate::metrics::Registry::default());
+    let (cloud_id, backup) = (
+        config.pool_id("cloud").unwrap(),
+        config.pool_id("backup").unwrap(),
+    );
+    let mut book = crate::health::HealthBook::new(&config, 1);
+    let ips = |l: &[&str]| -> Vec<IpAddr> { l.iter().map(|a| a.parse().unwrap()).collect() };
+    let c = client("198.51.100.7", 32, None, 0);
+    let sorted = |d: Decision| {
+        let mut v = d.endpoints.to_vec();
+        v.sort();
+        v
+    };
+    // Not resolved yet: the pool is down, the backup answers.
+    let h = book.view();
+    let d = run_family(&config, &table, &h, "one.example.test.", &c, Family::V4);
+    assert_eq!(d.endpoints.to_vec(), ips(&["192.0.2.99"]));
+    book.resolved((cloud_id, 0), Ok(ips(&["192.0.2.2", "192.0.2.1"])), 1);
+    book.resolved((cloud_id, 1), Ok(ips(&["192.0.2.3", "2001:db8::3"])), 1);
+    let h = book.view();
+    let cloud = h.pool(cloud_id).unwrap();
+    assert_eq!(
+        (
+            cloud.family(Family::V4).total,
+            cloud.family(Family::V6).total
+        ),
+        (2, 1)
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..20 {
+        let inputs = Inputs {
+            config: &config,
+            health: &h,
+        };
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let d = decide(
+            table.get("one.example.test.").unwrap(),
+            &c,
+            Family::V4,
+            &inputs,
+            &mut rng,
+            None,
+        );
+        seen.insert(sorted(d));
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [ips(&["192.0.2.1", "192.0.2.2"]), ips(&["192.0.2.3"])],
+        "one endpoint drawn, all of its addresses"
+    );
+    let d = run_family(&config, &table, &h, "two.example.test.", &c, Family::V4);
+    assert_eq!(sorted(d), ips(&["192.0.2.1", "192.0.2.2", "192.0.2.3"]));
+    let d = run_family(&config, &table, &h, "two.example.test.", &c, Family::V6);
+    assert_eq!(sorted(d), ips(&["2001:db8::3"]), "only lb-2 has AAAA");
+    // lb-2 resolves to A only now: no AAAA in the pool, the backup answers.
+    book.resolved((cloud_id, 1), Ok(ips(&["192.0.2.3"])), 2);
+    let h = book.view();
+    let d = run_family(&config, &table, &h, "two.example.test.", &c, Family::V6);
+    assert_eq!(d.pool, Some(backup));
+    assert_eq!(d.endpoints.to_vec(), ips(&["2001:db8::99"]));
+}

@@ -59,7 +59,7 @@ const LAYERS: &[&[&str]] = &[
     &["explain"],
     // The IO shells.
     &[
-        "dns", "probe", "proxy", "cluster", "control", "admin", "notify",
+        "dns", "probe", "resolve", "proxy", "cluster", "control", "admin", "notify",
     ],
     &["app"],
     &["cli"],

@@ -443,3 +443,45 @@ fn a_cname_name_holds_no_other_data_and_a_pool_one_kind() {
         "{out}"
     );
 }
+
+/// Host endpoints: check names the endpoint when `[server] resolvers` is
+/// missing, a resolver that is not `IP:port`, an external monitor for a
+/// pool of them; a good config passes.
+#[test]
+fn host_endpoints_need_resolvers() {
+    let pool = "[pools.cloud]\nendpoints = [{ host = \"lb-123.eu-west-1.elb.example.com\" }]\n\n[[balance]]\nname = \"lb.example.test\"\npolicy = \"failover\"\npools = [\"cloud\"]\n";
+    let (ok, out) = check(&format!("{}{pool}", server_header("")), &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("pools.cloud.endpoints[0].host: host endpoints are resolved through [server] resolvers, which is not set"),
+        "{out}"
+    );
+    let (ok, out) = check(
+        &format!("{}{pool}", server_header("resolvers = [\"192.0.2.53\"]")),
+        &[],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("server.resolvers[0]: invalid address \"192.0.2.53\": expected IP:PORT"),
+        "{out}"
+    );
+    let external = format!(
+        "{}[monitors.pushed]\ntype = \"external\"\n{}",
+        server_header("resolvers = [\"192.0.2.53:53\"]"),
+        pool.replace("[pools.cloud]\n", "[pools.cloud]\nmonitor = \"pushed\"\n")
+    );
+    let (ok, out) = check(&external, &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("pools.cloud.monitor: pushed is an external monitor"),
+        "{out}"
+    );
+    let (ok, out) = check(
+        &format!(
+            "{}{pool}",
+            server_header("resolvers = [\"192.0.2.53:53\", \"[2001:db8::53]:5353\"]")
+        ),
+        &[],
+    );
+    assert!(ok, "{out}");
+}

@@ -25,6 +25,7 @@ mod docs;
 mod failover;
 mod family;
 mod fleet;
+mod hostnames;
 mod identity;
 mod load_sources;
 mod metrics;

@@ -238,6 +238,50 @@ fn states(enc: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
             )
         }),
     )?;
+    let hosts = || {
+        endpoints
+            .iter()
+            .filter_map(|e| Some((e, e.health.resolved.as_ref()?)))
+    };
+    gauges(
+        enc,
+        "geosteer_endpoint_address_up",
+        "A host endpoint's resolved address passing its probes (1) or not (0).",
+        hosts().flat_map(|(e, r)| {
+            r.addresses.iter().map(move |a| {
+                (
+                    [
+                        ("pool", e.pool.to_string()),
+                        ("endpoint", e.address.clone()),
+                        ("address", a.ip.to_string()),
+                    ],
+                    u64::from(a.state == EndpointState::Up),
+                )
+            })
+        }),
+    )?;
+    gauges(
+        enc,
+        "geosteer_endpoint_resolve_stale",
+        "A host endpoint whose name fails to resolve: 1 while its last addresses are kept (stale) or dropped past stale_for (expired), else 0.",
+        hosts().map(|(e, r)| {
+            (
+                [("pool", e.pool), ("endpoint", e.address.as_str())],
+                u64::from(r.failing_since_unix_ms.is_some()),
+            )
+        }),
+    )?;
+    gauges(
+        enc,
+        "geosteer_endpoint_resolved_timestamp_seconds",
+        "When a host endpoint's name last resolved (Unix seconds; 0: never).",
+        hosts().map(|(e, r)| {
+            (
+                [("pool", e.pool), ("endpoint", e.address.as_str())],
+                r.resolved_unix_ms as f64 / 1000.0,
+            )
+        }),
+    )?;
     gauges(
         enc,
         "geosteer_endpoint_latency_seconds",

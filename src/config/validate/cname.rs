@@ -38,6 +38,46 @@ impl Validator<'_> {
         }
     }
 
+    /// Host endpoints are resolved through `[server] resolvers` only (the
+    /// first one is refused when there is none), and probed at each
+    /// address (an `external` monitor pushes one health per endpoint).
+    pub(super) fn hosts_resolvable(
+        &mut self,
+        pools: &[PoolConfig],
+        server: &ServerConfig,
+        monitors: &[MonitorConfig],
+    ) {
+        for p in pools.iter().filter(|p| p.answers_hosts()) {
+            if let Some(m) = p.monitor.and_then(|m| monitors.get(m.index()))
+                && m.kind == MonitorKind::External
+            {
+                self.err(
+                    format!("pools.{}.monitor", p.name),
+                    format!(
+                        "{} is an external monitor: a pool of host endpoints is probed at each address its names resolve to (use http, https or tcp)",
+                        m.name
+                    ),
+                );
+            }
+        }
+        if !server.resolvers.is_empty() {
+            return;
+        }
+        let first = pools.iter().find_map(|p| {
+            let i = p
+                .endpoints
+                .iter()
+                .position(|e| matches!(e.target, EndpointTarget::Host(_)))?;
+            Some((p.name.as_str(), i))
+        });
+        if let Some((pool, i)) = first {
+            self.err(
+                format!("pools.{pool}.endpoints[{i}].host"),
+                "host endpoints are resolved through [server] resolvers, which is not set (resolvers = [\"IP:port\", ...]; the system's resolver is not used)",
+            );
+        }
+    }
+
     /// The names that can answer a CNAME: no `on_all_down = "all"`, no loop
     /// through other balanced names, at most [`MAX_CHAIN`] CNAMEs per answer.
     pub(super) fn cname_chains(&mut self, pools: &[PoolConfig], balance: &[Arc<BalanceConfig>]) {

@@ -226,6 +226,7 @@ impl Validator<'_> {
             }
         }
         self.cname_chains(&pools, &balance);
+        self.hosts_resolvable(&pools, &server, &monitors);
         for (i, b) in balance.iter().enumerate() {
             if b.policy != Policy::Proximity {
                 continue;
@@ -734,9 +735,6 @@ impl Validator<'_> {
             return None;
         };
         let name: Arc<str> = Arc::from(name.trim_end_matches('.'));
-        if field == "host" {
-            self.err(ekey(field), "host endpoints are not yet supported");
-        }
         Some((
             field,
             if field == "cname" {

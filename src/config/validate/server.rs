@@ -78,7 +78,22 @@ impl Validator<'_> {
                 "must not be empty (remove the key to keep no state)",
             );
         }
+        let resolvers = raw
+            .resolvers
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, a)| self.socket_addr(&format!("server.resolvers[{i}]"), a))
+            .collect();
+        let refresh = self.refresh(raw.min_refresh.as_deref(), raw.max_refresh.as_deref());
+        let stale_for = match raw.stale_for.as_deref() {
+            Some("0s" | "0ms" | "0") => Duration::ZERO,
+            text => self.duration("server.stale_for", text, Duration::from_secs(3600)),
+        };
         ServerConfig {
+            resolvers,
+            refresh,
+            stale_for,
             state_file,
             dns_listen,
             admin_listen,
@@ -117,6 +132,29 @@ impl Validator<'_> {
             cookie_secrets,
             require_cookie_over,
         }
+    }
+
+    /// `server.min_refresh` and `max_refresh`: at least 1 s, the minimum
+    /// not above the maximum.
+    fn refresh(&mut self, min: Option<&str>, max: Option<&str>) -> (Duration, Duration) {
+        let min = self.duration("server.min_refresh", min, Duration::from_secs(5));
+        let max = self.duration("server.max_refresh", max, Duration::from_secs(300));
+        if min < Duration::from_secs(1) {
+            self.err(
+                "server.min_refresh",
+                "must be at least 1s (a host is not resolved more often)",
+            );
+        }
+        if max < min {
+            self.err(
+                "server.max_refresh",
+                format!(
+                    "is shorter than min_refresh ({})",
+                    humantime::format_duration(min)
+                ),
+            );
+        }
+        (min, max.max(min))
     }
 
     /// `server.cookie_secret`: one secret or a list (the first makes

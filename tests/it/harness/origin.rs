@@ -113,6 +113,16 @@ impl Origin {
         origin
     }
 
+    /// Binds `addr` (port 0: any) and answers with `name`, in `Mode::Ok`:
+    /// for origins on other loopback addresses (127.0.0.2, ...) that share
+    /// one port.
+    pub async fn at(addr: SocketAddr, name: &str) -> Origin {
+        let mut origin = Origin::named(name).await;
+        origin.kill().await;
+        origin.addr = origin.serve(addr);
+        origin
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
