@@ -186,8 +186,11 @@ impl HealthBook {
         let Some(r) = e.resolved.as_mut() else {
             return false;
         };
+        let refreshed = r.resolved_unix_ms;
         let mut changed = r.take(result, monitored, now_unix_ms);
         changed |= r.expire(stale_for_ms, now_unix_ms);
+        // The same set again: only its time moved, reported by the next tick.
+        self.metrics_dirty |= r.resolved_unix_ms != refreshed;
         changed |= e.settle(now_unix_ms);
         if let Some(now) = last_now {
             self.metrics_dirty |= pool.measure(now);
