@@ -82,7 +82,7 @@ says which one on standard error.
 The config file, when \fB\-\-config\fR is not given.
 .TP
 \fBGEOSTEER_ADMIN\fR
-The admin API that status, drain, undrain, weight and explain \-\-admin talk to,
+The admin API that status, drain, undrain, weight, override, push and explain \-\-admin talk to,
 as a URL (http://127.0.0.1:8053) or host:port, when \fB\-\-admin\fR is
 not given. Without either, they read \fBserver.admin_listen\fR of the
 config (found as above), else use http://127.0.0.1:8053.

@@ -49,7 +49,7 @@ answers each A/AAAA query for a balanced name with endpoints of the pool picked 
 client's location, the configured weights and the live health of each pool.\n\n\
 serve reloads its config on SIGHUP and drains and exits on SIGTERM or SIGINT; under \
 systemd (Type=notify) it reports READY=1 once its DNS sockets answer. status, drain, \
-undrain, weight and explain --admin talk to a running server's admin API; the FILES and \
+undrain, weight, override, push and explain --admin talk to a running server's admin API; the FILES and \
 ENVIRONMENT sections say how they find it."
 )]
 pub struct Cli {
@@ -149,8 +149,9 @@ pub enum Command {
         config: Option<PathBuf>,
     },
     /// Set the runtime weight of an endpoint (replaces the config's until
-    /// --reset; kept across reloads; in a fleet through etcd), or with
-    /// --backend of a proxy backend's server (this node only).
+    /// --reset; kept across reloads, and restarts with server.state_file; in
+    /// a fleet written to etcd and applied by every node), or with --backend
+    /// of a proxy backend's server (this node only).
     Weight {
         /// A proxy backend's name: weigh its server SERVER (host:port)
         /// instead of a pool's endpoint.

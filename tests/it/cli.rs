@@ -118,3 +118,17 @@ fn version_names_the_commit_of_a_checkout_or_the_one_given() {
         _ => assert_eq!(version, format!("geosteer {pkg}")),
     }
 }
+
+#[test]
+fn the_help_of_the_runtime_levers_says_what_they_do_in_a_fleet() {
+    // Weights became fleet-wide (etcd) while the help still said "single
+    // node only for now".
+    let weight = run(&["weight", "--help"]);
+    assert!(!weight.contains("single node only"), "{weight}");
+    assert!(weight.contains("in a fleet written to etcd"), "{weight}");
+    let top = run(&["--help"]);
+    assert!(
+        top.contains("weight, override, push and explain --admin"),
+        "{top}"
+    );
+}
