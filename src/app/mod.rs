@@ -69,12 +69,27 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
     // A fleet config in etcd: fetch the current revision first (bounded;
     // without etcd the node starts on the revision it ran last).
     let fleet = crate::config::fleet_cluster(path, &crate::state::host_name())?;
+    let mut last_revision = None;
     if let Some(cluster) = &fleet {
-        crate::cluster::fleetcfg::prime(cluster)
+        last_revision = crate::cluster::fleetcfg::prime(cluster)
             .await
             .map_err(StartError::Other)?;
     }
-    let loaded = Loaded::from_path(path, &registry)?;
+    // A new fleet revision that does not load here: the node starts on the
+    // one it ran last, flagged, as it stays on it when the push arrives
+    // while it runs.
+    let mut fleet_failed = None;
+    let loaded = match (Loaded::from_path(path, &registry), &fleet, last_revision) {
+        (Ok(loaded), _, _) => loaded,
+        (Err(errors), Some(cluster), Some(last)) => {
+            fleet_failed = Some(
+                crate::cluster::fleetcfg::unprime(cluster, last, &errors.to_string())
+                    .map_err(StartError::Other)?,
+            );
+            Loaded::from_path(path, &registry)?
+        }
+        (Err(errors), _, _) => return Err(errors.into()),
+    };
     loaded.log("config loaded", true);
     let config = loaded.config.clone();
     let warnings = loaded.warnings.clone();
@@ -156,6 +171,14 @@ pub async fn start(path: &Path) -> Result<Running, StartError> {
         geo: loaded.geo.clone(),
         health: Arc::new(book.view()),
     }));
+
+    if fleet_failed.is_some() {
+        shared
+            .fleet_config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failed = fleet_failed;
+    }
 
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();

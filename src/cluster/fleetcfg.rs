@@ -201,8 +201,10 @@ fn prune(config_dir: &Path, serving: u64) {
 /// `current` at it, so the node starts on what the fleet runs. When etcd
 /// does not answer within [`PRIME_TIMEOUT`], the node starts from the
 /// revision it ran last (a warning says so); the config load fails with
-/// a clear message when it never received one.
-pub async fn prime(cluster: &ClusterConfig) -> Result<(), String> {
+/// a clear message when it never received one. Returns the revision the
+/// node ran last when `current` moved away from it, so that the start can
+/// go back to it if the new one does not load here ([`unprime`]).
+pub async fn prime(cluster: &ClusterConfig) -> Result<Option<u64>, String> {
     let etcd = Etcd::new(cluster)?;
     let fetched = tokio::time::timeout(PRIME_TIMEOUT, async {
         let _ = etcd.authenticate().await;
@@ -211,10 +213,11 @@ pub async fn prime(cluster: &ClusterConfig) -> Result<(), String> {
     .await;
     match fetched {
         Ok(Ok(Some(doc))) => {
+            let last = fleet::current(&cluster.config_dir).ok();
             write_revision(&cluster.config_dir, &doc)?;
             set_current(&cluster.config_dir, doc.revision)?;
             tracing::info!(revision = doc.revision, "fleet config: revision from etcd");
-            Ok(())
+            Ok(last.filter(|n| *n != doc.revision))
         }
         Ok(Ok(None)) => match fleet::current(&cluster.config_dir) {
             // etcd lost its data (or is a new cluster): what ran last.
@@ -223,7 +226,7 @@ pub async fn prime(cluster: &ClusterConfig) -> Result<(), String> {
                     "fleet config: etcd has no config under {}; starting from revision {n}, the last received",
                     current_key(&cluster.prefix)
                 );
-                Ok(())
+                Ok(None)
             }
             Err(_) => Err(format!(
                 "fleet config: etcd has no config under {} yet: push one with `geosteer config push`",
@@ -232,15 +235,30 @@ pub async fn prime(cluster: &ClusterConfig) -> Result<(), String> {
         },
         Ok(Err(e)) => {
             tracing::warn!("fleet config: {e}; starting from the last revision received");
-            Ok(())
+            Ok(None)
         }
         Err(_) => {
             tracing::warn!(
                 "fleet config: etcd did not answer within {PRIME_TIMEOUT:?}; starting from the last revision received"
             );
-            Ok(())
+            Ok(None)
         }
     }
+}
+
+/// At start, when the revision [`prime`] fetched does not load here: points
+/// `config_dir/current` back at `last`, the revision the node ran before,
+/// and returns the one that failed, for `FleetConfigState::failed` (so the
+/// node is flagged as behind and [`follow`] does not try it again). A
+/// restart then keeps the node on its old revision, as a push does.
+pub fn unprime(cluster: &ClusterConfig, last: u64, why: &str) -> Result<(u64, String), String> {
+    let failed = fleet::current(&cluster.config_dir)?;
+    set_current(&cluster.config_dir, last)?;
+    tracing::error!(
+        revision = failed,
+        "fleet config: revision {failed} does not load here, starting on revision {last}: {why}"
+    );
+    Ok((failed, why.to_string()))
 }
 
 /// Follows `current` in etcd until `stop`: each new revision is written

@@ -374,6 +374,63 @@ async fn a_revision_that_does_not_load_on_one_node_leaves_it_on_the_old_one_flag
 }
 
 #[tokio::test]
+async fn a_restart_keeps_a_node_on_its_revision_when_the_current_one_does_not_load_there() {
+    // Revision 2 needs a key the node lacks: it stays on revision 1 while it
+    // runs, and a restart (a reboot, an upgrade) must not turn that into a
+    // node that cannot start.
+    let etcd = Etcd::start();
+    let ops = Ops::new(&etcd, "cfg-restart");
+    let (code, out) = ops.push(&fleet_config("\"a\", \"b\"", ""));
+    assert_eq!(code, 0, "{out}");
+    let n1 = Node::start(1, &ops, &[]).await;
+    assert_eq!(n1.answer().await, vec![A.parse::<IpAddr>().expect("ip")]);
+    let keydir = tempfile::tempdir().expect("tempdir");
+    let key = keys::generate(keydir.path(), "zsk", Alg::EcdsaP256);
+    std::fs::copy(&key, ops.dir.path().join("zsk.pem")).expect("key for the push check");
+    let signed = fleet_config(
+        "\"b\", \"a\"",
+        "\n[dnssec.\"example.test\"]\nkeys = [\"zsk.pem\"]\n",
+    );
+    let (code, out) = ops.push(&signed);
+    assert_eq!(code, 0, "{out}");
+    eventually(
+        Duration::from_secs(5),
+        "revision 2 failed on n1",
+        async || {
+            let c = n1.cluster().await;
+            let me = node_named(&c, "n1");
+            if me["config_failed"]["revision"] == 2 {
+                Ok(())
+            } else {
+                Err(format!("{me}"))
+            }
+        },
+    )
+    .await;
+    let dir = n1.stop().await;
+
+    let n1 = Node::start_in(dir).await;
+    assert_eq!(
+        n1.answer().await,
+        vec![A.parse::<IpAddr>().expect("ip")],
+        "serves revision 1 again"
+    );
+    let c = n1.cluster().await;
+    let me = node_named(&c, "n1");
+    assert_eq!(me["config_revision"], 1, "{me}");
+    assert_eq!(me["config_failed"]["revision"], 2, "{me}");
+    assert!(
+        me["config_failed"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("zsk.pem")),
+        "{me}"
+    );
+    let current = std::fs::read_to_string(n1.dir.path().join("state/current")).expect("current");
+    assert_eq!(current.trim(), "1", "a SIGHUP reloads revision 1 too");
+    n1.stop().await;
+}
+
+#[tokio::test]
 async fn a_node_starts_on_its_last_revision_while_etcd_is_down() {
     let mut etcd = Etcd::start();
     let ops = Ops::new(&etcd, "cfg-offline");
