@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{BackendId, Config, EndpointKey, PoolId};
 use crate::control::MAX_RUNTIME_WEIGHT;
+use crate::health::ramp::Direction;
 use crate::health::{Forced, HealthBook, HealthView};
 
 /// The file's format version.
@@ -70,6 +71,18 @@ pub struct SavedEndpoint {
     pub weight: Option<u32>,
     #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
     pub forced: Option<Forced>,
+    /// A gradual drain under way (`drain --over`): resumed where it was
+    /// after a restart, or drained at once when it ended meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_over: Option<DrainOver>,
+}
+
+/// A gradual drain's period, wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainOver {
+    pub start_unix_ms: u64,
+    pub end_unix_ms: u64,
 }
 
 /// The operator state of `view` (of `config`): every endpoint drained,
@@ -78,13 +91,21 @@ pub fn of(config: &Config, view: &HealthView) -> Saved {
     let mut endpoints = Vec::new();
     for (pool, ph) in config.pools.iter().zip(&view.pools) {
         for (e, eh) in pool.endpoints.iter().zip(&ph.endpoints) {
-            if eh.draining || eh.weight.is_some() || eh.forced.is_some() {
+            let drain_over =
+                eh.ramp
+                    .filter(|r| r.direction == Direction::Down)
+                    .map(|r| DrainOver {
+                        start_unix_ms: r.start_unix_ms,
+                        end_unix_ms: r.end_unix_ms,
+                    });
+            if eh.draining || eh.weight.is_some() || eh.forced.is_some() || drain_over.is_some() {
                 endpoints.push(SavedEndpoint {
                     pool: pool.name.clone(),
                     endpoint: e.key().to_string(),
                     drained: eh.draining,
                     weight: eh.weight,
                     forced: eh.forced.clone(),
+                    drain_over,
                 });
             }
         }
@@ -221,6 +242,15 @@ fn put(
     if s.forced.is_some() {
         book.set_forced(pool, endpoint, s.forced.clone());
     }
+    // The same ramp as before the restart (an ended one drains at the
+    // writer's first step).
+    if let Some(d) = s.drain_over
+        && !s.drained
+    {
+        let period =
+            std::time::Duration::from_millis(d.end_unix_ms.saturating_sub(d.start_unix_ms));
+        book.drain_over(pool, endpoint, period, d.start_unix_ms);
+    }
 }
 
 /// Writes `saved` to `path` atomically: a temporary file beside it, fsync,
@@ -263,6 +293,7 @@ mod tests {
                     reason: "disk swap".into(),
                     until_unix_ms: None,
                 }),
+                drain_over: None,
             }],
             servers: vec![SavedServer {
                 backend: "web".into(),

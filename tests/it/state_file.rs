@@ -231,3 +231,57 @@ async fn a_restart_keeps_a_proxy_servers_weight() {
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_gradual_drain_resumes_after_a_restart_and_one_that_ended_meanwhile_drains() {
+    // A `drain --over` under way was not saved: after a restart the
+    // endpoint came back at full weight, as if never drained.
+    let (dir, path) = write_config(&config(), &[("example.test.zone", ZONE.as_bytes())]);
+    std::fs::create_dir(dir.path().join("state")).expect("state dir");
+    let r = app::start(&path).await.expect("start");
+    post(
+        &r,
+        "/api/v1/pools/eu/endpoints/192.0.2.3/drain",
+        Some(r#"{"over": "1h"}"#),
+    )
+    .await;
+    let status_url = |r: &Running| format!("http://{}/api/v1/status", r.admin_addr);
+    let (_, status) = get_json(&status_url(&r)).await;
+    let before = endpoint(&status, "192.0.2.3")["ramp"].clone();
+    assert_eq!(before["direction"], "down", "{status}");
+    r.stop().await;
+
+    let r = app::start(&path).await.expect("restart");
+    let (_, status) = get_json(&status_url(&r)).await;
+    let after = &endpoint(&status, "192.0.2.3")["ramp"];
+    assert_eq!(after["direction"], "down", "{status}");
+    assert_eq!(after["start_unix_ms"], before["start_unix_ms"], "{status}");
+    assert_eq!(after["end_unix_ms"], before["end_unix_ms"], "{status}");
+    r.stop().await;
+
+    // Ended while stopped: drained from the start on.
+    std::fs::write(
+        dir.path().join("state/geosteer.json"),
+        br#"{"version": 1, "endpoints": [
+            {"pool": "eu", "endpoint": "192.0.2.3",
+             "drain_over": {"start_unix_ms": 1000, "end_unix_ms": 2000}}]}"#,
+    )
+    .expect("write");
+    let r = app::start(&path).await.expect("start with an ended drain");
+    crate::harness::eventually::eventually(
+        std::time::Duration::from_secs(5),
+        "the ended gradual drain drains",
+        async || {
+            let got = answer(&r).await;
+            if got == vec![ip("192.0.2.1"), ip("192.0.2.2")] {
+                Ok(())
+            } else {
+                Err(format!("{got:?}"))
+            }
+        },
+    )
+    .await;
+    let (_, status) = get_json(&status_url(&r)).await;
+    assert_eq!(endpoint(&status, "192.0.2.3")["draining"], true, "{status}");
+    r.stop().await;
+}
