@@ -302,6 +302,13 @@ async fn a_gradual_drain_on_one_node_ramps_every_node_alike() {
         start.elapsed() >= Duration::from_millis(5_500),
         "not before its end"
     );
+    // Node 1 ends it at its own writer's next tick (up to 100 ms apart).
+    until(
+        Duration::from_secs(1),
+        "drained on node 1 too",
+        async || endpoint_named(&status(&n1).await, "c", "192.0.2.6")["draining"] == true,
+    )
+    .await;
     assert_eq!(ramp_share(&n2, 50, "192.0.2.6").await, 0);
     assert_eq!(ramp_share(&n1, 50, "192.0.2.6").await, 0);
     // Still drained a while later (the record's ramp is over: drained).
