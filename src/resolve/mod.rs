@@ -221,16 +221,26 @@ async fn work(
     cancel: CancellationToken,
 ) {
     let mut signed: Option<Vec<IpAddr>> = None;
+    let mut failing = false;
     loop {
         let resolution = tokio::select! {
             _ = cancel.cancelled() => return,
             r = resolve(&resolver, &name) => r,
         };
         let wait = next_refresh(&resolution, refresh);
-        match &resolution {
-            Ok((ips, ttl)) => tracing::debug!(host = %name, ?ips, ttl, "resolved"),
-            Err(e) => tracing::warn!(host = %name, error = %e, "cannot resolve a host endpoint"),
+        // One line when it starts failing and one when it is back, not one
+        // per retry through an hour of stale_for.
+        match (&resolution, failing) {
+            (Ok((ips, ttl)), true) => {
+                tracing::info!(host = %name, ?ips, ttl, "a host endpoint resolves again");
+            }
+            (Ok((ips, ttl)), false) => tracing::debug!(host = %name, ?ips, ttl, "resolved"),
+            (Err(e), false) => {
+                tracing::warn!(host = %name, error = %e, "cannot resolve a host endpoint (its last addresses are kept for stale_for)");
+            }
+            (Err(e), true) => tracing::debug!(host = %name, error = %e, "still cannot resolve"),
         }
+        failing = resolution.is_err();
         if let Ok((ips, _)) = &resolution
             && signed.as_ref() != Some(ips)
         {
