@@ -451,7 +451,13 @@ impl HealthBook {
                 let by_key: HashMap<&EndpointKey, &Endpoint> =
                     prev.endpoints.iter().map(|e| (&e.key, e)).collect();
                 for e in &mut pool.endpoints {
-                    let Some(before) = by_key.get(&e.key) else {
+                    // A CNAME endpoint that became a host endpoint of the
+                    // same name (or back) is a new endpoint: the kinds keep
+                    // different state.
+                    let Some(before) = by_key
+                        .get(&e.key)
+                        .filter(|b| b.resolved.is_some() == e.resolved.is_some())
+                    else {
                         // New in a running pool: it slow-starts.
                         e.added();
                         continue;

@@ -696,3 +696,59 @@ fn pushed_health_sets_the_state_at_once_and_expires_to_down() {
     book.push(solo, 0, pushed(true, 10_000), at(2100), 4_100);
     assert_eq!(ep_state(&book, solo, 0), EndpointState::Up);
 }
+
+/// Host endpoints in the book: a resolution makes the endpoint up (no
+/// monitor) in the families of its addresses; a failure keeps them for
+/// `stale_for`, then `tick` drops them and the endpoint is down; a reload
+/// keeps the addresses, and a CNAME endpoint that becomes a host endpoint
+/// of the same name starts as a host endpoint.
+#[test]
+fn host_endpoints_resolve_go_stale_expire_and_survive_reloads() {
+    let text = |kind: &str| {
+        format!(
+            "[server]\ndns_listen = [\"127.0.0.1:5353\"]\nresolvers = [\"127.0.0.1:53\"]\nstale_for = \"10s\"\n[pools.cloud]\nendpoints = [{{ {kind} = \"lb.example.com\" }}]\n"
+        )
+    };
+    let config = parse(&text("host"));
+    let cloud = pool(&config, "cloud");
+    let mut book = HealthBook::new(&config, 1);
+    assert_eq!(ep_state(&book, cloud, 0), EndpointState::Unknown);
+    let ip = |s: &str| -> std::net::IpAddr { s.parse().unwrap() };
+    assert!(book.resolved((cloud, 0), Ok(vec![ip("192.0.2.7")]), 1_000));
+    assert_eq!(ep_state(&book, cloud, 0), EndpointState::Up);
+    let view = book.view();
+    let p = view.pool(cloud).unwrap();
+    assert_eq!(
+        (p.family(Family::V4).up, p.family(Family::V6).total),
+        (1, 0)
+    );
+    // Failing: kept for stale_for, then dropped by the tick.
+    assert!(book.resolved((cloud, 0), Err("timeout".into()), 2_000));
+    book.tick(at(100), 11_999);
+    assert_eq!(ep_state(&book, cloud, 0), EndpointState::Up, "stale");
+    assert!(book.tick(at(200), 12_000));
+    assert_eq!(ep_state(&book, cloud, 0), EndpointState::Down, "expired");
+    assert_eq!(pool_state(&book, cloud), PoolState::Down);
+    // Back, then a reload keeps the addresses.
+    book.resolved((cloud, 0), Ok(vec![ip("192.0.2.8")]), 13_000);
+    book.reload(&config, 2, at(300));
+    let view = book.view();
+    let r = view.pool(cloud).unwrap().endpoints[0]
+        .resolved
+        .clone()
+        .unwrap();
+    assert_eq!(r.addresses[0].ip, ip("192.0.2.8"));
+    assert_eq!(ep_state(&book, cloud, 0), EndpointState::Up);
+    // The same name as a CNAME endpoint, then as a host endpoint again.
+    let cname = parse(&text("cname"));
+    book.reload(&cname, 3, at(400));
+    assert!(
+        book.view().pool(cloud).unwrap().endpoints[0]
+            .resolved
+            .is_none()
+    );
+    book.reload(&config, 4, at(500));
+    assert_eq!(ep_state(&book, cloud, 0), EndpointState::Unknown);
+    assert!(book.resolved((cloud, 0), Ok(vec![ip("192.0.2.9")]), 14_000));
+    assert_eq!(ep_state(&book, cloud, 0), EndpointState::Up);
+}
