@@ -316,6 +316,9 @@ fall = 1
         "the failing address left out",
     )
     .await;
+    // TCP (hickory's handler) answers the same as the UDP fast path.
+    let tcp = dig::tcp(s.dns, &Ask::new("lb.example.test.", RecordType::A)).await;
+    assert_eq!(dig::addrs(&tcp), ips(&["127.0.0.2"]), "over TCP");
     let (_, st) = get_json(&format!("{base}/api/v1/status")).await;
     let e = host_endpoint(&st);
     assert_eq!(e["state"], "up", "{e}");
