@@ -306,21 +306,8 @@ impl Worker {
                 body::alertmanager(&alerts)
             }
         };
-        let deadline = Instant::now() + self.config.retry_for;
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let failure = match self.post(body.clone()).await {
-                Ok(()) => return Ok(()),
-                Err(f @ Failure::Rejected(_)) => return Err(f),
-                Err(f) => f,
-            };
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(failure);
-            }
-            tokio::time::sleep(backoff.min(deadline - now)).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
+        let this = &*self;
+        retrying(this.config.retry_for, move || this.post(body.clone())).await
     }
 
     /// One POST; a failure is counted.
@@ -365,6 +352,104 @@ impl Worker {
     }
 }
 
+/// Calls `post` until it succeeds, is refused, or `retry_for` has passed
+/// since the first try: after a transient failure it waits
+/// [`FIRST_BACKOFF`], doubling each time up to [`MAX_BACKOFF`], the last
+/// wait cut short at the deadline, where one last try is made.
+async fn retrying<F, Fut>(retry_for: Duration, mut post: F) -> Result<(), Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Failure>>,
+{
+    let deadline = Instant::now() + retry_for;
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let failure = match post().await {
+            Ok(()) => return Ok(()),
+            Err(f @ Failure::Rejected(_)) => return Err(f),
+            Err(f) => f,
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(failure);
+        }
+        tokio::time::sleep(backoff.min(deadline - now)).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
 fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// The retry schedule under tokio's paused clock: no real waits, exact times.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    /// When each try of `retrying(retry_for, ..)` starts, and its result,
+    /// for a receiver that answers `answers` in turn (then keeps failing).
+    async fn tries(retry_for: Duration, answers: &[Result<(), bool>]) -> (Vec<Duration>, String) {
+        let start = Instant::now();
+        let mut at = Vec::new();
+        let mut answers = answers.iter();
+        let result = retrying(retry_for, || {
+            at.push(start.elapsed());
+            let answer = match answers.next() {
+                Some(Ok(())) => Ok(()),
+                Some(Err(true)) => Err(Failure::Rejected("400".into())),
+                _ => Err(Failure::Transient("refused".into())),
+            };
+            async move { answer }
+        })
+        .await;
+        let result = match result {
+            Ok(()) => "sent",
+            Err(Failure::Rejected(_)) => "rejected",
+            Err(Failure::Transient(_)) => "dropped",
+        };
+        (at, result.to_string())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_receiver_is_tried_with_doubling_waits_until_retry_for() {
+        let (at, result) = tries(secs(10.0), &[]).await;
+        // Waits 0.25, 0.5, 1, 2, 4, then 8 cut to the deadline at 10 s.
+        let want: Vec<Duration> = [0.0, 0.25, 0.75, 1.75, 3.75, 7.75, 10.0]
+            .into_iter()
+            .map(secs)
+            .collect();
+        assert_eq!((at, result.as_str()), (want, "dropped"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_stop_doubling_at_the_maximum() {
+        let (at, result) = tries(secs(120.0), &[]).await;
+        // ... 8, 16, then 30 s (MAX_BACKOFF) each, the last cut at 120 s.
+        let want: Vec<Duration> = [
+            0.0, 0.25, 0.75, 1.75, 3.75, 7.75, 15.75, 31.75, 61.75, 91.75, 120.0,
+        ]
+        .into_iter()
+        .map(secs)
+        .collect();
+        assert_eq!((at, result.as_str()), (want, "dropped"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_receiver_back_gets_it_and_a_refusal_is_not_retried() {
+        let (at, result) = tries(secs(10.0), &[Err(false), Err(false), Ok(())]).await;
+        assert_eq!(
+            (at, result.as_str()),
+            (vec![secs(0.0), secs(0.25), secs(0.75)], "sent")
+        );
+        let (at, result) = tries(secs(10.0), &[Err(false), Err(true)]).await;
+        assert_eq!(
+            (at, result.as_str()),
+            (vec![secs(0.0), secs(0.25)], "rejected")
+        );
+    }
 }

@@ -300,3 +300,142 @@ fn random_offset(interval: Duration) -> Duration {
         Duration::from_nanos(rand::random_range(0..nanos))
     }
 }
+
+/// The worker's schedule under tokio's paused clock: no real waits, and the
+/// times asserted are exact (the clock only moves to the next timer).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PoolId;
+    use tokio::sync::mpsc;
+
+    /// A probe whose check fails at once, without IO.
+    fn broken(interval: Duration, timeout: Duration) -> Probe {
+        Probe {
+            targets: vec![Target::Endpoint(PoolId(0), 0)],
+            dest: "192.0.2.1:80".into(),
+            timeout,
+            interval,
+            check: Check::Broken("no check".into()),
+        }
+    }
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn checks_start_at_the_offset_then_run_every_interval() {
+        let start = Instant::now();
+        let (tx, mut rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let probe = broken(secs(5.0), secs(1.0));
+        let task = tokio::spawn(work(probe, 7, secs(1.5), tx, cancel.clone()));
+        let mut at = Vec::new();
+        for _ in 0..4 {
+            let obs = rx.recv().await.expect("an observation");
+            assert_eq!(
+                (obs.generation, obs.ok, obs.error.as_deref()),
+                (7, false, Some("no check"))
+            );
+            at.push(start.elapsed());
+        }
+        assert_eq!(at, [secs(1.5), secs(6.5), secs(11.5), secs(16.5)]);
+        // Cancelled, the worker stops before its next check.
+        cancel.cancel();
+        task.await.expect("worker ends");
+        assert!(rx.recv().await.is_none(), "nothing after the cancel");
+    }
+
+    /// A full channel (a stalled writer) holds the worker back; once it
+    /// drains, the missed check runs at once and the next ones an interval
+    /// apart: no burst of the checks it missed.
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_channel_delays_checks_without_a_burst_after() {
+        let start = Instant::now();
+        let (tx, mut rx) = mpsc::channel(1);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(work(
+            broken(secs(5.0), secs(1.0)),
+            1,
+            Duration::ZERO,
+            tx,
+            cancel.clone(),
+        ));
+        // Checks at 0 (queued) and 5 (its send waits); nobody reads until 21.
+        tokio::time::sleep(secs(21.0)).await;
+        let mut at = Vec::new();
+        for _ in 0..5 {
+            rx.recv().await.expect("an observation");
+            at.push(start.elapsed());
+        }
+        // 0's and 5's results read at 21; the check due at 10 runs at 21
+        // (Delay: missed ticks are not made up), then 26 and 31.
+        assert_eq!(
+            at,
+            [secs(21.0), secs(21.0), secs(21.0), secs(26.0), secs(31.0)]
+        );
+        cancel.cancel();
+        task.await.expect("worker ends");
+    }
+
+    /// A check that gets no answer is cut at the monitor's timeout and
+    /// reported as such, with the timeout as its latency; the next check
+    /// still starts an interval after the last one started.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_server_is_cut_at_the_timeout() {
+        // Accepts (the kernel's backlog) and never answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = silent.local_addr().expect("addr").port();
+        let text = format!(
+            "[server]\ndns_listen = [\"127.0.0.1:0\"]\n\
+             [monitors.web]\ntype = \"http\"\nport = {port}\ninterval = \"5s\"\ntimeout = \"2s\"\n\
+             [pools.p]\nmonitor = \"web\"\nendpoints = [{{ address = \"127.0.0.1\" }}]\n"
+        );
+        let (config, _) = crate::config::parse(
+            &text,
+            std::path::Path::new("t.toml"),
+            std::path::Path::new("."),
+            "",
+        )
+        .expect("valid test config");
+        let mut all = probes(&config);
+        assert_eq!(all.len(), 1);
+        let probe = all.remove(0);
+        let start = Instant::now();
+        let (tx, mut rx) = mpsc::channel(4);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(work(probe, 1, secs(1.0), tx, cancel.clone()));
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let obs = rx.recv().await.expect("an observation");
+            seen.push((start.elapsed(), obs.ok, obs.error, obs.latency));
+        }
+        let timeout = Some("timeout".to_string());
+        assert_eq!(
+            seen,
+            [
+                (secs(3.0), false, timeout.clone(), secs(2.0)),
+                (secs(8.0), false, timeout, secs(2.0)),
+            ]
+        );
+        cancel.cancel();
+        task.await.expect("worker ends");
+        drop(silent);
+    }
+
+    /// The start offset spreads workers over the whole interval.
+    #[test]
+    fn offsets_fall_within_the_interval_and_spread_over_it() {
+        let interval = secs(5.0);
+        let mut tenths = [0u32; 10];
+        for _ in 0..2000 {
+            let o = random_offset(interval);
+            assert!(o < interval, "{o:?}");
+            tenths[(o.as_secs_f64() / 0.5) as usize] += 1;
+        }
+        // 200 expected in each tenth (sd about 13).
+        assert!(tenths.iter().all(|n| (120..=280).contains(n)), "{tenths:?}");
+        assert_eq!(random_offset(Duration::ZERO), Duration::ZERO);
+    }
+}

@@ -56,6 +56,8 @@ pub struct ServerSlot {
     ejection: Mutex<Ejection>,
     /// Cancelled when a drain's `drain_timeout` passes: in-flight work stops.
     cut: Mutex<CancellationToken>,
+    /// Stops the running drain's timer (an undrain before `drain_timeout`).
+    drain_timer: Mutex<CancellationToken>,
     /// Keep-alive connections of the HTTP/1.1 forwarding path, oldest first.
     idle: Mutex<Vec<(TcpStream, Instant)>>,
 }
@@ -76,6 +78,7 @@ impl ServerSlot {
             latency: Histogram::default(),
             ejection: Mutex::new(Ejection::default()),
             cut: Mutex::new(CancellationToken::new()),
+            drain_timer: Mutex::new(CancellationToken::new()),
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -164,8 +167,16 @@ impl ServerSlot {
         if !draining {
             if self.draining.swap(false, Ordering::AcqRel) {
                 self.drained_at_unix_ms.store(0, Ordering::Release);
-                // A fresh token: the old one may already be cancelled.
-                *lock(&self.cut) = CancellationToken::new();
+                // The drain's timer stops: what is in flight is not cut. (It
+                // used to fire anyway, cutting requests of a server back in
+                // rotation: the paused-clock test below.)
+                lock(&self.drain_timer).cancel();
+                // A fresh token once the old one is cancelled; an uncut one
+                // stays, so that `cut` (shutdown) still reaches every request.
+                let mut cut = lock(&self.cut);
+                if cut.is_cancelled() {
+                    *cut = CancellationToken::new();
+                }
                 return true;
             }
             return false;
@@ -180,11 +191,14 @@ impl ServerSlot {
         self.drained_at_unix_ms.store(now_ms, Ordering::Release);
         if let Some(timeout) = drain_timeout {
             let token = lock(&self.cut).clone();
+            let timer = CancellationToken::new();
+            *lock(&self.drain_timer) = timer.clone();
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(async move {
                     tokio::select! {
                         _ = tokio::time::sleep(timeout) => token.cancel(),
                         _ = token.cancelled() => {}
+                        _ = timer.cancelled() => {}
                     }
                 });
             }
@@ -458,4 +472,62 @@ pub struct ServerStatus {
     /// Observed p99 request duration + 20%: a drain_timeout that lets almost
     /// every in-flight request finish.
     pub suggested_drain_timeout_ms: Option<u64>,
+}
+
+/// A drain's `drain_timeout` under tokio's paused clock: no real waits, and
+/// the times asserted are exact.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    const TIMEOUT: Duration = Duration::from_secs(30);
+
+    fn slot() -> Arc<ServerSlot> {
+        Arc::new(ServerSlot::new(SocketAddr::from(([127, 0, 0, 1], 9))))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_cuts_what_is_in_flight_at_its_drain_timeout() {
+        let slot = slot();
+        let before = slot.begin();
+        let start = Instant::now();
+        assert!(slot.set_draining(true, Some(TIMEOUT)));
+        // Draining twice keeps the first deadline.
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert!(!slot.set_draining(true, Some(TIMEOUT)));
+        before.cut.cancelled().await;
+        assert_eq!(start.elapsed(), TIMEOUT);
+        // Back in rotation, new requests are not cut.
+        assert!(slot.set_draining(false, None));
+        let after = slot.begin();
+        tokio::time::sleep(TIMEOUT * 3).await;
+        assert!(!after.cut.is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_undrain_before_the_timeout_cuts_nothing() {
+        let slot = slot();
+        let before = slot.begin();
+        assert!(slot.set_draining(true, Some(TIMEOUT)));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(slot.set_draining(false, None));
+        tokio::time::sleep(TIMEOUT * 3).await;
+        assert!(
+            !before.cut.is_cancelled(),
+            "a request of a server back in rotation was cut by the old drain's timer"
+        );
+        // A later drain starts its own timeout, and reaches the same request.
+        let start = Instant::now();
+        assert!(slot.set_draining(true, Some(TIMEOUT)));
+        before.cut.cancelled().await;
+        assert_eq!(start.elapsed(), TIMEOUT);
+        // Shutdown's cut reaches a request from before an undrain too.
+        assert!(slot.set_draining(false, None));
+        let earlier = slot.begin();
+        assert!(slot.set_draining(true, Some(TIMEOUT)));
+        assert!(slot.set_draining(false, None));
+        slot.cut();
+        assert!(earlier.cut.is_cancelled());
+    }
 }
