@@ -61,8 +61,9 @@ impl Ejection {
 
     /// A request finished; `ok` is false for connect errors, timeouts and 5xx.
     /// Returns true when this outcome ejected the server (a failed trial
-    /// included).
-    pub fn record(
+    /// included). The tests' view of [`transition`](Self::transition).
+    #[cfg(test)]
+    pub(crate) fn record(
         &mut self,
         ok: bool,
         now: Instant,
@@ -72,9 +73,10 @@ impl Ejection {
         self.step(ok, now, max_fails, fail_timeout).0
     }
 
-    /// [`record`](Self::record) as a change of the server's place in
-    /// rotation: ejected from rotation (not again after a failed trial: it
-    /// was out already), or back after a success.
+    /// A request finished (`ok` is false for connect errors, timeouts and
+    /// 5xx), as a change of the server's place in rotation: ejected from
+    /// rotation (not again after a failed trial: it was out already), or
+    /// back after a success.
     pub fn transition(
         &mut self,
         ok: bool,
@@ -119,11 +121,6 @@ impl Ejection {
     /// Ejected or on trial (for status pages).
     pub fn is_ejected(&self) -> bool {
         !matches!(self.state, State::Closed)
-    }
-
-    /// Failures in a row since the last success.
-    pub fn consecutive_fails(&self) -> u32 {
-        self.consecutive_fails
     }
 }
 

@@ -57,11 +57,6 @@ impl Balancer {
         }
     }
 
-    /// The algorithm it picks by.
-    pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
-    }
-
     /// Picks a candidate and returns its server index; None when there is no
     /// candidate. `candidates` must be sorted by `index` (server order).
     pub fn pick(

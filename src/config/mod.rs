@@ -467,13 +467,6 @@ impl EndpointKey {
         let name = normalize_name(text)?;
         Some(EndpointKey::Name(Arc::from(name.trim_end_matches('.'))))
     }
-
-    pub fn address(&self) -> Option<IpAddr> {
-        match self {
-            EndpointKey::Address(ip) => Some(*ip),
-            EndpointKey::Name(_) => None,
-        }
-    }
 }
 
 impl std::fmt::Display for EndpointKey {

@@ -31,15 +31,6 @@ pub enum NotifyFormat {
     Alertmanager,
 }
 
-impl NotifyFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotifyFormat::Json => "json",
-            NotifyFormat::Alertmanager => "alertmanager",
-        }
-    }
-}
-
 /// One `[[notify]]` receiver.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NotifyConfig {

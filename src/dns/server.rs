@@ -118,11 +118,6 @@ impl DnsServer {
         })
     }
 
-    /// Cancelling it stops the TCP listeners (as `shutdown` does first).
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.tcp_stop.clone()
-    }
-
     /// Stops accepting, lets in-flight TCP queries finish, and returns.
     pub async fn shutdown(mut self) {
         if let Some(udp) = self.udp.take() {

@@ -258,12 +258,9 @@ impl Chain {
     }
 
     /// Number of links.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.owners.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.owners.is_empty()
     }
 }
 

@@ -140,7 +140,8 @@ fn cache_slot(offset: usize) -> usize {
 
 impl GeoDb {
     /// No database: every address locates to nowhere, with prefix length 0.
-    pub fn empty() -> GeoDb {
+    #[cfg(test)]
+    pub(crate) fn empty() -> GeoDb {
         GeoDb::default()
     }
 

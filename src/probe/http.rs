@@ -84,10 +84,6 @@ impl HttpCheck {
         })
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// One request: status and the first [`BODY_PREFIX`] bytes are judged.
     /// With a `load_header`, the number it carries comes along, from any
     /// response (a server refusing work with a 503 may still say how busy

@@ -166,7 +166,7 @@ fn tls_key(tls: &Option<TlsConfig>) -> Option<(std::path::PathBuf, std::path::Pa
 /// Owns every `[[proxy]]` listener and the runtime state of every backend.
 ///
 /// ```text
-/// Proxies::start(config, generation, observations, shutdown) -> Result<Proxies, ProxyStartError>
+/// Proxies::start_with(config, generation, observations, shutdown, options) -> Result<Proxies, ProxyStartError>
 /// proxies.listen_addrs()                  bound addresses, config order
 /// proxies.reload(config, generation)      keeps unchanged listeners and server counters
 /// proxies.drain(backend, server, bool)    admin drain / undrain
@@ -186,7 +186,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Proxies {
-    /// Binds every `[[proxy]]` listen address and starts serving.
+    /// Binds every `[[proxy]]` listen address and starts serving, with the
+    /// default options (tests; `app` passes its own to [`Proxies::start_with`]).
+    #[cfg(any(test, feature = "test-util"))]
     pub async fn start(
         config: Arc<Config>,
         generation: u64,
@@ -203,7 +205,8 @@ impl Proxies {
         .await
     }
 
-    /// [`Proxies::start`] with explicit limits and timeouts.
+    /// Binds every `[[proxy]]` listen address and starts serving, with
+    /// explicit limits and timeouts.
     pub async fn start_with(
         config: Arc<Config>,
         generation: u64,

@@ -73,12 +73,9 @@ impl RateLimiter {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.buckets.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.buckets.is_empty()
     }
 
     fn make_room(&mut self, now: Instant) {

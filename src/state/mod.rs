@@ -209,10 +209,6 @@ impl Shared {
         self.current.load_full()
     }
 
-    pub fn store(&self, snapshot: Snapshot) {
-        self.current.store(Arc::new(snapshot));
-    }
-
     /// Publishes `snapshot` and returns the one it replaced, so the caller
     /// decides where the old one is freed (see `app::health_writer`).
     pub fn swap(&self, snapshot: Snapshot) -> Arc<Snapshot> {

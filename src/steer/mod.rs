@@ -358,11 +358,6 @@ impl SteeringTable {
         self.names.get(index as usize)
     }
 
-    /// In `[[balance]]` order.
-    pub fn iter(&self) -> impl Iterator<Item = &BalancedName> {
-        self.names.iter()
-    }
-
     /// The number of balanced names.
     pub fn len(&self) -> usize {
         self.names.len()

@@ -150,7 +150,8 @@ impl Versions {
     }
 
     /// Serials kept, oldest first, the current one last.
-    pub fn serials(&self) -> Vec<u32> {
+    #[cfg(test)]
+    pub(crate) fn serials(&self) -> Vec<u32> {
         self.older
             .iter()
             .chain(std::iter::once(&self.current))

@@ -224,14 +224,6 @@ impl Zones {
             .filter(|(_, z)| z.origin.zone_of(name))
             .max_by_key(|(_, z)| z.origin.num_labels())
     }
-
-    pub fn len(&self) -> usize {
-        self.zones.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.zones.is_empty()
-    }
 }
 
 fn load_zone(zc: &ZoneConfig) -> Result<LoadedZone, Vec<ConfigError>> {

@@ -24,6 +24,7 @@
 
 mod cname;
 mod response;
+#[cfg(any(test, feature = "test-util"))]
 #[doc(hidden)]
 pub mod sample;
 pub mod tally;
@@ -107,6 +108,7 @@ pub struct Cookies<'s> {
 
 impl<'s> Cookies<'s> {
     /// The current time, nothing enforced (tests, the benchmark, fuzzing).
+    #[cfg(any(test, feature = "test-util"))]
     pub fn new(counters: &'s CookieCounters) -> Cookies<'s> {
         Cookies {
             now: crate::wallclock::unix_secs() as u32,
