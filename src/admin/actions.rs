@@ -169,8 +169,10 @@ pub(super) async fn set_load(
     }
 }
 
-/// `{"weight": N}`.
+/// `{"weight": N}`. Unknown fields are refused, as in every other body: a
+/// `"for"` would otherwise be dropped and the weight last forever.
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct WeightBody {
     weight: u32,
 }

@@ -142,7 +142,7 @@ async fn bad_weight_requests_get_clear_errors_and_change_nothing() {
         u16,
         &'a str,
     );
-    let cases: [Case; 7] = [
+    let cases: [Case; 8] = [
         (
             Method::POST,
             url("eu", "192.0.2.2"),
@@ -150,6 +150,15 @@ async fn bad_weight_requests_get_clear_errors_and_change_nothing() {
             tok,
             400,
             "1-10000",
+        ),
+        // A weight has no expiry: a "for" is refused, not dropped.
+        (
+            Method::POST,
+            url("eu", "192.0.2.2"),
+            Some(r#"{"weight":3,"for":"1h"}"#),
+            tok,
+            400,
+            "unknown field `for`",
         ),
         (
             Method::POST,
