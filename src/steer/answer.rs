@@ -53,13 +53,17 @@ pub struct Answer {
     /// When `decision` answers a CNAME to another balanced name: each name
     /// followed, in order, with its decision (the last one answers
     /// addresses, or a CNAME out of our names).
-    pub chain: Vec<Step>,
+    pub chain: Chain,
     /// The scope prefix of the response's ECS option: the narrowest scope
     /// (longest prefix) of the decisions along the chain, capped at the query's source prefix
     /// (RFC 7871 §7.2.1); 0 when the query had no ECS option or a source
     /// prefix of 0.
     pub scope: u8,
 }
+
+/// The names a CNAME chain followed: one inline (a CNAME to one balanced
+/// name, the usual chain, allocates nothing per query).
+pub type Chain = smallvec::SmallVec<[Step; 1]>;
 
 /// One name followed in a CNAME chain.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +75,22 @@ pub struct Step {
 }
 
 impl Answer {
+    /// An empty answer (no client, no decision) for [`answer_into`] to fill.
+    #[inline]
+    pub fn empty() -> Answer {
+        Answer {
+            client: Client {
+                addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                source_prefix: 0,
+                location: crate::geo::Location::default(),
+            },
+            family: Family::V4,
+            decision: Decision::empty(),
+            chain: Chain::new(),
+            scope: 0,
+        }
+    }
+
     /// The decision that ends the answer: the last step of a chain, else
     /// the name's own.
     pub fn last(&self) -> &Decision {
@@ -140,68 +160,145 @@ pub fn answer<R: rand::Rng + ?Sized>(
     geo: &GeoDb,
     inputs: &Inputs<'_>,
     rng: &mut R,
-    mut trace: Option<&mut Trace>,
+    trace: Option<&mut Trace>,
     follow: Option<&SteeringTable>,
 ) -> Answer {
+    let mut a = Answer::empty();
+    answer_into(&mut a, name, asker, family, geo, inputs, rng, trace, follow);
+    a
+}
+
+/// [`answer`] written into `out` (every field set). The UDP fast path's
+/// form: its answer (about 500 bytes) is made where it is read, never
+/// copied, and inlined there (always) with the decision.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn answer_into<R: rand::Rng + ?Sized>(
+    out: &mut Answer,
+    name: &BalancedName,
+    asker: Asker,
+    family: Family,
+    geo: &GeoDb,
+    inputs: &Inputs<'_>,
+    rng: &mut R,
+    mut trace: Option<&mut Trace>,
+    follow: Option<&SteeringTable>,
+) {
     let (addr, source_prefix) = client::client_addr(asker.src, asker.ecs);
     let location = geo.locate(addr);
-    let client = Client {
+    out.client = Client {
         addr,
         source_prefix,
         location,
     };
+    out.family = family;
     if let Some(t) = trace.as_deref_mut() {
-        t.step(format!(
-            "client {addr}/{source_prefix}{}: country {}, continent {}, GeoIP network /{}",
-            match asker.ecs {
-                Some((_, p)) if p > 0 => "",
-                Some(_) => " (ECS source prefix 0: the packet source)",
-                None => " (no ECS: the packet source)",
-            },
-            location.country.as_ref().map_or("unknown", |c| c.as_str()),
-            location.continent.map_or("unknown", |c| c.as_str()),
-            location.prefix_len
-        ));
-        t.step(format!("policy: {}", name.config.policy.as_str()));
+        trace_client(t, name, asker, &out.client);
     }
-    let decision = super::decide(name, &client, family, inputs, rng, trace.as_deref_mut());
-    let mut narrowest = decision.scope_prefix;
-    let mut chain = Vec::new();
-    if let Some(table) = follow {
-        let mut at = table.follows(&decision);
-        while let Some(i) = at
-            && chain.len() < MAX_CHAIN
-        {
-            let Some(next) = table.at(i) else {
-                break;
-            };
-            let mut step_trace = trace.as_ref().map(|_| Trace::default());
-            if let Some(t) = step_trace.as_mut() {
-                t.step(format!("policy: {}", next.config.policy.as_str()));
-            }
-            let d = super::decide(next, &client, family, inputs, rng, step_trace.as_mut());
-            if let (Some(t), Some(mut s)) = (trace.as_deref_mut(), step_trace) {
-                s.name = Some(next.name().to_string());
-                t.chain.push(s);
-            }
-            // The answer depends on every step: the longest prefix any used.
-            narrowest = narrowest.max(d.scope_prefix);
-            at = table.follows(&d);
-            chain.push(Step {
-                name: i,
-                decision: d,
-            });
-        }
+    super::decide_into(
+        name,
+        &out.client,
+        family,
+        inputs,
+        rng,
+        trace.as_deref_mut(),
+        &mut out.decision,
+    );
+    out.chain.clear();
+    let mut narrowest = out.decision.scope_prefix;
+    if let Some(table) = follow
+        && let Some(next) = table.follows(&out.decision)
+    {
+        let deepest = follow_chain(
+            table,
+            next,
+            &out.client,
+            family,
+            inputs,
+            rng,
+            trace,
+            &mut out.chain,
+        );
+        narrowest = narrowest.max(deepest);
     }
-    let scope = match asker.ecs {
+    out.scope = match asker.ecs {
         Some((_, prefix)) if prefix > 0 => narrowest.min(prefix),
         _ => 0,
     };
-    Answer {
-        client,
-        family,
-        decision,
-        chain,
-        scope,
+}
+
+/// The trace's first lines: the client and the policy.
+#[cold]
+fn trace_client(t: &mut Trace, name: &BalancedName, asker: Asker, client: &Client) {
+    let Client {
+        addr,
+        source_prefix,
+        location,
+    } = client;
+    t.step(format!(
+        "client {addr}/{source_prefix}{}: country {}, continent {}, GeoIP network /{}",
+        match asker.ecs {
+            Some((_, p)) if p > 0 => "",
+            Some(_) => " (ECS source prefix 0: the packet source)",
+            None => " (no ECS: the packet source)",
+        },
+        location.country.as_ref().map_or("unknown", |c| c.as_str()),
+        location.continent.map_or("unknown", |c| c.as_str()),
+        location.prefix_len
+    ));
+    t.step(format!("policy: {}", name.config.policy.as_str()));
+}
+
+/// Follows a CNAME chain from balanced name `at`: each name decides for the
+/// same client, appended to `chain`, until a decision that answers
+/// addresses or a CNAME out of our names (or `MAX_CHAIN`). Returns the
+/// longest scope prefix any step used. Out of line: most answers hold no
+/// CNAME.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn follow_chain<R: rand::Rng + ?Sized>(
+    table: &SteeringTable,
+    at: u32,
+    client: &Client,
+    family: Family,
+    inputs: &Inputs<'_>,
+    rng: &mut R,
+    mut trace: Option<&mut Trace>,
+    chain: &mut Chain,
+) -> u8 {
+    let mut narrowest = 0;
+    let mut at = Some(at);
+    while let Some(i) = at
+        && chain.len() < MAX_CHAIN
+    {
+        let Some(next) = table.at(i) else {
+            break;
+        };
+        let mut step_trace = trace.as_ref().map(|_| Trace::default());
+        if let Some(t) = step_trace.as_mut() {
+            t.step(format!("policy: {}", next.config.policy.as_str()));
+        }
+        let mut d = Decision::empty();
+        super::decide_into(
+            next,
+            client,
+            family,
+            inputs,
+            rng,
+            step_trace.as_mut(),
+            &mut d,
+        );
+        if let (Some(t), Some(mut s)) = (trace.as_deref_mut(), step_trace) {
+            s.name = Some(next.name().to_string());
+            t.chain.push(s);
+        }
+        // The answer depends on every step: the longest prefix any used.
+        narrowest = narrowest.max(d.scope_prefix);
+        at = table.follows(&d);
+        chain.push(Step {
+            name: i,
+            decision: d,
+        });
     }
+    narrowest
 }

@@ -42,7 +42,7 @@ use crate::geo::Location;
 use crate::health::HealthView;
 use crate::metrics::{NameCounters, Registry};
 
-pub use answer::{Answer, Asker, Rcode, Step, answer};
+pub use answer::{Answer, Asker, Chain, Rcode, Step, answer, answer_into};
 pub use pick::fails_open;
 pub use trace::Trace;
 
@@ -152,6 +152,20 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// No pool, no record yet: what [`decide_into`] fills.
+    #[inline]
+    fn empty() -> Decision {
+        Decision {
+            pool: None,
+            basis: Basis::NoFamily,
+            endpoints: Endpoints::new(),
+            cname: None,
+            scope_prefix: 0,
+            ttl: 0,
+            ttl_reason: None,
+        }
+    }
+
     /// The answer is SERVFAIL (`on_all_down = "servfail"`).
     pub fn servfail(&self) -> bool {
         self.basis == Basis::AllDown(OnAllDown::Servfail)
@@ -385,8 +399,28 @@ pub fn decide<R: rand::Rng + ?Sized>(
     family: Family,
     inputs: &Inputs<'_>,
     rng: &mut R,
-    mut trace: Option<&mut Trace>,
+    trace: Option<&mut Trace>,
 ) -> Decision {
+    let mut decision = Decision::empty();
+    decide_into(name, client, family, inputs, rng, trace, &mut decision);
+    decision
+}
+
+/// [`decide`] written into `out` (every field set). Inlined (always) into
+/// `answer`, its one hot caller, which passes the field of the answer it
+/// builds: the `Decision` (about 200 bytes) is made where it stays, not
+/// copied on its way out, and what a name does not configure (sticky, a
+/// trace, `on_all_down = "all"`) costs a flag test each.
+#[inline(always)]
+pub(crate) fn decide_into<R: rand::Rng + ?Sized>(
+    name: &BalancedName,
+    client: &Client,
+    family: Family,
+    inputs: &Inputs<'_>,
+    rng: &mut R,
+    mut trace: Option<&mut Trace>,
+    out: &mut Decision,
+) {
     let cfg = &name.config;
     // Only the geo policy reads `subnets`; policy and scope share one lookup.
     let subnet = match cfg.policy {
@@ -398,14 +432,7 @@ pub fn decide<R: rand::Rng + ?Sized>(
     let mut scope_prefix =
         scope::scope_prefix(name, client, subnet.map(|(len, _)| len), by_vantage);
     if let Some(t) = trace.as_deref_mut() {
-        t.step(format!(
-            "candidate order: {}",
-            order
-                .iter()
-                .map(|p| inputs.config.pool(p).name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        trace_order(t, &order, inputs);
     }
     let walked = pick::walk(
         order.iter(),
@@ -419,29 +446,26 @@ pub fn decide<R: rand::Rng + ?Sized>(
         // The pool depends on the client's subnet while a pool ramps.
         scope_prefix = scope_prefix.max(len);
     }
-    let mut endpoints = Endpoints::new();
-    let mut cname = None;
+    out.endpoints.clear();
+    out.cname = None;
     match (walked.pool, walked.basis) {
         (_, Basis::AllDown(OnAllDown::All)) => pick::all_endpoints(
             order.iter().chain(cfg.fallback),
             family,
             inputs,
-            &mut endpoints,
+            &mut out.endpoints,
         ),
         (Some(p), basis) => {
             // Sticky: the endpoints depend on the client's subnet, so the
             // answer is valid for that subnet only.
-            let sticky = cfg.sticky.then(|| hashing::client_subnet(client));
-            if let (Some(subnet), Some(t)) = (sticky, trace.as_deref_mut()) {
-                t.step(format!(
-                    "sticky: endpoints by rendezvous hash of {}/{} (weights respected)",
-                    subnet.0, subnet.1
-                ));
-            }
+            let sticky = match cfg.sticky {
+                true => Some(sticky_subnet(client, trace.as_deref_mut())),
+                false => None,
+            };
             if let Some((_, len)) = sticky {
                 scope_prefix = scope_prefix.max(len);
             }
-            cname = pick::endpoints(
+            out.cname = pick::endpoints(
                 p,
                 basis,
                 family,
@@ -449,23 +473,45 @@ pub fn decide<R: rand::Rng + ?Sized>(
                 sticky.map(hashing::subnet_hash),
                 inputs,
                 rng,
-                &mut endpoints,
+                &mut out.endpoints,
             )
         }
         (None, _) => {}
     }
     let (ttl, ttl_reason) = pick::ttl(&walked, family, inputs, (cfg.ttl, cfg.min_ttl));
-    let decision = Decision {
-        pool: walked.pool,
-        basis: walked.basis,
-        endpoints,
-        cname,
-        scope_prefix,
-        ttl,
-        ttl_reason,
-    };
+    out.pool = walked.pool;
+    out.basis = walked.basis;
+    out.scope_prefix = scope_prefix;
+    out.ttl = ttl;
+    out.ttl_reason = ttl_reason;
     if let Some(t) = trace {
-        t.finish(&decision, family, inputs.config);
+        t.finish(out, family, inputs.config);
     }
-    decision
+}
+
+/// The trace's line naming the candidate order.
+#[cold]
+fn trace_order(t: &mut Trace, order: &policy::Order<'_>, inputs: &Inputs<'_>) {
+    t.step(format!(
+        "candidate order: {}",
+        order
+            .iter()
+            .map(|p| inputs.config.pool(p).name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+}
+
+/// A sticky name's client subnet (the rendezvous hash's key), said in the
+/// trace.
+#[cold]
+fn sticky_subnet(client: &Client, trace: Option<&mut Trace>) -> (IpAddr, u8) {
+    let subnet = hashing::client_subnet(client);
+    if let Some(t) = trace {
+        t.step(format!(
+            "sticky: endpoints by rendezvous hash of {}/{} (weights respected)",
+            subnet.0, subnet.1
+        ));
+    }
+    subnet
 }

@@ -11,8 +11,8 @@ use rand::RngExt;
 use smallvec::SmallVec;
 
 use super::{Basis, Client, Endpoints, Family, Inputs, Trace, TtlReason, hashing};
-use crate::config::{OnAllDown, PoolId};
-use crate::health::{FamilyHealth, PoolState, ramp};
+use crate::config::{EndpointConfig, EndpointTarget, OnAllDown, PoolId};
+use crate::health::{FamilyHealth, PoolHealth, PoolState, ramp};
 
 /// The walk's outcome: the pool (if any) and why.
 pub(super) struct Walked {
@@ -31,6 +31,7 @@ pub(super) struct Walked {
 /// only part of it (over capacity) is passed over by the clients whose
 /// subnet hashes above its share, for the next pool of the same state that
 /// has headroom; without one they stay.
+#[inline(always)]
 pub(super) fn walk(
     order: impl Iterator<Item = PoolId> + Clone,
     (fallback, on_all_down): (Option<PoolId>, OnAllDown),
@@ -39,88 +40,20 @@ pub(super) fn walk(
     inputs: &Inputs<'_>,
     mut trace: Option<&mut Trace>,
 ) -> Walked {
-    let fam = |p: PoolId| inputs.health.pool(p).map(|h| *h.family(family));
-    let state = |p: PoolId| fam(p).map_or(PoolState::Down, |f| f.state);
-    let present = |p: &PoolId| fam(*p).is_some_and(|f| f.present());
     if let Some(t) = trace.as_deref_mut() {
         for p in order.clone() {
             t.step(pool_line(inputs, p, family));
         }
     }
-    let share = |p: PoolId| {
-        inputs
-            .health
-            .pool(p)
-            .map_or(ramp::FULL, |h| h.share_permille())
-    };
-    let headroom = |p: PoolId| inputs.health.pool(p).is_none_or(|h| h.headroom);
     // Only while some pool ramps or spills is the client hashed (names and
     // views without either pay one flag).
-    let split = (inputs.health.splitting
-        && order
-            .clone()
-            .any(|p| share(p) < ramp::FULL && state(p) != PoolState::Down))
-    .then(|| {
-        let subnet = hashing::client_subnet(client);
-        (hashing::unit(hashing::subnet_hash(subnet)), subnet.1)
-    });
-    let admits = |p: PoolId| split.is_none_or(|(at, _)| at * 1000.0 < f64::from(share(p)));
-    let first = order.clone().find(present);
-    // The first pool of `want` that keeps this client; past a pool that
-    // passed it on, only one with headroom takes it (nothing spills into a
-    // pool over capacity).
-    let kept = |want: PoolState| {
-        let mut passed_on = false;
-        order.clone().filter(present).find(|p| {
-            if state(*p) != want {
-                return false;
-            }
-            if !admits(*p) {
-                passed_on = true;
-                return false;
-            }
-            !passed_on || headroom(*p)
-        })
+    let split = match inputs.health.splitting {
+        true => split_point(order.clone(), family, client, inputs),
+        false => None,
     };
-    let any = |want: PoolState| order.clone().filter(present).find(|p| state(*p) == want);
-    let chosen = kept(PoolState::Healthy)
-        .or_else(|| any(PoolState::Healthy))
-        .map(|p| (p, Basis::Healthy))
-        .or_else(|| {
-            kept(PoolState::Degraded)
-                .or_else(|| any(PoolState::Degraded))
-                .map(|p| (p, Basis::Degraded))
-        });
-    if let (Some(t), Some((at, len))) = (trace, split) {
-        let subnet = hashing::client_subnet(client).0;
-        let to = chosen.map_or("nowhere".to_string(), |(p, _)| {
-            inputs.config.pool(p).name.clone()
-        });
-        for p in order.clone().filter(present) {
-            let Some(h) = inputs.health.pool(p) else {
-                continue;
-            };
-            let s = share(p);
-            if s >= ramp::FULL || state(p) == PoolState::Down {
-                continue;
-            }
-            let name = &inputs.config.pool(p).name;
-            let why = match h.utilisation {
-                Some(u) if h.keep_permille < ramp::FULL => {
-                    format!("{name} at {:.0} % of capacity", u * 100.0)
-                }
-                _ => format!(
-                    "{name} taking back its catchment (slow start, {:.0} %)",
-                    f64::from(h.admit_permille) / 10.0
-                ),
-            };
-            let cut = f64::from(s) / 1000.0;
-            t.step(if admits(p) {
-                format!("{why}: this client {subnet}/{len} (hash {at:.2} < {cut:.2}) kept")
-            } else {
-                format!("{why}: this client {subnet}/{len} (hash {at:.2} ≥ {cut:.2}) sent to {to}")
-            });
-        }
+    let (first, chosen) = scan(order.clone(), family, split.map(|(at, _)| at), inputs);
+    if let (Some(t), Some(split)) = (trace, split) {
+        trace_split(t, order.clone(), family, client, inputs, split, chosen);
     }
     let split_prefix = split.map(|(_, len)| len);
     if let Some((p, basis)) = chosen {
@@ -131,6 +64,12 @@ pub(super) fn walk(
             split_prefix,
         };
     }
+    let present = |p: &PoolId| {
+        inputs
+            .health
+            .pool(*p)
+            .is_some_and(|h| h.family(family).present())
+    };
     if first.is_none() && !fallback.is_some_and(|p| present(&p)) {
         // No pool of the name has an address of this family at all.
         return Walked {
@@ -151,6 +90,150 @@ pub(super) fn walk(
         basis: Basis::AllDown(on_all_down),
         first,
         split_prefix,
+    }
+}
+
+/// The walk in one pass over the order, the pools without an endpoint of
+/// the family skipped: the first pool left, and the pool chosen with its
+/// basis. For each state (healthy, then degraded) the choice is the first
+/// pool of that state that keeps the client (`split`: the client's point
+/// in 0..1, kept where it is under the pool's share; past a pool that
+/// passed it on, only a pool with headroom takes it, so nothing spills
+/// into a pool over capacity), else the first pool of that state (no pool
+/// with headroom: the client stays). Without a split, the first healthy
+/// pool ends the pass.
+#[inline(always)]
+fn scan(
+    order: impl Iterator<Item = PoolId>,
+    family: Family,
+    split: Option<f64>,
+    inputs: &Inputs<'_>,
+) -> (Option<PoolId>, Option<(PoolId, Basis)>) {
+    let mut first = None;
+    let Some(split) = split else {
+        // No split: every pool keeps its clients, so the first healthy
+        // pool, else the first degraded one.
+        let mut degraded = None;
+        for p in order {
+            let Some(h) = inputs.health.pool(p) else {
+                continue;
+            };
+            let f = h.family(family);
+            if !f.present() {
+                continue;
+            }
+            first.get_or_insert(p);
+            match f.state {
+                PoolState::Healthy => return (first, Some((p, Basis::Healthy))),
+                PoolState::Degraded => {
+                    degraded.get_or_insert(p);
+                }
+                PoolState::Down => {}
+            }
+        }
+        return (first, degraded.map(|p| (p, Basis::Degraded)));
+    };
+    // Indexed by state: 0 healthy, 1 degraded.
+    let mut kept: [Option<PoolId>; 2] = [None; 2];
+    let mut any: [Option<PoolId>; 2] = [None; 2];
+    let mut passed_on = [false; 2];
+    for p in order {
+        let Some(h) = inputs.health.pool(p) else {
+            continue;
+        };
+        let f = h.family(family);
+        if !f.present() {
+            continue;
+        }
+        first.get_or_insert(p);
+        let k = match f.state {
+            PoolState::Healthy => 0,
+            PoolState::Degraded => 1,
+            PoolState::Down => continue,
+        };
+        any[k].get_or_insert(p);
+        if kept[k].is_some() {
+            continue;
+        }
+        if split * 1000.0 >= f64::from(h.share_permille()) {
+            passed_on[k] = true;
+            continue;
+        }
+        if !passed_on[k] || h.headroom {
+            kept[k] = Some(p);
+            if k == 0 {
+                break;
+            }
+        }
+    }
+    let chosen = kept[0]
+        .or(any[0])
+        .map(|p| (p, Basis::Healthy))
+        .or_else(|| kept[1].or(any[1]).map(|p| (p, Basis::Degraded)));
+    (first, chosen)
+}
+
+/// While some pool of the order that is not down takes only part of its
+/// catchment: the client subnet's point in 0..1 and its prefix length.
+#[cold]
+fn split_point(
+    mut order: impl Iterator<Item = PoolId>,
+    family: Family,
+    client: &Client,
+    inputs: &Inputs<'_>,
+) -> Option<(f64, u8)> {
+    let splits = order.any(|p| {
+        inputs.health.pool(p).is_some_and(|h| {
+            h.share_permille() < ramp::FULL && h.family(family).state != PoolState::Down
+        })
+    });
+    splits.then(|| {
+        let subnet = hashing::client_subnet(client);
+        (hashing::unit(hashing::subnet_hash(subnet)), subnet.1)
+    })
+}
+
+/// The trace of a split walk: each pool taking part of its catchment, and
+/// whether it kept this client.
+#[cold]
+fn trace_split(
+    t: &mut Trace,
+    order: impl Iterator<Item = PoolId>,
+    family: Family,
+    client: &Client,
+    inputs: &Inputs<'_>,
+    (at, len): (f64, u8),
+    chosen: Option<(PoolId, Basis)>,
+) {
+    let subnet = hashing::client_subnet(client).0;
+    let to = chosen.map_or("nowhere".to_string(), |(p, _)| {
+        inputs.config.pool(p).name.clone()
+    });
+    for p in order {
+        let Some(h) = inputs.health.pool(p) else {
+            continue;
+        };
+        let f = h.family(family);
+        let s = h.share_permille();
+        if !f.present() || s >= ramp::FULL || f.state == PoolState::Down {
+            continue;
+        }
+        let name = &inputs.config.pool(p).name;
+        let why = match h.utilisation {
+            Some(u) if h.keep_permille < ramp::FULL => {
+                format!("{name} at {:.0} % of capacity", u * 100.0)
+            }
+            _ => format!(
+                "{name} taking back its catchment (slow start, {:.0} %)",
+                f64::from(h.admit_permille) / 10.0
+            ),
+        };
+        let cut = f64::from(s) / 1000.0;
+        t.step(if at * 1000.0 < f64::from(s) {
+            format!("{why}: this client {subnet}/{len} (hash {at:.2} < {cut:.2}) kept")
+        } else {
+            format!("{why}: this client {subnet}/{len} (hash {at:.2} ≥ {cut:.2}) sent to {to}")
+        });
     }
 }
 
@@ -252,7 +335,11 @@ pub(super) fn ttl(
 /// weighted rendezvous hash of that subnet instead of `rng`.
 /// A pool of CNAME endpoints answers one of them, whatever the family: its
 /// index in the pool is returned (and `out` is left alone).
+///
+/// The usual case (one answer, not sticky) is drawn inline in two plain
+/// passes; sticky and multi-value answers go out of line.
 #[allow(clippy::too_many_arguments, reason = "the draw's inputs, each used")]
+#[inline(always)]
 pub(super) fn endpoints<R: rand::Rng + ?Sized>(
     pool: PoolId,
     basis: Basis,
@@ -264,40 +351,104 @@ pub(super) fn endpoints<R: rand::Rng + ?Sized>(
     out: &mut Endpoints,
 ) -> Option<u32> {
     let cfg = inputs.config.pool(pool);
-    let health = inputs.health.pool(pool);
-    let fail_open = matches!(basis, Basis::AllDown(_));
     if cfg.answers_hosts() {
+        let fail_open = matches!(basis, Basis::AllDown(_));
         hosts(pool, (family, answers, fail_open), sticky, inputs, rng, out);
         return None;
     }
     let cname = cfg.answers_cname();
+    if sticky.is_some() || !(answers == 1 || cname) {
+        return endpoints_listed(pool, basis, family, answers, sticky, inputs, rng, out);
+    }
+    let health = inputs.health.pool(pool);
+    let how = (family, cname, matches!(basis, Basis::AllDown(_)));
+    // Drawn as `draw` draws over the candidate list (one draw of the same
+    // range, so the same endpoint), without making the list.
+    let mut total = 0u64;
+    for (i, e) in cfg.endpoints.iter().enumerate() {
+        total += candidate_weight(e, i, health, how).unwrap_or(0);
+    }
+    if total == 0 {
+        return None;
+    }
+    let mut draw = rng.random_range(0..total);
+    for (i, e) in cfg.endpoints.iter().enumerate() {
+        let Some(w) = candidate_weight(e, i, health, how) else {
+            continue;
+        };
+        if draw < w {
+            if cname {
+                return Some(i as u32);
+            }
+            if let EndpointTarget::Address(a) = e.target {
+                out.push(a);
+            }
+            return None;
+        }
+        draw -= w;
+    }
+    None
+}
+
+/// Endpoint `e` (index `i` in its pool) as a candidate of a draw: its
+/// effective weight (at least 1), or None when it cannot answer: not of
+/// the family (unless the pool answers CNAMEs), or not usable (unless the
+/// answer fails open).
+#[inline(always)]
+fn candidate_weight(
+    e: &EndpointConfig,
+    i: usize,
+    health: Option<&PoolHealth>,
+    (family, cname, fail_open): (Family, bool, bool),
+) -> Option<u64> {
+    let of_family = match e.target {
+        EndpointTarget::Address(a) => Family::of(&a) == family,
+        _ => false,
+    };
+    if !(cname || of_family) {
+        return None;
+    }
+    let h = health.and_then(|h| h.endpoints.get(i));
+    if !(fail_open || h.is_some_and(|h| h.usable())) {
+        return None;
+    }
+    let w = h.map_or(e.weight.saturating_mul(1000), |h| {
+        h.effective_weight(e.weight)
+    });
+    Some(u64::from(w.max(1)))
+}
+
+/// [`endpoints`] from a candidate list: sticky (the rendezvous hash) and
+/// multi-value answers.
+#[allow(clippy::too_many_arguments, reason = "the draw's inputs, each used")]
+#[inline(never)]
+fn endpoints_listed<R: rand::Rng + ?Sized>(
+    pool: PoolId,
+    basis: Basis,
+    family: Family,
+    answers: u32,
+    sticky: Option<u64>,
+    inputs: &Inputs<'_>,
+    rng: &mut R,
+    out: &mut Endpoints,
+) -> Option<u32> {
+    let cfg = inputs.config.pool(pool);
+    let health = inputs.health.pool(pool);
+    let cname = cfg.answers_cname();
+    let how = (family, cname, matches!(basis, Basis::AllDown(_)));
     // (index into the pool's endpoints, weight)
     let candidates = cfg
         .endpoints
         .iter()
         .enumerate()
-        .filter(|(_, e)| cname || e.address().is_some_and(|a| Family::of(&a) == family))
-        .filter(|(i, _)| {
-            fail_open
-                || health
-                    .and_then(|h| h.endpoints.get(*i))
-                    .is_some_and(|e| e.usable())
-        })
-        .map(|(i, e)| {
-            let weight = health
-                .and_then(|h| h.endpoints.get(i))
-                .map_or(e.weight.saturating_mul(1000), |h| {
-                    h.effective_weight(e.weight)
-                });
-            (i, u64::from(weight.max(1)))
-        });
+        .filter_map(|(i, e)| candidate_weight(e, i, health, how).map(|w| (i, w)));
     if let Some(subnet) = sticky {
         // A CNAME endpoint takes part in the hash as a point made from its
-        // name (stable on every node and across restarts).
-        let point = |i: usize| {
-            cfg.endpoints[i]
-                .address()
-                .unwrap_or_else(|| name_point(&cfg.endpoints[i].key().to_string()))
+        // name (stable on every node and across restarts), from the name
+        // itself: no string made per query.
+        let point = |i: usize| match &cfg.endpoints[i].target {
+            EndpointTarget::Address(a) => *a,
+            EndpointTarget::Cname(n) | EndpointTarget::Host(n) => name_point(n),
         };
         let best = super::hashing::rendezvous(
             subnet,
@@ -308,19 +459,6 @@ pub(super) fn endpoints<R: rand::Rng + ?Sized>(
             return best.first().map(|&i| i as u32);
         }
         out.extend(best.into_iter().filter_map(|i| cfg.endpoints[i].address()));
-        return None;
-    }
-    if answers == 1 || cname {
-        // The usual case, drawn the same way without a candidate list.
-        let total: u64 = candidates.clone().map(|c| c.1).sum();
-        if total > 0 {
-            let at = draw(candidates.clone().map(|c| c.1), total, rng);
-            let i = candidates.clone().nth(at).map(|(i, _)| i);
-            if cname {
-                return i.map(|i| i as u32);
-            }
-            out.extend(i.and_then(|i| cfg.endpoints[i].address()));
-        }
         return None;
     }
     let mut candidates: SmallVec<[(usize, u64); 16]> = candidates.collect();
@@ -382,7 +520,11 @@ fn hosts<R: rand::Rng + ?Sized>(
         .collect();
     let want = (answers as usize).min(candidates.len());
     if let Some(subnet) = sticky {
-        let point = |i: usize| name_point(&cfg.endpoints[i].key().to_string());
+        // The point from the name itself: no string made per query.
+        let point = |i: usize| match &cfg.endpoints[i].target {
+            EndpointTarget::Address(a) => *a,
+            EndpointTarget::Cname(n) | EndpointTarget::Host(n) => name_point(n),
+        };
         let best = super::hashing::rendezvous(
             subnet,
             candidates.iter().map(|&(i, w)| (i, point(i), w)),

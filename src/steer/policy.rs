@@ -24,46 +24,96 @@ pub(super) enum Order<'n> {
 
 impl Order<'_> {
     /// The pools in order, each once.
-    pub(super) fn iter(&self) -> impl Iterator<Item = PoolId> + Clone + '_ {
-        let (first, then, built): (&[PoolId], &[PoolId], &[PoolId]) = match self {
-            Order::Preferred { first, then } => (first, then, &[]),
-            Order::Built(pools) => (&[], &[], pools),
-        };
-        first
-            .iter()
-            .chain(then.iter().filter(move |p| !first.contains(p)))
-            .chain(built)
-            .copied()
+    pub(super) fn iter(&self) -> OrderIter<'_> {
+        match self {
+            Order::Preferred { first, then } => OrderIter {
+                first,
+                then,
+                skip: first,
+            },
+            Order::Built(pools) => OrderIter {
+                first: pools,
+                then: &[],
+                skip: &[],
+            },
+        }
+    }
+}
+
+/// The pools of an [`Order`]: each of `first`, then each of `then` not in
+/// `skip`. A plain pair of slices, cheap to clone and step: the walk goes
+/// over it more than once per query.
+#[derive(Clone)]
+pub(super) struct OrderIter<'a> {
+    first: &'a [PoolId],
+    then: &'a [PoolId],
+    skip: &'a [PoolId],
+}
+
+impl Iterator for OrderIter<'_> {
+    type Item = PoolId;
+
+    #[inline]
+    fn next(&mut self) -> Option<PoolId> {
+        if let Some((p, rest)) = self.first.split_first() {
+            self.first = rest;
+            return Some(*p);
+        }
+        while let Some((p, rest)) = self.then.split_first() {
+            self.then = rest;
+            if !self.skip.contains(p) {
+                return Some(*p);
+            }
+        }
+        None
     }
 }
 
 /// `subnet`: the name's `subnets` entry holding the client (geo only).
+/// Failover and geo borrow their order (inline, on every query of most
+/// names); the policies that build one do it out of line.
+#[inline(always)]
 pub(super) fn candidate_order<'n, R: rand::Rng + ?Sized>(
     name: &'n BalancedName,
     client: &Client,
     subnet: Option<SubnetMatch<'n>>,
     inputs: &Inputs<'_>,
     rng: &mut R,
-    mut trace: Option<&mut Trace>,
+    trace: Option<&mut Trace>,
 ) -> Order<'n> {
     let cfg = &name.config;
-    let pools = match cfg.policy {
-        Policy::Failover => {
-            return Order::Preferred {
-                first: &[],
-                then: &cfg.pools,
-            };
-        }
+    match cfg.policy {
+        Policy::Failover => Order::Preferred {
+            first: &[],
+            then: &cfg.pools,
+        },
         Policy::Geo => {
             let (matched, why) = geo_match(name, client, subnet);
-            if let Some(t) = trace.as_deref_mut() {
+            if let Some(t) = trace {
                 t.step(why.describe(client));
             }
-            return Order::Preferred {
+            Order::Preferred {
                 first: matched,
                 then: &cfg.pools,
-            };
+            }
         }
+        _ => Order::Built(built_order(name, client, inputs, rng, trace)),
+    }
+}
+
+/// The order of the policies that compute one per query: proximity,
+/// weighted, random, latency.
+#[inline(never)]
+fn built_order<R: rand::Rng + ?Sized>(
+    name: &BalancedName,
+    client: &Client,
+    inputs: &Inputs<'_>,
+    rng: &mut R,
+    mut trace: Option<&mut Trace>,
+) -> Pools {
+    let cfg = &name.config;
+    match cfg.policy {
+        Policy::Failover | Policy::Geo => Pools::from_slice(&cfg.pools),
         Policy::Proximity => {
             let here = client.location.coords;
             let mut scored: Vec<(f64, usize, PoolId)> = cfg
@@ -189,8 +239,7 @@ pub(super) fn candidate_order<'n, R: rand::Rng + ?Sized>(
             }
             scored.into_iter().map(|(_, _, p)| p).collect()
         }
-    };
-    Order::Built(pools)
+    }
 }
 
 /// Why the geo policy matched what it did; described only when tracing, so
@@ -226,6 +275,7 @@ impl GeoWhy {
 }
 
 /// The geo policy's matched pools and why.
+#[inline]
 fn geo_match<'n>(
     name: &'n BalancedName,
     client: &Client,

@@ -683,3 +683,104 @@ answers = 2
     assert_eq!(d.pool, Some(backup));
     assert_eq!(d.endpoints.to_vec(), ips(&["2001:db8::99"]));
 }
+
+/// The walk as DESIGN §3 step 3 spells it, one rule at a time (the shape
+/// the one-pass `pick::scan` replaced): per state, healthy then degraded,
+/// the first pool that keeps the client (past a pool that passed it on,
+/// only one with headroom), else the first pool of that state.
+fn walk_spelled_out(
+    order: &[PoolId],
+    family: Family,
+    c: &Client,
+    health: &HealthView,
+) -> Option<(PoolId, Basis)> {
+    let fam = |p: PoolId| health.pool(p).map(|h| *h.family(family));
+    let state = |p: PoolId| fam(p).map_or(PoolState::Down, |f| f.state);
+    let present = |p: &PoolId| fam(*p).is_some_and(|f| f.present());
+    let share = |p: PoolId| health.pool(p).map_or(1000, |h| h.share_permille());
+    let headroom = |p: PoolId| health.pool(p).is_none_or(|h| h.headroom);
+    let split = (health.splitting
+        && order
+            .iter()
+            .any(|&p| share(p) < 1000 && state(p) != PoolState::Down))
+    .then(|| hashing::unit(hashing::subnet_hash(hashing::client_subnet(c))));
+    let admits = |p: PoolId| split.is_none_or(|at| at * 1000.0 < f64::from(share(p)));
+    let kept = |want: PoolState| {
+        let mut passed_on = false;
+        order.iter().copied().filter(present).find(|&p| {
+            if state(p) != want {
+                return false;
+            }
+            if !admits(p) {
+                passed_on = true;
+                return false;
+            }
+            !passed_on || headroom(p)
+        })
+    };
+    let any = |want: PoolState| {
+        order
+            .iter()
+            .copied()
+            .filter(present)
+            .find(|&p| state(p) == want)
+    };
+    kept(PoolState::Healthy)
+        .or_else(|| any(PoolState::Healthy))
+        .map(|p| (p, Basis::Healthy))
+        .or_else(|| {
+            kept(PoolState::Degraded)
+                .or_else(|| any(PoolState::Degraded))
+                .map(|p| (p, Basis::Degraded))
+        })
+}
+
+#[test]
+fn the_one_pass_walk_is_the_rule_spelled_out() {
+    use rand::RngExt;
+    let (config, table) = setup();
+    let names = ["us", "eu", "ap"];
+    let order: Vec<PoolId> = names.iter().map(|n| config.pool_id(n).unwrap()).collect();
+    let mut rng = SmallRng::seed_from_u64(11);
+    let (mut spilled, mut stayed) = (0, 0);
+    for round in 0..400 {
+        let mut health = all_up(&config);
+        for n in names {
+            let state = match rng.random_range(0..4) {
+                0 => PoolState::Down,
+                1 => PoolState::Degraded,
+                _ => PoolState::Healthy,
+            };
+            set(&config, &mut health, n, state);
+            let p = &mut health.pools[config.pool_id(n).unwrap().index()];
+            p.admit_permille = [1000, 1000, 600, 0][rng.random_range(0..4)];
+            p.keep_permille = [1000, 1000, 400, 900][rng.random_range(0..4)];
+            p.headroom = rng.random_bool(0.5);
+        }
+        health.splitting = health.pools.iter().any(|p| p.share_permille() < 1000);
+        for i in 0..16u32 {
+            // 198.51.0.0/16 matches no rule: the order is us, eu, ap.
+            let addr = format!("198.51.{}.{}", (round * 16 + i) % 256, i);
+            let c = client(&addr, 32, None, 0);
+            let d = run(&config, &table, &health, "geo.example.test.", &c);
+            let want = walk_spelled_out(&order, Family::V4, &c, &health);
+            match want {
+                Some((p, basis)) => {
+                    assert_eq!((d.pool, d.basis), (Some(p), basis), "round {round} {addr}");
+                    if health.splitting && Some(p) != order.first().copied() {
+                        spilled += 1;
+                    } else {
+                        stayed += 1;
+                    }
+                }
+                None => assert!(
+                    matches!(d.basis, Basis::AllDown(_)),
+                    "round {round} {addr}: {:?}",
+                    d.basis
+                ),
+            }
+        }
+    }
+    // The cases cover both sides of a split.
+    assert!(spilled > 100 && stayed > 100, "{spilled} {stayed}");
+}

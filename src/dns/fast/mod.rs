@@ -369,9 +369,13 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
     };
     let address_query = r.q.qtype == TYPE_A || r.q.qtype == TYPE_AAAA;
     let follow = address_query.then_some(&*snap.steering);
-    let a = steer::answer(b, asker, family, &snap.geo, &inputs, rng, None, follow);
-    let (decision, scope) = (&a.decision, a.scope);
-    if decision.cname.is_some() && a.rcode() != steer::Rcode::Servfail {
+    // Filled in place (`answer_into`): the answer is not copied per query.
+    let mut a = steer::Answer::empty();
+    steer::answer_into(
+        &mut a, b, asker, family, &snap.geo, &inputs, rng, None, follow,
+    );
+    let (decision, scope, rcode) = (&a.decision, a.scope, a.rcode());
+    if decision.cname.is_some() && rcode != steer::Rcode::Servfail {
         // Signed: the handler copies the prepared RRSIGs of each RRset.
         if signed.is_some() {
             return Outcome::Fallback;
@@ -419,7 +423,7 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
     for c in a.counters(b, &snap.steering) {
         tally.add(c);
     }
-    if a.rcode() == steer::Rcode::Servfail {
+    if rcode == steer::Rcode::Servfail {
         tally.count(
             &b.counters,
             RecordType::from(r.q.qtype),
@@ -428,7 +432,7 @@ fn balanced<'s, R: rand::Rng + ?Sized>(
         return r.send(ResponseCode::ServFail, true, Sections::EMPTY, scope);
     }
     tally.count(&b.counters, qtype, ResponseCode::NoError);
-    if a.rcode() == steer::Rcode::Nodata {
+    if rcode == steer::Rcode::Nodata {
         return match signed {
             Some(z) => match z.wire.nodata_for(r.q.key(), u16::from(qtype)) {
                 Some(proof) => r.signed_nodata(zone, z, proof, scope),

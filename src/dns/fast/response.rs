@@ -256,6 +256,7 @@ impl Response<'_, '_> {
         Outcome::Reply
     }
 
+    #[inline(always)]
     pub(super) fn header(&mut self, rcode: ResponseCode, aa: bool, tc: bool, s: &Sections<'_>) {
         let q = self.q;
         let mut flags: u16 = 0x8000 | (u16::from(rcode.low()) & 0xf);
