@@ -112,10 +112,8 @@ pub(super) fn history(path: Option<&Path>, at: EtcdArgs) -> anyhow::Result<ExitC
             println!(
                 "{mark} {:>4}  {:<20}  {:<24}  {note}",
                 d.revision,
-                humantime::format_rfc3339_seconds(
-                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(d.at)
-                )
-                .to_string(),
+                // From etcd: a time past 9999 must not panic the command.
+                crate::events::rfc3339(d.at),
                 d.by
             );
         }

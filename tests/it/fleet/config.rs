@@ -431,6 +431,42 @@ async fn a_restart_keeps_a_node_on_its_revision_when_the_current_one_does_not_lo
 }
 
 #[tokio::test]
+async fn history_lists_a_revision_whose_time_is_past_the_year_9999() {
+    // Whatever a revision in etcd says, `config history` prints it: a
+    // pusher's clock (or a hand-written record) far in the future made the
+    // RFC 3339 time fail to print, and the command panicked.
+    use base64::Engine as _;
+    let etcd = Etcd::start();
+    let ops = Ops::new(&etcd, "cfg-history-time");
+    let (code, out) = ops.push(&fleet_config("\"a\", \"b\"", ""));
+    assert_eq!(code, 0, "{out}");
+    let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+    let key = format!("{}/config/rev/{:020}", ops.prefix, 2);
+    let doc = format!(
+        r#"{{"revision":2,"config":"","zones":{{}},"by":"clock@skew","at":{}}}"#,
+        u64::MAX
+    );
+    let (status, text) = crate::harness::http::send(
+        reqwest::Method::POST,
+        &format!("{}/v3/kv/put", ops.etcd),
+        Some(&format!(
+            r#"{{"key":"{}","value":"{}"}}"#,
+            b64(&key),
+            b64(&doc)
+        )),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let (code, out) = ops.run(&["history"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("after 9999-12-31T23:59:59Z") && out.contains("clock@skew"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
 async fn a_node_starts_on_its_last_revision_while_etcd_is_down() {
     let mut etcd = Etcd::start();
     let ops = Ops::new(&etcd, "cfg-offline");
