@@ -327,7 +327,7 @@ impl Worker {
                     if status.is_success() {
                         Ok(())
                     } else {
-                        let text = resp.text().await.unwrap_or_default();
+                        let text = body_start(resp, ERROR_BODY_BYTES).await;
                         let why = format!(
                             "HTTP {status}: {}",
                             text.chars().take(200).collect::<String>()
@@ -383,6 +383,27 @@ fn add(counter: &AtomicU64, n: u64) {
 }
 
 /// The retry schedule under tokio's paused clock: no real waits, exact times.
+/// How much of a refusing receiver's body is read for the reason logged.
+const ERROR_BODY_BYTES: usize = 1024;
+
+/// The first `limit` bytes of a response body as text (lossy), then the
+/// response is dropped: the reason of a refusal without holding, or waiting
+/// for, whatever else a receiver sends (a huge or never-ending body would
+/// otherwise be read whole, bounded only by the timeout).
+async fn body_start(mut resp: reqwest::Response, limit: usize) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < limit {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - buf.len();
+                buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

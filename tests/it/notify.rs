@@ -354,6 +354,76 @@ async fn a_dead_receiver_slows_no_answer_and_its_drops_are_counted() {
     s.stop().await;
 }
 
+/// A receiver that refuses with 500 and a body that never ends: 64 KiB at
+/// once, then nothing, the connection held open. Records when each POST
+/// arrived.
+async fn endless_refusal() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a receiver");
+    let addr = listener.local_addr().expect("its address");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                // The request: its head and (small) body arrive together.
+                let mut buf = vec![0u8; 65536];
+                if !matches!(conn.read(&mut buf).await, Ok(n) if n > 0) {
+                    return;
+                }
+                record.lock().expect("not poisoned").push(Instant::now());
+                let head =
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 1000000000\r\n\r\n";
+                let _ = conn.write_all(head.as_bytes()).await;
+                let _ = conn.write_all(&vec![b'x'; 65536]).await;
+                // Hold the connection, send no more.
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// A refusal's body is read only as far as its reason needs: a receiver
+/// answering 500 with a body that never ends gets its retry after the
+/// backoff (250 ms), not after the whole timeout spent reading the body.
+#[tokio::test]
+async fn a_refusal_with_an_endless_body_is_retried_without_waiting_for_it() {
+    let (addr, seen) = endless_refusal().await;
+    let origin = Origin::start().await;
+    let s = TestServer::start(
+        &config(
+            &origin,
+            &format!(
+                "[[notify]]\nname = \"endless\"\nurl = \"http://{addr}/\"\nevents = [\"drain\"]\n\
+                 timeout = \"10s\"\nretry_for = \"30s\"\n"
+            ),
+        ),
+        &[],
+    )
+    .await;
+    drain(&s, "drain").await;
+    until(Duration::from_secs(8), "a second POST", async || {
+        seen.lock().expect("not poisoned").len() >= 2
+    })
+    .await;
+    let times = seen.lock().expect("not poisoned").clone();
+    let gap = times[1] - times[0];
+    // Reading the body whole would take the 10 s timeout.
+    assert!(
+        gap < Duration::from_secs(5),
+        "second POST {gap:?} after the first"
+    );
+    assert!(metric(&s, "geosteer_notify_failed_total{receiver=\"endless\"}").await >= 1.0);
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn a_reload_applies_the_new_receivers() {
     let (first, second) = (Webhook::start().await, Webhook::start().await);
