@@ -38,33 +38,6 @@ fn put_name(out: &mut Vec<u8>, text: &str) {
     out.push(0);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{name_len, put_name};
-    use hickory_proto::rr::Name;
-    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
-
-    /// The same octets as hickory's encoder (without compression), after
-    /// whatever the buffer held.
-    #[test]
-    fn names_are_written_as_hickory_writes_them() {
-        for text in ["www.cdn-a.example.net", "a.b", "x", "eu.edge.example.test"] {
-            let mut ours = vec![0xaa, 0xbb];
-            put_name(&mut ours, text);
-            let mut theirs = Vec::new();
-            let mut encoder = BinEncoder::new(&mut theirs);
-            encoder.set_canonical_form(true);
-            Name::from_ascii(format!("{text}."))
-                .expect("a valid name")
-                .emit(&mut encoder)
-                .expect("encodes");
-            assert_eq!(&ours[..2], &[0xaa, 0xbb]);
-            assert_eq!(&ours[2..], &theirs[..], "{text}");
-            assert_eq!(ours.len() - 2, name_len(text), "{text}");
-        }
-    }
-}
-
 /// Writes `a`, whose first decision answers a CNAME.
 pub(super) fn write(r: &mut Response<'_, '_>, config: &Config, a: &Answer) -> Outcome {
     let rtype = match a.family {
@@ -152,4 +125,31 @@ pub(super) fn write(r: &mut Response<'_, '_>, config: &Config, a: &Answer) -> Ou
     }
     r.opt(a.scope);
     Outcome::Reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{name_len, put_name};
+    use hickory_proto::rr::Name;
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+
+    /// The same octets as hickory's encoder (without compression), after
+    /// whatever the buffer held.
+    #[test]
+    fn names_are_written_as_hickory_writes_them() {
+        for text in ["www.cdn-a.example.net", "a.b", "x", "eu.edge.example.test"] {
+            let mut ours = vec![0xaa, 0xbb];
+            put_name(&mut ours, text);
+            let mut theirs = Vec::new();
+            let mut encoder = BinEncoder::new(&mut theirs);
+            encoder.set_canonical_form(true);
+            Name::from_ascii(format!("{text}."))
+                .expect("a valid name")
+                .emit(&mut encoder)
+                .expect("encodes");
+            assert_eq!(&ours[..2], &[0xaa, 0xbb]);
+            assert_eq!(&ours[2..], &theirs[..], "{text}");
+            assert_eq!(ours.len() - 2, name_len(text), "{text}");
+        }
+    }
 }
