@@ -15,6 +15,10 @@ use super::Validator;
 /// The most CNAME records one answer may hold (check refuses more).
 pub(super) const MAX_CHAIN: usize = 8;
 
+/// The depth of a name whose chain runs into a loop: the loop is the error
+/// reported, not also a chain too long for each name on or before it.
+const LOOPS: usize = usize::MAX;
+
 impl Validator<'_> {
     /// A pool's endpoints are all addresses or all CNAMEs: the first
     /// endpoint of the other kind is refused. (`host` is its own kind.)
@@ -130,8 +134,9 @@ impl Validator<'_> {
                 &mut reported,
             );
         }
+        // A name whose chain runs into a loop has had its error (the loop).
         for (i, d) in depth.iter().enumerate() {
-            if let Some(d) = d.filter(|d| *d > MAX_CHAIN) {
+            if let Some(d) = d.filter(|d| *d > MAX_CHAIN && *d != LOOPS) {
                 self.err(
                     format!("balance[{i}].name"),
                     format!(
@@ -143,8 +148,8 @@ impl Validator<'_> {
         }
     }
 
-    /// Depth-first: the longest chain of CNAMEs from `at` (None while `at`
-    /// is on `path`: a loop).
+    /// Depth-first: the longest chain of CNAMEs from `at`, or [`LOOPS`]
+    /// when it runs into a loop (`at` found again on `path`).
     fn chain_depth(
         &mut self,
         at: usize,
@@ -171,14 +176,17 @@ impl Validator<'_> {
                     format!("CNAME loop through balanced names: {}", names.join(" → ")),
                 );
             }
-            // Counted as long enough to stop here.
-            return MAX_CHAIN + 1;
+            return LOOPS;
         }
         path.push(at);
         let mut d = usize::from(answers_cname[at]);
         for &j in &next[at] {
             let below = self.chain_depth(j, graph, depth, path, reported);
-            d = d.max(1 + below.min(MAX_CHAIN + 1));
+            d = if below == LOOPS || d == LOOPS {
+                LOOPS
+            } else {
+                d.max(1 + below.min(MAX_CHAIN + 1))
+            };
         }
         path.pop();
         depth[at] = Some(d);
