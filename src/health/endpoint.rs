@@ -122,15 +122,7 @@ impl Endpoint {
             self.last_error = Some(why);
             changed = true;
         }
-        if state != self.state {
-            if state == EndpointState::Up {
-                self.window.clear();
-            }
-            self.state = state;
-            self.streak = 0;
-            self.since_unix_ms = now_unix_ms;
-            changed = true;
-        }
+        changed |= self.enter(state, now_unix_ms);
         changed
     }
 
@@ -305,15 +297,7 @@ impl Endpoint {
                 changed = true;
             }
         }
-        if state != self.state {
-            if state == EndpointState::Up {
-                self.window.clear();
-            }
-            self.state = state;
-            self.streak = 0;
-            self.since_unix_ms = now_unix_ms;
-            changed = true;
-        }
+        changed |= self.enter(state, now_unix_ms);
         if let (Some(ms), Some(now)) = (pushed.latency_ms, now) {
             self.window
                 .record(now, pushed.up, Duration::from_millis(ms));
@@ -376,18 +360,25 @@ impl Endpoint {
         }
         if monitored && result.from_probe {
             let next = self.next_state(result.ok, rise.max(1), fall.max(1));
-            if next != self.state {
-                if next == EndpointState::Up {
-                    self.window.clear();
-                }
-                self.state = next;
-                self.streak = 0;
-                self.since_unix_ms = now_unix_ms;
-                changed = true;
-            }
+            changed |= self.enter(next, now_unix_ms);
         }
         self.window.record(now, result.ok, result.latency);
         changed
+    }
+
+    /// Moves to `state` if it is another one: a new streak from
+    /// `now_unix_ms`, and a fresh window when it comes up. Whether it moved.
+    fn enter(&mut self, state: EndpointState, now_unix_ms: u64) -> bool {
+        if state == self.state {
+            return false;
+        }
+        if state == EndpointState::Up {
+            self.window.clear();
+        }
+        self.state = state;
+        self.streak = 0;
+        self.since_unix_ms = now_unix_ms;
+        true
     }
 
     fn next_state(&mut self, ok: bool, rise: u32, fall: u32) -> EndpointState {
