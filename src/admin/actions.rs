@@ -177,19 +177,22 @@ pub(super) struct WeightBody {
     weight: u32,
 }
 
+/// The weight a body asks for, or what a 400 says was expected.
+fn weight_of(
+    body: Result<Json<WeightBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<u32, String> {
+    body.map(|Json(b)| b.weight)
+        .map_err(|e| format!("expected {{\"weight\": N}}: {}", e.body_text()))
+}
+
 pub(super) async fn set_weight(
     State(st): State<AdminState>,
     Path((pool, address)): Path<(String, String)>,
     body: Result<Json<WeightBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let weight = match body {
-        Ok(Json(b)) => b.weight,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("expected {{\"weight\": N}}: {}", e.body_text()),
-            );
-        }
+    let weight = match weight_of(body) {
+        Ok(w) => w,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
     weight_reply(st, pool, address, Some(weight)).await
 }
@@ -369,14 +372,9 @@ pub(super) async fn set_server_weight(
     Path((backend, address)): Path<(String, String)>,
     body: Result<Json<WeightBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let weight = match body {
-        Ok(Json(b)) => b.weight,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("expected {{\"weight\": N}}: {}", e.body_text()),
-            );
-        }
+    let weight = match weight_of(body) {
+        Ok(w) => w,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
     server_weight_reply(st, backend, address, Some(weight)).await
 }
